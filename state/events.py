@@ -1,0 +1,132 @@
+"""Events: small immutable facts, named in the past tense.
+
+The event log is the single source of truth; every table beside it is a fold over it. An
+event carries what a reader needs to explain what happened (the reason, the numbers) and
+never a secret. Times come from the caller's clock, so folding stays pure and replayable.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from state.timefmt import format_time
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    at: datetime
+    project: str
+    dataset: str | None = None
+
+
+class DatasetDeclared(_Event):
+    """The spec declares this data set, or declares it differently than before."""
+
+    type: Literal["dataset_declared"] = "dataset_declared"
+    dataset: str
+    spec_hash: str
+    path: str
+    task: str
+    declared_size_bytes: int | None = None
+
+
+class RunStarted(_Event):
+    """A producing task was started; `version` is the version it will store."""
+
+    type: Literal["run_started"] = "run_started"
+    dataset: str
+    run_id: str
+    version: int
+    spec_hash: str
+    task: str
+    attempt: int
+
+
+class RunSucceeded(_Event):
+    """The producing task exited 0; its output is about to be uploaded."""
+
+    type: Literal["run_succeeded"] = "run_succeeded"
+    dataset: str
+    run_id: str
+    seconds: float
+
+
+class RunFailed(_Event):
+    """A run ended without a stored version: the task failed, or storing its output did."""
+
+    type: Literal["run_failed"] = "run_failed"
+    dataset: str
+    run_id: str
+    stage: Literal["task", "store", "lost"]
+    reason: str
+    exit_code: int | None = None
+    output_tail: str | None = None
+    retry_at: datetime | None = None
+
+
+class VersionStored(_Event):
+    """A version's files and manifest are in the store; from now on it is the current one."""
+
+    type: Literal["version_stored"] = "version_stored"
+    dataset: str
+    run_id: str
+    version: int
+    spec_hash: str
+    size_bytes: int
+    files: int
+    seconds: float
+
+
+class VersionDeleted(_Event):
+    """A version's objects were deleted from the store."""
+
+    type: Literal["version_deleted"] = "version_deleted"
+    dataset: str
+    version: int
+    reason: str
+    objects: int
+
+
+class DatasetRemoved(_Event):
+    """The data set is no longer declared and nothing of it is left in the store."""
+
+    type: Literal["dataset_removed"] = "dataset_removed"
+    dataset: str
+    reason: str
+
+
+Event = Annotated[
+    DatasetDeclared
+    | RunStarted
+    | RunSucceeded
+    | RunFailed
+    | VersionStored
+    | VersionDeleted
+    | DatasetRemoved,
+    Field(discriminator="type"),
+]
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+_COMMON = frozenset({"at", "project", "dataset", "type"})
+
+
+def event_payload(event: Event) -> dict[str, Any]:
+    """The fields of an event beyond the columns every event has, as JSON-ready values."""
+    data = event.model_dump(mode="json", exclude=set(_COMMON))
+    return data
+
+
+def event_from_row(
+    type_: str, at: str, project: str, dataset: str | None, data: dict[str, Any]
+) -> Event:
+    return EVENT_ADAPTER.validate_python(
+        {**data, "type": type_, "at": at, "project": project, "dataset": dataset}
+    )
+
+
+def event_at(event: Event) -> str:
+    return format_time(event.at)

@@ -1,0 +1,104 @@
+"""Read-only access for the CLI and the dashboard.
+
+Readers open the database with `mode=ro`: under WAL they never block the daemon, and they
+cannot change anything by mistake. A missing database is not an error for a reader: it
+means nothing has been recorded yet.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from state.db import BUSY_TIMEOUT_MS, DB_FILENAME
+from state.events import Event, event_from_row
+from state.rows import DatasetRow, VersionRow, dataset_from_record, version_from_record
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    id: int
+    event: Event
+
+
+class StateReader:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+        if path.exists():
+            uri = f"{path.resolve().as_uri()}?mode=ro"
+            self._conn = sqlite3.connect(uri, uri=True)
+            self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            self._conn.row_factory = sqlite3.Row
+
+    @classmethod
+    def in_dir(cls, state_dir: Path) -> StateReader:
+        return cls(state_dir / DB_FILENAME)
+
+    @property
+    def exists(self) -> bool:
+        return self._conn is not None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+    def datasets(self, *, include_removed: bool = False) -> list[DatasetRow]:
+        if self._conn is None:
+            return []
+        sql = "SELECT * FROM datasets"
+        if not include_removed:
+            sql += " WHERE status != 'removed'"
+        sql += " ORDER BY project, name"
+        return [dataset_from_record(dict(r)) for r in self._conn.execute(sql)]
+
+    def dataset(self, name: str, project: str | None = None) -> DatasetRow | None:
+        if self._conn is None:
+            return None
+        sql = "SELECT * FROM datasets WHERE name = ?"
+        params: tuple[str, ...] = (name,)
+        if project is not None:
+            sql += " AND project = ?"
+            params += (project,)
+        sql += " ORDER BY status = 'removed', updated_at DESC LIMIT 1"
+        found = self._conn.execute(sql, params).fetchone()
+        return dataset_from_record(dict(found)) if found else None
+
+    def versions(self, project: str, dataset: str) -> list[VersionRow]:
+        if self._conn is None:
+            return []
+        rows = self._conn.execute(
+            "SELECT * FROM versions WHERE project = ? AND dataset = ? ORDER BY version",
+            (project, dataset),
+        )
+        return [version_from_record(dict(r)) for r in rows]
+
+    def events(
+        self,
+        *,
+        after_id: int = 0,
+        project: str | None = None,
+        dataset: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[LoggedEvent]:
+        if self._conn is None:
+            return
+        where = ["id > ?"]
+        params: list[object] = [after_id]
+        if project is not None:
+            where.append("project = ?")
+            params.append(project)
+        if dataset is not None:
+            where.append("dataset = ?")
+            params.append(dataset)
+        sql = f"SELECT * FROM events WHERE {' AND '.join(where)} ORDER BY id"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        for r in self._conn.execute(sql, params):
+            event = event_from_row(
+                r["type"], r["at"], r["project"], r["dataset"], json.loads(r["data"])
+            )
+            yield LoggedEvent(r["id"], event)

@@ -1,0 +1,132 @@
+"""The projection rows: what the log says about each data set and each stored version now.
+
+Rows are plain frozen values so the fold that builds them stays pure and comparable;
+`state.db` turns them into table rows and back without loss.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
+from typing import Any, Literal
+
+from state.timefmt import format_time, parse_time
+
+Status = Literal[
+    "pending",
+    "running",
+    "uploading",
+    "ready",
+    "failed",
+    "blocked",
+    "evicted",
+    "deleting",
+    "removed",
+]
+STATUSES: tuple[Status, ...] = (
+    "pending",
+    "running",
+    "uploading",
+    "ready",
+    "failed",
+    "blocked",
+    "evicted",
+    "deleting",
+    "removed",
+)
+
+
+@dataclass(frozen=True)
+class DatasetRow:
+    """One data set. `version` is the ready version people and consumers get (None if none);
+    `running_version` the one a live run is producing; `last_version` the highest number ever
+    handed out, so a number is never reused, not even after removal."""
+
+    project: str
+    name: str
+    status: Status
+    path: str
+    task: str
+    spec_hash: str
+    declared_size_bytes: int | None
+    updated_at: datetime
+    version: int | None = None
+    size_bytes: int | None = None
+    files: int | None = None
+    stored_spec_hash: str | None = None
+    produced_at: datetime | None = None
+    last_used_at: datetime | None = None
+    run_id: str | None = None
+    running_version: int | None = None
+    last_version: int = 0
+    attempts: int = 0
+    retry_at: datetime | None = None
+    error: str | None = None
+    in_use_by: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.project, self.name)
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    """A committed version: its manifest is in the store and its `version_stored` event is in
+    the log. Only `current` versions are served; the others wait to be deleted."""
+
+    project: str
+    dataset: str
+    version: int
+    spec_hash: str
+    size_bytes: int
+    files: int
+    stored_at: datetime
+    current: bool
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.project, self.dataset, self.version)
+
+
+_DATETIME_FIELDS = {
+    "updated_at",
+    "produced_at",
+    "last_used_at",
+    "retry_at",
+    "stored_at",
+}
+
+
+def to_record(row: DatasetRow | VersionRow) -> dict[str, Any]:
+    """A row as SQLite column values: times as ISO text, lists as JSON, booleans as 0/1."""
+    record = asdict(row)
+    for name, value in record.items():
+        if isinstance(value, datetime):
+            record[name] = format_time(value)
+        elif isinstance(value, tuple):
+            record[name] = json.dumps(list(value))
+        elif isinstance(value, bool):
+            record[name] = int(value)
+    return record
+
+
+def dataset_from_record(record: dict[str, Any]) -> DatasetRow:
+    values = _decode(record, DatasetRow)
+    values["in_use_by"] = tuple(json.loads(values.get("in_use_by") or "[]"))
+    return DatasetRow(**values)
+
+
+def version_from_record(record: dict[str, Any]) -> VersionRow:
+    values = _decode(record, VersionRow)
+    values["current"] = bool(values["current"])
+    return VersionRow(**values)
+
+
+def _decode(record: dict[str, Any], cls: type[DatasetRow] | type[VersionRow]) -> dict[str, Any]:
+    names = {f.name for f in fields(cls)}
+    values = {k: v for k, v in record.items() if k in names}
+    for name in _DATETIME_FIELDS & values.keys():
+        if values[name] is not None:
+            values[name] = parse_time(values[name])
+    return values

@@ -1,0 +1,72 @@
+"""The state database's schema, as numbered migrations.
+
+A migration is frozen once released: the tables it creates are what older databases have.
+Change the schema by adding a migration, never by editing one. `PRAGMA user_version` holds the
+number of migrations applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlite_utils
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    db["events"].create(  # type: ignore[union-attr]
+        {
+            "id": int,
+            "at": str,
+            "type": str,
+            "project": str,
+            "dataset": str,
+            "data": str,
+        },
+        pk="id",
+        not_null={"at", "type", "project", "data"},
+    )
+    db.execute("CREATE INDEX events_by_dataset ON events (project, dataset, id)")
+    db["datasets"].create(  # type: ignore[union-attr]
+        {
+            "project": str,
+            "name": str,
+            "status": str,
+            "path": str,
+            "task": str,
+            "spec_hash": str,
+            "declared_size_bytes": int,
+            "updated_at": str,
+            "version": int,
+            "size_bytes": int,
+            "files": int,
+            "stored_spec_hash": str,
+            "produced_at": str,
+            "last_used_at": str,
+            "run_id": str,
+            "running_version": int,
+            "last_version": int,
+            "attempts": int,
+            "retry_at": str,
+            "error": str,
+            "in_use_by": str,
+        },
+        pk=("project", "name"),
+        not_null={"status", "path", "task", "spec_hash", "updated_at"},
+    )
+    db["versions"].create(  # type: ignore[union-attr]
+        {
+            "project": str,
+            "dataset": str,
+            "version": int,
+            "spec_hash": str,
+            "size_bytes": int,
+            "files": int,
+            "stored_at": str,
+            "current": int,
+        },
+        pk=("project", "dataset", "version"),
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1,)
+SCHEMA_VERSION = len(MIGRATIONS)

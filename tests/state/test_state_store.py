@@ -1,0 +1,321 @@
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from state.db import StateError, StateStore
+from state.events import (
+    DatasetDeclared,
+    DatasetRemoved,
+    Event,
+    RunFailed,
+    RunStarted,
+    RunSucceeded,
+    VersionDeleted,
+    VersionStored,
+)
+from state.read import StateReader
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def declared(name: str = "mnist", spec_hash: str = "h1", t: float = 0) -> DatasetDeclared:
+    return DatasetDeclared(
+        at=at(t),
+        project="p",
+        dataset=name,
+        spec_hash=spec_hash,
+        path="data",
+        task="fetch",
+        declared_size_bytes=100,
+    )
+
+
+def produced(name: str, version: int, spec_hash: str, t: float) -> list[Event]:
+    run_id = f"r{version}"
+    return [
+        RunStarted(
+            at=at(t),
+            project="p",
+            dataset=name,
+            run_id=run_id,
+            version=version,
+            spec_hash=spec_hash,
+            task="fetch",
+            attempt=1,
+        ),
+        RunSucceeded(at=at(t + 1), project="p", dataset=name, run_id=run_id, seconds=1.0),
+        VersionStored(
+            at=at(t + 2),
+            project="p",
+            dataset=name,
+            run_id=run_id,
+            version=version,
+            spec_hash=spec_hash,
+            size_bytes=42,
+            files=2,
+            seconds=0.5,
+        ),
+    ]
+
+
+def test_a_declared_then_produced_data_set_is_ready_with_its_version(tmp_path: Path) -> None:
+    with StateStore.in_dir(tmp_path) as store:
+        store.append([declared(), *produced("mnist", 1, "h1", 10)])
+        row = store.dataset("p", "mnist")
+    assert row is not None
+    assert (row.status, row.version, row.size_bytes, row.files) == ("ready", 1, 42, 2)
+    assert row.updated_at == at(12)
+
+
+def test_a_changed_spec_keeps_the_old_version_until_the_new_one_is_stored(tmp_path: Path) -> None:
+    with StateStore.in_dir(tmp_path) as store:
+        store.append([declared(), *produced("mnist", 1, "h1", 10)])
+        store.append([declared(spec_hash="h2", t=20)])
+        row = store.dataset("p", "mnist")
+        assert row is not None and (row.status, row.version) == ("pending", 1)
+        store.append(produced("mnist", 2, "h2", 30))
+        observed = store.observed()
+    versions = observed.versions[("p", "mnist")]
+    assert [(v.version, v.current) for v in versions] == [(1, False), (2, True)]
+    assert observed.owned_versions() == {("p", "mnist", 1), ("p", "mnist", 2)}
+
+
+def test_a_failed_run_counts_attempts_and_keeps_the_reason_with_the_output_tail(
+    tmp_path: Path,
+) -> None:
+    failure = RunFailed(
+        at=at(5),
+        project="p",
+        dataset="mnist",
+        run_id="r1",
+        stage="task",
+        reason="exited with code 3",
+        exit_code=3,
+        output_tail="boom\n",
+        retry_at=at(15),
+    )
+    start = RunStarted(
+        at=at(1),
+        project="p",
+        dataset="mnist",
+        run_id="r1",
+        version=1,
+        spec_hash="h1",
+        task="fetch",
+        attempt=1,
+    )
+    with StateStore.in_dir(tmp_path) as store:
+        store.append([declared(), start, failure])
+        row = store.dataset("p", "mnist")
+    assert row is not None
+    assert row.status == "failed" and row.attempts == 1 and row.retry_at == at(15)
+    assert row.error == "exited with code 3\nboom"
+    assert row.last_version == 1
+
+
+def test_version_numbers_are_never_reused_after_removal(tmp_path: Path) -> None:
+    with StateStore.in_dir(tmp_path) as store:
+        store.append([declared(), *produced("mnist", 1, "h1", 10)])
+        store.append(
+            [
+                VersionDeleted(
+                    at=at(20), project="p", dataset="mnist", version=1, reason="removed", objects=3
+                ),
+                DatasetRemoved(at=at(20), project="p", dataset="mnist", reason="not declared"),
+            ]
+        )
+        assert store.dataset("p", "mnist").status == "removed"  # type: ignore[union-attr]
+        store.append([declared(t=30)])
+        row = store.dataset("p", "mnist")
+    assert row is not None and row.status == "pending" and row.last_version == 1
+
+
+def test_an_append_that_fails_leaves_neither_log_nor_tables_changed(tmp_path: Path) -> None:
+    with StateStore.in_dir(tmp_path) as store:
+        store.append([declared()])
+        bad = declared(name="other")
+        object.__setattr__(bad, "project", None)  # violates NOT NULL inside the transaction
+        with pytest.raises(sqlite3.IntegrityError):
+            store.append([declared(name="second"), bad])
+        assert [e.dataset for _, e in store.events()] == ["mnist"]
+        assert set(store.observed().datasets) == {("p", "mnist")}
+    with StateStore.in_dir(tmp_path) as reopened:
+        assert set(reopened.observed().datasets) == {("p", "mnist")}
+
+
+def test_a_database_from_a_newer_amed_is_refused(tmp_path: Path) -> None:
+    StateStore.in_dir(tmp_path).close()
+    conn = sqlite3.connect(tmp_path / "state.db")
+    conn.execute("PRAGMA user_version=99")
+    conn.close()
+    with pytest.raises(StateError, match="newer than this amed"):
+        StateStore.in_dir(tmp_path)
+
+
+def test_the_database_file_and_state_dir_are_private(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    StateStore.in_dir(state_dir).close()
+    assert (state_dir.stat().st_mode & 0o777) == 0o700
+    assert ((state_dir / "state.db").stat().st_mode & 0o777) == 0o600
+
+
+def test_a_reader_sees_what_another_connection_committed_and_cannot_write(tmp_path: Path) -> None:
+    with StateStore.in_dir(tmp_path) as store:
+        store.append([declared()])
+        reader = StateReader.in_dir(tmp_path)
+        assert [r.name for r in reader.datasets()] == ["mnist"]
+        store.append(produced("mnist", 1, "h1", 10))
+        assert reader.dataset("mnist").status == "ready"  # type: ignore[union-attr]
+        assert [e.event.type for e in reader.events(dataset="mnist")][-1] == "version_stored"
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            reader._conn.execute("DELETE FROM events")  # type: ignore[union-attr]
+        reader.close()
+
+
+def test_a_reader_is_not_blocked_while_the_writer_holds_its_lock(tmp_path: Path) -> None:
+    with StateStore.in_dir(tmp_path) as store:
+        store.append([declared()])
+        writer = sqlite3.connect(tmp_path / "state.db", isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("UPDATE datasets SET status = 'failed'")
+        seen: list[str] = []
+
+        def read() -> None:
+            reader = StateReader.in_dir(tmp_path)
+            seen.extend(r.status for r in reader.datasets())
+            reader.close()
+
+        thread = threading.Thread(target=read)
+        thread.start()
+        thread.join(timeout=3)
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert seen == ["pending"]
+
+
+def test_a_missing_database_reads_as_empty_and_is_not_created(tmp_path: Path) -> None:
+    reader = StateReader.in_dir(tmp_path)
+    assert reader.datasets() == [] and list(reader.events()) == []
+    assert not (tmp_path / "state.db").exists()
+
+
+def test_the_writer_notices_events_appended_by_another_connection(tmp_path: Path) -> None:
+    with StateStore.in_dir(tmp_path) as daemon, StateStore.in_dir(tmp_path) as cli:
+        assert daemon.observed().datasets == {}
+        cli.append([declared()])
+        assert set(daemon.observed().datasets) == {("p", "mnist")}
+
+
+# -- the projection is a fold: rebuilding from the log gives exactly the live tables -------
+
+NAMES = ("a", "b", "c")
+
+
+@st.composite
+def event_sequences(draw: st.DrawFn) -> list[list[Event]]:
+    batches: list[list[Event]] = []
+    t = 0.0
+    version = {n: 0 for n in NAMES}
+    for _ in range(draw(st.integers(1, 12))):
+        batch: list[Event] = []
+        for _ in range(draw(st.integers(1, 4))):
+            t += 1
+            name = draw(st.sampled_from(NAMES))
+            spec_hash = draw(st.sampled_from(("h1", "h2")))
+            kind = draw(
+                st.sampled_from(
+                    ("declare", "start", "succeed", "fail", "store", "delete", "remove")
+                )
+            )
+            run_id = f"r{version[name]}"
+            if kind == "declare":
+                batch.append(declared(name, spec_hash, t))
+            elif kind == "start":
+                version[name] += 1
+                batch.append(
+                    RunStarted(
+                        at=at(t),
+                        project="p",
+                        dataset=name,
+                        run_id=f"r{version[name]}",
+                        version=version[name],
+                        spec_hash=spec_hash,
+                        task="t",
+                        attempt=1,
+                    )
+                )
+            elif kind == "succeed":
+                batch.append(
+                    RunSucceeded(at=at(t), project="p", dataset=name, run_id=run_id, seconds=1)
+                )
+            elif kind == "fail":
+                batch.append(
+                    RunFailed(
+                        at=at(t),
+                        project="p",
+                        dataset=name,
+                        run_id=run_id,
+                        stage="task",
+                        reason="x",
+                        retry_at=at(t + 5),
+                    )
+                )
+            elif kind == "store":
+                batch.append(
+                    VersionStored(
+                        at=at(t),
+                        project="p",
+                        dataset=name,
+                        run_id=run_id,
+                        version=max(version[name], 1),
+                        spec_hash=spec_hash,
+                        size_bytes=draw(st.integers(0, 10**12)),
+                        files=1,
+                        seconds=1,
+                    )
+                )
+            elif kind == "delete":
+                batch.append(
+                    VersionDeleted(
+                        at=at(t),
+                        project="p",
+                        dataset=name,
+                        version=draw(st.integers(1, 3)),
+                        reason="x",
+                        objects=1,
+                    )
+                )
+            else:
+                batch.append(DatasetRemoved(at=at(t), project="p", dataset=name, reason="x"))
+        batches.append(batch)
+    return batches
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(batches=event_sequences())
+def test_rebuilding_from_the_log_gives_exactly_the_live_tables(
+    tmp_path_factory: pytest.TempPathFactory, batches: list[list[Event]]
+) -> None:
+    state_dir = tmp_path_factory.mktemp("state")
+    with StateStore.in_dir(state_dir) as store:
+        for batch in batches:
+            store.append(batch)
+        live = store.observed()
+        assert store.check() == []
+        store.rebuild()
+        assert store.observed() == live
+    with StateStore.in_dir(state_dir) as reopened:
+        assert reopened.observed() == live
