@@ -1,0 +1,101 @@
+"""Executors as data: what each one runs, before anything is run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from amed.executors import (
+    ExecutorSpec,
+    major_minor,
+    plan_for,
+    requirements_to_install,
+    venv_install_command,
+    venv_key,
+)
+
+
+def test_custom_runs_the_command_through_the_shell_with_no_setup() -> None:
+    plan = plan_for(ExecutorSpec(kind="custom", command="make data"), venv_dir=None)
+    assert plan.argv == ("/bin/sh", "-c", "make data")
+    assert plan.setup == ()
+    assert plan.needs_tool is None
+
+
+def test_pip_puts_the_venv_first_on_path_and_sets_virtual_env() -> None:
+    venv = Path("/state/venvs/py3.11-abc")
+    plan = plan_for(ExecutorSpec(kind="pip", command="python make.py"), venv_dir=venv)
+    assert plan.argv == ("/bin/sh", "-c", "python make.py")
+    assert plan.path_prepend == ("/state/venvs/py3.11-abc/bin",)
+    assert plan.env == {"VIRTUAL_ENV": "/state/venvs/py3.11-abc"}
+
+
+def test_pip_without_a_venv_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="virtualenv"):
+        plan_for(ExecutorSpec(kind="pip", command="true"), venv_dir=None)
+
+
+def test_poetry_installs_without_the_root_package_then_runs_through_poetry() -> None:
+    plan = plan_for(ExecutorSpec(kind="poetry", command="python make.py"), venv_dir=None)
+    assert plan.needs_tool == "poetry"
+    assert plan.setup == (("poetry", "install", "--no-root", "--no-interaction"),)
+    assert plan.argv == ("poetry", "run", "/bin/sh", "-c", "python make.py")
+    assert "VIRTUAL_ENV" in plan.env_remove
+
+
+def test_poetry_with_a_python_version_selects_it_before_installing() -> None:
+    spec = ExecutorSpec(kind="poetry", command="true", python_version="3.10.4")
+    plan = plan_for(spec, venv_dir=None)
+    assert plan.setup[0] == ("poetry", "env", "use", "3.10")
+    assert plan.setup[1][:2] == ("poetry", "install")
+
+
+def test_pipenv_installs_then_runs_through_pipenv() -> None:
+    plan = plan_for(ExecutorSpec(kind="pipEnv", command="python make.py"), venv_dir=None)
+    assert plan.needs_tool == "pipenv"
+    assert plan.setup == (("pipenv", "install"),)
+    assert plan.argv == ("pipenv", "run", "/bin/sh", "-c", "python make.py")
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"), [("3.9", "3.9"), ("3.12.1", "3.12"), (" 3.10 ", "3.10")]
+)
+def test_python_version_is_reduced_to_major_minor(given: str, expected: str) -> None:
+    assert major_minor(given) == expected
+
+
+@pytest.mark.parametrize("given", ["three", "3", "3.x", "../../bin/sh", "3.9;rm"])
+def test_a_python_version_that_is_not_a_version_is_refused(given: str) -> None:
+    with pytest.raises(ValueError, match=r"is not a version like 3\.11"):
+        major_minor(given)
+
+
+def test_only_comments_and_blank_lines_mean_nothing_to_install() -> None:
+    assert not requirements_to_install(None)
+    assert not requirements_to_install(b"")
+    assert not requirements_to_install(b"# pinned later\n\n   \n")
+    assert requirements_to_install(b"# tools\nrequests==2.32\n")
+
+
+def test_venv_key_is_the_same_for_the_same_python_and_requirements() -> None:
+    key = venv_key(python_version="3.11", interpreter="/usr/bin/python3.11", requirements=b"a\n")
+    again = venv_key(python_version="3.11", interpreter="/usr/bin/python3.11", requirements=b"a\n")
+    assert key == again
+    assert key.startswith("py3.11-")
+
+
+def test_venv_key_changes_with_requirements_version_or_interpreter() -> None:
+    def key(version: str = "3.11", interpreter: str = "/usr/bin/python3", req: bytes = b"a") -> str:
+        return venv_key(python_version=version, interpreter=interpreter, requirements=req)
+
+    assert key(req=b"b") != key()
+    assert key(version="3.12") != key()
+    assert key(interpreter="/opt/python3") != key()
+
+
+def test_pip_install_uses_the_venvs_own_pip_without_prompting() -> None:
+    argv = venv_install_command(Path("/v"), Path("/w/requirements.txt"))
+    assert argv[:4] == ("/v/bin/python", "-m", "pip", "install")
+    assert "--no-input" in argv
+    assert argv[-2:] == ("-r", "/w/requirements.txt")
