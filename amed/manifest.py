@@ -1,0 +1,214 @@
+"""What a stored version holds, and where its objects live in the store.
+
+Pure: no I/O. The store layout is
+
+    datasets/<project>/<name>/<version>/files/<encoded relative path>   uploaded first
+    datasets/<project>/<name>/<version>/manifest.json                    written last
+
+A version exists only once its manifest is written, so the manifest is the single source
+of truth for a version's files, their sizes and their sha256 digests.
+
+Relative paths are stored in the manifest exactly as they are on disk. In keys, the few
+characters an object store cannot hold (control characters) and the two that would make a
+key ambiguous (`%`, the escape itself, and `#`, which obstore's local store reserves for its
+temporary files) are percent-encoded; `file_key` is the one place that encoding lives.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+DATASETS_PREFIX = "datasets/"
+MANIFEST_NAME = "manifest.json"
+FILES_DIR = "files/"
+MANIFEST_FORMAT = 1
+
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_CANONICAL_VERSION = re.compile(r"[1-9][0-9]*")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_KEY_ESCAPED = re.compile(r"[\x00-\x1f\x7f%#]")
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One stored file: `path` is relative, posix, without `.`/`..` or empty segments."""
+
+    path: str
+    size_bytes: int
+    sha256: str
+
+    def __post_init__(self) -> None:
+        check_relative_path(self.path)
+        if not _is_int(self.size_bytes) or self.size_bytes < 0:
+            raise ValueError(f"{self.path}: size_bytes must be a non-negative integer")
+        if not isinstance(self.sha256, str) or not _SHA256_HEX.fullmatch(self.sha256):
+            raise ValueError(f"{self.path}: sha256 must be 64 lowercase hex digits")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The committed content of one version.
+
+    `files` is sorted by path and has no duplicates. `skipped` lists what the producing
+    task left in its data directory but was deliberately not stored (a symlink leaving the
+    directory, a broken link, a fifo), one `"<relative path>: <reason>"` line each, so the
+    caller can warn and a reader can later see why a file is absent.
+    """
+
+    project: str
+    dataset: str
+    version: int
+    created_at: str
+    files: tuple[FileEntry, ...]
+    skipped: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        version_prefix(self.project, self.dataset, self.version)
+        _check_utc_timestamp(self.created_at)
+        paths = [entry.path for entry in self.files]
+        if paths != sorted(paths):
+            raise ValueError("files must be sorted by path")
+        if len(set(paths)) != len(paths):
+            raise ValueError("files must not repeat a path")
+        if not all(isinstance(line, str) for line in self.skipped):
+            raise ValueError("skipped must be a list of strings")
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(entry.size_bytes for entry in self.files)
+
+    def to_json(self) -> bytes:
+        document = {
+            "format": MANIFEST_FORMAT,
+            "project": self.project,
+            "dataset": self.dataset,
+            "version": self.version,
+            "created_at": self.created_at,
+            "size_bytes": self.size_bytes,
+            "files": [
+                {"path": e.path, "size_bytes": e.size_bytes, "sha256": e.sha256} for e in self.files
+            ],
+            "skipped": list(self.skipped),
+        }
+        return json.dumps(document, indent=1, ensure_ascii=False).encode("utf-8") + b"\n"
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Manifest:
+        """Parse and validate; anything that is not a well-formed manifest is a ValueError."""
+        try:
+            document = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"manifest is not JSON: {exc}") from None
+        if not isinstance(document, dict):
+            raise ValueError("manifest is not a JSON object")
+        if document.get("format") != MANIFEST_FORMAT:
+            raise ValueError(f"manifest format {document.get('format')!r} is not supported")
+        files_raw = _field(document, "files", list)
+        entries = []
+        for raw in files_raw:
+            if not isinstance(raw, dict):
+                raise ValueError("manifest files must be objects")
+            entries.append(
+                FileEntry(
+                    path=_field(raw, "path", str),
+                    size_bytes=_field(raw, "size_bytes", int),
+                    sha256=_field(raw, "sha256", str),
+                )
+            )
+        manifest = cls(
+            project=_field(document, "project", str),
+            dataset=_field(document, "dataset", str),
+            version=_field(document, "version", int),
+            created_at=_field(document, "created_at", str),
+            files=tuple(entries),
+            skipped=tuple(_field(document, "skipped", list)) if "skipped" in document else (),
+        )
+        declared_size = document.get("size_bytes", manifest.size_bytes)
+        if declared_size != manifest.size_bytes:
+            raise ValueError(
+                f"manifest size_bytes {declared_size!r} is not the sum of its files "
+                f"({manifest.size_bytes})"
+            )
+        return manifest
+
+
+def version_prefix(project: str, dataset: str, version: int) -> str:
+    """The key prefix every object of a version lives under, e.g. `datasets/p/n/3/`."""
+    _check_name("project", project)
+    _check_name("dataset", dataset)
+    if not _is_int(version) or version < 1:
+        raise ValueError(f"version must be a positive integer, not {version!r}")
+    return f"{DATASETS_PREFIX}{project}/{dataset}/{version}/"
+
+
+def manifest_key(project: str, dataset: str, version: int) -> str:
+    return version_prefix(project, dataset, version) + MANIFEST_NAME
+
+
+def file_key(project: str, dataset: str, version: int, rel_path: str) -> str:
+    check_relative_path(rel_path)
+    encoded = _KEY_ESCAPED.sub(lambda m: f"%{ord(m.group()):02X}", rel_path)
+    return version_prefix(project, dataset, version) + FILES_DIR + encoded
+
+
+def parse_version_key(key: str) -> tuple[str, str, int] | None:
+    """The version `(project, dataset, version)` a key belongs to, or None for a key that
+    no version can own (outside `datasets/`, a non-canonical version number, ...)."""
+    parts = key.split("/")
+    if len(parts) < 5 or parts[0] != DATASETS_PREFIX.rstrip("/") or not parts[4]:
+        return None
+    project, dataset, version_text = parts[1], parts[2], parts[3]
+    if not _CANONICAL_VERSION.fullmatch(version_text):
+        return None
+    try:
+        _check_name("project", project)
+        _check_name("dataset", dataset)
+    except ValueError:
+        return None
+    return project, dataset, int(version_text)
+
+
+def check_relative_path(path: str) -> None:
+    """A stored path stays inside the directory it is downloaded to: relative, posix,
+    no `.`/`..`/empty segments, no NUL."""
+    if not isinstance(path, str) or not path:
+        raise ValueError("a file path must be a non-empty string")
+    if path.startswith("/") or "\x00" in path:
+        raise ValueError(f"{path!r} is not a relative path")
+    if any(segment in ("", ".", "..") for segment in path.split("/")):
+        raise ValueError(f"{path!r} has an empty, '.' or '..' segment")
+
+
+def _check_name(kind: str, name: str) -> None:
+    if not isinstance(name, str) or name in ("", ".", "..") or "/" in name:
+        raise ValueError(f"{kind} name {name!r} cannot be used in a store key")
+    if _CONTROL.search(name) or re.search(r"#\d+$", name):
+        raise ValueError(f"{kind} name {name!r} cannot be used in a store key")
+
+
+def _check_utc_timestamp(text: str) -> None:
+    if not isinstance(text, str):
+        raise ValueError("created_at must be an ISO 8601 string")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"created_at {text!r} is not ISO 8601") from None
+    if moment.utcoffset() != timedelta(0):
+        raise ValueError(f"created_at {text!r} is not in UTC")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _field(document: dict[str, Any], name: str, kind: type) -> Any:
+    if name not in document:
+        raise ValueError(f"manifest has no {name!r}")
+    value = document[name]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ValueError(f"manifest {name!r} must be {kind.__name__}")
+    return value

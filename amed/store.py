@@ -1,0 +1,826 @@
+"""The one door to object storage: versions of data sets in and out, debris swept away.
+
+obstore is imported here and nowhere else. Every obstore error is translated at this door
+into `StoreError` (permanent), `StoreUnavailable` (temporary: retry later) or `OutOfSpace`,
+each a single line that never carries credentials: obstore's `store.config` holds them in
+clear text and is never logged, and any secret we were given is masked in error text.
+
+Commit protocol (see amed.manifest for the layout): a version's files are uploaded first,
+its manifest.json last. A version prefix without a manifest is never a committed version,
+so whatever a crash leaves behind is debris that `sweep_debris` removes.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import re
+import shutil
+import stat
+import tempfile
+import threading
+from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, BinaryIO, TypeVar, cast
+from urllib.parse import unquote, urlsplit
+
+import obstore
+import structlog
+from obstore.exceptions import BaseError, PermissionDeniedError, UnauthenticatedError
+from obstore.store import LocalStore, MemoryStore, S3Store, from_url
+
+from amed.manifest import (
+    DATASETS_PREFIX,
+    FileEntry,
+    Manifest,
+    file_key,
+    manifest_key,
+    parse_version_key,
+    version_prefix,
+)
+
+if TYPE_CHECKING:
+    from obstore.store import ClientConfig, RetryConfig
+    from obstore.store import ObjectStore as Backend
+
+log = structlog.get_logger(__name__)
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+UPLOAD_WORKERS = 16
+# Files above one multipart chunk hold up to part_concurrency chunks in memory while they
+# upload; capping how many run at once keeps peak memory near
+# big_file_slots * part_concurrency * chunk_size_bytes whatever the data set looks like.
+CHUNK_SIZE_BYTES = 5 * 1024 * 1024
+PART_CONCURRENCY = 4
+BIG_FILE_SLOTS = 4
+HASH_BLOCK_BYTES = 1024 * 1024
+DOWNLOAD_CHUNK_BYTES = 1024 * 1024
+DELETE_BATCH = 1000
+REQUEST_TIMEOUT = "30s"
+CONNECT_TIMEOUT = "5s"
+RETRY_MAX = 3
+RETRY_TIMEOUT_SECONDS = 60
+MESSAGE_MAX_CHARS = 400
+
+# obstore's local store writes `<key>#<n>` and renames it into place; a kill in between
+# leaves the temporary file, which list() does not show.
+_LOCAL_TEMP_SUFFIX = re.compile(r"#\d+$")
+_NO_SPACE = re.compile(r"os error 28\b|no space left on device|StorageFull|QuotaExceeded", re.I)
+_TRANSIENT = re.compile(
+    r"error sending request|timed out|timeout|HTTP error|status code: (5\d\d|429)\b"
+    r"|connection (reset|refused|closed|aborted)|broken pipe|dns error"
+    r"|SlowDown|ServiceUnavailable|InternalError|RequestTimeout",
+    re.I,
+)
+_XML_ERROR = re.compile(
+    r"<\?xml.*?<Code>(?P<code>[^<]*)</Code>(?:<Message>(?P<msg>[^<]*)</Message>)?.*?(</Error>|$)",
+    re.S,
+)
+_URL = re.compile(r"https?://\S+")
+_URL_USERINFO = re.compile(r"//[^/@\s]*@")
+
+
+class StoreError(Exception):
+    """The store refused or failed; one line, never credentials."""
+
+
+class StoreUnavailable(StoreError):
+    """Temporary: the network is down, a request timed out, the server answered 5xx."""
+
+
+class OutOfSpace(StoreError):
+    """The disk under the store (ENOSPC) or the caller's budget is full."""
+
+
+@dataclass(frozen=True)
+class _SourceFile:
+    rel_path: str
+    disk_path: str
+    size_bytes: int
+
+
+class ObjectStore:
+    """A store reached through obstore, with data sets laid out as amed.manifest says.
+
+    `url` is the URL it was opened with, minus any credentials: safe to log.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        url: str,
+        *,
+        local_root: Path | None = None,
+        secrets: Collection[str] = (),
+    ) -> None:
+        self._backend = backend
+        self.url = url
+        self._local_root = local_root
+        self._secrets = tuple(sorted((s for s in secrets if s), key=len, reverse=True))
+
+    def __repr__(self) -> str:
+        return f"ObjectStore({self.url!r})"
+
+    # ---- versions -------------------------------------------------------------------
+
+    def put_version(
+        self,
+        project: str,
+        dataset: str,
+        version: int,
+        src_dir: Path,
+        *,
+        created_at: str,
+        budget_bytes: int | None = None,
+    ) -> Manifest:
+        """Store the tree under `src_dir` as a new version and return its manifest.
+
+        Symlinks to files or directories inside `src_dir` are stored as what they point to;
+        a symlink that leaves `src_dir`, a broken link, a link looping back to a parent and
+        anything that is not a regular file (fifo, socket, device) are not stored and are
+        listed in the returned manifest's `skipped`. Empty directories are not recorded.
+        On any failure everything this call wrote is deleted (best effort) before raising.
+        Versions are immutable: storing over a committed version is a StoreError.
+        """
+        prefix = version_prefix(project, dataset, version)
+        Manifest(project, dataset, version, created_at, ())  # checks created_at up front
+        if not src_dir.is_dir():
+            if src_dir.exists():
+                raise StoreError(f"{src_dir} is not a directory")
+            raise StoreError(f"the task did not create {src_dir}")
+        sources, skipped = _collect_sources(src_dir)
+        total_bytes = sum(source.size_bytes for source in sources)
+        if budget_bytes is not None and total_bytes > budget_bytes:
+            raise OutOfSpace(
+                f"{prefix} needs {total_bytes} bytes but the budget allows {budget_bytes}"
+            )
+        free_bytes = self.free_bytes()
+        if free_bytes is not None and total_bytes > free_bytes:
+            raise OutOfSpace(
+                f"{prefix} needs {total_bytes} bytes but the disk under {self.url} "
+                f"has {free_bytes} free"
+            )
+        mkey = manifest_key(project, dataset, version)
+        if mkey in self._list_sizes(prefix):
+            raise StoreError(f"{self.url}: {prefix} is already stored; versions are immutable")
+        self._clear_uncommitted(prefix)
+        try:
+            entries = self._upload(project, dataset, version, sources)
+            manifest = Manifest(project, dataset, version, created_at, entries, skipped)
+            with self._errors(f"put {mkey}"):
+                obstore.put(self._backend, mkey, manifest.to_json(), use_multipart=False)
+        except BaseException:
+            self._discard(prefix)
+            raise
+        return manifest
+
+    def read_manifest(self, project: str, dataset: str, version: int) -> Manifest | None:
+        """The committed manifest of a version, or None when the version is not stored."""
+        mkey = manifest_key(project, dataset, version)
+        data = self._get_bytes(mkey)
+        if data is None:
+            return None
+        try:
+            manifest = Manifest.from_json(data)
+        except ValueError as exc:
+            raise StoreError(f"{self.url}: {mkey} is not a valid manifest: {exc}") from None
+        if (manifest.project, manifest.dataset, manifest.version) != (project, dataset, version):
+            raise StoreError(
+                f"{self.url}: {mkey} describes {manifest.project}/{manifest.dataset} "
+                f"version {manifest.version}"
+            )
+        return manifest
+
+    def verify(self, manifest: Manifest, *, check_hashes: bool = False) -> list[str]:
+        """What is wrong with a stored version, one line per problem; [] means intact.
+
+        Sizes are checked from a listing; `check_hashes` also reads every file back.
+        """
+        p, d, v = manifest.project, manifest.dataset, manifest.version
+        sizes = self._list_sizes(version_prefix(p, d, v))
+        problems: list[str] = []
+        if manifest_key(p, d, v) not in sizes:
+            problems.append(f"{manifest_key(p, d, v)}: the manifest is missing")
+        to_hash: list[FileEntry] = []
+        for entry in manifest.files:
+            found = sizes.get(file_key(p, d, v, entry.path))
+            if found is None:
+                problems.append(f"{entry.path}: missing from the store")
+            elif found != entry.size_bytes:
+                problems.append(
+                    f"{entry.path}: {found} bytes stored, the manifest says {entry.size_bytes}"
+                )
+            elif check_hashes:
+                to_hash.append(entry)
+
+        def check(entry: FileEntry) -> str | None:
+            digest, _ = self._hash_object(file_key(p, d, v, entry.path))
+            if digest != entry.sha256:
+                return f"{entry.path}: content differs from the manifest (sha256 {digest})"
+            return None
+
+        for problem in _run_all(check, to_hash, None):
+            if problem is not None:
+                problems.append(problem)
+        return problems
+
+    def download_version(self, manifest: Manifest, dest_dir: Path) -> None:
+        """Stream every file of a version into `dest_dir`, checking size and sha256.
+
+        Each file is written beside its destination and renamed into place only once
+        verified, so a destination file is either absent or exactly what was stored.
+        """
+        try:
+            dest_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _local_error(f"cannot create {dest_dir}", exc) from None
+        p, d, v = manifest.project, manifest.dataset, manifest.version
+
+        def fetch(entry: FileEntry) -> None:
+            self._download_file(file_key(p, d, v, entry.path), entry, dest_dir / entry.path)
+
+        _run_all(fetch, list(manifest.files), None)
+
+    def delete_version(self, project: str, dataset: str, version: int) -> int:
+        """Delete a version, manifest first so a crash halfway leaves only debris.
+
+        Idempotent; returns how many objects were deleted.
+        """
+        prefix = version_prefix(project, dataset, version)
+        mkey = manifest_key(project, dataset, version)
+        keys = list(self._list_sizes(prefix))
+        if mkey in keys:
+            self._delete([mkey])
+        others = [key for key in keys if key != mkey]
+        self._delete(others)
+        if self._local_root is not None:
+            _remove_tree(self._local_root / prefix)
+        return len(keys)
+
+    def sweep_debris(
+        self, owned: Collection[tuple[str, str, int]], *, project: str | None = None
+    ) -> list[str]:
+        """Delete everything under `datasets/` (or `datasets/<project>/`) that no owned
+        version accounts for, and return the keys (and, for file://, the paths) removed.
+
+        `owned` must include any version being uploaded right now: a version that is
+        owned but has no manifest yet is left untouched. An owned version with a manifest
+        keeps exactly its manifest and the files it lists.
+        """
+        scope = DATASETS_PREFIX if project is None else f"{DATASETS_PREFIX}{project}/"
+        if project is not None:
+            version_prefix(project, "x", 1)  # checks the project name
+        owned_set = {(str(p), str(d), int(v)) for p, d, v in owned}
+        by_version: dict[tuple[str, str, int], list[str]] = {}
+        debris: list[str] = []
+        for key in self._list_sizes(scope):
+            owner = parse_version_key(key)
+            if owner is None or owner not in owned_set:
+                debris.append(key)
+            else:
+                by_version.setdefault(owner, []).append(key)
+        committed: set[tuple[str, str, int]] = set()
+        for owner, keys in by_version.items():
+            mkey = manifest_key(*owner)
+            if mkey not in keys:
+                continue
+            kept = self._keys_listed_by(mkey)
+            if kept is None:
+                continue
+            committed.add(owner)
+            debris.extend(key for key in keys if key not in kept)
+        manifests = [key for key in debris if key.endswith("/manifest.json")]
+        self._delete(manifests)
+        self._delete([key for key in debris if key not in set(manifests)])
+        removed = sorted(debris)
+        if self._local_root is not None:
+            in_flight = {version_prefix(*o) for o in owned_set - committed if _valid_owner(o)}
+            removed += self._sweep_local(scope, owned_set, in_flight)
+        return removed
+
+    # ---- capacity ---------------------------------------------------------------------
+
+    def used_bytes(self) -> int:
+        """Bytes held under `datasets/`, by listing (committed or not)."""
+        return sum(self._list_sizes(DATASETS_PREFIX).values())
+
+    def free_bytes(self) -> int | None:
+        """The real free space of the disk under a file:// store; None for other stores."""
+        if self._local_root is None:
+            return None
+        try:
+            return shutil.disk_usage(self._local_root).free
+        except OSError as exc:
+            raise _local_error(f"cannot read free space of {self._local_root}", exc) from None
+
+    # ---- internals --------------------------------------------------------------------
+
+    def _upload(
+        self, project: str, dataset: str, version: int, sources: list[_SourceFile]
+    ) -> tuple[FileEntry, ...]:
+        abort = threading.Event()
+        big_files = threading.BoundedSemaphore(BIG_FILE_SLOTS)
+
+        def upload(source: _SourceFile) -> FileEntry:
+            key = file_key(project, dataset, version, source.rel_path)
+            if source.size_bytes > CHUNK_SIZE_BYTES:
+                with big_files:
+                    return self._upload_file(key, source, abort)
+            return self._upload_file(key, source, abort)
+
+        entries = _run_all(upload, sources, abort)
+        return tuple(sorted(entries, key=lambda entry: entry.path))
+
+    def _upload_file(self, key: str, source: _SourceFile, abort: threading.Event) -> FileEntry:
+        try:
+            handle = open(source.disk_path, "rb")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise _local_error(f"cannot read {source.rel_path}", exc) from None
+        with handle:
+            reader = _HashingReader(handle, abort)
+            try:
+                with self._errors(f"put {key}"):
+                    obstore.put(
+                        self._backend,
+                        key,
+                        cast(IO[bytes], reader),
+                        chunk_size=CHUNK_SIZE_BYTES,
+                        max_concurrency=PART_CONCURRENCY,
+                    )
+            except StoreError:
+                if reader.error is not None:
+                    raise _local_error(f"cannot read {source.rel_path}", reader.error) from None
+                raise
+            try:
+                digest, size_bytes = reader.finish()
+            except OSError as exc:
+                raise _local_error(f"cannot read {source.rel_path}", exc) from None
+        if size_bytes != source.size_bytes:
+            raise StoreError(f"{source.rel_path} changed while it was being stored")
+        return FileEntry(source.rel_path, size_bytes, digest)
+
+    def _download_file(self, key: str, entry: FileEntry, target: Path) -> None:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".amed-", suffix=".part")
+        except OSError as exc:
+            raise _local_error(f"cannot write {target}", exc) from None
+        try:
+            with os.fdopen(fd, "wb") as out:
+                digest, size_bytes = self._stream_object(key, out)
+            if size_bytes != entry.size_bytes or digest != entry.sha256:
+                raise StoreError(
+                    f"{self.url}: {key}: got {size_bytes} bytes with sha256 {digest}, the "
+                    f"manifest says {entry.size_bytes} bytes with sha256 {entry.sha256}"
+                )
+            Path(temp_name).replace(target)
+        except OSError as exc:
+            Path(temp_name).unlink(missing_ok=True)
+            raise _local_error(f"cannot write {target}", exc) from None
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise
+
+    def _hash_object(self, key: str) -> tuple[str, int]:
+        return self._stream_object(key, None)
+
+    def _stream_object(self, key: str, out: BinaryIO | None) -> tuple[str, int]:
+        digest = hashlib.sha256()
+        size_bytes = 0
+        with self._errors(f"get {key}"):
+            for chunk in obstore.get(self._backend, key).stream(DOWNLOAD_CHUNK_BYTES):
+                digest.update(chunk)
+                size_bytes += len(chunk)
+                if out is not None:
+                    out.write(chunk)
+        return digest.hexdigest(), size_bytes
+
+    def _get_bytes(self, key: str) -> bytes | None:
+        with self._errors(f"get {key}"):
+            try:
+                return bytes(obstore.get(self._backend, key).bytes())
+            except FileNotFoundError as exc:
+                if "NoSuchBucket" in str(exc):
+                    raise
+                return None
+
+    def _keys_listed_by(self, mkey: str) -> set[str] | None:
+        """The keys a committed manifest accounts for; None when it cannot be read."""
+        data = self._get_bytes(mkey)
+        if data is None:
+            return None
+        try:
+            manifest = Manifest.from_json(data)
+        except ValueError:
+            log.warning("manifest_unreadable", store=self.url, key=mkey)
+            return None
+        p, d, v = manifest.project, manifest.dataset, manifest.version
+        if mkey != manifest_key(p, d, v):
+            return None
+        return {mkey} | {file_key(p, d, v, entry.path) for entry in manifest.files}
+
+    def _list_sizes(self, prefix: str) -> dict[str, int]:
+        sizes: dict[str, int] = {}
+        with self._errors(f"list {prefix}"):
+            for chunk in obstore.list(self._backend, prefix.rstrip("/"), chunk_size=1000):
+                for meta in chunk:
+                    sizes[meta["path"]] = meta["size"]
+        return sizes
+
+    def _delete(self, keys: list[str]) -> None:
+        for start in range(0, len(keys), DELETE_BATCH):
+            batch = keys[start : start + DELETE_BATCH]
+            with self._errors(f"delete {batch[0]}"):
+                try:
+                    obstore.delete(self._backend, batch)
+                except FileNotFoundError:
+                    # The local store stops at a key that is already gone: finish one by one.
+                    for key in batch:
+                        with suppress(FileNotFoundError):
+                            obstore.delete(self._backend, key)
+
+    def _clear_uncommitted(self, prefix: str) -> None:
+        """Remove whatever an earlier, unfinished attempt left under a version prefix."""
+        leftovers = list(self._list_sizes(prefix))
+        self._delete(leftovers)
+        if self._local_root is not None:
+            _remove_tree(self._local_root / prefix)
+
+    def _discard(self, prefix: str) -> None:
+        """Best-effort undo of a failed put_version: its prefix was empty when it began."""
+        mkey = prefix + "manifest.json"
+        try:
+            self._delete([mkey])
+            self._clear_uncommitted(prefix)
+        except (StoreError, OSError) as exc:
+            log.warning("discard_failed", store=self.url, prefix=prefix, error=str(exc))
+
+    def _sweep_local(
+        self, scope: str, owned: set[tuple[str, str, int]], in_flight: set[str]
+    ) -> list[str]:
+        """Remove obstore's hidden temporary files and empty directories on disk."""
+        assert self._local_root is not None
+        root = self._local_root
+        top = root / scope
+        removed: list[str] = []
+        for dirpath, _dirnames, filenames in os.walk(top, topdown=False):
+            rel_dir = Path(dirpath).relative_to(root).as_posix() + "/"
+            if any(rel_dir.startswith(prefix) for prefix in in_flight):
+                continue
+            for name in filenames:
+                key = rel_dir + name
+                match = _LOCAL_TEMP_SUFFIX.search(name)
+                if match is None:
+                    continue
+                owner = parse_version_key(key[: len(key) - len(match.group())])
+                if owner in owned and version_prefix(*owner) in in_flight:
+                    continue
+                try:
+                    (Path(dirpath) / name).unlink()
+                except FileNotFoundError:
+                    continue
+                except OSError as exc:
+                    raise _local_error(f"cannot remove {key}", exc) from None
+                removed.append(key)
+            if Path(dirpath) == root / DATASETS_PREFIX:
+                continue
+            if any(prefix.startswith(rel_dir) for prefix in in_flight):
+                continue
+            try:
+                Path(dirpath).rmdir()
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
+                    raise _local_error(f"cannot remove {rel_dir}", exc) from None
+                continue
+            removed.append(rel_dir)
+        return removed
+
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        """Translate obstore's errors into ours, once, at the door."""
+        try:
+            yield
+        except StoreError:
+            raise
+        except (BaseError, OSError, ValueError) as exc:
+            raise self._translate(doing, exc) from None
+
+    def _translate(self, doing: str, exc: BaseException) -> StoreError:
+        text = str(exc)
+        first_line = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+        first_line = _XML_ERROR.sub(
+            lambda m: f"{m.group('code')}: {m.group('msg') or ''}".rstrip(": "), first_line
+        )
+        message = self._redact(f"{self.url}: {doing}: {first_line}")
+        if len(message) > MESSAGE_MAX_CHARS:
+            message = message[: MESSAGE_MAX_CHARS - 3] + "..."
+        if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or _NO_SPACE.search(text):
+            return OutOfSpace(message)
+        if "NoSuchBucket" in text:
+            return StoreError(self._redact(f"{self.url}: the bucket does not exist"))
+        if isinstance(exc, FileNotFoundError | PermissionDeniedError | UnauthenticatedError):
+            return StoreError(message)
+        # Classify on the words of the error, not on a URL or key that may contain them.
+        if isinstance(exc, BaseError) and _TRANSIENT.search(_URL.sub("", first_line)):
+            return StoreUnavailable(message)
+        return StoreError(message)
+
+    def _redact(self, text: str) -> str:
+        text = _URL_USERINFO.sub("//", text)
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+class _HashingReader:
+    """The file obstore uploads, hashing each byte the first time obstore reads it.
+
+    A file is thus read from disk once. obstore seeks (to learn the size) and could
+    re-read a range on retry; only bytes past what was hashed are hashed, and `finish`
+    hashes any tail obstore did not read, so the digest is always of the whole file.
+    Setting `abort` makes the next read fail, which stops a long upload early.
+    """
+
+    def __init__(self, handle: BinaryIO, abort: threading.Event) -> None:
+        self._handle = handle
+        self._abort = abort
+        self._digest = hashlib.sha256()
+        self._hashed_bytes = 0
+        self.error: OSError | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        if self._abort.is_set():
+            raise OSError(errno.ECANCELED, "upload cancelled")
+        try:
+            position = self._handle.tell()
+            data = self._handle.read(size)
+        except OSError as exc:
+            self.error = exc
+            raise
+        end = position + len(data)
+        if position <= self._hashed_bytes < end:
+            self._digest.update(memoryview(data)[self._hashed_bytes - position :])
+            self._hashed_bytes = end
+        return data
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._handle.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._handle.tell()
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def finish(self) -> tuple[str, int]:
+        """(sha256 hex, size in bytes) of the whole file."""
+        self._handle.seek(self._hashed_bytes)
+        while block := self._handle.read(HASH_BLOCK_BYTES):
+            self._digest.update(block)
+            self._hashed_bytes += len(block)
+        return self._digest.hexdigest(), self._hashed_bytes
+
+
+def _run_all(work: Callable[[_T], _R], items: list[_T], abort: threading.Event | None) -> list[_R]:
+    """Run `work` over `items` on a pool of threads; the first failure cancels what has
+    not started, sets `abort` for what is running, and is raised once all have stopped."""
+    if not items:
+        return []
+    results: list[_R] = []
+    with ThreadPoolExecutor(max_workers=min(UPLOAD_WORKERS, len(items))) as pool:
+        futures: list[Future[_R]] = [pool.submit(work, item) for item in items]
+        try:
+            for future in futures:
+                results.append(future.result())
+        except BaseException:
+            if abort is not None:
+                abort.set()
+            for future in futures:
+                future.cancel()
+            raise
+    return results
+
+
+def _collect_sources(src_dir: Path) -> tuple[list[_SourceFile], tuple[str, ...]]:
+    """The regular files a data directory holds, following only links that stay inside.
+
+    Returns the files and the `"<relative path>: <reason>"` lines of what was left out.
+    """
+    root = os.path.realpath(src_dir)
+    sources: list[_SourceFile] = []
+    skipped: list[str] = []
+    # (real directory, relative prefix, real directories on the way down)
+    pending: list[tuple[str, str, frozenset[str]]] = [(root, "", frozenset({root}))]
+    while pending:
+        directory, rel_prefix, ancestors = pending.pop()
+        try:
+            entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
+        except OSError as exc:
+            raise _local_error(f"cannot read {directory}", exc) from None
+        for entry in entries:
+            rel_path = rel_prefix + entry.name
+            try:
+                rel_path.encode("utf-8")
+            except UnicodeEncodeError:
+                skipped.append(f"{rel_path!r}: the name is not valid UTF-8")
+                continue
+            target = entry.path
+            if entry.is_symlink():
+                target = os.path.realpath(entry.path)
+                if not _is_inside(target, root):
+                    skipped.append(f"{rel_path}: symlink leaves the data directory")
+                    continue
+            try:
+                info = Path(target).stat()
+            except FileNotFoundError:
+                skipped.append(f"{rel_path}: broken symlink")
+                continue
+            except OSError as exc:
+                raise _local_error(f"cannot read {rel_path}", exc) from None
+            if stat.S_ISDIR(info.st_mode):
+                if target in ancestors:
+                    skipped.append(f"{rel_path}: symlink loops back to a parent directory")
+                    continue
+                pending.append((target, rel_path + "/", ancestors | {target}))
+            elif stat.S_ISREG(info.st_mode):
+                sources.append(_SourceFile(rel_path, target, info.st_size))
+            else:
+                skipped.append(f"{rel_path}: not a regular file")
+    return sources, tuple(sorted(skipped))
+
+
+def _is_inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _valid_owner(owner: tuple[str, str, int]) -> bool:
+    try:
+        version_prefix(*owner)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _remove_tree(path: Path) -> None:
+    try:
+        shutil.rmtree(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise _local_error(f"cannot remove {path}", exc) from None
+
+
+def _local_error(doing: str, exc: OSError) -> StoreError:
+    """An error of the local disk (not of the store): ENOSPC is OutOfSpace."""
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return OutOfSpace(f"{doing}: {reason}")
+    return StoreError(f"{doing}: {reason}")
+
+
+# ---- opening a store by URL -------------------------------------------------------------
+
+
+def open_store(url: str) -> ObjectStore:
+    """Open the store a URL names.
+
+    - `file:///abs/dir` (created if missing; `file://rel/dir` is taken relative to the
+      current directory), `memory://` (a new, empty store each time),
+    - `s3://bucket[/prefix]`: endpoint, region and credentials from the usual AWS_*
+      variables (`s3://KEY:SECRET@bucket` also works, and is redacted everywhere),
+    - `gs://bucket[/prefix]`, `az://container[/prefix]`: through obstore, credentials
+      from the environment.
+    Remote stores always get request timeouts and a bounded retry; a bad URL or an
+    unknown scheme is a StoreError.
+    """
+    safe_url = _URL_USERINFO.sub("//", url)
+    try:
+        parts = urlsplit(url)
+        user, password = parts.username, parts.password
+    except ValueError:
+        raise StoreError(f"{safe_url}: not a valid store URL") from None
+    secrets = [unquote(s) for s in (user, password) if s]
+    secrets += [os.environ.get(v, "") for v in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")]
+    scheme = parts.scheme.lower()
+    if parts.query or parts.fragment:
+        raise StoreError(
+            f"{_redact_all(safe_url, secrets)}: a store URL takes no query or fragment; "
+            "configure endpoints and credentials through the environment"
+        )
+    try:
+        if scheme == "file":
+            return _open_local(parts.netloc, parts.path, safe_url)
+        if scheme == "memory":
+            if parts.netloc or parts.path.strip("/"):
+                raise StoreError(f"{safe_url}: write memory:// with nothing after it")
+            return ObjectStore(MemoryStore(), "memory://")
+        if scheme == "s3":
+            return _open_s3(
+                parts.netloc.rpartition("@")[2], parts.path, user, password, safe_url, secrets
+            )
+        if scheme in ("gs", "az"):
+            if user or password:
+                raise StoreError(
+                    f"{safe_url}: put {scheme}:// credentials in the environment, not the URL"
+                )
+            backend = from_url(
+                safe_url, client_options=_client_options(False), retry_config=_retry_config()
+            )
+            return ObjectStore(backend, safe_url, secrets=secrets)
+    except (BaseError, ValueError, OSError) as exc:
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise StoreError(_redact_all(f"{safe_url}: cannot open: {first_line}", secrets)) from None
+    raise StoreError(
+        f"{_redact_all(safe_url, secrets)}: unknown store scheme {scheme!r}; "
+        "use file://, memory://, s3://, gs:// or az://"
+    )
+
+
+def _open_local(netloc: str, path: str, safe_url: str) -> ObjectStore:
+    text = unquote(path)
+    if netloc not in ("", "localhost"):
+        text = unquote(netloc) + text
+    if not text:
+        raise StoreError(f"{safe_url}: a file:// URL needs a directory")
+    root = Path(text)
+    if not root.is_absolute():
+        root = Path.cwd() / root
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _local_error(f"{safe_url}: cannot create {root}", exc) from None
+    backend = LocalStore(root, automatic_cleanup=True)
+    return ObjectStore(backend, safe_url, local_root=root)
+
+
+def _open_s3(
+    bucket: str,
+    path: str,
+    user: str | None,
+    password: str | None,
+    safe_url: str,
+    secrets: list[str],
+) -> ObjectStore:
+    if not bucket:
+        raise StoreError(f"{safe_url}: an s3:// URL needs a bucket")
+    endpoint = next(
+        (
+            os.environ[name]
+            for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT")
+            if os.environ.get(name)
+        ),
+        None,
+    )
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    options: dict[str, str] = {}
+    if endpoint:
+        options["endpoint"] = endpoint
+    if region:
+        options["region"] = region
+    if user or password:
+        options["access_key_id"] = unquote(user or "")
+        options["secret_access_key"] = unquote(password or "")
+    prefix = unquote(path).strip("/") or None
+    backend = S3Store(
+        bucket,
+        prefix=prefix,
+        client_options=_client_options(bool(endpoint and endpoint.startswith("http://"))),
+        retry_config=_retry_config(),
+        **options,  # type: ignore[arg-type]
+    )
+    return ObjectStore(backend, safe_url, secrets=secrets)
+
+
+def _client_options(allow_http: bool) -> ClientConfig:
+    options: ClientConfig = {"timeout": REQUEST_TIMEOUT, "connect_timeout": CONNECT_TIMEOUT}
+    if allow_http:
+        options["allow_http"] = True
+    return options
+
+
+def _retry_config() -> RetryConfig:
+    return {
+        "max_retries": RETRY_MAX,
+        "retry_timeout": timedelta(seconds=RETRY_TIMEOUT_SECONDS),
+        "backoff": {
+            "init_backoff": timedelta(milliseconds=100),
+            "max_backoff": timedelta(seconds=5),
+            "base": 2,
+        },
+    }
+
+
+def _redact_all(text: str, secrets: list[str]) -> str:
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
