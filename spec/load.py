@@ -1,0 +1,142 @@
+"""Reading an ame.yaml from disk or text into a resolved Project, or one SpecError.
+
+Hostile input is refused before or while parsing, never by running out of time or memory:
+the size is checked before reading, binary and non-UTF-8 content before parsing, and depth,
+aliases and expansion while composing (see yaml_loader).
+"""
+
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from spec.document import ProjectDoc
+from spec.errors import SpecError
+from spec.locate import LocatedProblem, problem_error, validation_error
+from spec.model import Project
+from spec.quantity import format_bytes
+from spec.resolve import resolve
+from spec.strict import YAML_CONTEXT
+from spec.yaml_errors import syntax_error
+from spec.yaml_loader import read_located
+
+MAX_FILE_BYTES = 1024 * 1024
+PROJECT_FILE_NAMES = ("ame.yaml", "ame.yml")
+
+
+def load_project(path: str | Path) -> Project:
+    """Load a project from its ame.yaml, or from a directory that holds ame.yaml (or ame.yml).
+
+    Errors name the file as it was given; ``Project.file`` is its absolute path.
+    """
+    file = _project_file(Path(path))
+    shown = str(file)
+    try:
+        size_bytes = file.stat().st_size
+        _check_size(size_bytes, shown)
+        with file.open("rb") as stream:
+            raw = stream.read(MAX_FILE_BYTES + 1)
+    except OSError as error:
+        raise SpecError(f"cannot read the file: {error.strerror or error}", shown) from None
+    _check_size(len(raw), shown)
+    return _load(_decode(raw, shown), shown, str(file.absolute()))
+
+
+def load_text(text: str, filename: str = "ame.yaml") -> Project:
+    """Load a project from the text of an ame.yaml; ``filename`` is what errors call it."""
+    if len(text) > MAX_FILE_BYTES:
+        _check_size(len(text), filename)
+    try:
+        encoded = text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        line, column = _text_position(text, error.start)
+        raise SpecError("the text is not valid Unicode", filename, line, column) from None
+    _check_size(len(encoded), filename)
+    return _load(text.removeprefix("\ufeff"), filename, filename)
+
+
+def _project_file(path: Path) -> Path:
+    if not path.is_dir():
+        return path
+    for name in PROJECT_FILE_NAMES:
+        if (path / name).is_file():
+            return path / name
+    raise SpecError(f"no {' or '.join(PROJECT_FILE_NAMES)} in this directory", str(path))
+
+
+def _check_size(size_bytes: int, filename: str) -> None:
+    if size_bytes > MAX_FILE_BYTES:
+        raise SpecError(
+            f"the file is {format_bytes(size_bytes)}, more than the {format_bytes(MAX_FILE_BYTES)}"
+            " an ame.yaml may have; is this the right file?",
+            filename,
+            1,
+            1,
+        )
+
+
+def _byte_position(raw: bytes, offset: int) -> tuple[int, int]:
+    line_start = raw.rfind(b"\n", 0, offset) + 1
+    column = len(raw[line_start:offset].decode("utf-8", errors="replace")) + 1
+    return raw.count(b"\n", 0, offset) + 1, column
+
+
+def _text_position(text: str, offset: int) -> tuple[int, int]:
+    return text.count("\n", 0, offset) + 1, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def _decode(raw: bytes, filename: str) -> str:
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise SpecError("the file is UTF-16; save it as UTF-8", filename, 1, 1)
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        line, column = _byte_position(raw, nul)
+        raise SpecError("the file looks binary (it contains NUL bytes)", filename, line, column)
+    try:
+        return raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as error:
+        line, column = _byte_position(raw, error.start)
+        raise SpecError(
+            f"the file is not UTF-8 text (byte 0x{raw[error.start]:02x}); save it as UTF-8",
+            filename,
+            line,
+            column,
+        ) from None
+
+
+def _load(text: str, filename: str, file_field: str) -> Project:
+    if "\x00" in text:
+        line, column = _text_position(text, text.index("\x00"))
+        raise SpecError(
+            "the text looks binary (it contains NUL characters)", filename, line, column
+        )
+    try:
+        located = read_located(text, filename)
+    except yaml.YAMLError as error:
+        raise syntax_error(error, text, filename) from None
+    if located is None:
+        raise SpecError(
+            "the file is empty; an ame.yaml starts with e.g. 'projectname: my_project'",
+            filename,
+            1,
+            1,
+        )
+    if not isinstance(located.data, dict):
+        where = located.values[()]
+        raise SpecError(
+            "the top level must be a mapping (projectname, tasks, dataSets, ...)",
+            filename,
+            where.line,
+            where.column,
+        )
+    try:
+        doc = ProjectDoc.model_validate(located.data, context=YAML_CONTEXT)
+    except ValidationError as error:
+        raise validation_error(error, located, filename) from None
+    try:
+        return resolve(doc, file_field)
+    except LocatedProblem as problem:
+        raise problem_error(problem, located, filename) from None

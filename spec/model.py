@@ -1,0 +1,196 @@
+"""What an ame.yaml declares, resolved: the models the rest of amed codes against.
+
+All models are frozen. Attributes are snake_case; the camelCase names of the file are the
+aliases (``python_version`` is ``pythonVersion``), and Python code may use either.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import AliasChoices, Field
+
+from spec.fields import (
+    Bytes,
+    Cores,
+    Count,
+    EnvKey,
+    Name,
+    NonEmptyText,
+    RelativePath,
+    Text,
+    VersionText,
+)
+from spec.strict import SpecModel, problem
+
+# Bump when what spec_hash covers changes, so every stored version is seen as changed once.
+SPEC_HASH_FORMAT = 1
+
+
+class CustomExecutor(SpecModel):
+    """``!custom {command}``: run the command as it is."""
+
+    spec_kind: ClassVar[str] = "a !custom executor"
+    type: Literal["custom"] = "custom"
+    command: NonEmptyText
+
+
+class PipExecutor(SpecModel):
+    """``!pip {pythonVersion, command}``: a virtualenv from requirements.txt."""
+
+    spec_kind: ClassVar[str] = "a !pip executor"
+    type: Literal["pip"] = "pip"
+    command: NonEmptyText
+    python_version: VersionText | None = Field(default=None, alias="pythonVersion")
+
+
+class PoetryExecutor(SpecModel):
+    """``!poetry {pythonVersion, command}``: the project's poetry environment."""
+
+    spec_kind: ClassVar[str] = "a !poetry executor"
+    type: Literal["poetry"] = "poetry"
+    command: NonEmptyText
+    python_version: VersionText | None = Field(default=None, alias="pythonVersion")
+
+
+class PipEnvExecutor(SpecModel):
+    """``!pipEnv {command}``: the project's Pipfile environment."""
+
+    spec_kind: ClassVar[str] = "a !pipEnv executor"
+    type: Literal["pipEnv"] = "pipEnv"
+    command: NonEmptyText
+
+
+Executor = CustomExecutor | PipExecutor | PoetryExecutor | PipEnvExecutor
+TaggedExecutor = Annotated[Executor, Field(discriminator="type")]
+EXECUTOR_TYPES = ("custom", "pip", "poetry", "pipEnv")
+
+
+class EnvVar(SpecModel):
+    """An environment variable for a task: ``{key, val}``, or ``{name, value}`` as AME allows."""
+
+    spec_kind: ClassVar[str] = "an env entry"
+    key: EnvKey = Field(validation_alias=AliasChoices("key", "name"))
+    val: Text = Field(validation_alias=AliasChoices("val", "value"))
+
+    @classmethod
+    def spec_normalize(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        for main, other in (("key", "name"), ("val", "value")):
+            if main in data and other in data:
+                raise problem(f"use '{main}' or '{other}', not both", key=other)
+        for main, other in (("key", "name"), ("val", "value")):
+            if main not in data and other not in data:
+                raise problem(f"missing required key '{main}' (or '{other}')")
+        return data
+
+
+class Resources(SpecModel):
+    """What a task asks for. ``cpu`` in cores (``"500m"`` is 0.5), sizes in bytes."""
+
+    spec_kind: ClassVar[str] = "resources"
+    cpu: Cores | None = None
+    memory_bytes: Bytes | None = Field(default=None, alias="memory")
+    storage_bytes: Bytes | None = Field(default=None, alias="storage")
+    gpu: Count | None = Field(default=None, alias="nvidia.com/gpu")
+
+
+class DataSetRef(SpecModel):
+    """A data set a task consumes: ``mnist``, ``{ref: {name, project}}`` or ``{name, project}``."""
+
+    spec_kind: ClassVar[str] = "a data set reference"
+    name: Name
+    project: Name | None = None
+
+    @classmethod
+    def spec_normalize(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"name": data}
+        if isinstance(data, dict) and "ref" in data:
+            for key in data:
+                if key != "ref":
+                    raise problem(
+                        f"'{key}' is not valid next to 'ref'; put it inside 'ref'", key=str(key)
+                    )
+            return data["ref"]
+        return data
+
+
+class Secret(SpecModel):
+    """``!ame {key, injectAs}``: an AME secret, given to the task as an environment variable."""
+
+    spec_kind: ClassVar[str] = "an !ame secret"
+    type: Literal["ame"] = "ame"
+    key: NonEmptyText
+    inject_as: EnvKey = Field(alias="injectAs")
+
+
+class Triggers(SpecModel):
+    """When a task runs on its own; ``schedule`` is a cron expression."""
+
+    spec_kind: ClassVar[str] = "triggers"
+    schedule: NonEmptyText | None = None
+
+
+class Task(SpecModel):
+    """A task after its template was merged in."""
+
+    spec_kind: ClassVar[str] = "a task"
+    name: Name
+    executor: TaggedExecutor | None = None
+    env: tuple[EnvVar, ...] = ()
+    resources: Resources | None = None
+    data_sets: tuple[DataSetRef, ...] = Field(default=(), alias="dataSets")
+    triggers: Triggers | None = None
+    secrets: tuple[Secret, ...] = ()
+
+
+class DataSet(SpecModel):
+    """A data set and the task that produces it.
+
+    ``producer`` is resolved: the inline task, or the project task that ``task_ref`` names,
+    with its template merged in. ``path`` is relative to the project directory, normalized.
+    """
+
+    spec_kind: ClassVar[str] = "a data set"
+    name: Name
+    path: RelativePath
+    size_bytes: Bytes | None = None
+    producer: Task
+    task_ref: str | None = None
+
+    @property
+    def spec_hash(self) -> str:
+        """Changes exactly when what determines the produced data changes.
+
+        Covered: ``path``, the producer's executor (every field) and env. Not covered: the
+        size, names, resources, triggers, secrets, and anything about how the file is written.
+        """
+        executor = self.producer.executor
+        canonical = {
+            "format": SPEC_HASH_FORMAT,
+            "path": self.path,
+            "executor": executor.model_dump(mode="json") if executor is not None else None,
+            "env": sorted([env.key, env.val] for env in self.producer.env),
+        }
+        text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class Project(SpecModel):
+    """A loaded ame.yaml. ``file`` is the absolute path it was read from (or the name given)."""
+
+    spec_kind: ClassVar[str] = "a project"
+    name: Name
+    tasks: tuple[Task, ...] = ()
+    data_sets: tuple[DataSet, ...] = ()
+    file: str = "ame.yaml"
+
+    def data_set(self, name: str) -> DataSet | None:
+        return next((data_set for data_set in self.data_sets if data_set.name == name), None)
+
+    def task(self, name: str) -> Task | None:
+        return next((task for task in self.tasks if task.name == name), None)

@@ -1,0 +1,98 @@
+"""The loader: positions of every node, AME's tags, and the same answer from both parsers."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from spec import SpecError
+from spec.yaml_errors import syntax_error
+from spec.yaml_loader import AmeLoader, LocatedData, Position, read_located
+from tests.spec.helpers import BROKEN_FIXTURES, GOOD_PROJECT, yaml_text
+
+EXAMPLE = yaml_text(
+    """
+    projectname: p
+    tasks:
+      - name: t
+        executor: !pip
+          pythonVersion: 3.10
+          command: python run.py
+        secrets: [!ame {key: k, injectAs: K}]
+        env: [{key: N, val: 1}, {key: E, val: ~}]
+    """
+)
+
+
+def located(text: str, use_libyaml: bool = True) -> LocatedData:
+    result = read_located(text, use_libyaml=use_libyaml)
+    assert result is not None
+    return result
+
+
+def test_tags_become_a_type_field_and_scalars_stay_text() -> None:
+    data = located(EXAMPLE).data
+    task = data["tasks"][0]
+    assert task["executor"] == {"type": "pip", "pythonVersion": "3.10", "command": "python run.py"}
+    assert task["secrets"] == [{"type": "ame", "key": "k", "injectAs": "K"}]
+    assert task["env"] == [{"key": "N", "val": "1"}, {"key": "E", "val": None}]
+
+
+def test_values_and_keys_are_located_one_based() -> None:
+    result = located(EXAMPLE)
+    assert result.values[()] == Position(1, 1)
+    assert result.values[("tasks", 0)] == Position(3, 5)
+    assert result.keys[("tasks", 0, "executor")] == Position(4, 5)
+    assert result.values[("tasks", 0, "executor")] == Position(4, 15)
+    assert result.values[("tasks", 0, "executor", "pythonVersion")] == Position(5, 22)
+    assert result.keys[("tasks", 0, "env", 1, "val")] == Position(8, 38)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [EXAMPLE, (GOOD_PROJECT / "ame.yaml").read_text(encoding="utf-8")],
+    ids=["example", "good_project"],
+)
+def test_libyaml_and_pure_python_parsers_agree(text: str) -> None:
+    fast, slow = located(text, use_libyaml=True), located(text, use_libyaml=False)
+    assert fast.data == slow.data
+    assert fast.keys == slow.keys
+    assert fast.values == slow.values
+
+
+def test_both_parsers_place_the_commented_task_error_alike() -> None:
+    text = (BROKEN_FIXTURES / "commented_task.yaml").read_text(encoding="utf-8")
+    messages = []
+    for use_libyaml in (True, False):
+        with pytest.raises(yaml.YAMLError) as raised:
+            read_located(text, use_libyaml=use_libyaml)
+        messages.append(str(syntax_error(raised.value, text, "ame.yaml")))
+    assert messages[0] == messages[1]
+    assert messages[0].startswith("ame.yaml:5:7: 'taskRef' is not valid here")
+
+
+def test_merge_keys_give_own_keys_precedence_and_keep_the_sources_positions() -> None:
+    result = located("base: &b {a: '1', b: '2'}\nmine:\n  <<: *b\n  b: '3'\n")
+    assert result.data["mine"] == {"a": "1", "b": "3"}
+    assert result.values[("mine", "a")] == Position(1, 14)
+    assert result.values[("mine", "b")] == Position(4, 6)
+
+
+def test_non_text_keys_are_refused() -> None:
+    with pytest.raises(SpecError, match="a key must be plain text") as raised:
+        read_located("? [a, b]\n: value\n")
+    assert (raised.value.line, raised.value.column) == (1, 3)
+
+
+def test_yaml_load_with_the_loader_also_refuses_duplicate_keys() -> None:
+    with pytest.raises(SpecError, match="duplicate key 'a'"):
+        yaml.load("a: 1\na: 2\n", Loader=AmeLoader)
+
+
+def test_yaml_load_with_the_loader_gives_the_plain_dict_form() -> None:
+    data = yaml.load("e: !custom {command: x}\n", Loader=AmeLoader)
+    assert data == {"e": {"type": "custom", "command": "x"}}
+
+
+def test_the_loader_is_a_safe_loader() -> None:
+    assert issubclass(AmeLoader, yaml.SafeLoader)
