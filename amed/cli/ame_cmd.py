@@ -1,0 +1,188 @@
+"""`ame`: look at data sets and the spec. Reads the state database read-only and never needs
+the daemon."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from amed.cli.exits import EXIT_FAILED, EXIT_OK, Cli
+from amed.cli.options import config_option, settings_from, state_dir_option
+from amed.listing import TABLE_COLUMNS, dataset_cells, dataset_json
+from state.read import StateReader
+from state.timefmt import format_time
+
+
+@click.group(cls=Cli)
+@click.version_option(package_name="amed")
+def cli() -> None:
+    """Inspect the data sets amed keeps."""
+
+
+def _reader(config_file: Path | None, state_dir: Path | None) -> StateReader:
+    settings = settings_from(config_file, state_dir=state_dir)
+    return StateReader.in_dir(settings.state_dir)
+
+
+@click.group(cls=Cli)
+def ds() -> None:
+    """Data sets (also: `ame dataset`)."""
+
+
+cli.add_command(ds, "ds")
+cli.add_command(ds, "dataset")
+
+
+@ds.command("list")
+@config_option
+@state_dir_option
+@click.option("--json", "as_json", is_flag=True, help="A JSON array, one object per data set.")
+@click.option("--all", "include_removed", is_flag=True, help="Include removed data sets.")
+def ds_list(
+    config_file: Path | None, state_dir: Path | None, as_json: bool, include_removed: bool
+) -> int:
+    """One row per data set."""
+    reader = _reader(config_file, state_dir)
+    rows = reader.datasets(include_removed=include_removed)
+    reader.close()
+    if as_json:
+        click.echo(json.dumps([dataset_json(r) for r in rows], indent=2))
+        return EXIT_OK
+    if not rows:
+        click.echo(f"no data sets recorded in {reader.path.parent}", err=True)
+        return EXIT_OK
+    _table(TABLE_COLUMNS, [dataset_cells(r) for r in rows])
+    return EXIT_OK
+
+
+@ds.command("show")
+@config_option
+@state_dir_option
+@click.option("--json", "as_json", is_flag=True)
+@click.argument("name")
+def ds_show(config_file: Path | None, state_dir: Path | None, as_json: bool, name: str) -> int:
+    """A data set's details and its history from the event log."""
+    reader = _reader(config_file, state_dir)
+    row = reader.dataset(name)
+    if row is None:
+        click.echo(f"error: no data set named {name!r} in {reader.path.parent}", err=True)
+        return EXIT_FAILED
+    history = [
+        _event_json(e.id, e.event) for e in reader.events(project=row.project, dataset=row.name)
+    ]
+    versions = reader.versions(row.project, row.name)
+    reader.close()
+    if as_json:
+        doc = dataset_json(row) | {
+            "versions": [
+                {
+                    "version": v.version,
+                    "size_bytes": v.size_bytes,
+                    "files": v.files,
+                    "stored_at": format_time(v.stored_at),
+                    "current": v.current,
+                }
+                for v in versions
+            ],
+            "history": history,
+        }
+        click.echo(json.dumps(doc, indent=2))
+        return EXIT_OK
+    for key, value in dataset_json(row).items():
+        click.echo(f"{key + ':':<22}{'-' if value is None else value}")
+    click.echo("history:")
+    for item in history:
+        click.echo("  " + _event_line(item))
+    return EXIT_OK
+
+
+@cli.command()
+@click.argument("file", required=False, type=click.Path(path_type=Path))
+def validate(file: Path | None) -> int:
+    """Check an ame.yaml (default: ./ame.yaml); one line per problem, exit 2 if invalid."""
+    from amed.daemon import spec_path
+    from spec import load_project
+
+    path = file or spec_path(Path.cwd())
+    project = load_project(path)
+    click.echo(
+        f"{path}: valid: project {project.name}, {len(project.data_sets)} data sets, "
+        f"{len(project.tasks)} tasks"
+    )
+    return EXIT_OK
+
+
+@cli.command()
+def schema() -> int:
+    """Print the JSON Schema of ame.yaml, for editors."""
+    from spec import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))
+    return EXIT_OK
+
+
+@cli.command()
+@config_option
+@state_dir_option
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new events as they come.")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines.")
+@click.option("--dataset", help="Only this data set's events.")
+def events(
+    config_file: Path | None,
+    state_dir: Path | None,
+    follow: bool,
+    as_json: bool,
+    dataset: str | None,
+) -> int:
+    """The event log, oldest first."""
+    settings = settings_from(config_file, state_dir=state_dir)
+    last = 0
+    while True:
+        reader = StateReader.in_dir(settings.state_dir)
+        for logged in reader.events(after_id=last, dataset=dataset):
+            last = logged.id
+            item = _event_json(logged.id, logged.event)
+            click.echo(json.dumps(item) if as_json else _event_line(item))
+        reader.close()
+        if not follow:
+            return EXIT_OK
+        sys.stdout.flush()
+        time.sleep(0.5)
+
+
+def _event_json(id_: int, event: Any) -> dict[str, Any]:
+    return {"id": id_, **event.model_dump(mode="json")} | {"at": format_time(event.at)}
+
+
+def _event_line(item: dict[str, Any]) -> str:
+    skip = {"id", "at", "type", "project", "dataset"}
+    fields = " ".join(
+        f"{k}={json.dumps(v) if isinstance(v, str) and (' ' in v or not v) else v}"
+        for k, v in item.items()
+        if k not in skip and v is not None and k != "output_tail"
+    )
+    return f"{item['at']} {item['type']:<16} {item.get('dataset') or '-'} {fields}".rstrip()
+
+
+def _table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*columns, box=None, pad_edge=False, header_style="bold")
+        for cells in rows:
+            table.add_row(*cells)
+        Console().print(table)
+        return
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
+    for cells in [columns, *rows]:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(cells, widths, strict=True)).rstrip())
+
+
+def main() -> None:
+    cli()

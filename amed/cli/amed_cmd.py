@@ -1,0 +1,68 @@
+"""`amed`: the daemon's command. `amed` alone means `amed run`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from click_default_group import DefaultGroup
+
+from amed import logs
+from amed.cli.exits import Cli
+from amed.cli.options import config_option, settings_from, state_dir_option
+
+
+class _AmedCli(Cli, DefaultGroup):  # type: ignore[misc]
+    pass
+
+
+@click.group(cls=_AmedCli, default="run", default_if_no_args=True)
+@click.version_option(package_name="amed")
+def cli() -> None:
+    """amed keeps the data sets of an ame.yaml produced, stored and within budget."""
+
+
+@cli.command()
+@config_option
+@click.option(
+    "--project",
+    "project_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Project directory holding ame.yaml (default: the current directory).",
+)
+@state_dir_option
+@click.option(
+    "--storage", "storage_url", help="Object store URL: file://…, s3://bucket/prefix, memory://."
+)
+@click.option("--capacity", "capacity_bytes", help="amed's budget in the store, e.g. 500Gi.")
+@click.option(
+    "--interval", "interval_seconds", type=float, help="Seconds between passes (default 10)."
+)
+@click.option(
+    "--once",
+    is_flag=True,
+    help="One full pass, wait for its work, exit: 0 converged, 1 failed, 2 invalid.",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["auto", "console", "json"]),
+    default="auto",
+    show_default=True,
+    help="Log lines on stderr.",
+)
+def run(
+    config_file: Path | None,
+    once: bool,
+    log_format: str,
+    **flags: object,
+) -> int:
+    """Reconcile the project's data sets, continuously or once."""
+    from amed.daemon import run_forever, run_once
+
+    logs.configure(json_lines=None if log_format == "auto" else log_format == "json")
+    settings = settings_from(config_file, **flags)
+    return run_once(settings) if once else run_forever(settings)
+
+
+def main() -> None:
+    cli()

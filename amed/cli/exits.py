@@ -1,0 +1,70 @@
+"""The one place where errors become exit codes: 0 success, 1 operation failed, 2 bad usage
+or invalid input. Errors reach stderr as one line, never as a traceback."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from amed.config import ConfigError
+from amed.store import StoreError
+from spec import SpecError
+from state.db import StateError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_INVALID = 2
+
+
+def exit_code_for(exc: BaseException) -> int:
+    if isinstance(exc, SpecError | ConfigError | click.UsageError):
+        return EXIT_INVALID
+    if isinstance(exc, click.exceptions.Exit):
+        return exc.exit_code
+    if isinstance(exc, KeyboardInterrupt):
+        return 130
+    return EXIT_FAILED
+
+
+def message_for(exc: BaseException) -> str | None:
+    if isinstance(exc, SpecError | ConfigError | StoreError | StateError):
+        return f"error: {exc}" if not isinstance(exc, SpecError) else str(exc)
+    if isinstance(exc, click.exceptions.Exit):
+        return None
+    if isinstance(exc, click.Abort | KeyboardInterrupt):
+        return "aborted"
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"error: {where}{exc.strerror or exc}"
+    return None
+
+
+class Cli(click.Group):
+    """A click group whose `main` maps every known error to its exit code."""
+
+    def main(
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            code = result if isinstance(result, int) else EXIT_OK
+        except click.ClickException as exc:
+            exc.show()
+            code = EXIT_INVALID if isinstance(exc, click.UsageError) else EXIT_FAILED
+        except (SpecError, ConfigError, StoreError, StateError, OSError, click.Abort) as exc:
+            click.echo(message_for(exc), err=True)
+            code = exit_code_for(exc)
+        except click.exceptions.Exit as exc:
+            code = exc.exit_code
+        except KeyboardInterrupt:
+            code = 130
+        if standalone_mode:
+            sys.exit(code)
+        return code

@@ -1,0 +1,154 @@
+"""Settings: flags > environment (`AME_*`) > config file (TOML) > defaults.
+
+Defaults need no file at all. Every source is validated the same way, and a bad value is one
+line that names its source (`/etc/ame/amed.toml: storage.capacity: ...`).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from spec import parse_quantity
+
+DEFAULT_INTERVAL_SECONDS = 10.0
+DEFAULT_TASK_TIMEOUT_SECONDS = 6 * 3600.0
+DEFAULT_MAX_PARALLEL = 2
+DEFAULT_RETRY_BASE_SECONDS = 10.0
+
+
+class ConfigError(Exception):
+    """A setting is invalid; the message starts with where it came from."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    project_dir: Path
+    state_dir: Path
+    storage_url: str
+    capacity_bytes: int | None = None
+    interval_seconds: float = DEFAULT_INTERVAL_SECONDS
+    task_timeout_seconds: float = DEFAULT_TASK_TIMEOUT_SECONDS
+    max_parallel: int = DEFAULT_MAX_PARALLEL
+    retry_base_seconds: float = DEFAULT_RETRY_BASE_SECONDS
+    config_file: Path | None = None
+
+
+# (setting, TOML path, environment variable)
+_KEYS: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("project_dir", ("project",), "AME_PROJECT"),
+    ("state_dir", ("state_dir",), "AME_STATE_DIR"),
+    ("storage_url", ("storage", "url"), "AME_STORAGE"),
+    ("capacity_bytes", ("storage", "capacity"), "AME_CAPACITY"),
+    ("interval_seconds", ("interval_seconds",), "AME_INTERVAL"),
+    ("task_timeout_seconds", ("tasks", "timeout_seconds"), "AME_TASK_TIMEOUT"),
+    ("max_parallel", ("tasks", "max_parallel"), "AME_MAX_PARALLEL"),
+    ("retry_base_seconds", ("tasks", "retry_base_seconds"), "AME_RETRY_BASE_SECONDS"),
+)
+_KNOWN_TOML = {
+    "project",
+    "state_dir",
+    "interval_seconds",
+    "storage",
+    "tasks",
+}
+
+
+def default_state_dir(env: Mapping[str, str]) -> Path:
+    """systemd's StateDirectory, then XDG, then ~/.local/state/ame."""
+    if env.get("STATE_DIRECTORY"):
+        return Path(env["STATE_DIRECTORY"].split(":")[0])
+    if env.get("XDG_STATE_HOME"):
+        return Path(env["XDG_STATE_HOME"]) / "ame"
+    return Path.home() / ".local" / "state" / "ame"
+
+
+def resolve(
+    flags: Mapping[str, Any],
+    env: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+) -> Settings:
+    """Merge the sources. `flags` holds only the flags a person actually gave."""
+    env = os.environ if env is None else env
+    if config_file is None and env.get("AME_CONFIG"):
+        config_file = Path(env["AME_CONFIG"])
+    file_values = _read_toml(config_file) if config_file else {}
+    raw: dict[str, tuple[Any, str]] = {}
+    for name, toml_path, env_name in _KEYS:
+        if name in flags and flags[name] is not None:
+            raw[name] = (flags[name], f"--{name.replace('_', '-')}")
+        elif env.get(env_name):
+            raw[name] = (env[env_name], env_name)
+        else:
+            value = _dig(file_values, toml_path)
+            if value is not None:
+                raw[name] = (value, f"{config_file}: {'.'.join(toml_path)}")
+    values = {name: _parse(name, value, where) for name, (value, where) in raw.items()}
+    state_dir = Path(values.get("state_dir") or default_state_dir(env)).expanduser().absolute()
+    project_dir = Path(values.get("project_dir") or Path.cwd()).expanduser().absolute()
+    storage_url = values.get("storage_url") or (state_dir / "objects").as_uri()
+    settings = Settings(
+        project_dir=project_dir,
+        state_dir=state_dir,
+        storage_url=storage_url,
+        config_file=config_file,
+    )
+    rest = {k: v for k, v in values.items() if k not in ("state_dir", "project_dir", "storage_url")}
+    return replace(settings, **rest)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    unknown = sorted(set(data) - _KNOWN_TOML)
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown key {unknown[0]!r} (known: {', '.join(sorted(_KNOWN_TOML))})"
+        )
+    return data
+
+
+def _dig(data: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = data
+    for part in path:
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _parse(name: str, value: Any, where: str) -> Any:
+    try:
+        if name in ("project_dir", "state_dir"):
+            return Path(str(value))
+        if name == "storage_url":
+            return str(value)
+        if name == "capacity_bytes":
+            size = parse_quantity(value)
+            if size <= 0:
+                raise ValueError("must be more than 0 bytes")
+            return size
+        if name in ("interval_seconds", "task_timeout_seconds", "retry_base_seconds"):
+            seconds = float(value)
+            if not seconds > 0:
+                raise ValueError("must be a number of seconds above 0")
+            return seconds
+        if name == "max_parallel":
+            count = int(value)
+            if count < 1:
+                raise ValueError("must be at least 1")
+            return count
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {value!r}: {exc}") from None
+    raise AssertionError(name)

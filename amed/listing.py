@@ -1,0 +1,62 @@
+"""How a data set row is shown: the stable JSON of `ame ds list --json` and the people's table.
+
+The JSON fields are a contract (DESIGN.md): add fields, never rename or drop one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from spec import format_bytes
+from state.rows import DatasetRow
+from state.timefmt import format_time
+
+
+def dataset_json(row: DatasetRow) -> dict[str, Any]:
+    return {
+        "name": row.name,
+        "project": row.project,
+        "status": row.status,
+        "declared_size_bytes": row.declared_size_bytes,
+        "size_bytes": row.size_bytes,
+        "version": row.version,
+        "updated_at": format_time(row.updated_at),
+        "in_use_by": list(row.in_use_by),
+        "error": row.error,
+        "path": row.path,
+        "task": row.task,
+        "files": row.files,
+        "produced_at": _time(row.produced_at),
+        "last_used_at": _time(row.last_used_at),
+        "attempts": row.attempts,
+        "retry_at": _time(row.retry_at),
+    }
+
+
+def _time(moment: datetime | None) -> str | None:
+    return format_time(moment) if moment is not None else None
+
+
+TABLE_COLUMNS = ("NAME", "STATUS", "DECLARED", "SIZE", "VERSION", "UPDATED", "ERROR")
+
+
+def dataset_cells(row: DatasetRow, now: datetime | None = None) -> tuple[str, ...]:
+    now = now or datetime.now(UTC)
+    return (
+        row.name,
+        row.status,
+        format_bytes(row.declared_size_bytes) if row.declared_size_bytes is not None else "-",
+        format_bytes(row.size_bytes) if row.size_bytes is not None else "-",
+        str(row.version) if row.version is not None else "-",
+        age(row.updated_at, now),
+        (row.error or "").splitlines()[0][:60] if row.error else "",
+    )
+
+
+def age(moment: datetime, now: datetime) -> str:
+    seconds = max(0, int((now - moment).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"

@@ -1,0 +1,259 @@
+"""The planner, case by case: desired, observed, facts → actions. Pure and fast."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from amed.plan import Declare, DeleteVersion, Facts, MarkLost, Produce, Remove, decide
+from spec import Project, load_text
+from state.db import replay
+from state.events import (
+    DatasetRemoved,
+    Event,
+    RunFailed,
+    RunStarted,
+    RunSucceeded,
+    VersionDeleted,
+    VersionStored,
+)
+from state.observed import Observed
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+SPEC = """
+projectname: p
+tasks:
+  - name: fetch
+    executor: !custom
+      command: {command}
+dataSets:
+  - name: mnist
+    path: ./data
+    size: 50Gi
+    task:
+      taskRef: fetch
+"""
+
+
+def project(command: str = "make data", extra: str = "") -> Project:
+    return load_text(SPEC.format(command=command) + extra)
+
+
+def observe(events: list[Event]) -> Observed:
+    datasets, versions = replay(events)
+    return Observed(datasets=datasets, versions=versions)
+
+
+def converge(desired: Project, version: int = 1, t: datetime = NOW) -> list[Event]:
+    """The events of a data set declared and produced once, as the daemon records them."""
+    actions = decide(desired, Observed(), Facts(now=t))
+    declares = [a.event for a in actions if isinstance(a, Declare)]
+    data_set = desired.data_sets[0]
+    return [
+        *declares,
+        RunStarted(
+            at=t,
+            project="p",
+            dataset="mnist",
+            run_id="r1",
+            version=version,
+            spec_hash=data_set.spec_hash,
+            task="fetch",
+            attempt=1,
+        ),
+        RunSucceeded(at=t, project="p", dataset="mnist", run_id="r1", seconds=1),
+        VersionStored(
+            at=t,
+            project="p",
+            dataset="mnist",
+            run_id="r1",
+            version=version,
+            spec_hash=data_set.spec_hash,
+            size_bytes=10,
+            files=1,
+            seconds=1,
+        ),
+    ]
+
+
+def kinds(actions: list[object]) -> list[str]:
+    return [type(a).__name__ for a in actions]
+
+
+def test_a_new_data_set_is_declared_and_produced_as_version_1() -> None:
+    actions = decide(project(), Observed(), Facts(now=NOW))
+    assert kinds(actions) == ["Declare", "Produce"]
+    declare, produce = actions
+    assert isinstance(declare, Declare) and declare.event.declared_size_bytes == 50 * 2**30
+    assert isinstance(produce, Produce) and (produce.version, produce.attempt) == (1, 1)
+    assert produce.data_set.name == "mnist"
+
+
+def test_a_converged_world_needs_nothing() -> None:
+    desired = project()
+    assert decide(desired, observe(converge(desired)), Facts(now=NOW)) == []
+
+
+def test_a_changed_command_produces_the_next_version() -> None:
+    observed = observe(converge(project("make data")))
+    actions = decide(project("make better data"), observed, Facts(now=NOW))
+    assert kinds(actions) == ["Declare", "Produce"]
+    assert isinstance(actions[1], Produce) and actions[1].version == 2
+
+
+def test_a_changed_size_is_recorded_without_producing_again() -> None:
+    observed = observe(converge(project()))
+    resized = load_text(SPEC.format(command="make data").replace("50Gi", "60Gi"))
+    actions = decide(resized, observed, Facts(now=NOW))
+    assert kinds(actions) == ["Declare"]
+
+
+def test_a_superseded_version_is_deleted_once_the_new_one_is_stored() -> None:
+    old, new = project("v1"), project("v2")
+    events = converge(old)
+    events += converge(new, version=2)  # the declaration of v2, then its run
+    actions = decide(new, observe(events), Facts(now=NOW))
+    assert actions == [DeleteVersion("p", "mnist", 1, "superseded")]
+
+
+def test_a_data_set_no_longer_declared_is_removed_with_all_its_versions() -> None:
+    observed = observe(converge(project()))
+    empty = load_text("projectname: p\ndataSets: []\n")
+    assert decide(empty, observed, Facts(now=NOW)) == [
+        Remove("p", "mnist", (1,), "no longer declared")
+    ]
+
+
+def removed(desired: Project) -> list[Event]:
+    return [
+        *converge(desired),
+        VersionDeleted(at=NOW, project="p", dataset="mnist", version=1, reason="x", objects=2),
+        DatasetRemoved(at=NOW, project="p", dataset="mnist", reason="x"),
+    ]
+
+
+def test_a_removed_data_set_is_not_removed_again() -> None:
+    empty = load_text("projectname: p\ndataSets: []\n")
+    assert decide(empty, observe(removed(project())), Facts(now=NOW)) == []
+
+
+def test_a_removed_data_set_declared_again_continues_its_version_numbers() -> None:
+    actions = decide(project(), observe(removed(project())), Facts(now=NOW))
+    assert kinds(actions) == ["Declare", "Produce"]
+    assert isinstance(actions[1], Produce) and actions[1].version == 2
+
+
+def started(desired: Project) -> list[Event]:
+    declares = [
+        a.event for a in decide(desired, Observed(), Facts(now=NOW)) if isinstance(a, Declare)
+    ]
+    return [
+        *declares,
+        RunStarted(
+            at=NOW,
+            project="p",
+            dataset="mnist",
+            run_id="r1",
+            version=1,
+            spec_hash=desired.data_sets[0].spec_hash,
+            task="fetch",
+            attempt=1,
+        ),
+    ]
+
+
+def test_a_running_producer_is_left_alone() -> None:
+    desired = project()
+    facts = Facts(now=NOW, running_runs=frozenset({"r1"}))
+    assert decide(desired, observe(started(desired)), facts) == []
+
+
+def test_a_run_without_a_live_process_is_marked_lost() -> None:
+    desired = project()
+    actions = decide(desired, observe(started(desired)), Facts(now=NOW))
+    assert kinds(actions) == ["MarkLost"]
+    lost = actions[0]
+    assert isinstance(lost, MarkLost)
+    assert (lost.event.run_id, lost.event.stage, lost.event.retry_at) == ("r1", "lost", None)
+
+
+def test_a_lost_run_is_retried_on_the_next_pass() -> None:
+    desired = project()
+    events = started(desired)
+    lost = decide(desired, observe(events), Facts(now=NOW))[0]
+    assert isinstance(lost, MarkLost)
+    actions = decide(desired, observe([*events, lost.event]), Facts(now=NOW))
+    assert kinds(actions) == ["Produce"]
+    assert isinstance(actions[0], Produce) and (actions[0].version, actions[0].attempt) == (2, 2)
+
+
+@pytest.mark.parametrize(
+    ("retry_in_seconds", "expected"),
+    [(30, []), (0, ["Produce"]), (-5, ["Produce"])],
+)
+def test_a_failed_data_set_is_retried_only_once_its_backoff_has_passed(
+    retry_in_seconds: int, expected: list[str]
+) -> None:
+    desired = project()
+    failed = RunFailed(
+        at=NOW,
+        project="p",
+        dataset="mnist",
+        run_id="r1",
+        stage="task",
+        reason="exited with code 1",
+        retry_at=NOW + timedelta(seconds=retry_in_seconds),
+    )
+    actions = decide(desired, observe([*started(desired), failed]), Facts(now=NOW))
+    assert kinds(actions) == expected
+
+
+def test_held_data_sets_are_not_started() -> None:
+    facts = Facts(now=NOW, hold=frozenset({("p", "mnist")}))
+    assert kinds(decide(project(), Observed(), facts)) == ["Declare"]
+
+
+def test_no_more_producers_start_than_there_are_free_slots() -> None:
+    extra = "".join(
+        f"  - name: d{i}\n    path: out{i}\n    task:\n      taskRef: fetch\n" for i in range(4)
+    )
+    desired = project(extra=extra)
+    actions = decide(desired, Observed(), Facts(now=NOW, free_slots=2))
+    assert kinds(actions).count("Declare") == 5
+    assert kinds(actions).count("Produce") == 2
+
+
+def test_deciding_twice_gives_the_same_actions() -> None:
+    desired = project()
+    observed = observe(started(desired))
+    assert decide(desired, observed, Facts(now=NOW)) == decide(desired, observed, Facts(now=NOW))
+
+
+def test_a_spec_change_during_a_run_produces_again_after_it_is_stored() -> None:
+    old, new = project("v1"), project("v2")
+    events = converge(old)
+    declare = decide(new, observe(events), Facts(now=NOW))[0]
+    assert isinstance(declare, Declare)
+    row = observe([*events, declare.event]).datasets[("p", "mnist")]
+    assert row.status == "pending" and row.version == 1
+
+
+def test_rows_of_other_projects_are_removed_when_the_project_is_renamed() -> None:
+    observed = observe(converge(project()))
+    renamed = load_text(
+        SPEC.format(command="make data").replace("projectname: p", "projectname: q")
+    )
+    actions = decide(renamed, observed, Facts(now=NOW))
+    assert Remove("p", "mnist", (1,), "no longer declared") in actions
+    assert [a.event.project for a in actions if isinstance(a, Declare)] == ["q"]
+
+
+def test_an_unknown_status_row_is_not_touched_by_accident() -> None:
+    desired = project()
+    row = observe(converge(desired)).datasets[("p", "mnist")]
+    blocked = replace(row, status="blocked")
+    observed = Observed(datasets={("p", "mnist"): blocked}, versions={})
+    assert decide(desired, observed, Facts(now=NOW)) == []
