@@ -38,16 +38,16 @@ class Settings:
     config_file: Path | None = None
 
 
-# (setting, TOML path, environment variable)
-_KEYS: tuple[tuple[str, tuple[str, ...], str], ...] = (
-    ("project_dir", ("project",), "AME_PROJECT"),
-    ("state_dir", ("state_dir",), "AME_STATE_DIR"),
-    ("storage_url", ("storage", "url"), "AME_STORAGE"),
-    ("capacity_bytes", ("storage", "capacity"), "AME_CAPACITY"),
-    ("interval_seconds", ("interval_seconds",), "AME_INTERVAL"),
-    ("task_timeout_seconds", ("tasks", "timeout_seconds"), "AME_TASK_TIMEOUT"),
-    ("max_parallel", ("tasks", "max_parallel"), "AME_MAX_PARALLEL"),
-    ("retry_base_seconds", ("tasks", "retry_base_seconds"), "AME_RETRY_BASE_SECONDS"),
+# (setting, flag, TOML path, environment variable)
+_KEYS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
+    ("project_dir", "--project", ("project",), "AME_PROJECT"),
+    ("state_dir", "--state-dir", ("state_dir",), "AME_STATE_DIR"),
+    ("storage_url", "--storage", ("storage", "url"), "AME_STORAGE"),
+    ("capacity_bytes", "--capacity", ("storage", "capacity"), "AME_CAPACITY"),
+    ("interval_seconds", "--interval", ("interval_seconds",), "AME_INTERVAL"),
+    ("task_timeout_seconds", "", ("tasks", "timeout_seconds"), "AME_TASK_TIMEOUT"),
+    ("max_parallel", "", ("tasks", "max_parallel"), "AME_MAX_PARALLEL"),
+    ("retry_base_seconds", "", ("tasks", "retry_base_seconds"), "AME_RETRY_BASE_SECONDS"),
 )
 _KNOWN_TOML = {
     "project",
@@ -64,7 +64,8 @@ def default_state_dir(env: Mapping[str, str]) -> Path:
         return Path(env["STATE_DIRECTORY"].split(":")[0])
     if env.get("XDG_STATE_HOME"):
         return Path(env["XDG_STATE_HOME"]) / "ame"
-    return Path.home() / ".local" / "state" / "ame"
+    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+    return home / ".local" / "state" / "ame"
 
 
 def resolve(
@@ -78,9 +79,9 @@ def resolve(
         config_file = Path(env["AME_CONFIG"])
     file_values = _read_toml(config_file) if config_file else {}
     raw: dict[str, tuple[Any, str]] = {}
-    for name, toml_path, env_name in _KEYS:
+    for name, flag, toml_path, env_name in _KEYS:
         if name in flags and flags[name] is not None:
-            raw[name] = (flags[name], f"--{name.replace('_', '-')}")
+            raw[name] = (flags[name], flag or name)
         elif env.get(env_name):
             raw[name] = (env[env_name], env_name)
         else:
@@ -137,18 +138,26 @@ def _parse(name: str, value: Any, where: str) -> Any:
         if name == "capacity_bytes":
             size = parse_quantity(value)
             if size <= 0:
-                raise ValueError("must be more than 0 bytes")
+                raise ValueError(f"{value!r} must be more than 0 bytes")
             return size
         if name in ("interval_seconds", "task_timeout_seconds", "retry_base_seconds"):
-            seconds = float(value)
+            seconds = _number(value, float)
             if not seconds > 0:
-                raise ValueError("must be a number of seconds above 0")
+                raise ValueError(f"{value!r} must be a number of seconds above 0")
             return seconds
         if name == "max_parallel":
-            count = int(value)
+            count = _number(value, int)
             if count < 1:
-                raise ValueError("must be at least 1")
+                raise ValueError(f"{value!r} must be at least 1")
             return count
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: {value!r}: {exc}") from None
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
     raise AssertionError(name)
+
+
+def _number(value: Any, kind: type[float] | type[int]) -> Any:
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        noun = "a whole number" if kind is int else "a number"
+        raise ValueError(f"{value!r} is not {noun}") from None

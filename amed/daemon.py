@@ -77,7 +77,9 @@ def run_once(settings: Settings) -> int:
     reconciler = _open(settings)
     try:
         reconciler.set_data_paths(desired)
-        reconciler.reconcile(desired)  # settles runs an earlier daemon left behind
+        everything = frozenset((desired.name, d.name) for d in desired.data_sets)
+        # Settle what an earlier daemon left behind and delete debris before producing.
+        reconciler.reconcile(desired, hold=everything)
         reconciler.sweep()
         tried: set[tuple[str, str]] = set()
         while True:

@@ -160,13 +160,19 @@ def _event_json(id_: int, event: Any) -> dict[str, Any]:
 
 
 def _event_line(item: dict[str, Any]) -> str:
-    skip = {"id", "at", "type", "project", "dataset"}
+    skip = {"id", "at", "type", "project", "dataset", "output_tail"}
     fields = " ".join(
-        f"{k}={json.dumps(v) if isinstance(v, str) and (' ' in v or not v) else v}"
-        for k, v in item.items()
-        if k not in skip and v is not None and k != "output_tail"
+        f"{k}={_show_value(k, v)}" for k, v in item.items() if k not in skip and v is not None
     )
     return f"{item['at']} {item['type']:<16} {item.get('dataset') or '-'} {fields}".rstrip()
+
+
+def _show_value(key: str, value: Any) -> str:
+    if key.endswith("_hash") and isinstance(value, str):
+        return value[:12]
+    if isinstance(value, str) and (not value or any(c.isspace() for c in value)):
+        return json.dumps(value)
+    return str(value)
 
 
 def _table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:

@@ -1,0 +1,232 @@
+"""The commands' contract through click's CliRunner: output, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from amed.cli.ame_cmd import cli as ame
+from amed.cli.amed_cmd import cli as amed
+from spec import load_text
+from state.db import StateStore
+from state.events import DatasetDeclared, RunFailed, RunStarted
+
+VALID = """
+projectname: demo
+tasks:
+  - name: fetch
+    executor: !custom {command: make}
+dataSets:
+  - name: mnist
+    path: data
+    task: {taskRef: fetch}
+"""
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def test_validate_accepts_a_valid_file_and_says_what_it_holds(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    path = tmp_path / "ame.yaml"
+    path.write_text(VALID)
+    result = runner.invoke(ame, ["validate", str(path)])
+    assert result.exit_code == 0
+    assert "valid: project demo, 1 data sets, 1 tasks" in result.output
+
+
+def test_validate_reports_one_located_line_and_exits_2(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "ame.yaml"
+    path.write_text(VALID.replace("path: data", "path: ../../etc"))
+    result = runner.invoke(ame, ["validate", str(path)])
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"{path}:8:11: ") and "dataSets[0].path" in line
+
+
+def test_validate_of_a_missing_file_is_an_invalid_input(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(ame, ["validate", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_schema_prints_a_json_schema_naming_data_sets(runner: CliRunner) -> None:
+    result = runner.invoke(ame, ["schema"])
+    assert result.exit_code == 0
+    doc = json.loads(result.output)
+    assert "dataSets" in json.dumps(doc["properties"])
+
+
+def test_listing_an_empty_state_dir_is_an_empty_array(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(ame, ["ds", "list", "--json", "--state-dir", str(tmp_path)])
+    assert result.exit_code == 0 and json.loads(result.output) == []
+    assert not (tmp_path / "state.db").exists()
+
+
+def seed_state(state_dir: Path) -> None:
+    project = load_text(VALID)
+    data_set = project.data_sets[0]
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 5, 1, tzinfo=UTC)
+    with StateStore.in_dir(state_dir) as store:
+        store.append(
+            [
+                DatasetDeclared(
+                    at=now,
+                    project="demo",
+                    dataset="mnist",
+                    spec_hash=data_set.spec_hash,
+                    path="data",
+                    task="fetch",
+                    declared_size_bytes=None,
+                ),
+                RunStarted(
+                    at=now,
+                    project="demo",
+                    dataset="mnist",
+                    run_id="r1",
+                    version=1,
+                    spec_hash=data_set.spec_hash,
+                    task="fetch",
+                    attempt=1,
+                ),
+                RunFailed(
+                    at=now,
+                    project="demo",
+                    dataset="mnist",
+                    run_id="r1",
+                    stage="task",
+                    reason="exited with code 2",
+                    output_tail="line one\nline two\n",
+                ),
+            ]
+        )
+
+
+def test_dataset_is_an_alias_of_ds_and_json_carries_the_error(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    seed_state(tmp_path)
+    for group in ("ds", "dataset"):
+        result = runner.invoke(ame, [group, "list", "--json", "--state-dir", str(tmp_path)])
+        assert result.exit_code == 0
+        (row,) = json.loads(result.output)
+        assert row["status"] == "failed" and row["declared_size_bytes"] is None
+        assert row["error"] == "exited with code 2\nline one\nline two"
+        assert row["updated_at"] == "2026-05-01T00:00:00.000Z"
+
+
+def test_the_table_shows_the_first_line_of_the_error(runner: CliRunner, tmp_path: Path) -> None:
+    seed_state(tmp_path)
+    result = runner.invoke(ame, ["ds", "list", "--state-dir", str(tmp_path)])
+    assert result.exit_code == 0
+    header, row = result.output.strip().splitlines()
+    assert header.split()[:3] == ["NAME", "STATUS", "DECLARED"]
+    assert row.split()[:2] == ["mnist", "failed"] and "exited with code 2" in row
+    assert "line two" not in row
+
+
+def test_show_prints_the_history_and_json(runner: CliRunner, tmp_path: Path) -> None:
+    seed_state(tmp_path)
+    text = runner.invoke(ame, ["ds", "show", "mnist", "--state-dir", str(tmp_path)])
+    assert text.exit_code == 0
+    assert [t for t in ("dataset_declared", "run_started", "run_failed") if t in text.output] == [
+        "dataset_declared",
+        "run_started",
+        "run_failed",
+    ]
+    doc = json.loads(
+        runner.invoke(ame, ["ds", "show", "mnist", "--json", "--state-dir", str(tmp_path)]).output
+    )
+    assert [h["type"] for h in doc["history"]] == ["dataset_declared", "run_started", "run_failed"]
+
+
+def test_show_of_an_unknown_data_set_fails_with_one_line(runner: CliRunner, tmp_path: Path) -> None:
+    seed_state(tmp_path)
+    result = runner.invoke(ame, ["ds", "show", "nope", "--state-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"error: no data set named 'nope' in {tmp_path}"
+
+
+def test_events_prints_json_lines_filtered_by_data_set(runner: CliRunner, tmp_path: Path) -> None:
+    seed_state(tmp_path)
+    result = runner.invoke(
+        ame, ["events", "--json", "--dataset", "mnist", "--state-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 0
+    assert [json.loads(line)["id"] for line in result.output.splitlines()] == [1, 2, 3]
+    other = runner.invoke(ame, ["events", "--json", "--dataset", "x", "--state-dir", str(tmp_path)])
+    assert other.output == ""
+
+
+def test_an_unknown_flag_is_bad_usage(runner: CliRunner) -> None:
+    assert runner.invoke(amed, ["run", "--frobnicate"]).exit_code == 2
+    assert runner.invoke(ame, ["ds", "list", "--frobnicate"]).exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--capacity", "lots"], {}, "--capacity: 'lots' is not a quantity"),
+        (["--interval", "0"], {}, "--interval"),
+        ([], {"AME_MAX_PARALLEL": "0"}, "AME_MAX_PARALLEL: '0' must be at least 1"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_its_source_and_exits_2(
+    runner: CliRunner, tmp_path: Path, args: list[str], env: dict[str, str], message: str
+) -> None:
+    (tmp_path / "ame.yaml").write_text(VALID)
+    result = runner.invoke(
+        amed,
+        ["run", "--once", "--project", str(tmp_path), "--state-dir", str(tmp_path / "s"), *args],
+        env=env,
+    )
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert message in line
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_config_file_with_an_unknown_key_is_refused(runner: CliRunner, tmp_path: Path) -> None:
+    config = tmp_path / "amed.toml"
+    config.write_text('stroage = "x"\n')
+    result = runner.invoke(amed, ["run", "--once", "--config", str(config)])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"error: {config}: unknown key 'stroage' "
+        "(known: interval_seconds, project, state_dir, storage, tasks)"
+    )
+
+
+def test_flags_beat_environment_beat_the_config_file(tmp_path: Path) -> None:
+    from amed.config import resolve
+
+    config = tmp_path / "amed.toml"
+    config.write_text(
+        '[storage]\ncapacity = "1Gi"\nurl = "memory://"\n[tasks]\nmax_parallel = 3\n'
+        "timeout_seconds = 60\n"
+    )
+    env = {"AME_CAPACITY": "2Gi", "AME_MAX_PARALLEL": "4", "AME_STATE_DIR": str(tmp_path)}
+    settings = resolve({"capacity_bytes": "3Gi"}, env=env, config_file=config)
+    assert settings.capacity_bytes == 3 * 2**30
+    assert settings.max_parallel == 4
+    assert settings.task_timeout_seconds == 60
+    assert settings.storage_url == "memory://"
+    assert settings.state_dir == tmp_path
+
+
+def test_defaults_need_no_file(tmp_path: Path) -> None:
+    from amed.config import resolve
+
+    settings = resolve({}, env={"HOME": str(tmp_path)})
+    assert settings.state_dir == tmp_path / ".local/state/ame"
+    assert settings.storage_url == (tmp_path / ".local/state/ame/objects").as_uri()
+    systemd = resolve({}, env={"STATE_DIRECTORY": "/var/lib/ame", "XDG_STATE_HOME": "/x"})
+    assert systemd.state_dir == Path("/var/lib/ame")
