@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 from tests.conftest import Workspace
@@ -120,27 +121,30 @@ def test_a_data_set_deleted_from_ame_yaml_is_removed_from_the_store(ws: Workspac
     assert removed["status"] == "removed" and removed["version"] is None
 
 
-def test_a_failing_task_is_failed_with_its_output_and_retried_after_backoff(
+FAILING = "echo run >> \"$RUNS_LOG\"; echo 'no network here' >&2; exit 3"
+
+
+def test_a_failing_task_is_failed_with_its_output_and_waits_for_its_backoff(
     ws: Workspace,
 ) -> None:
-    ws.env["AME_RETRY_BASE_SECONDS"] = "1"
-    ws.write_spec(
-        MNIST.format(command="echo run >> \"$RUNS_LOG\"; echo 'no network here' >&2; exit 3")
-    )
+    ws.write_spec(MNIST.format(command=FAILING))
     proc = ws.once()
     assert proc.returncode == 1
     row = ws.dataset("mnist")
     assert row["status"] == "failed" and row["attempts"] == 1
     assert "exited with code 3" in row["error"] and "no network here" in row["error"]
-    assert row["retry_at"] is not None
+    failed_at = datetime.fromisoformat(row["updated_at"])
+    delay = (datetime.fromisoformat(row["retry_at"]) - failed_at).total_seconds()
+    assert 7.5 <= delay <= 12.5, "the first retry waits 10 s, give or take a quarter"
     assert ws.store_keys() == []
-    # Within the backoff nothing is retried ...
     assert ws.once().returncode == 1
-    assert producing_runs(ws) == 1
-    # ... after it, the task runs again.
-    import time
+    assert producing_runs(ws) == 1, "within the backoff nothing is retried"
 
-    time.sleep(1.6)
+
+def test_a_failed_task_runs_again_once_its_backoff_has_passed(ws: Workspace) -> None:
+    ws.env["AME_RETRY_BASE_SECONDS"] = "0.001"
+    ws.write_spec(MNIST.format(command=FAILING))
+    assert ws.once().returncode == 1
     assert ws.once().returncode == 1
     assert producing_runs(ws) == 2
     assert ws.dataset("mnist")["attempts"] == 2
