@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from state.timefmt import format_time, parse_time
 
@@ -24,17 +24,7 @@ Status = Literal[
     "deleting",
     "removed",
 ]
-STATUSES: tuple[Status, ...] = (
-    "pending",
-    "running",
-    "uploading",
-    "ready",
-    "failed",
-    "blocked",
-    "evicted",
-    "deleting",
-    "removed",
-)
+STATUSES: tuple[Status, ...] = get_args(Status)
 
 
 @dataclass(frozen=True)

@@ -225,3 +225,45 @@ def test_the_bundled_example_project_converges(ws: Workspace) -> None:
     keys = ws.store_keys()
     assert "datasets/mnist/mnist/1/files/train-images-idx3-ubyte" in keys
     assert "datasets/mnist/digit_counts/1/files/counts.json" in keys
+
+
+def wait_for(predicate: object, timeout: float = 30.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not reached in time")
+
+
+def test_the_daemon_produces_follows_edits_and_stops_cleanly_on_sigterm(ws: Workspace) -> None:
+    import signal
+    import subprocess
+
+    from tests.conftest import command_path
+
+    ws.write_spec(MNIST.format(command=WRITE_DATA))
+    daemon = subprocess.Popen(
+        [command_path("amed"), "--interval", "0.2"],
+        cwd=ws.project,
+        env=ws.base_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: any(r["status"] == "ready" for r in ws.datasets()))
+        ws.write_spec(MNIST.format(command=WRITE_DATA.replace("images", "v2")))
+        wait_for(lambda: ws.dataset("mnist")["version"] == 2 and len(ws.store_keys()) == 3)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        out, err = daemon.communicate(timeout=30)
+    assert daemon.returncode == 0, err
+    assert out == "", "the daemon writes logs to stderr only"
+    lines = [json.loads(line) for line in err.splitlines()]
+    stored = [e for e in lines if e["event"] == "version_stored"]
+    assert [e["version"] for e in stored] == [1, 2]
+    assert all(e["dataset"] == "mnist" and e["run_id"] for e in stored)
+    assert lines[-1]["event"] == "stopped"
