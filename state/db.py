@@ -11,19 +11,32 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import sqlite_utils
 
-from state.events import Event, event_at, event_from_row, event_payload
-from state.fold import apply_dataset, apply_versions
+from state.events import (
+    ALERT_EVENTS,
+    AlertDelivered,
+    AlertDeliveryFailed,
+    Event,
+    event_at,
+    event_from_row,
+    event_payload,
+)
+from state.fold import apply_alert, apply_channel, apply_dataset, apply_versions
 from state.observed import Observed
 from state.rows import (
+    AlertRow,
+    ChannelRow,
     DatasetRow,
     VersionRow,
+    alert_from_record,
+    channel_from_record,
     dataset_from_record,
     to_record,
     version_from_record,
@@ -66,8 +79,7 @@ class StateStore:
         self._db = sqlite_utils.Database(self._conn)
         self._migrate()
         self._data_version = -1
-        self._datasets: dict[tuple[str, str], DatasetRow] = {}
-        self._versions: dict[tuple[str, str], tuple[VersionRow, ...]] = {}
+        self._tables = Tables()
         self._refresh()
 
     @classmethod
@@ -113,17 +125,17 @@ class StateStore:
 
     def observed(self) -> Observed:
         self._refresh()
-        return Observed(datasets=dict(self._datasets), versions=dict(self._versions))
+        return self._tables.observed()
 
     def dataset(self, project: str, name: str) -> DatasetRow | None:
         self._refresh()
-        return self._datasets.get((project, name))
+        return self._tables.datasets.get((project, name))
 
     def _refresh(self) -> None:
         version = self._conn.execute("PRAGMA data_version").fetchone()[0]
         if version == self._data_version:
             return
-        self._datasets, self._versions = _load_tables(self._conn)
+        self._tables = _load_tables(self._conn)
         self._data_version = version
 
     # -- writing ------------------------------------------------------------------------
@@ -133,10 +145,10 @@ class StateStore:
         if not events:
             return []
         self._refresh()
-        datasets = dict(self._datasets)
-        versions = dict(self._versions)
+        before = self._tables
+        tables = before.copy()
         ids: list[int] = []
-        touched: set[tuple[str, str]] = set()
+        touched: set[tuple[str, object]] = set()
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -152,21 +164,14 @@ class StateStore:
                     ),
                 )
                 ids.append(int(cursor.lastrowid or 0))
-                if event.dataset is None:
-                    continue
-                key = (event.project, event.dataset)
-                _fold_into(datasets, versions, key, event)
-                touched.add(key)
-            for key in touched:
-                if datasets.get(key) != self._datasets.get(key):
-                    _write_dataset(conn, key, datasets.get(key))
-                if versions.get(key, ()) != self._versions.get(key, ()):
-                    _write_versions(conn, key, versions.get(key, ()))
+                touched |= tables.fold(event)
+            for table, key in touched:
+                _write(conn, table, key, before, tables)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        self._datasets, self._versions = datasets, versions
+        self._tables = tables
         self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
         return ids
 
@@ -182,29 +187,27 @@ class StateStore:
 
     def check(self) -> list[Mismatch]:
         """Differences between the live projection tables and a replay of the whole log."""
-        datasets, versions = replay(event for _, event in self.events())
-        live_datasets, live_versions = _load_tables(self._conn)
+        rebuilt = replay(event for _, event in self.events())
+        live = _load_tables(self._conn)
         found: list[Mismatch] = []
-        for key in sorted(datasets.keys() | live_datasets.keys()):
-            if datasets.get(key) != live_datasets.get(key):
-                found.append(Mismatch("datasets", key, live_datasets.get(key), datasets.get(key)))
-        for key in sorted(versions.keys() | live_versions.keys()):
-            if versions.get(key, ()) != live_versions.get(key, ()):
-                found.append(Mismatch("versions", key, live_versions.get(key), versions.get(key)))
+        for table in TABLE_NAMES:
+            want, have = getattr(rebuilt, table), getattr(live, table)
+            for key in sorted(want.keys() | have.keys(), key=repr):
+                if want.get(key) != have.get(key):
+                    found.append(Mismatch(table, _as_tuple(key), have.get(key), want.get(key)))
         return found
 
     def rebuild(self) -> None:
         """Recompute the projection tables from the log, in one transaction."""
-        datasets, versions = replay(event for _, event in self.events())
+        rebuilt = replay(event for _, event in self.events())
+        empty = Tables()
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute("DELETE FROM datasets")
-            conn.execute("DELETE FROM versions")
-            for key, row in datasets.items():
-                _write_dataset(conn, key, row)
-            for key, rows in versions.items():
-                _write_versions(conn, key, rows)
+            for table in TABLE_NAMES:
+                conn.execute(f"DELETE FROM {_SQL_TABLE[table]}")
+                for key in getattr(rebuilt, table):
+                    _write(conn, table, key, empty, rebuilt)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -213,76 +216,127 @@ class StateStore:
         self._refresh()
 
 
-def replay(
-    events: Iterator[Event] | Sequence[Event],
-) -> tuple[dict[tuple[str, str], DatasetRow], dict[tuple[str, str], tuple[VersionRow, ...]]]:
+TABLE_NAMES = ("datasets", "versions", "alerts", "channels")
+_SQL_TABLE = {
+    "datasets": "datasets",
+    "versions": "versions",
+    "alerts": "alerts",
+    "channels": "alert_channels",
+}
+
+
+@dataclass
+class Tables:
+    """The projections in memory: what the log folds to."""
+
+    datasets: dict[tuple[str, str], DatasetRow] = field(default_factory=dict)
+    versions: dict[tuple[str, str], tuple[VersionRow, ...]] = field(default_factory=dict)
+    alerts: dict[str, AlertRow] = field(default_factory=dict)
+    channels: dict[str, ChannelRow] = field(default_factory=dict)
+
+    def copy(self) -> Tables:
+        return Tables(
+            dict(self.datasets), dict(self.versions), dict(self.alerts), dict(self.channels)
+        )
+
+    def observed(self) -> Observed:
+        return Observed(
+            datasets=dict(self.datasets),
+            versions=dict(self.versions),
+            alerts=dict(self.alerts),
+            channels=dict(self.channels),
+        )
+
+    def fold(self, event: Event) -> set[tuple[str, object]]:
+        """Apply one event; return the (table, key) pairs it may have changed."""
+        if isinstance(event, ALERT_EVENTS):
+            touched: set[tuple[str, object]] = {("alerts", event.key)}
+            _put(self.alerts, event.key, apply_alert(self.alerts.get(event.key), event))
+            channels: tuple[str, ...] = ()
+            if isinstance(event, AlertDelivered):
+                channels = event.channels
+            elif isinstance(event, AlertDeliveryFailed):
+                channels = (event.channel,)
+            for channel in channels:
+                _put(
+                    self.channels,
+                    channel,
+                    apply_channel(self.channels.get(channel), channel, event),
+                )
+                touched.add(("channels", channel))
+            return touched
+        if event.dataset is None:
+            return set()
+        key = (event.project, event.dataset)
+        _put(self.datasets, key, apply_dataset(self.datasets.get(key), event))
+        rows = apply_versions(self.versions.get(key, ()), event)
+        _put(self.versions, key, rows or None)
+        return {("datasets", key), ("versions", key)}
+
+
+def _put(table: dict[Any, Any], key: object, row: object | None) -> None:
+    if row is None:
+        table.pop(key, None)
+    else:
+        table[key] = row
+
+
+def _as_tuple(key: object) -> tuple[object, ...]:
+    return key if isinstance(key, tuple) else (key,)
+
+
+def replay(events: Iterable[Event]) -> Tables:
     """The projection a log folds to, computed in memory."""
-    datasets: dict[tuple[str, str], DatasetRow] = {}
-    versions: dict[tuple[str, str], tuple[VersionRow, ...]] = {}
+    tables = Tables()
     for event in events:
-        if event.dataset is not None:
-            _fold_into(datasets, versions, (event.project, event.dataset), event)
-    return datasets, versions
+        tables.fold(event)
+    return tables
 
 
-def _fold_into(
-    datasets: dict[tuple[str, str], DatasetRow],
-    versions: dict[tuple[str, str], tuple[VersionRow, ...]],
-    key: tuple[str, str],
-    event: Event,
-) -> None:
-    row = apply_dataset(datasets.get(key), event)
-    if row is None:
-        datasets.pop(key, None)
-    else:
-        datasets[key] = row
-    rows = apply_versions(versions.get(key, ()), event)
-    if rows:
-        versions[key] = rows
-    else:
-        versions.pop(key, None)
-
-
-def _write_dataset(conn: sqlite3.Connection, key: tuple[str, str], row: DatasetRow | None) -> None:
-    if row is None:
-        conn.execute("DELETE FROM datasets WHERE project = ? AND name = ?", key)
+def _write(conn: sqlite3.Connection, table: str, key: Any, before: Tables, after: Tables) -> None:
+    old, new = getattr(before, table).get(key), getattr(after, table).get(key)
+    if old == new:
         return
-    record = to_record(row)
-    columns = ", ".join(record)
-    marks = ", ".join("?" for _ in record)
-    conn.execute(
-        f"INSERT OR REPLACE INTO datasets ({columns}) VALUES ({marks})", tuple(record.values())
-    )
-
-
-def _write_versions(
-    conn: sqlite3.Connection, key: tuple[str, str], rows: tuple[VersionRow, ...]
-) -> None:
-    conn.execute("DELETE FROM versions WHERE project = ? AND dataset = ?", key)
+    sql_table = _SQL_TABLE[table]
+    if table == "versions":
+        conn.execute(f"DELETE FROM {sql_table} WHERE project = ? AND dataset = ?", key)
+        rows = new or ()
+    else:
+        where = {
+            "datasets": "project = ? AND name = ?",
+            "alerts": "key = ?",
+            "channels": "channel = ?",
+        }[table]
+        conn.execute(f"DELETE FROM {sql_table} WHERE {where}", _as_tuple(key))
+        rows = () if new is None else (new,)
     for row in rows:
         record = to_record(row)
         columns = ", ".join(record)
         marks = ", ".join("?" for _ in record)
-        conn.execute(f"INSERT INTO versions ({columns}) VALUES ({marks})", tuple(record.values()))
+        conn.execute(
+            f"INSERT INTO {sql_table} ({columns}) VALUES ({marks})", tuple(record.values())
+        )
 
 
-def _load_tables(
-    conn: sqlite3.Connection,
-) -> tuple[dict[tuple[str, str], DatasetRow], dict[tuple[str, str], tuple[VersionRow, ...]]]:
+def _load_tables(conn: sqlite3.Connection) -> Tables:
     conn.row_factory = sqlite3.Row
     try:
-        datasets = {
-            (r["project"], r["name"]): dataset_from_record(dict(r))
-            for r in conn.execute("SELECT * FROM datasets")
-        }
+        tables = Tables()
+        for r in conn.execute("SELECT * FROM datasets"):
+            tables.datasets[(r["project"], r["name"])] = dataset_from_record(dict(r))
         grouped: dict[tuple[str, str], list[VersionRow]] = {}
         for r in conn.execute("SELECT * FROM versions ORDER BY project, dataset, version"):
             grouped.setdefault((r["project"], r["dataset"]), []).append(
                 version_from_record(dict(r))
             )
+        tables.versions = {k: tuple(v) for k, v in grouped.items()}
+        for r in conn.execute("SELECT * FROM alerts"):
+            tables.alerts[r["key"]] = alert_from_record(dict(r))
+        for r in conn.execute("SELECT * FROM alert_channels"):
+            tables.channels[r["channel"]] = channel_from_record(dict(r))
     finally:
         conn.row_factory = None
-    return datasets, {k: tuple(v) for k, v in grouped.items()}
+    return tables
 
 
 def _create_private(path: Path) -> None:

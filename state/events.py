@@ -61,7 +61,7 @@ class RunFailed(_Event):
     type: Literal["run_failed"] = "run_failed"
     dataset: str
     run_id: str
-    stage: Literal["task", "store", "lost"]
+    stage: Literal["task", "store", "space", "lost"]
     reason: str
     exit_code: int | None = None
     output_tail: str | None = None
@@ -92,11 +92,76 @@ class VersionDeleted(_Event):
 
 
 class DatasetRemoved(_Event):
-    """The data set is no longer declared and nothing of it is left in the store."""
+    """The data set is no longer declared. Its versions stop being served at once; their
+    objects are deleted next (each deletion is a `version_deleted`)."""
 
     type: Literal["dataset_removed"] = "dataset_removed"
     dataset: str
     reason: str
+
+
+class DatasetEvicted(_Event):
+    """The data set's ready version was given up to free space; its objects are deleted
+    next. It is produced again when something needs it."""
+
+    type: Literal["dataset_evicted"] = "dataset_evicted"
+    dataset: str
+    version: int
+    reason: str
+    bytes_freed: int
+
+
+class DatasetBlocked(_Event):
+    """The data set's declared size does not fit, even after evicting everything that may be
+    evicted; nothing was evicted for it."""
+
+    type: Literal["dataset_blocked"] = "dataset_blocked"
+    dataset: str
+    reason: str
+    needed_bytes: int
+    free_bytes: int
+    reclaimable_bytes: int
+    capacity_bytes: int | None = None
+
+
+Severity = Literal["critical", "warning", "info"]
+
+
+class AlertRaised(_Event):
+    """A condition worth telling people about holds (again). Delivery follows."""
+
+    type: Literal["alert_raised"] = "alert_raised"
+    key: str
+    severity: Severity
+    title: str
+    body: str
+    resolvable: bool = True
+
+
+class AlertCleared(_Event):
+    """A raised condition no longer holds; a resolved notice follows."""
+
+    type: Literal["alert_cleared"] = "alert_cleared"
+    key: str
+
+
+class AlertDelivered(_Event):
+    """An alert (or its resolved notice) reached these channels (redacted URLs)."""
+
+    type: Literal["alert_delivered"] = "alert_delivered"
+    key: str
+    notice: Literal["alert", "resolved"]
+    channels: tuple[str, ...]
+
+
+class AlertDeliveryFailed(_Event):
+    """A channel did not take an alert; it is tried again on a later pass."""
+
+    type: Literal["alert_delivery_failed"] = "alert_delivery_failed"
+    key: str
+    notice: Literal["alert", "resolved"]
+    channel: str
+    error: str
 
 
 Event = Annotated[
@@ -106,9 +171,18 @@ Event = Annotated[
     | RunFailed
     | VersionStored
     | VersionDeleted
-    | DatasetRemoved,
+    | DatasetRemoved
+    | DatasetEvicted
+    | DatasetBlocked
+    | AlertRaised
+    | AlertCleared
+    | AlertDelivered
+    | AlertDeliveryFailed,
     Field(discriminator="type"),
 ]
+
+AlertEvent = AlertRaised | AlertCleared | AlertDelivered | AlertDeliveryFailed
+ALERT_EVENTS = (AlertRaised, AlertCleared, AlertDelivered, AlertDeliveryFailed)
 
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 _COMMON = frozenset({"at", "project", "dataset", "type"})

@@ -10,7 +10,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 from state.events import (
+    AlertCleared,
+    AlertDelivered,
+    AlertDeliveryFailed,
+    AlertRaised,
+    DatasetBlocked,
     DatasetDeclared,
+    DatasetEvicted,
     DatasetRemoved,
     Event,
     RunFailed,
@@ -19,7 +25,13 @@ from state.events import (
     VersionDeleted,
     VersionStored,
 )
-from state.rows import DatasetRow, VersionRow
+from state.rows import (
+    UNHEALTHY_AFTER_FAILURES,
+    AlertRow,
+    ChannelRow,
+    DatasetRow,
+    VersionRow,
+)
 
 _TAIL_CHARS = 2000
 
@@ -57,6 +69,7 @@ def apply_dataset(row: DatasetRow | None, event: Event) -> DatasetRow | None:
                 attempts=row.attempts + 1,
                 retry_at=event.retry_at,
                 error=_failure_text(event),
+                failed_stage=event.stage,
                 updated_at=at,
             )
         case VersionStored():
@@ -76,6 +89,7 @@ def apply_dataset(row: DatasetRow | None, event: Event) -> DatasetRow | None:
                 attempts=0,
                 retry_at=None,
                 error=None,
+                failed_stage=None,
                 updated_at=at,
             )
         case VersionDeleted():
@@ -88,6 +102,26 @@ def apply_dataset(row: DatasetRow | None, event: Event) -> DatasetRow | None:
                 files=None,
                 stored_spec_hash=None,
                 status="pending" if row.status == "ready" else row.status,
+                updated_at=at,
+            )
+        case DatasetEvicted():
+            return replace(
+                row,
+                status="evicted",
+                version=None,
+                size_bytes=None,
+                files=None,
+                stored_spec_hash=None,
+                error=None,
+                updated_at=at,
+            )
+        case DatasetBlocked():
+            return replace(
+                row,
+                status="blocked",
+                error=event.reason,
+                run_id=None,
+                running_version=None,
                 updated_at=at,
             )
         case DatasetRemoved():
@@ -124,7 +158,7 @@ def _declared(row: DatasetRow | None, event: DatasetDeclared) -> DatasetRow:
         )
     changed = event.spec_hash != row.spec_hash
     status = row.status
-    if changed and status not in ("running", "uploading"):
+    if changed and status not in ("running", "uploading", "evicted"):
         fresh = row.version is not None and row.stored_spec_hash == event.spec_hash
         status = "ready" if fresh else "pending"
     return replace(
@@ -168,4 +202,73 @@ def apply_versions(rows: tuple[VersionRow, ...], event: Event) -> tuple[VersionR
             return (*kept, added)
         case VersionDeleted():
             return tuple(r for r in rows if r.version != event.version)
+        case DatasetEvicted() | DatasetRemoved():
+            return tuple(replace(r, current=False) if r.current else r for r in rows)
     return rows
+
+
+def apply_alert(row: AlertRow | None, event: Event) -> AlertRow | None:
+    """An alert key after `event`."""
+    at = event.at
+    match event:
+        case AlertRaised():
+            still_firing = row is not None and row.firing
+            return AlertRow(
+                key=event.key,
+                severity=event.severity,
+                title=event.title,
+                body=event.body,
+                resolvable=event.resolvable,
+                firing=True,
+                raised_at=row.raised_at if row is not None and still_firing else at,
+                last_raised_at=at,
+                updated_at=at,
+                delivered_at=row.delivered_at if row is not None else None,
+                pending="alert",
+                failures=0,
+                last_error=None,
+            )
+    if row is None:
+        return None
+    match event:
+        case AlertCleared():
+            notice = "resolved" if row.resolvable and row.delivered_at is not None else None
+            return replace(row, firing=False, pending=notice, failures=0, updated_at=at)
+        case AlertDelivered():
+            return replace(
+                row,
+                pending=None if row.pending == event.notice else row.pending,
+                delivered_at=at if event.notice == "alert" else row.delivered_at,
+                failures=0,
+                last_error=None,
+                updated_at=at,
+            )
+        case AlertDeliveryFailed():
+            return replace(row, failures=row.failures + 1, last_error=event.error, updated_at=at)
+    return row
+
+
+def apply_channel(row: ChannelRow | None, channel: str, event: Event) -> ChannelRow | None:
+    """A channel's health after `event`."""
+    at = event.at
+    match event:
+        case AlertDelivered():
+            return ChannelRow(
+                channel=channel,
+                healthy=True,
+                failures=0,
+                updated_at=at,
+                last_ok_at=at,
+                last_error=None,
+            )
+        case AlertDeliveryFailed():
+            failures = (row.failures if row else 0) + 1
+            return ChannelRow(
+                channel=channel,
+                healthy=failures < UNHEALTHY_AFTER_FAILURES,
+                failures=failures,
+                updated_at=at,
+                last_ok_at=row.last_ok_at if row else None,
+                last_error=event.error,
+            )
+    return row

@@ -5,13 +5,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from state.rows import DatasetRow, VersionRow
+from state.rows import AlertRow, ChannelRow, DatasetRow, VersionRow
 
 
 @dataclass(frozen=True)
 class Observed:
     datasets: Mapping[tuple[str, str], DatasetRow] = field(default_factory=dict)
     versions: Mapping[tuple[str, str], tuple[VersionRow, ...]] = field(default_factory=dict)
+    alerts: Mapping[str, AlertRow] = field(default_factory=dict)
+    channels: Mapping[str, ChannelRow] = field(default_factory=dict)
+
+    def held_bytes(self) -> int:
+        """Bytes of every committed version still in the store, served or not."""
+        return sum(v.size_bytes for rows in self.versions.values() for v in rows)
 
     def owned_versions(self) -> set[tuple[str, str, int]]:
         """Every committed version, plus the versions live runs are producing: what a debris

@@ -54,6 +54,7 @@ class DatasetRow:
     retry_at: datetime | None = None
     error: str | None = None
     in_use_by: tuple[str, ...] = ()
+    failed_stage: str | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -79,16 +80,58 @@ class VersionRow:
         return (self.project, self.dataset, self.version)
 
 
+@dataclass(frozen=True)
+class AlertRow:
+    """An alert key's state: whether its condition holds, and what still needs delivering
+    (`pending`: the alert, its resolved notice, or nothing). Kept across restarts so that
+    a restart neither re-sends nor forgets."""
+
+    key: str
+    severity: str
+    title: str
+    body: str
+    resolvable: bool
+    firing: bool
+    raised_at: datetime
+    last_raised_at: datetime
+    updated_at: datetime
+    delivered_at: datetime | None = None
+    pending: str | None = None
+    failures: int = 0
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class ChannelRow:
+    """An alert channel's health, by its redacted URL."""
+
+    channel: str
+    healthy: bool
+    failures: int
+    updated_at: datetime
+    last_ok_at: datetime | None = None
+    last_error: str | None = None
+
+
+UNHEALTHY_AFTER_FAILURES = 3
+
 _DATETIME_FIELDS = {
     "updated_at",
     "produced_at",
     "last_used_at",
     "retry_at",
     "stored_at",
+    "raised_at",
+    "last_raised_at",
+    "delivered_at",
+    "last_ok_at",
 }
 
 
-def to_record(row: DatasetRow | VersionRow) -> dict[str, Any]:
+AnyRow = DatasetRow | VersionRow | AlertRow | ChannelRow
+
+
+def to_record(row: AnyRow) -> dict[str, Any]:
     """A row as SQLite column values: times as ISO text, lists as JSON, booleans as 0/1."""
     record = asdict(row)
     for name, value in record.items():
@@ -113,7 +156,20 @@ def version_from_record(record: dict[str, Any]) -> VersionRow:
     return VersionRow(**values)
 
 
-def _decode(record: dict[str, Any], cls: type[DatasetRow] | type[VersionRow]) -> dict[str, Any]:
+def alert_from_record(record: dict[str, Any]) -> AlertRow:
+    values = _decode(record, AlertRow)
+    values["resolvable"] = bool(values["resolvable"])
+    values["firing"] = bool(values["firing"])
+    return AlertRow(**values)
+
+
+def channel_from_record(record: dict[str, Any]) -> ChannelRow:
+    values = _decode(record, ChannelRow)
+    values["healthy"] = bool(values["healthy"])
+    return ChannelRow(**values)
+
+
+def _decode(record: dict[str, Any], cls: type[AnyRow]) -> dict[str, Any]:
     names = {f.name for f in fields(cls)}
     values = {k: v for k, v in record.items() if k in names}
     for name in _DATETIME_FIELDS & values.keys():

@@ -68,5 +68,38 @@ def _v1(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1,)
+def _v2(db: sqlite_utils.Database) -> None:
+    db["datasets"].add_column("failed_stage", str)  # type: ignore[union-attr]
+    db["alerts"].create(  # type: ignore[union-attr]
+        {
+            "key": str,
+            "severity": str,
+            "title": str,
+            "body": str,
+            "resolvable": int,
+            "firing": int,
+            "raised_at": str,
+            "last_raised_at": str,
+            "updated_at": str,
+            "delivered_at": str,
+            "pending": str,
+            "failures": int,
+            "last_error": str,
+        },
+        pk="key",
+    )
+    db["alert_channels"].create(  # type: ignore[union-attr]
+        {
+            "channel": str,
+            "healthy": int,
+            "failures": int,
+            "updated_at": str,
+            "last_ok_at": str,
+            "last_error": str,
+        },
+        pk="channel",
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2)
 SCHEMA_VERSION = len(MIGRATIONS)

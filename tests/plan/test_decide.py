@@ -43,8 +43,7 @@ def project(command: str = "make data", extra: str = "") -> Project:
 
 
 def observe(events: list[Event]) -> Observed:
-    datasets, versions = replay(events)
-    return Observed(datasets=datasets, versions=versions)
+    return replay(events).observed()
 
 
 def converge(desired: Project, version: int = 1, t: datetime = NOW) -> list[Event]:

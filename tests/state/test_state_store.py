@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 
 from state.db import StateError, StateStore
 from state.events import (
+    AlertCleared,
+    AlertDelivered,
+    AlertDeliveryFailed,
+    AlertRaised,
+    DatasetBlocked,
     DatasetDeclared,
+    DatasetEvicted,
     DatasetRemoved,
     Event,
     RunFailed,
@@ -294,6 +300,66 @@ def event_sequences(draw: st.DrawFn) -> list[list[Event]]:
                         version=draw(st.integers(1, 3)),
                         reason="x",
                         objects=1,
+                    )
+                )
+            elif kind == "evict":
+                batch.append(
+                    DatasetEvicted(
+                        at=at(t),
+                        project="p",
+                        dataset=name,
+                        version=max(version[name], 1),
+                        reason="lru",
+                        bytes_freed=draw(st.integers(0, 10**9)),
+                    )
+                )
+            elif kind == "block":
+                batch.append(
+                    DatasetBlocked(
+                        at=at(t),
+                        project="p",
+                        dataset=name,
+                        reason="no room",
+                        needed_bytes=10,
+                        free_bytes=1,
+                        reclaimable_bytes=0,
+                        capacity_bytes=5,
+                    )
+                )
+            elif kind == "alert":
+                key = draw(st.sampled_from(("low_space", f"blocked:{name}")))
+                channel = draw(st.sampled_from(("json://a", "mailto://b")))
+                notice = draw(st.sampled_from(("alert", "resolved")))
+                batch.append(
+                    draw(
+                        st.sampled_from(
+                            (
+                                AlertRaised(
+                                    at=at(t),
+                                    project="p",
+                                    key=key,
+                                    severity="warning",
+                                    title="t",
+                                    body="b",
+                                ),
+                                AlertCleared(at=at(t), project="p", key=key),
+                                AlertDelivered(
+                                    at=at(t),
+                                    project="p",
+                                    key=key,
+                                    notice=notice,
+                                    channels=(channel,),
+                                ),
+                                AlertDeliveryFailed(
+                                    at=at(t),
+                                    project="p",
+                                    key=key,
+                                    notice=notice,
+                                    channel=channel,
+                                    error="refused",
+                                ),
+                            )
+                        )
                     )
                 )
             else:
