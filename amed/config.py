@@ -35,6 +35,13 @@ class Settings:
     task_timeout_seconds: float = DEFAULT_TASK_TIMEOUT_SECONDS
     max_parallel: int = DEFAULT_MAX_PARALLEL
     retry_base_seconds: float = DEFAULT_RETRY_BASE_SECONDS
+    eviction_high_percent: float = 90.0
+    eviction_low_percent: float = 80.0
+    low_space_percent: float = 85.0
+    alert_urls: tuple[str, ...] = ()
+    alert_config: Path | None = None
+    alert_repeat_seconds: float = 4 * 3600.0
+    alert_after_failures: int = 3
     config_file: Path | None = None
 
 
@@ -48,6 +55,13 @@ _KEYS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
     ("task_timeout_seconds", "", ("tasks", "timeout_seconds"), "AME_TASK_TIMEOUT"),
     ("max_parallel", "", ("tasks", "max_parallel"), "AME_MAX_PARALLEL"),
     ("retry_base_seconds", "", ("tasks", "retry_base_seconds"), "AME_RETRY_BASE_SECONDS"),
+    ("eviction_high_percent", "", ("eviction", "high_percent"), "AME_EVICTION_HIGH_PERCENT"),
+    ("eviction_low_percent", "", ("eviction", "low_percent"), "AME_EVICTION_LOW_PERCENT"),
+    ("low_space_percent", "", ("alerts", "low_space_percent"), "AME_LOW_SPACE_PERCENT"),
+    ("alert_urls", "", ("alerts", "urls"), "AME_ALERT_URLS"),
+    ("alert_config", "", ("alerts", "config"), "AME_ALERT_CONFIG"),
+    ("alert_repeat_seconds", "", ("alerts", "repeat_interval_seconds"), "AME_ALERT_REPEAT_SECONDS"),
+    ("alert_after_failures", "", ("alerts", "after_failures"), "AME_ALERT_AFTER_FAILURES"),
 )
 _KNOWN_TOML = {
     "project",
@@ -55,6 +69,8 @@ _KNOWN_TOML = {
     "interval_seconds",
     "storage",
     "tasks",
+    "eviction",
+    "alerts",
 }
 
 
@@ -99,7 +115,13 @@ def resolve(
         config_file=config_file,
     )
     rest = {k: v for k, v in values.items() if k not in ("state_dir", "project_dir", "storage_url")}
-    return replace(settings, **rest)
+    settings = replace(settings, **rest)
+    if settings.eviction_low_percent >= settings.eviction_high_percent:
+        raise ConfigError(
+            f"eviction.low_percent ({settings.eviction_low_percent:g}) must be below "
+            f"eviction.high_percent ({settings.eviction_high_percent:g})"
+        )
+    return settings
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -131,8 +153,18 @@ def _dig(data: Mapping[str, Any], path: tuple[str, ...]) -> Any:
 
 def _parse(name: str, value: Any, where: str) -> Any:
     try:
-        if name in ("project_dir", "state_dir"):
+        if name in ("project_dir", "state_dir", "alert_config"):
             return Path(str(value))
+        if name == "alert_urls":
+            urls = value.split() if isinstance(value, str) else value
+            if not isinstance(urls, list | tuple) or not all(isinstance(u, str) for u in urls):
+                raise ValueError("must be a list of apprise URLs")
+            return tuple(urls)
+        if name in ("eviction_high_percent", "eviction_low_percent", "low_space_percent"):
+            percent = _number(value, float)
+            if not 0 < percent <= 100:
+                raise ValueError(f"{value!r} must be a percentage above 0 and at most 100")
+            return percent
         if name == "storage_url":
             return str(value)
         if name == "capacity_bytes":
@@ -140,18 +172,25 @@ def _parse(name: str, value: Any, where: str) -> Any:
             if size <= 0:
                 raise ValueError(f"{value!r} must be more than 0 bytes")
             return size
-        if name in ("interval_seconds", "task_timeout_seconds", "retry_base_seconds"):
+        if name in (
+            "interval_seconds",
+            "task_timeout_seconds",
+            "retry_base_seconds",
+            "alert_repeat_seconds",
+        ):
             seconds = _number(value, float)
             if not seconds > 0:
                 raise ValueError(f"{value!r} must be a number of seconds above 0")
             return seconds
-        if name == "max_parallel":
+        if name in ("max_parallel", "alert_after_failures"):
             count = _number(value, int)
             if count < 1:
                 raise ValueError(f"{value!r} must be at least 1")
             return count
     except ValueError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+        # An alert URL carries credentials: never echo it.
+        message = "must be a list of apprise URLs" if name == "alert_urls" else str(exc)
+        raise ConfigError(f"{where}: {message}") from None
     raise AssertionError(name)
 
 

@@ -17,6 +17,7 @@ from types import FrameType
 import schedule
 
 from amed import logs
+from amed.alerts import AlertChannels
 from amed.config import Settings
 from amed.plan import Produce
 from amed.reconciler import Reconciler
@@ -76,7 +77,6 @@ def run_once(settings: Settings) -> int:
     desired = load_project(spec_path(settings.project_dir))
     reconciler = _open(settings)
     try:
-        reconciler.set_data_paths(desired)
         everything = frozenset((desired.name, d.name) for d in desired.data_sets)
         # Settle what an earlier daemon left behind and delete debris before producing.
         reconciler.reconcile(desired, hold=everything)
@@ -133,8 +133,7 @@ def run_forever(settings: Settings) -> int:
             current = spec.load()
             if current is None:
                 return
-            reconciler.set_data_paths(current)
-            reconciler.reconcile(current)
+            reconciler.reconcile(current, spec_error=spec.last_error)
         except Exception:  # a pass that fails must not end the service
             log.exception("pass_failed")
 
@@ -167,6 +166,7 @@ def run_forever(settings: Settings) -> int:
 
 
 def _open(settings: Settings) -> Reconciler:
+    channels = AlertChannels(settings.alert_urls, settings.alert_config)
     store = open_store(settings.storage_url)
     state = StateStore.in_dir(settings.state_dir)
-    return Reconciler(settings, state, store)
+    return Reconciler(settings, state, store, channels=channels)

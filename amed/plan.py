@@ -1,10 +1,14 @@
 """The planner: what to do next, given what should exist and what does.
 
 `decide` is a pure function. It reads no clock, disk or network: the time, the runs alive in
-this process and the free worker slots come in as `Facts`. It returns commands in the
-imperative (`Produce`, `DeleteVersion`, ...) that the daemon carries out and records as
+this process, free worker slots and free space come in as `Facts`. It returns commands in
+the imperative (`Produce`, `Evict`, `Block`, ...) that the daemon carries out and records as
 events. Deciding over a converged world returns nothing, which is what makes a pass over it
 append no event.
+
+Space is planned before it is taken: a data set with a declared size is produced only when
+it fits, after evicting least-recently-used unused data if that is enough; when even that
+is not enough, nothing is evicted and the data set is blocked.
 """
 
 from __future__ import annotations
@@ -13,11 +17,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from spec import DataSet, Project
-from state.events import DatasetDeclared, RunFailed
+from amed.alerting import AlertAction, ClearAlert, Deliver, RaiseAlert, alert_actions
+from amed.capacity import Usage, choose_victims, evictable, usage_of
+from amed.conditions import conditions
+from spec import DataSet, Project, format_bytes
+from state.events import DatasetBlocked, DatasetDeclared, DatasetEvicted, RunFailed
 from state.fold import apply_dataset
 from state.observed import Observed
 from state.rows import DatasetRow
+
+Key = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Policy:
+    eviction_high_percent: float = 90.0
+    eviction_low_percent: float = 80.0
+    low_space_percent: float = 85.0
+    alert_repeat_seconds: float = 4 * 3600.0
+    alert_after_failures: int = 3
 
 
 @dataclass(frozen=True)
@@ -26,12 +44,23 @@ class Facts:
 
     `running_runs`: run ids with a live process in this daemon. `free_slots`: how many more
     producers may start now. `hold`: data sets not to start again now (a `--once` invocation
-    tries each data set once)."""
+    tries each data set once). `capacity_bytes`: amed's budget in the store, if one is set.
+    `disk_free_bytes`: the real free space under a local store. `in_use`: data sets that
+    running tasks use. `wanted`: evicted data sets something asked for. `store_error` and
+    `spec_error`: what is wrong with the store or ame.yaml right now, if anything.
+    """
 
     now: datetime
     running_runs: frozenset[str] = frozenset()
     free_slots: int = 1
-    hold: frozenset[tuple[str, str]] = frozenset()
+    hold: frozenset[Key] = frozenset()
+    capacity_bytes: int | None = None
+    disk_free_bytes: int | None = None
+    in_use: frozenset[Key] = frozenset()
+    wanted: frozenset[Key] = frozenset()
+    store_error: str | None = None
+    spec_error: str | None = None
+    policy: Policy = field(default_factory=Policy)
 
 
 @dataclass(frozen=True)
@@ -50,14 +79,21 @@ class MarkLost:
 
 @dataclass(frozen=True)
 class Produce:
+    """Run the producing task and store its output as `version`. `budget_bytes`: the most
+    the output may take (None: no limit known)."""
+
     project: str
     data_set: DataSet
     version: int
     attempt: int
+    reason: str = "new"
+    budget_bytes: int | None = None
 
 
 @dataclass(frozen=True)
 class DeleteVersion:
+    """Delete the objects of a version that is no longer served."""
+
     project: str
     dataset: str
     version: int
@@ -66,7 +102,7 @@ class DeleteVersion:
 
 @dataclass(frozen=True)
 class Remove:
-    """Delete every stored version of a data set that is no longer declared, then forget it."""
+    """Stop serving a data set that is no longer declared; its versions are deleted next."""
 
     project: str
     dataset: str
@@ -74,7 +110,30 @@ class Remove:
     reason: str
 
 
-Action = Declare | MarkLost | Produce | DeleteVersion | Remove
+@dataclass(frozen=True)
+class Evict:
+    """Give up a data set's ready version to free space; it is produced again on demand."""
+
+    event: DatasetEvicted
+
+
+@dataclass(frozen=True)
+class Block:
+    event: DatasetBlocked
+
+
+Action = (
+    Declare
+    | MarkLost
+    | DeleteVersion
+    | Remove
+    | Evict
+    | Block
+    | Produce
+    | RaiseAlert
+    | ClearAlert
+    | Deliver
+)
 
 LOST_REASON = "the daemon stopped while this run was in progress"
 
@@ -84,58 +143,196 @@ class _Plan:
     declares: list[Declare] = field(default_factory=list)
     lost: list[MarkLost] = field(default_factory=list)
     deletes: list[DeleteVersion | Remove] = field(default_factory=list)
+    evictions: list[Evict] = field(default_factory=list)
+    blocks: list[Block] = field(default_factory=list)
     produces: list[Produce] = field(default_factory=list)
+    alerts: list[AlertAction] = field(default_factory=list)
 
-    def actions(self, free_slots: int) -> list[Action]:
-        return [*self.declares, *self.lost, *self.deletes, *self.produces[: max(free_slots, 0)]]
+    def actions(self) -> list[Action]:
+        return [
+            *self.declares,
+            *self.lost,
+            *self.deletes,
+            *self.evictions,
+            *self.blocks,
+            *self.produces,
+            *self.alerts,
+        ]
+
+
+@dataclass
+class _Candidate:
+    data_set: DataSet
+    row: DatasetRow
+    reason: str
 
 
 def decide(desired: Project, observed: Observed, facts: Facts) -> list[Action]:
     plan = _Plan()
     project = desired.name
-    declared_keys: set[tuple[str, str]] = set()
+    rows: dict[Key, DatasetRow] = dict(observed.datasets)
+    candidates: list[_Candidate] = []
+    declared: set[Key] = set()
     for data_set in desired.data_sets:
         key = (project, data_set.name)
-        declared_keys.add(key)
-        row = observed.datasets.get(key)
+        declared.add(key)
+        row = rows.get(key)
         declaration = _declaration(project, data_set, facts.now)
         if _differs(row, declaration):
             plan.declares.append(Declare(declaration))
             row = apply_dataset(row, declaration)
+            assert row is not None
+            rows[key] = row
         assert row is not None
-        _decide_data_set(plan, project, data_set, row, facts)
-        for version in observed.versions.get(key, ()):
-            if not version.current:
-                plan.deletes.append(
-                    DeleteVersion(project, data_set.name, version.version, "superseded")
-                )
-    for key, row in sorted(observed.datasets.items()):
-        if key in declared_keys or row.status == "removed":
+        if row.status in ("running", "uploading"):
+            if row.run_id not in facts.running_runs:
+                plan.lost.append(MarkLost(_lost(row, facts.now)))
+            continue
+        reason = _due(row, key, facts)
+        if reason and key not in facts.hold:
+            candidates.append(_Candidate(data_set, row, reason))
+
+    freed = 0
+    removing: set[Key] = set()
+    for key, row in sorted(rows.items()):
+        if key in declared or row.status == "removed":
             continue
         if row.status in ("running", "uploading"):
             if row.run_id not in facts.running_runs:
                 plan.lost.append(MarkLost(_lost(row, facts.now)))
             continue
-        versions = tuple(v.version for v in observed.versions.get(key, ()))
-        plan.deletes.append(Remove(row.project, row.name, versions, "no longer declared"))
-    return plan.actions(facts.free_slots)
+        numbers = tuple(v.version for v in observed.versions.get(key, ()))
+        plan.deletes.append(Remove(row.project, row.name, numbers, "no longer declared"))
+        freed += sum(v.size_bytes for v in observed.versions.get(key, ()))
+        removing.add(key)
+    for key, versions in sorted(observed.versions.items()):
+        if key in removing or key not in rows:
+            continue
+        status = rows[key].status
+        reason = status if status in ("removed", "evicted") else "superseded"
+        for version in versions:
+            if not version.current:
+                plan.deletes.append(DeleteVersion(key[0], key[1], version.version, reason))
+                freed += version.size_bytes
 
-
-def _decide_data_set(
-    plan: _Plan, project: str, data_set: DataSet, row: DatasetRow, facts: Facts
-) -> None:
-    status = row.status
-    if status in ("running", "uploading"):
-        if row.run_id not in facts.running_runs:
-            plan.lost.append(MarkLost(_lost(row, facts.now)))
-        return
-    due = status == "pending" or (
-        status == "failed" and (row.retry_at is None or row.retry_at <= facts.now)
+    usage = usage_of(
+        observed, capacity_bytes=facts.capacity_bytes, disk_free_bytes=facts.disk_free_bytes
+    ).freeing(freed)
+    usage = _place(plan, project, candidates, rows, usage, facts)
+    usage = _keep_under_watermark(plan, project, rows, usage, facts)
+    plan.alerts = alert_actions(
+        project,
+        conditions(desired, rows, plan_blocks(plan), plan_evictions(plan), usage, facts),
+        observed.alerts,
+        facts.now,
+        facts.policy.alert_repeat_seconds,
     )
-    if due and (project, data_set.name) not in facts.hold:
+    return plan.actions()
+
+
+def plan_blocks(plan: _Plan) -> list[DatasetBlocked]:
+    return [b.event for b in plan.blocks]
+
+
+def plan_evictions(plan: _Plan) -> list[DatasetEvicted]:
+    return [e.event for e in plan.evictions]
+
+
+def _due(row: DatasetRow, key: Key, facts: Facts) -> str | None:
+    """Why this data set should be produced now, or None."""
+    match row.status:
+        case "pending":
+            return "spec changed" if row.version is not None else "new"
+        case "blocked":
+            return "retry after blocked"
+        case "failed" if row.retry_at is None or row.retry_at <= facts.now:
+            return "retry after lost run" if row.failed_stage == "lost" else "retry after failure"
+        case "evicted" if key in facts.wanted:
+            return "wanted after eviction"
+    return None
+
+
+def _place(
+    plan: _Plan,
+    project: str,
+    candidates: list[_Candidate],
+    rows: dict[Key, DatasetRow],
+    usage: Usage,
+    facts: Facts,
+) -> Usage:
+    """Start what fits, evicting for it when that is enough; block what cannot fit."""
+    slots = facts.free_slots
+    taken: set[Key] = set()
+    for candidate in candidates:
+        if slots <= 0:
+            break
+        data_set, row = candidate.data_set, candidate.row
+        size = data_set.size_bytes
+        free = usage.free_bytes
+        if size is not None and free is not None and size > free:
+            pool = evictable(
+                rows.values(),
+                in_use=facts.in_use,
+                exclude=taken | {row.key} | _producing(plan),
+            )
+            victims = choose_victims(pool, size - free)
+            if victims is None:
+                if row.status != "blocked":
+                    reclaimable = sum(v.size_bytes or 0 for v in pool)
+                    plan.blocks.append(
+                        Block(_blocked(row, size, free, reclaimable, usage, facts.now))
+                    )
+                continue
+            for victim in victims:
+                plan.evictions.append(
+                    Evict(_evicted(victim, f"to make room for {data_set.name}", facts.now))
+                )
+                taken.add(victim.key)
+                usage = usage.freeing(victim.size_bytes or 0)
+        budget = usage.free_bytes
         plan.produces.append(
-            Produce(project, data_set, version=row.last_version + 1, attempt=row.attempts + 1)
+            Produce(
+                project,
+                data_set,
+                version=row.last_version + 1,
+                attempt=row.attempts + 1,
+                reason=candidate.reason,
+                budget_bytes=budget,
+            )
         )
+        usage = usage.reserving(size or 0)
+        slots -= 1
+    return usage
+
+
+def _keep_under_watermark(
+    plan: _Plan, project: str, rows: dict[Key, DatasetRow], usage: Usage, facts: Facts
+) -> Usage:
+    percent = usage.used_percent
+    policy = facts.policy
+    if percent is None or usage.capacity_bytes is None or percent <= policy.eviction_high_percent:
+        return usage
+    target = usage.capacity_bytes * policy.eviction_low_percent / 100.0
+    already = {e.event.dataset for e in plan.evictions}
+    pool = [
+        r
+        for r in evictable(rows.values(), in_use=facts.in_use, exclude=_producing(plan))
+        if r.name not in already
+    ]
+    reason = (
+        f"storage {percent:.0f}% full, above the {policy.eviction_high_percent:g}% high "
+        f"watermark; evicting down to {policy.eviction_low_percent:g}%"
+    )
+    for victim in pool:
+        if usage.used_bytes <= target:
+            break
+        plan.evictions.append(Evict(_evicted(victim, reason, facts.now)))
+        usage = usage.freeing(victim.size_bytes or 0)
+    return usage
+
+
+def _producing(plan: _Plan) -> set[Key]:
+    return {(p.project, p.data_set.name) for p in plan.produces}
 
 
 def _declaration(project: str, data_set: DataSet, now: datetime) -> DatasetDeclared:
@@ -169,6 +366,39 @@ def _lost(row: DatasetRow, now: datetime) -> RunFailed:
         run_id=row.run_id or "",
         stage="lost",
         reason=LOST_REASON,
+    )
+
+
+def _evicted(row: DatasetRow, reason: str, now: datetime) -> DatasetEvicted:
+    return DatasetEvicted(
+        at=now,
+        project=row.project,
+        dataset=row.name,
+        version=row.version or 0,
+        reason=reason,
+        bytes_freed=row.size_bytes or 0,
+    )
+
+
+def _blocked(
+    row: DatasetRow, size: int, free: int, reclaimable: int, usage: Usage, now: datetime
+) -> DatasetBlocked:
+    capacity = usage.capacity_bytes
+    of_capacity = f" of {format_bytes(capacity)}" if capacity is not None else ""
+    reason = (
+        f"needs {format_bytes(size)} but only {format_bytes(free)}{of_capacity} is free, and "
+        f"evicting every unused data set would free only {format_bytes(reclaimable)} more; "
+        "nothing was evicted"
+    )
+    return DatasetBlocked(
+        at=now,
+        project=row.project,
+        dataset=row.name,
+        reason=reason,
+        needed_bytes=size,
+        free_bytes=free,
+        reclaimable_bytes=reclaimable,
+        capacity_bytes=capacity,
     )
 
 

@@ -1,56 +1,55 @@
 """Carrying out the planner's commands, and recording every outcome as an event.
 
-This is where the planner's pure decisions meet the world: the task runner, the object store
-and the state store. Producing runs in worker threads; each outcome is appended under one
-lock, so the state store keeps a single writer at a time. A run's events come in a fixed
-order (`run_started`, then `run_succeeded` and `version_stored`, or `run_failed`), and
-`version_stored` is appended only after the manifest is in the store: a crash at any point
-leaves at worst debris that the next sweep deletes, never a `ready` data set without data.
+This is where the planner's pure decisions meet the world: the task runner (through the
+producer), the object store, alert delivery and the state store. Every append goes through
+one lock, so the state store keeps a single writer at a time.
+
+Giving up a version is always recorded before its objects are deleted (`dataset_evicted`,
+`dataset_removed`, then `version_deleted`): a crash in between leaves a version nobody
+serves, whose deletion the next pass finishes, never a `ready` data set with missing files.
 """
 
 from __future__ import annotations
 
 import random
 import secrets
-import shutil
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Literal
+from datetime import UTC, datetime
 
 from amed import logs
-from amed.backoff import retry_delay_seconds
+from amed.alerting import ClearAlert, Deliver, RaiseAlert
+from amed.alerts import AlertChannels, AlertSender, Delivery, Outcome
 from amed.config import Settings
-from amed.executors import ExecutorSpec
 from amed.plan import (
     Action,
+    Block,
     Declare,
     DeleteVersion,
+    Evict,
     Facts,
     MarkLost,
+    Policy,
     Produce,
     Remove,
     decide,
     summarize,
 )
-from amed.runner import RunRequest, RunResult, run_task
-from amed.store import ObjectStore, StoreError
-from spec import DataSet, Project
+from amed.producer import Producer
+from amed.store import ObjectStore, StoreError, StoreUnavailable
+from spec import Project, format_bytes
 from state.db import StateStore
 from state.events import (
+    AlertDelivered,
+    AlertDeliveryFailed,
     DatasetRemoved,
     Event,
-    RunFailed,
     RunStarted,
-    RunSucceeded,
     VersionDeleted,
-    VersionStored,
 )
 from state.observed import Observed
-from state.timefmt import format_time
 
 Clock = Callable[[], datetime]
 
@@ -72,6 +71,7 @@ class Reconciler:
         state: StateStore,
         store: ObjectStore,
         *,
+        channels: AlertChannels | None = None,
         clock: Clock = utc_now,
         jitter: Callable[[], float] = lambda: random.uniform(-1.0, 1.0),
     ) -> None:
@@ -79,13 +79,26 @@ class Reconciler:
         self.state = state
         self.store = store
         self.clock = clock
-        self.jitter = jitter
         self.changed = threading.Event()
         self.cancel = threading.Event()
         self._lock = threading.Lock()
         self._runs: dict[str, Future[None]] = {}
         self._pool = ThreadPoolExecutor(settings.max_parallel, thread_name_prefix="produce")
         self._log = logs.get()
+        self._store_error: str | None = None
+        self._project = ""
+        self.producer = Producer(
+            settings, store, self._append, clock, jitter, self.cancel, self._store_result
+        )
+        self.channels = channels if channels is not None else AlertChannels()
+        self.sender = AlertSender(self.channels, self._delivered) if self.channels else None
+        self.policy = Policy(
+            eviction_high_percent=settings.eviction_high_percent,
+            eviction_low_percent=settings.eviction_low_percent,
+            low_space_percent=settings.low_space_percent,
+            alert_repeat_seconds=settings.alert_repeat_seconds,
+            alert_after_failures=settings.alert_after_failures,
+        )
 
     # -- observing ----------------------------------------------------------------------
 
@@ -99,19 +112,48 @@ class Reconciler:
                 del self._runs[run_id]
             return frozenset(self._runs)
 
-    # -- one pass -----------------------------------------------------------------------
-
-    def reconcile(
-        self, desired: Project, *, hold: frozenset[tuple[str, str]] = frozenset()
-    ) -> PassResult:
+    def facts(
+        self, *, hold: frozenset[tuple[str, str]] = frozenset(), spec_error: str | None = None
+    ) -> Facts:
         live = self.live_runs()
-        facts = Facts(
+        try:
+            disk_free = self.store.free_bytes()
+        except OSError:
+            disk_free = None
+        return Facts(
             now=self.clock(),
             running_runs=live,
             free_slots=self.settings.max_parallel - len(live),
             hold=hold,
+            capacity_bytes=self.settings.capacity_bytes,
+            disk_free_bytes=disk_free,
+            store_error=self._store_error,
+            spec_error=spec_error,
+            policy=self.policy,
         )
-        actions = decide(desired, self.observed(), facts)
+
+    # -- one pass -----------------------------------------------------------------------
+
+    def plan(
+        self,
+        desired: Project,
+        *,
+        hold: frozenset[tuple[str, str]] = frozenset(),
+        spec_error: str | None = None,
+    ) -> list[Action]:
+        """What a pass would do now, without doing it."""
+        return decide(desired, self.observed(), self.facts(hold=hold, spec_error=spec_error))
+
+    def reconcile(
+        self,
+        desired: Project,
+        *,
+        hold: frozenset[tuple[str, str]] = frozenset(),
+        spec_error: str | None = None,
+    ) -> PassResult:
+        self._project = desired.name
+        self.producer.data_paths = tuple(sorted({d.path for d in desired.data_sets}))
+        actions = self.plan(desired, hold=hold, spec_error=spec_error)
         if actions:
             self._log.info("pass_planned", **summarize(actions))
         started = 0
@@ -123,58 +165,70 @@ class Reconciler:
 
     def _act(self, action: Action) -> int:
         match action:
-            case Declare(event=event) | MarkLost(event=event):
+            case Declare(event=event) | MarkLost(event=event) | ClearAlert(event=event):
                 self._append([event])
                 if isinstance(action, MarkLost):
                     self._log.warning("run_lost", dataset=event.dataset, run_id=action.event.run_id)
-            case DeleteVersion():
-                self._delete_versions(
-                    action.project, action.dataset, (action.version,), action.reason
+            case Block(event=blocked):
+                self._append([blocked])
+                self._log.warning("dataset_blocked", dataset=blocked.dataset, reason=blocked.reason)
+            case RaiseAlert(event=raised):
+                self._append([raised])
+                self._log.warning(
+                    "alert_raised", key=raised.key, severity=raised.severity, title=raised.title
                 )
+            case Deliver():
+                self._deliver(action)
+            case DeleteVersion():
+                self._delete_version(action.project, action.dataset, action.version, action.reason)
+            case Evict(event=evicted):
+                self._append([evicted])
+                self._log.info(
+                    "dataset_evicted",
+                    dataset=evicted.dataset,
+                    version=evicted.version,
+                    bytes=evicted.bytes_freed,
+                    reason=evicted.reason,
+                )
+                self._delete_version(evicted.project, evicted.dataset, evicted.version, "evicted")
             case Remove():
-                if self._delete_versions(
-                    action.project, action.dataset, action.versions, action.reason
-                ):
-                    self._append(
-                        [
-                            DatasetRemoved(
-                                at=self.clock(),
-                                project=action.project,
-                                dataset=action.dataset,
-                                reason=action.reason,
-                            )
-                        ]
-                    )
-                    self._log.info("dataset_removed", dataset=action.dataset)
+                removed = DatasetRemoved(
+                    at=self.clock(),
+                    project=action.project,
+                    dataset=action.dataset,
+                    reason=action.reason,
+                )
+                self._append([removed])
+                self._log.info("dataset_removed", dataset=action.dataset, reason=action.reason)
+                for version in action.versions:
+                    self._delete_version(action.project, action.dataset, version, "removed")
             case Produce():
                 self._start(action)
                 return 1
         return 0
 
-    def _delete_versions(
-        self, project: str, dataset: str, versions: tuple[int, ...], reason: str
-    ) -> bool:
+    def _delete_version(self, project: str, dataset: str, version: int, reason: str) -> None:
         log = self._log.bind(dataset=dataset)
-        for version in versions:
-            try:
-                objects = self.store.delete_version(project, dataset, version)
-            except StoreError as exc:
-                log.warning("version_delete_failed", version=version, error=str(exc))
-                return False
-            self._append(
-                [
-                    VersionDeleted(
-                        at=self.clock(),
-                        project=project,
-                        dataset=dataset,
-                        version=version,
-                        reason=reason,
-                        objects=objects,
-                    )
-                ]
-            )
-            log.info("version_deleted", version=version, objects=objects, reason=reason)
-        return True
+        try:
+            objects = self.store.delete_version(project, dataset, version)
+        except StoreError as exc:
+            self._store_result(exc if isinstance(exc, StoreUnavailable) else None)
+            log.warning("version_delete_failed", version=version, error=str(exc))
+            return
+        self._store_result(None)
+        self._append(
+            [
+                VersionDeleted(
+                    at=self.clock(),
+                    project=project,
+                    dataset=dataset,
+                    version=version,
+                    reason=reason,
+                    objects=objects,
+                )
+            ]
+        )
+        log.info("version_deleted", version=version, objects=objects, reason=reason)
 
     # -- producing ----------------------------------------------------------------------
 
@@ -200,139 +254,85 @@ class Reconciler:
             run_id=run_id,
             version=action.version,
             attempt=action.attempt,
+            reason=action.reason,
+            budget=format_bytes(action.budget_bytes) if action.budget_bytes is not None else None,
         )
 
     def _produce(self, action: Produce, run_id: str) -> None:
-        data_set = action.data_set
-        log = self._log.bind(dataset=data_set.name, run_id=run_id)
         try:
-            result = run_task(self._request(action, run_id), cancel=self.cancel)
-            if not result.ok:
-                self._failed(action, run_id, "task", result.error or "failed", result)
-                log.warning("run_failed", error=result.error, exit_code=result.exit_code)
-                return
+            self.producer.produce(action, run_id)
+        finally:
+            self.changed.set()
+
+    def _store_result(self, error: StoreError | None) -> None:
+        """Remember whether the store answered, for the `store_unreachable` alert."""
+        if error is None:
+            if self._store_error is not None:
+                self._log.info("store_reachable_again")
+            self._store_error = None
+        elif self._store_error is None:
+            self._store_error = str(error)
+            self._log.warning("store_unreachable", error=str(error))
+
+    # -- alerts -------------------------------------------------------------------------
+
+    def _deliver(self, action: Deliver) -> None:
+        row = self.observed().alerts.get(action.key)
+        if row is None:
+            return
+        title = row.title if action.notice == "alert" else f"RESOLVED: {row.title}"
+        if self.sender is None:
+            self._log.warning(
+                "alert", key=row.key, severity=row.severity, title=title, body=row.body
+            )
             self._append(
                 [
-                    RunSucceeded(
+                    AlertDelivered(
                         at=self.clock(),
-                        project=action.project,
-                        dataset=data_set.name,
-                        run_id=run_id,
-                        seconds=round(result.seconds, 3),
+                        project=self._project,
+                        key=row.key,
+                        notice="resolved" if action.notice == "resolved" else "alert",
+                        channels=(),
                     )
                 ]
             )
-            log.info("run_succeeded", seconds=round(result.seconds, 3))
-            self._store(action, run_id, result)
-        except Exception as exc:  # the loop must outlive any one run
-            log.exception("run_crashed")
-            self._failed(action, run_id, "task", f"internal error: {exc}", None)
-        finally:
-            self._cleanup(run_id)
-            self.changed.set()
-
-    def _store(self, action: Produce, run_id: str, result: RunResult) -> None:
-        data_set = action.data_set
-        log = self._log.bind(dataset=data_set.name, run_id=run_id)
-        began = self.clock()
-        try:
-            manifest = self.store.put_version(
-                action.project,
-                data_set.name,
-                action.version,
-                result.workdir / data_set.path,
-                created_at=format_time(began),
-            )
-        except StoreError as exc:
-            self._failed(action, run_id, "store", str(exc), None)
-            log.warning("store_failed", error=str(exc))
             return
-        seconds = (self.clock() - began).total_seconds()
-        self._append(
-            [
-                VersionStored(
-                    at=self.clock(),
-                    project=action.project,
-                    dataset=data_set.name,
-                    run_id=run_id,
-                    version=action.version,
-                    spec_hash=data_set.spec_hash,
-                    size_bytes=manifest.size_bytes,
-                    files=len(manifest.files),
-                    seconds=round(seconds, 3),
-                )
-            ]
-        )
-        log.info(
-            "version_stored",
-            version=action.version,
-            bytes=manifest.size_bytes,
-            files=len(manifest.files),
-            seconds=round(seconds, 3),
+        body = row.body if action.notice == "alert" else f"Resolved. It was:\n{row.body}"
+        self.sender.submit(
+            Delivery(row.key, action.notice, row.severity, title, body, action.channels)
         )
 
-    def _failed(
-        self,
-        action: Produce,
-        run_id: str,
-        stage: Literal["task", "store"],
-        reason: str,
-        result: RunResult | None,
-    ) -> None:
+    def _delivered(self, outcome: Outcome) -> None:
         now = self.clock()
-        delay = retry_delay_seconds(
-            action.attempt, self.jitter(), base_seconds=self.settings.retry_base_seconds
-        )
-        self._append(
-            [
-                RunFailed(
+        notice = "resolved" if outcome.notice == "resolved" else "alert"
+        events: list[Event] = []
+        if outcome.delivered:
+            events.append(
+                AlertDelivered(
                     at=now,
-                    project=action.project,
-                    dataset=action.data_set.name,
-                    run_id=run_id,
-                    stage=stage,
-                    reason=reason,
-                    exit_code=result.exit_code if result else None,
-                    output_tail=result.output_tail if result else None,
-                    retry_at=now + timedelta(seconds=delay),
+                    project=self._project,
+                    key=outcome.key,
+                    notice=notice,
+                    channels=outcome.delivered,
                 )
-            ]
-        )
-
-    def _request(self, action: Produce, run_id: str) -> RunRequest:
-        data_set: DataSet = action.data_set
-        task = data_set.producer
-        executor = task.executor
-        assert executor is not None  # the spec refuses producers without one
-        env = {var.key: var.val for var in task.env}
-        env.update(AME_DATASET=data_set.name, AME_DATASET_PATH=data_set.path)
-        return RunRequest(
-            run_id=run_id,
-            project_dir=self.settings.project_dir,
-            run_dir=self.runs_dir / run_id,
-            executor=ExecutorSpec(
-                kind=executor.type,
-                command=executor.command,
-                python_version=getattr(executor, "python_version", None),
-            ),
-            env=env,
-            exclude=self._data_paths,
-            timeout_seconds=self.settings.task_timeout_seconds,
-            venv_root=self.settings.state_dir / "venvs",
-        )
-
-    @property
-    def runs_dir(self) -> Path:
-        return self.settings.state_dir / "runs"
-
-    _data_paths: tuple[str, ...] = ()
-
-    def set_data_paths(self, desired: Project) -> None:
-        """Data sets' own paths are left out of every working copy."""
-        self._data_paths = tuple(sorted({d.path for d in desired.data_sets}))
-
-    def _cleanup(self, run_id: str) -> None:
-        shutil.rmtree(self.runs_dir / run_id / "work", ignore_errors=True)
+            )
+        for channel, error in outcome.failed:
+            events.append(
+                AlertDeliveryFailed(
+                    at=now,
+                    project=self._project,
+                    key=outcome.key,
+                    notice=notice,
+                    channel=channel,
+                    error=error,
+                )
+            )
+            self._log.warning(
+                "alert_delivery_failed", key=outcome.key, channel=channel, error=error
+            )
+        if outcome.delivered:
+            self._log.info("alert_delivered", key=outcome.key, channels=list(outcome.delivered))
+        self._append(events)
 
     # -- upkeep -------------------------------------------------------------------------
 
@@ -342,8 +342,10 @@ class Reconciler:
         try:
             removed = self.store.sweep_debris(owned)
         except StoreError as exc:
+            self._store_result(exc if isinstance(exc, StoreUnavailable) else None)
             self._log.warning("sweep_failed", error=str(exc))
             return []
+        self._store_result(None)
         if removed:
             self._log.info("debris_deleted", objects=len(removed))
         return removed
@@ -353,13 +355,17 @@ class Reconciler:
         self.changed.clear()
 
     def busy(self) -> bool:
-        return bool(self.live_runs())
+        return bool(self.live_runs()) or (self.sender is not None and not self.sender.idle())
 
     def shutdown(self, *, cancel_runs: bool) -> None:
         if cancel_runs:
             self.cancel.set()
         self._pool.shutdown(wait=True)
+        if self.sender is not None:
+            self.sender.close()
 
     def _append(self, events: list[Event]) -> None:
+        if not events:
+            return
         with self._lock:
             self.state.append(events)

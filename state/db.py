@@ -29,6 +29,8 @@ from state.events import (
     event_payload,
 )
 from state.fold import apply_alert, apply_channel, apply_dataset, apply_versions
+from state.heartbeat import DaemonRow
+from state.heartbeat import write as write_heartbeat
 from state.observed import Observed
 from state.rows import (
     AlertRow,
@@ -214,6 +216,15 @@ class StateStore:
             raise
         self._data_version = -1
         self._refresh()
+
+    # -- the daemon's heartbeat -------------------------------------------------------
+
+    def write_heartbeat(self, row: DaemonRow) -> None:
+        """Replace the daemon's heartbeat row (state.heartbeat): never an event, never part
+        of the projection. Written on this connection, so that it does not look like a
+        change by another writer (which would reload the projection), and under the same
+        rule as `append`: one thread at a time."""
+        write_heartbeat(self._conn, row)
 
 
 TABLE_NAMES = ("datasets", "versions", "alerts", "channels")

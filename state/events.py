@@ -146,7 +146,8 @@ class AlertCleared(_Event):
 
 
 class AlertDelivered(_Event):
-    """An alert (or its resolved notice) reached these channels (redacted URLs)."""
+    """An alert (or its resolved notice) reached these channels (redacted URLs); none when
+    no channel is configured and the alert was only logged."""
 
     type: Literal["alert_delivered"] = "alert_delivered"
     key: str

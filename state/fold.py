@@ -227,24 +227,40 @@ def apply_alert(row: AlertRow | None, event: Event) -> AlertRow | None:
                 pending="alert",
                 failures=0,
                 last_error=None,
+                undelivered=(),
             )
     if row is None:
         return None
     match event:
         case AlertCleared():
             notice = "resolved" if row.resolvable and row.delivered_at is not None else None
-            return replace(row, firing=False, pending=notice, failures=0, updated_at=at)
+            return replace(
+                row, firing=False, pending=notice, failures=0, undelivered=(), updated_at=at
+            )
         case AlertDelivered():
+            if (event.notice == "alert") != row.firing:
+                return row  # about an earlier state of the key
+            undelivered = tuple(c for c in row.undelivered if c not in event.channels)
             return replace(
                 row,
-                pending=None if row.pending == event.notice else row.pending,
+                pending=row.pending if undelivered else None,
+                undelivered=undelivered,
                 delivered_at=at if event.notice == "alert" else row.delivered_at,
-                failures=0,
-                last_error=None,
+                failures=row.failures if undelivered else 0,
+                last_error=row.last_error if undelivered else None,
                 updated_at=at,
             )
         case AlertDeliveryFailed():
-            return replace(row, failures=row.failures + 1, last_error=event.error, updated_at=at)
+            if (event.notice == "alert") != row.firing:
+                return row  # about an earlier state of the key
+            return replace(
+                row,
+                pending=event.notice,
+                undelivered=tuple(sorted({*row.undelivered, event.channel})),
+                failures=row.failures + 1,
+                last_error=event.error,
+                updated_at=at,
+            )
     return row
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from state.db import BUSY_TIMEOUT_MS, DB_FILENAME
 from state.events import Event, event_from_row
+from state.heartbeat import DaemonRow
+from state.heartbeat import read as read_heartbeat
 from state.rows import DatasetRow, VersionRow, dataset_from_record, version_from_record
 
 
@@ -102,3 +104,18 @@ class StateReader:
                 r["type"], r["at"], r["project"], r["dataset"], json.loads(r["data"])
             )
             yield LoggedEvent(r["id"], event)
+
+    def daemon(self) -> DaemonRow | None:
+        """The daemon's heartbeat row, or None when no daemon has written one here."""
+        if self._conn is None:
+            return None
+        return read_heartbeat(self._conn)
+
+    def status_counts(self) -> dict[str, int]:
+        """How many data sets are in each status (removed ones left out)."""
+        if self._conn is None:
+            return {}
+        rows = self._conn.execute(
+            "SELECT status, COUNT(*) FROM datasets WHERE status != 'removed' GROUP BY status"
+        )
+        return {str(status): int(count) for status, count in rows}

@@ -83,8 +83,9 @@ class VersionRow:
 @dataclass(frozen=True)
 class AlertRow:
     """An alert key's state: whether its condition holds, and what still needs delivering
-    (`pending`: the alert, its resolved notice, or nothing). Kept across restarts so that
-    a restart neither re-sends nor forgets."""
+    (`pending`: the alert, its resolved notice, or nothing; `undelivered`: the channels that
+    refused it last time, the only ones tried again). Kept across restarts so that a restart
+    neither re-sends nor forgets."""
 
     key: str
     severity: str
@@ -99,6 +100,7 @@ class AlertRow:
     pending: str | None = None
     failures: int = 0
     last_error: str | None = None
+    undelivered: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,7 @@ def version_from_record(record: dict[str, Any]) -> VersionRow:
 
 def alert_from_record(record: dict[str, Any]) -> AlertRow:
     values = _decode(record, AlertRow)
+    values["undelivered"] = tuple(json.loads(values.get("undelivered") or "[]"))
     values["resolvable"] = bool(values["resolvable"])
     values["firing"] = bool(values["firing"])
     return AlertRow(**values)

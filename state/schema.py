@@ -85,6 +85,7 @@ def _v2(db: sqlite_utils.Database) -> None:
             "pending": str,
             "failures": int,
             "last_error": str,
+            "undelivered": str,
         },
         pk="key",
     )
@@ -101,5 +102,33 @@ def _v2(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2)
+def _v3(db: sqlite_utils.Database) -> None:
+    """The daemon's heartbeat row (state.heartbeat); kept out of the event log."""
+    db.execute(
+        """
+        CREATE TABLE daemon (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            pid INTEGER NOT NULL,
+            host TEXT NOT NULL,
+            state TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            beat_at TEXT NOT NULL,
+            stale_after_seconds REAL NOT NULL,
+            store_url TEXT NOT NULL,
+            spec_path TEXT NOT NULL,
+            pass_at TEXT,
+            pass_seconds REAL,
+            pass_ok INTEGER,
+            pass_error TEXT,
+            spec_valid INTEGER,
+            spec_error TEXT,
+            used_bytes INTEGER,
+            free_bytes INTEGER,
+            capacity_bytes INTEGER
+        )
+        """
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from amed.alerts import AlertConfigError
 from amed.config import ConfigError
 from amed.store import StoreError
 from spec import SpecError
@@ -19,7 +20,7 @@ EXIT_INVALID = 2
 
 
 def exit_code_for(exc: BaseException) -> int:
-    if isinstance(exc, SpecError | ConfigError | click.UsageError):
+    if isinstance(exc, SpecError | ConfigError | AlertConfigError | click.UsageError):
         return EXIT_INVALID
     if isinstance(exc, click.exceptions.Exit):
         return exc.exit_code
@@ -29,7 +30,7 @@ def exit_code_for(exc: BaseException) -> int:
 
 
 def message_for(exc: BaseException) -> str | None:
-    if isinstance(exc, SpecError | ConfigError | StoreError | StateError):
+    if isinstance(exc, SpecError | ConfigError | AlertConfigError | StoreError | StateError):
         return f"error: {exc}" if not isinstance(exc, SpecError) else str(exc)
     if isinstance(exc, click.exceptions.Exit):
         return None
@@ -58,7 +59,15 @@ class Cli(click.Group):
         except click.ClickException as exc:
             exc.show()
             code = EXIT_INVALID if isinstance(exc, click.UsageError) else EXIT_FAILED
-        except (SpecError, ConfigError, StoreError, StateError, OSError, click.Abort) as exc:
+        except (
+            SpecError,
+            ConfigError,
+            AlertConfigError,
+            StoreError,
+            StateError,
+            OSError,
+            click.Abort,
+        ) as exc:
             click.echo(message_for(exc), err=True)
             code = exit_code_for(exc)
         except click.exceptions.Exit as exc:

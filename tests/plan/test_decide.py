@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -248,11 +247,3 @@ def test_rows_of_other_projects_are_removed_when_the_project_is_renamed() -> Non
     actions = decide(renamed, observed, Facts(now=NOW))
     assert Remove("p", "mnist", (1,), "no longer declared") in actions
     assert [a.event.project for a in actions if isinstance(a, Declare)] == ["q"]
-
-
-def test_an_unknown_status_row_is_not_touched_by_accident() -> None:
-    desired = project()
-    row = observe(converge(desired)).datasets[("p", "mnist")]
-    blocked = replace(row, status="blocked")
-    observed = Observed(datasets={("p", "mnist"): blocked}, versions={})
-    assert decide(desired, observed, Facts(now=NOW)) == []

@@ -1,0 +1,196 @@
+"""The one door to apprise: alert channels, and delivery off the reconcile path.
+
+A hung SMTP server blocks for ~15 s and a hung HTTP target for ~4 s per URL, so delivery
+runs in a worker thread fed by a queue: a dead channel never stalls the loop. Each channel
+is its own apprise object, so one failing channel neither hides nor blocks the others.
+Channels are named by their redacted URL (apprise's privacy form, without the query), and
+apprise's own error text is scrubbed of every credential-like part of the URL before it is
+logged or recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import apprise
+
+_NOTIFY_TYPE = {
+    "critical": apprise.NotifyType.FAILURE,
+    "warning": apprise.NotifyType.WARNING,
+    "info": apprise.NotifyType.INFO,
+    "resolved": apprise.NotifyType.SUCCESS,
+}
+_MIN_SECRET_CHARS = 4
+
+
+class AlertConfigError(Exception):
+    """An alert URL or apprise config that cannot be used; the message holds no secret."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    key: str
+    notice: str
+    severity: str
+    title: str
+    body: str
+    channels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    key: str
+    notice: str
+    delivered: tuple[str, ...]
+    failed: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class _Channel:
+    name: str
+    target: apprise.Apprise
+    secrets: tuple[str, ...]
+
+
+class AlertChannels:
+    def __init__(self, urls: Sequence[str] = (), config_file: Path | None = None) -> None:
+        logging.getLogger("apprise").setLevel(logging.INFO)
+        self._channels: list[_Channel] = []
+        for index, url in enumerate(urls):
+            target = apprise.Apprise()
+            if not target.add(url):
+                raise AlertConfigError(
+                    f"alerts.urls[{index}]: not an apprise URL amed can use "
+                    f"(scheme {urlsplit(url).scheme or 'missing'!r})"
+                )
+            for service in target:
+                self._channels.append(_channel(service, _secrets_of(url)))
+        if config_file is not None:
+            config = apprise.AppriseConfig()
+            if not config.add(str(config_file)):
+                raise AlertConfigError(f"{config_file}: cannot read this apprise config file")
+            target = apprise.Apprise()
+            target.add(config)
+            services = list(target)
+            if not services:
+                raise AlertConfigError(f"{config_file}: no usable notification URL in it")
+            for service in services:
+                self._channels.append(_channel(service, _secrets_of(_full_url(service))))
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self._channels]
+
+    def __bool__(self) -> bool:
+        return bool(self._channels)
+
+    def send(self, delivery: Delivery) -> Outcome:
+        """Blocking: tries every channel once."""
+        delivered: list[str] = []
+        failed: list[tuple[str, str]] = []
+        notify_type = _NOTIFY_TYPE[
+            "resolved" if delivery.notice == "resolved" else delivery.severity
+        ]
+        for channel in self._channels:
+            with apprise.LogCapture(level=logging.WARNING) as captured:  # type: ignore[no-untyped-call]
+                try:
+                    ok = bool(
+                        channel.target.notify(
+                            title=delivery.title, body=delivery.body, notify_type=notify_type
+                        )
+                    )
+                except Exception as exc:  # noqa: BLE001 - a plugin bug must not stop the others
+                    ok = False
+                    captured.write(f"{type(exc).__name__}: {exc}")
+                text = captured.getvalue()
+            if ok:
+                delivered.append(channel.name)
+            else:
+                failed.append((channel.name, _scrub(_last_line(text), channel.secrets)))
+        return Outcome(delivery.key, delivery.notice, tuple(delivered), tuple(failed))
+
+
+class AlertSender:
+    """Delivers in a background thread; reports each outcome through `on_outcome`."""
+
+    def __init__(self, channels: AlertChannels, on_outcome: Callable[[Outcome], None]) -> None:
+        self.channels = channels
+        self._on_outcome = on_outcome
+        self._queue: queue.Queue[Delivery | None] = queue.Queue()
+        self._in_flight: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._work, name="alerts", daemon=True)
+        self._thread.start()
+
+    def submit(self, delivery: Delivery) -> bool:
+        """Queue a delivery unless the same one is already on its way."""
+        ident = (delivery.key, delivery.notice)
+        with self._lock:
+            if ident in self._in_flight:
+                return False
+            self._in_flight.add(ident)
+        self._queue.put(delivery)
+        return True
+
+    def idle(self) -> bool:
+        with self._lock:
+            return not self._in_flight
+
+    def close(self, timeout_seconds: float = 10.0) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout_seconds)
+
+    def _work(self) -> None:
+        while (delivery := self._queue.get()) is not None:
+            try:
+                outcome = self.channels.send(delivery)
+                self._on_outcome(outcome)
+            except Exception:  # the worker must outlive any one delivery
+                logging.getLogger("amed").exception("alert delivery crashed")
+            finally:
+                with self._lock:
+                    self._in_flight.discard((delivery.key, delivery.notice))
+
+
+def _channel(service: object, secrets: tuple[str, ...]) -> _Channel:
+    private = str(service.url(privacy=True))  # type: ignore[attr-defined]
+    name = private.split("?", 1)[0]
+    return _Channel(name=name, target=_single(service), secrets=secrets)
+
+
+def _single(service: object) -> apprise.Apprise:
+    target = apprise.Apprise()
+    target.add(service)  # type: ignore[arg-type]
+    return target
+
+
+def _secrets_of(url: str) -> tuple[str, ...]:
+    """Every part of a URL that might be a credential: user, password, path segments and
+    query values (Slack and Discord carry their tokens in the path)."""
+    parts = urlsplit(url)
+    found = {parts.username or "", parts.password or ""}
+    found.update(unquote(seg) for seg in parts.path.split("/"))
+    found.update(value for _, value in parse_qsl(parts.query))
+    found.update(unquote(seg) for seg in parts.netloc.split("@")[0].split(":"))
+    return tuple(sorted((s for s in found if len(s) >= _MIN_SECRET_CHARS), key=len, reverse=True))
+
+
+def _scrub(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text or "the channel did not accept the notification"
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""
+
+
+def _full_url(service: object) -> str:
+    return str(service.url())  # type: ignore[attr-defined]

@@ -1,0 +1,115 @@
+"""Space in the object store: how much amed holds, how much is free, and what to evict.
+
+Pure functions over the observed rows; the free disk space and the configured budget come in
+as numbers. kubelet's image garbage collection is the model for watermarks: above the high
+mark, evict least-recently-used unused data down to the low mark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from state.observed import Observed
+from state.rows import DatasetRow
+
+
+@dataclass(frozen=True)
+class Usage:
+    """`capacity_bytes` None means no limit is known (a remote store without a budget)."""
+
+    capacity_bytes: int | None
+    held_bytes: int
+    reserved_bytes: int
+    disk_free_bytes: int | None = None
+
+    @property
+    def used_bytes(self) -> int:
+        return self.held_bytes + self.reserved_bytes
+
+    @property
+    def free_bytes(self) -> int | None:
+        free: int | None = None
+        if self.capacity_bytes is not None:
+            free = self.capacity_bytes - self.used_bytes
+        if self.disk_free_bytes is not None:
+            disk = self.disk_free_bytes - self.reserved_bytes
+            free = disk if free is None else min(free, disk)
+        return None if free is None else max(free, 0)
+
+    @property
+    def used_percent(self) -> float | None:
+        if not self.capacity_bytes:
+            return None
+        return 100.0 * self.used_bytes / self.capacity_bytes
+
+    def freeing(self, size_bytes: int) -> Usage:
+        return Usage(
+            self.capacity_bytes,
+            self.held_bytes - size_bytes,
+            self.reserved_bytes,
+            None if self.disk_free_bytes is None else self.disk_free_bytes + size_bytes,
+        )
+
+    def reserving(self, size_bytes: int) -> Usage:
+        return Usage(
+            self.capacity_bytes,
+            self.held_bytes,
+            self.reserved_bytes + size_bytes,
+            self.disk_free_bytes,
+        )
+
+
+def usage_of(
+    observed: Observed, *, capacity_bytes: int | None, disk_free_bytes: int | None
+) -> Usage:
+    """Held: every committed version in the store. Reserved: the declared size of every
+    data set being produced now (its bytes are not committed yet, but they are coming).
+    Without a configured budget, a local store's capacity is what it holds plus what the
+    disk has free."""
+    held = observed.held_bytes()
+    reserved = sum(
+        row.declared_size_bytes or 0
+        for row in observed.datasets.values()
+        if row.status in ("running", "uploading")
+    )
+    if capacity_bytes is None and disk_free_bytes is not None:
+        capacity_bytes = held + disk_free_bytes
+    return Usage(capacity_bytes, held, reserved, disk_free_bytes)
+
+
+def evictable(
+    rows: Iterable[DatasetRow],
+    *,
+    in_use: Collection[tuple[str, str]],
+    exclude: Collection[tuple[str, str]],
+) -> list[DatasetRow]:
+    """Ready data sets nothing uses now, least recently used first (ties by name)."""
+    candidates = [
+        row
+        for row in rows
+        if row.status == "ready"
+        and row.version is not None
+        and not row.in_use_by
+        and row.key not in in_use
+        and row.key not in exclude
+    ]
+    return sorted(candidates, key=lambda r: (_last_use(r), r.project, r.name))
+
+
+def _last_use(row: DatasetRow) -> datetime:
+    return row.last_used_at or row.produced_at or row.updated_at
+
+
+def choose_victims(candidates: list[DatasetRow], needed_bytes: int) -> list[DatasetRow] | None:
+    """The shortest least-recently-used prefix that frees `needed_bytes`, or None when even
+    all of them would not: then nothing is evicted at all."""
+    chosen: list[DatasetRow] = []
+    freed = 0
+    for row in candidates:
+        if freed >= needed_bytes:
+            break
+        chosen.append(row)
+        freed += row.size_bytes or 0
+    return chosen if freed >= needed_bytes else None

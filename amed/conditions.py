@@ -1,0 +1,162 @@
+"""The conditions worth an alert, worded for the person who has to act on them.
+
+Pure: built from the rows, this pass's decisions and the usage numbers. Each message says
+which data set, what happened, the numbers, and what to do next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from amed.alerting import Condition
+from amed.capacity import Usage
+from spec import Project, format_bytes
+from state.events import DatasetBlocked, DatasetEvicted
+from state.rows import DatasetRow
+from state.timefmt import format_time
+
+if TYPE_CHECKING:
+    from amed.plan import Facts
+
+
+def conditions(
+    desired: Project,
+    rows: Mapping[tuple[str, str], DatasetRow],
+    blocks: Sequence[DatasetBlocked],
+    evictions: Sequence[DatasetEvicted],
+    usage: Usage,
+    facts: Facts,
+) -> list[Condition]:
+    project = desired.name
+    found: list[Condition] = []
+    blocked_now = {b.dataset: b for b in blocks}
+    for data_set in desired.data_sets:
+        row = rows.get((project, data_set.name))
+        if row is None:
+            continue
+        name = data_set.name
+        block = blocked_now.get(name)
+        if block is not None or row.status == "blocked":
+            reason = block.reason if block is not None else (row.error or "does not fit")
+            found.append(
+                Condition(
+                    key=f"blocked:{project}/{name}",
+                    severity="critical",
+                    title=f"amed: data set {name} is blocked: it does not fit in the store",
+                    body=(
+                        f"Data set {name} (project {project}) {reason}. Free space in the "
+                        "object store, raise amed's capacity (storage.capacity), or lower "
+                        f"the declared size; amed tries again when space frees up."
+                    ),
+                )
+            )
+        if row.status == "failed" and (
+            row.attempts >= facts.policy.alert_after_failures or row.failed_stage == "space"
+        ):
+            retry = f" Next try at {format_time(row.retry_at)}." if row.retry_at else ""
+            found.append(
+                Condition(
+                    key=f"failed:{project}/{name}",
+                    severity="critical",
+                    title=f"amed: data set {name} failed {row.attempts} time(s)",
+                    body=(
+                        f"Producing {name} (project {project}, task {row.task}) failed: "
+                        f"{(row.error or 'unknown error').strip()}\n{retry} See "
+                        f"`ame ds show {name}` for its history and `ame events --dataset "
+                        f"{name}` for details."
+                    ),
+                )
+            )
+        declared, stored = row.declared_size_bytes, row.size_bytes
+        if (
+            row.status == "ready"
+            and declared is not None
+            and stored is not None
+            and stored > declared
+        ):
+            found.append(
+                Condition(
+                    key=f"oversize:{project}/{name}:v{row.version}",
+                    severity="warning",
+                    title=f"amed: data set {name} is larger than its declared size",
+                    body=(
+                        f"Version {row.version} of {name} (project {project}) holds "
+                        f"{format_bytes(stored)}, {format_bytes(stored - declared)} more "
+                        f"than its declared size of {format_bytes(declared)}. The data is "
+                        f"kept. Declare `size: {_suggest(stored)}` in ame.yaml so that "
+                        "amed can plan space for it."
+                    ),
+                    resolvable=False,
+                )
+            )
+    percent = usage.used_percent
+    if percent is not None and percent > facts.policy.low_space_percent:
+        free = usage.free_bytes
+        found.append(
+            Condition(
+                key="low_space",
+                severity="warning",
+                title=f"amed: object storage {percent:.0f}% full",
+                body=(
+                    f"amed holds {format_bytes(usage.used_bytes)} of "
+                    f"{format_bytes(usage.capacity_bytes or 0)}"
+                    f"{f' ({format_bytes(free)} free)' if free is not None else ''}, above the "
+                    f"{facts.policy.low_space_percent:g}% warning level. Unused data sets are "
+                    f"evicted above {facts.policy.eviction_high_percent:g}%. Raise the capacity "
+                    "or remove data sets from ame.yaml to keep more cached."
+                ),
+            )
+        )
+    if evictions:
+        total = sum(e.bytes_freed for e in evictions)
+        lines = "\n".join(
+            f"- {e.dataset} (version {e.version}, {format_bytes(e.bytes_freed)}): {e.reason}"
+            for e in evictions
+        )
+        found.append(
+            Condition(
+                key=f"evictions:{project}:{format_time(facts.now)}",
+                severity="info",
+                title=f"amed: evicted {len(evictions)} data set(s), {format_bytes(total)} freed",
+                body=(
+                    f"To free space in the object store amed evicted:\n{lines}\nThey are "
+                    "produced again when something needs them."
+                ),
+                resolvable=False,
+            )
+        )
+    if facts.store_error:
+        found.append(
+            Condition(
+                key="store_unreachable",
+                severity="critical",
+                title="amed: the object store cannot be reached",
+                body=(
+                    f"{facts.store_error}. Nothing is stored or deleted until it answers "
+                    "again; amed keeps trying."
+                ),
+            )
+        )
+    if facts.spec_error:
+        found.append(
+            Condition(
+                key=f"spec_invalid:{project}",
+                severity="critical",
+                title="amed: ame.yaml is invalid",
+                body=(
+                    f"{facts.spec_error}\named keeps acting on the last valid ame.yaml and "
+                    "deletes nothing until the file is fixed. Check it with `ame validate`."
+                ),
+            )
+        )
+    return found
+
+
+def _suggest(size_bytes: int) -> str:
+    """A round declared size with some headroom: 1.25x, in Gi/Mi/Ki."""
+    target = size_bytes * 1.25
+    for suffix, unit in (("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
+        if target >= unit:
+            return f"{int(-(-target // unit))}{suffix}"
+    return str(int(target))

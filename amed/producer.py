@@ -1,0 +1,173 @@
+"""Producing one data set version: run the task, store its output, record each outcome.
+
+Runs in a worker thread. The events of a run come in a fixed order (`run_started` is
+appended before the worker starts, then `run_succeeded` and `version_stored`, or
+`run_failed`), and `version_stored` is appended only after the manifest is in the store:
+a crash at any point leaves at worst debris that the next sweep deletes, never a `ready`
+data set without its data.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+from amed import logs
+from amed.backoff import retry_delay_seconds
+from amed.config import Settings
+from amed.executors import ExecutorSpec
+from amed.plan import Produce
+from amed.runner import RunRequest, RunResult, run_task
+from amed.store import ObjectStore, OutOfSpace, StoreError, StoreUnavailable
+from state.events import Event, RunFailed, RunSucceeded, VersionStored
+from state.timefmt import format_time
+
+Stage = Literal["task", "store", "space"]
+
+
+class Producer:
+    def __init__(
+        self,
+        settings: Settings,
+        store: ObjectStore,
+        append: Callable[[list[Event]], None],
+        clock: Callable[[], datetime],
+        jitter: Callable[[], float],
+        cancel: threading.Event,
+        on_store_result: Callable[[StoreError | None], None],
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.append = append
+        self.clock = clock
+        self.jitter = jitter
+        self.cancel = cancel
+        self.on_store_result = on_store_result
+        self.data_paths: tuple[str, ...] = ()
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.settings.state_dir / "runs"
+
+    def produce(self, action: Produce, run_id: str) -> None:
+        data_set = action.data_set
+        log = logs.get(dataset=data_set.name, run_id=run_id)
+        try:
+            result = run_task(self._request(action, run_id), cancel=self.cancel)
+            if not result.ok:
+                self._failed(action, run_id, "task", result.error or "failed", result)
+                log.warning("run_failed", error=result.error, exit_code=result.exit_code)
+                return
+            self.append(
+                [
+                    RunSucceeded(
+                        at=self.clock(),
+                        project=action.project,
+                        dataset=data_set.name,
+                        run_id=run_id,
+                        seconds=round(result.seconds, 3),
+                    )
+                ]
+            )
+            log.info("run_succeeded", seconds=round(result.seconds, 3))
+            self._store(action, run_id, result)
+        except Exception as exc:  # the daemon must outlive any one run
+            log.exception("run_crashed")
+            self._failed(action, run_id, "task", f"internal error: {exc}", None)
+        finally:
+            shutil.rmtree(self.runs_dir / run_id / "work", ignore_errors=True)
+
+    def _store(self, action: Produce, run_id: str, result: RunResult) -> None:
+        data_set = action.data_set
+        log = logs.get(dataset=data_set.name, run_id=run_id)
+        began = self.clock()
+        try:
+            manifest = self.store.put_version(
+                action.project,
+                data_set.name,
+                action.version,
+                result.workdir / data_set.path,
+                created_at=format_time(began),
+                budget_bytes=action.budget_bytes,
+            )
+        except StoreError as exc:
+            self.on_store_result(exc if isinstance(exc, StoreUnavailable) else None)
+            stage: Stage = "space" if isinstance(exc, OutOfSpace) else "store"
+            self._failed(action, run_id, stage, str(exc), None)
+            log.warning("store_failed", error=str(exc), out_of_space=stage == "space")
+            return
+        self.on_store_result(None)
+        seconds = (self.clock() - began).total_seconds()
+        for skipped in manifest.skipped:
+            log.warning("file_skipped", detail=skipped)
+        self.append(
+            [
+                VersionStored(
+                    at=self.clock(),
+                    project=action.project,
+                    dataset=data_set.name,
+                    run_id=run_id,
+                    version=action.version,
+                    spec_hash=data_set.spec_hash,
+                    size_bytes=manifest.size_bytes,
+                    files=len(manifest.files),
+                    seconds=round(seconds, 3),
+                )
+            ]
+        )
+        log.info(
+            "version_stored",
+            version=action.version,
+            bytes=manifest.size_bytes,
+            files=len(manifest.files),
+            seconds=round(seconds, 3),
+        )
+
+    def _failed(
+        self, action: Produce, run_id: str, stage: Stage, reason: str, result: RunResult | None
+    ) -> None:
+        now = self.clock()
+        delay = retry_delay_seconds(
+            action.attempt, self.jitter(), base_seconds=self.settings.retry_base_seconds
+        )
+        self.append(
+            [
+                RunFailed(
+                    at=now,
+                    project=action.project,
+                    dataset=action.data_set.name,
+                    run_id=run_id,
+                    stage=stage,
+                    reason=reason,
+                    exit_code=result.exit_code if result else None,
+                    output_tail=result.output_tail if result else None,
+                    retry_at=now + timedelta(seconds=delay),
+                )
+            ]
+        )
+
+    def _request(self, action: Produce, run_id: str) -> RunRequest:
+        data_set = action.data_set
+        task = data_set.producer
+        executor = task.executor
+        assert executor is not None  # the spec refuses producers without one
+        env = {var.key: var.val for var in task.env}
+        env.update(AME_DATASET=data_set.name, AME_DATASET_PATH=data_set.path)
+        return RunRequest(
+            run_id=run_id,
+            project_dir=self.settings.project_dir,
+            run_dir=self.runs_dir / run_id,
+            executor=ExecutorSpec(
+                kind=executor.type,
+                command=executor.command,
+                python_version=getattr(executor, "python_version", None),
+            ),
+            env=env,
+            exclude=self.data_paths,
+            timeout_seconds=self.settings.task_timeout_seconds,
+            venv_root=self.settings.state_dir / "venvs",
+        )
