@@ -58,6 +58,16 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def policy_of(settings: Settings) -> Policy:
+    return Policy(
+        eviction_high_percent=settings.eviction_high_percent,
+        eviction_low_percent=settings.eviction_low_percent,
+        low_space_percent=settings.low_space_percent,
+        alert_repeat_seconds=settings.alert_repeat_seconds,
+        alert_after_failures=settings.alert_after_failures,
+    )
+
+
 @dataclass(frozen=True)
 class PassResult:
     actions: list[Action]
@@ -92,13 +102,7 @@ class Reconciler:
         )
         self.channels = channels if channels is not None else AlertChannels()
         self.sender = AlertSender(self.channels, self._delivered) if self.channels else None
-        self.policy = Policy(
-            eviction_high_percent=settings.eviction_high_percent,
-            eviction_low_percent=settings.eviction_low_percent,
-            low_space_percent=settings.low_space_percent,
-            alert_repeat_seconds=settings.alert_repeat_seconds,
-            alert_after_failures=settings.alert_after_failures,
-        )
+        self.policy = policy_of(settings)
 
     # -- observing ----------------------------------------------------------------------
 
@@ -151,8 +155,7 @@ class Reconciler:
         hold: frozenset[tuple[str, str]] = frozenset(),
         spec_error: str | None = None,
     ) -> PassResult:
-        self._project = desired.name
-        self.producer.data_paths = tuple(sorted({d.path for d in desired.data_sets}))
+        self.set_data_paths(desired)
         actions = self.plan(desired, hold=hold, spec_error=spec_error)
         if actions:
             self._log.info("pass_planned", **summarize(actions))
@@ -162,6 +165,11 @@ class Reconciler:
                 continue
             started += self._act(action)
         return PassResult(actions, started)
+
+    def set_data_paths(self, desired: Project) -> None:
+        """Data sets' own paths are left out of every working copy."""
+        self._project = desired.name
+        self.producer.data_paths = tuple(sorted({d.path for d in desired.data_sets}))
 
     def _act(self, action: Action) -> int:
         match action:

@@ -137,7 +137,7 @@ class StateStore:
         version = self._conn.execute("PRAGMA data_version").fetchone()[0]
         if version == self._data_version:
             return
-        self._tables = _load_tables(self._conn)
+        self._tables = load_tables(self._conn)
         self._data_version = version
 
     # -- writing ------------------------------------------------------------------------
@@ -190,7 +190,7 @@ class StateStore:
     def check(self) -> list[Mismatch]:
         """Differences between the live projection tables and a replay of the whole log."""
         rebuilt = replay(event for _, event in self.events())
-        live = _load_tables(self._conn)
+        live = load_tables(self._conn)
         found: list[Mismatch] = []
         for table in TABLE_NAMES:
             want, have = getattr(rebuilt, table), getattr(live, table)
@@ -329,7 +329,7 @@ def _write(conn: sqlite3.Connection, table: str, key: Any, before: Tables, after
         )
 
 
-def _load_tables(conn: sqlite3.Connection) -> Tables:
+def load_tables(conn: sqlite3.Connection) -> Tables:
     conn.row_factory = sqlite3.Row
     try:
         tables = Tables()

@@ -13,11 +13,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from state.db import BUSY_TIMEOUT_MS, DB_FILENAME
+from state.db import BUSY_TIMEOUT_MS, DB_FILENAME, load_tables
 from state.events import Event, event_from_row
 from state.heartbeat import DaemonRow
 from state.heartbeat import read as read_heartbeat
-from state.rows import DatasetRow, VersionRow, dataset_from_record, version_from_record
+from state.observed import Observed
+from state.rows import (
+    AlertRow,
+    ChannelRow,
+    DatasetRow,
+    VersionRow,
+    alert_from_record,
+    channel_from_record,
+    dataset_from_record,
+    version_from_record,
+)
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,30 @@ class StateReader:
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
+
+    def observed(self) -> Observed:
+        """Everything the planner looks at, as the daemon would see it now."""
+        if self._conn is None:
+            return Observed()
+        self._conn.row_factory = None
+        try:
+            return load_tables(self._conn).observed()
+        finally:
+            self._conn.row_factory = sqlite3.Row
+
+    def alerts(self) -> list[AlertRow]:
+        if self._conn is None:
+            return []
+        return [
+            alert_from_record(dict(r))
+            for r in self._conn.execute("SELECT * FROM alerts ORDER BY key")
+        ]
+
+    def channels(self) -> list[ChannelRow]:
+        if self._conn is None:
+            return []
+        rows = self._conn.execute("SELECT * FROM alert_channels ORDER BY channel")
+        return [channel_from_record(dict(r)) for r in rows]
 
     def datasets(self, *, include_removed: bool = False) -> list[DatasetRow]:
         if self._conn is None:

@@ -10,6 +10,7 @@ from click_default_group import DefaultGroup
 from amed import logs
 from amed.cli.exits import Cli
 from amed.cli.options import config_option, settings_from, state_dir_option
+from amed.config import Settings
 
 
 class _AmedCli(Cli, DefaultGroup):  # type: ignore[misc]
@@ -44,6 +45,11 @@ def cli() -> None:
     help="One full pass, wait for its work, exit: 0 converged, 1 failed, 2 invalid.",
 )
 @click.option(
+    "--dry-run",
+    is_flag=True,
+    help="With --once: print what would be produced, evicted or blocked, and why; change nothing.",
+)
+@click.option(
     "--log-format",
     type=click.Choice(["auto", "console", "json"]),
     default="auto",
@@ -53,6 +59,7 @@ def cli() -> None:
 def run(
     config_file: Path | None,
     once: bool,
+    dry_run: bool,
     log_format: str,
     **flags: object,
 ) -> int:
@@ -61,7 +68,24 @@ def run(
 
     logs.configure(json_lines=None if log_format == "auto" else log_format == "json")
     settings = settings_from(config_file, **flags)
+    if dry_run:
+        if not once:
+            raise click.UsageError("--dry-run goes with --once")
+        return _dry_run(settings)
     return run_once(settings) if once else run_forever(settings)
+
+
+def _dry_run(settings: Settings) -> int:
+    from amed.daemon import spec_path
+    from amed.dryrun import dry_run
+    from spec import load_project
+
+    lines = dry_run(settings, load_project(spec_path(settings.project_dir)))
+    for line in lines:
+        click.echo(line)
+    if not lines:
+        click.echo("nothing to do: the project is converged", err=True)
+    return 0
 
 
 def main() -> None:

@@ -1,0 +1,99 @@
+"""`amed run --once --dry-run`: what a pass would do and why, changing nothing.
+
+It reads the state database read-only, does not create the store, and assumes that runs
+the log calls live belong to a daemon that is running, so it never reports them as lost.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from amed.alerting import ClearAlert, Deliver, RaiseAlert
+from amed.config import Settings
+from amed.plan import (
+    Action,
+    Block,
+    Declare,
+    DeleteVersion,
+    Evict,
+    Facts,
+    MarkLost,
+    Produce,
+    Remove,
+    decide,
+)
+from amed.reconciler import policy_of, utc_now
+from spec import Project, format_bytes
+from state.read import StateReader
+
+
+def dry_run(settings: Settings, desired: Project) -> list[str]:
+    reader = StateReader.in_dir(settings.state_dir)
+    try:
+        observed = reader.observed()
+    finally:
+        reader.close()
+    live = frozenset(r.run_id for r in observed.datasets.values() if r.run_id)
+    facts = Facts(
+        now=utc_now(),
+        running_runs=live,
+        free_slots=settings.max_parallel - len(live),
+        capacity_bytes=settings.capacity_bytes,
+        disk_free_bytes=_disk_free(settings.storage_url),
+        policy=policy_of(settings),
+    )
+    return [line for a in decide(desired, observed, facts) if (line := describe(a))]
+
+
+def describe(action: Action) -> str | None:
+    match action:
+        case Declare(event=e):
+            return _line("declare", e.dataset, f"path {e.path}, task {e.task}")
+        case MarkLost(event=e):
+            return _line("settle", e.dataset, f"run {e.run_id}: {e.reason}")
+        case Produce():
+            budget = (
+                f" (budget {format_bytes(action.budget_bytes)})"
+                if action.budget_bytes is not None
+                else ""
+            )
+            return _line(
+                "produce",
+                action.data_set.name,
+                f"version {action.version}: {action.reason}{budget}",
+            )
+        case Evict(event=e):
+            return _line(
+                "evict",
+                e.dataset,
+                f"version {e.version}, frees {format_bytes(e.bytes_freed)}: {e.reason}",
+            )
+        case Block(event=e):
+            return _line("block", e.dataset, e.reason)
+        case DeleteVersion():
+            return _line("delete", action.dataset, f"version {action.version}: {action.reason}")
+        case Remove():
+            return _line("remove", action.dataset, action.reason)
+        case RaiseAlert(event=e):
+            return _line("alert", e.key, f"{e.severity}: {e.title}")
+        case ClearAlert(event=e):
+            return _line("resolve", e.key, "the condition no longer holds")
+        case Deliver():
+            return None
+    return None
+
+
+def _line(verb: str, subject: str | None, detail: str) -> str:
+    return f"{verb:<8} {subject or '-':<20} {detail}"
+
+
+def _disk_free(url: str) -> int | None:
+    parts = urlsplit(url)
+    if parts.scheme != "file":
+        return None
+    path = Path(unquote(parts.path))
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return shutil.disk_usage(path).free
