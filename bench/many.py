@@ -1,0 +1,128 @@
+"""A project with many declared data sets, all `ready`, built without running any task.
+
+The state is what amed itself would have recorded: each data set's `dataset_declared`,
+`run_started`, `run_succeeded` and `version_stored`, appended through `StateStore.append` in
+large batches (fast), with the spec hashes of the generated ame.yaml, so a pass over it has
+nothing to do. `filler` adds further events that change no projection (a `run_succeeded`
+of a run the data set is not running), to give the log a realistic length cheaply.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from spec import Project, load_text
+from state.db import StateStore
+from state.events import DatasetDeclared, Event, RunStarted, RunSucceeded, VersionStored
+
+PROJECT = "bench"
+BATCH_DATA_SETS = 1000
+FILLER_BATCH = 100_000
+STARTED_AT = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def spec_text(count: int, command: str = "true") -> str:
+    """An ame.yaml declaring `count` data sets produced by one shared task."""
+    lines = [
+        f"projectname: {PROJECT}",
+        "tasks:",
+        "  - name: produce",
+        "    executor: !custom",
+        f"      command: {json.dumps(command)}",
+        "dataSets:",
+    ]
+    for index in range(count):
+        lines += [
+            f"  - name: d{index:05d}",
+            f"    path: d/{index:05d}",
+            "    task: {taskRef: produce}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def ready_events(project: Project, first: int, last: int) -> list[Event]:
+    events: list[Event] = []
+    for index, data_set in enumerate(project.data_sets[first:last], start=first):
+        at = STARTED_AT + timedelta(milliseconds=index)
+        run_id = f"{data_set.name}-v1-000000"
+        common = {"at": at, "project": project.name, "dataset": data_set.name}
+        events += [
+            DatasetDeclared(
+                **common,
+                spec_hash=data_set.spec_hash,
+                path=data_set.path,
+                task=data_set.producer.name,
+                declared_size_bytes=data_set.size_bytes,
+            ),
+            RunStarted(
+                **common,
+                run_id=run_id,
+                version=1,
+                spec_hash=data_set.spec_hash,
+                task=data_set.producer.name,
+                attempt=1,
+            ),
+            RunSucceeded(**common, run_id=run_id, seconds=0.01),
+            VersionStored(
+                **common,
+                run_id=run_id,
+                version=1,
+                spec_hash=data_set.spec_hash,
+                size_bytes=1024,
+                files=1,
+                seconds=0.01,
+            ),
+        ]
+    return events
+
+
+def build(project_dir: Path, state_dir: Path, count: int, *, filler: int = 0) -> Project:
+    """Write ame.yaml into `project_dir` and a state where all `count` data sets are ready."""
+    project_dir.mkdir(parents=True, exist_ok=True)
+    text = spec_text(count)
+    (project_dir / "ame.yaml").write_text(text)
+    project = load_text(text)
+    with StateStore.in_dir(state_dir) as state:
+        for first in range(0, count, BATCH_DATA_SETS):
+            state.append(ready_events(project, first, first + BATCH_DATA_SETS))
+    if filler:
+        add_filler(state_dir / "state.db", project, filler)
+    return project
+
+
+def add_filler(db_path: Path, project: Project, count: int) -> None:
+    """`count` more `run_succeeded` events, spread over the data sets, that change nothing:
+    their run id is no data set's current run, so the fold leaves every row as it is."""
+    import sqlite3
+
+    names = [d.name for d in project.data_sets]
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        for first in range(0, count, FILLER_BATCH):
+            rows = []
+            for index in range(first, min(count, first + FILLER_BATCH)):
+                at = STARTED_AT + timedelta(days=1, milliseconds=index)
+                data = json.dumps({"run_id": f"filler-{index}", "seconds": 0.5})
+                stamp = at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+                rows.append((stamp, "run_succeeded", project.name, names[index % len(names)], data))
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(
+                "INSERT INTO events (at, type, project, dataset, data) VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+            conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+def event_count(db_path: Path) -> int:
+    import sqlite3
+
+    conn = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        count: int = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+        return count
+    finally:
+        conn.close()

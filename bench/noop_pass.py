@@ -1,0 +1,147 @@
+"""3. The no-op pass: many declared data sets, all ready; a pass must be fast and append nothing.
+
+- in-process: `Reconciler.reconcile` on a loaded project and an open state store, i.e.
+  `StateStore.observed()` plus `amed.plan.decide(...)`, which is what a daemon does every
+  interval once the spec file is cached. Baseline: reading the same rows with raw `sqlite3`
+  (`SELECT * FROM datasets`), the least a stateless pass would do.
+- whole `amed run --once`: start-up, spec load, state open, the passes, the sweep.
+  Baseline: Python start-up with `import sqlite3` plus the `sqlite3` CLI reading the rows.
+- events appended by those passes (must be 0).
+- loading the generated ame.yaml (`spec.load_text`), against PyYAML's C parser on the same
+  text: the daemon parses it at start and after each edit, not on every pass.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+from bench import many
+from bench.common import (
+    Result,
+    clean_env,
+    command,
+    execute,
+    runs_for,
+    sample,
+    scratch,
+    timed,
+)
+
+QUESTION = "3 no-op pass"
+TARGET_PASS_SECONDS = 0.100
+TARGET_AT = 10_000
+
+
+def run(quick: bool) -> list[Result]:
+    counts = (1_000,) if quick else (1_000, 10_000)
+    results: list[Result] = []
+    for count in counts:
+        with scratch("noop") as root:
+            project = many.build(root / "project", root / "state", count)
+            db = root / "state" / "state.db"
+            before = many.event_count(db)
+            results.append(_in_process(root, project, count, quick))
+            results.append(_whole_once(root, count, quick))
+            appended = many.event_count(db) - before
+            results.append(
+                Result(
+                    QUESTION,
+                    f"{count:,} data sets: events appended by the passes above",
+                    "count",
+                    (float(appended),),
+                    target="0",
+                    met=appended == 0,
+                )
+            )
+            results.append(_spec_load(count, quick))
+    return results
+
+
+def _in_process(root: Path, project: object, count: int, quick: bool) -> Result:
+    from amed.config import Settings
+    from amed.reconciler import Reconciler
+    from amed.store import open_store
+    from spec import Project
+    from state.db import StateStore
+
+    assert isinstance(project, Project)
+    state = StateStore.in_dir(root / "state")
+    settings = Settings(project_dir=root / "project", state_dir=root / "state", storage_url="")
+    reconciler = Reconciler(settings, state, open_store("memory://"))
+    try:
+        reconciler.reconcile(project)  # warm: the first pass after start may load caches
+        passes = sample(lambda: timed(lambda: reconciler.reconcile(project)), runs_for(quick) * 2)
+        actions = reconciler.reconcile(project).actions
+    finally:
+        reconciler.shutdown(cancel_runs=True)
+        state.close()
+    baseline = sample(lambda: _raw_read_seconds(root / "state" / "state.db"), runs_for(quick) * 2)
+    target = count >= TARGET_AT
+    return Result(
+        QUESTION,
+        f"{count:,} data sets: one reconcile pass, in-process",
+        "s",
+        passes,
+        "raw sqlite3 read of the rows",
+        baseline,
+        target=f"≤ {TARGET_PASS_SECONDS * 1000:.0f} ms" if target else "",
+        met=(sorted(passes)[len(passes) // 2] <= TARGET_PASS_SECONDS) if target else None,
+        note=f"{len(actions)} actions planned" if actions else "",
+    )
+
+
+def _raw_read_seconds(db: Path) -> float:
+    started = time.perf_counter()
+    conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+    conn.execute("SELECT * FROM datasets").fetchall()
+    conn.close()
+    return time.perf_counter() - started
+
+
+def _whole_once(root: Path, count: int, quick: bool) -> Result:
+    env = clean_env(
+        AME_STATE_DIR=str(root / "state"),
+        AME_PROJECT=str(root / "project"),
+        AME_STORAGE=(root / "objects").as_uri(),
+    )
+    argv = [command("amed"), "run", "--once", "--log-format", "json"]
+    once = sample(lambda: timed(lambda: execute(argv, env=env)), runs_for(quick))
+    floor = sample(lambda: floor_seconds(root / "state" / "state.db"), runs_for(quick))
+    return Result(
+        QUESTION,
+        f"{count:,} data sets: whole `amed run --once`",
+        "s",
+        once,
+        "python+sqlite3 floor",
+        floor,
+    )
+
+
+FLOOR_QUERY = "SELECT * FROM datasets WHERE status != 'removed' ORDER BY project, name"
+
+
+def floor_seconds(db: Path, query: str = FLOOR_QUERY) -> float:
+    """Python start-up with `import sqlite3`, plus the `sqlite3` CLI reading the rows."""
+    python = timed(lambda: execute([command("python"), "-c", "import sqlite3"]))
+    cli = timed(lambda: execute(["sqlite3", "-json", f"file:{db}?mode=ro", query]))
+    return python + cli
+
+
+def _spec_load(count: int, quick: bool) -> Result:
+    import yaml
+
+    from spec import load_text
+
+    text = many.spec_text(count)
+    loads = sample(lambda: timed(lambda: load_text(text)), runs_for(quick))
+    parse = sample(lambda: timed(lambda: yaml.load(text, Loader=yaml.CSafeLoader)), runs_for(quick))
+    return Result(
+        QUESTION,
+        f"{count:,} data sets: loading ame.yaml ({len(text) // 1024} KiB)",
+        "s",
+        loads,
+        "yaml.CSafeLoader",
+        parse,
+    )

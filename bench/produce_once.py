@@ -1,0 +1,73 @@
+"""8. Produce once: 20 tasks consume one data set; its producing task must run once.
+
+Consumer tasks are tasks that list the data set under `dataSets:`. Whether amed runs them is
+found out by running it: if no consumer ran, consumers are not implemented yet and the
+figure is reported as not applicable rather than guessed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.common import Result, Workspace, not_measured, runs_for, scratch
+
+QUESTION = "8 produce once"
+CONSUMERS = 20
+
+
+def spec(runs: Path, consumed: Path) -> str:
+    lines = [
+        "projectname: bench",
+        "tasks:",
+        "  - name: produce",
+        "    executor: !custom",
+        f"      command: echo run >> {runs} && mkdir -p data && echo x > data/x.txt",
+    ]
+    for index in range(CONSUMERS):
+        lines += [
+            f"  - name: consume{index:02d}",
+            "    executor: !custom",
+            f"      command: echo {index} >> {consumed}",
+            "    dataSets:",
+            "      - shared",
+        ]
+    lines += [
+        "dataSets:",
+        "  - name: shared",
+        "    path: ./data",
+        "    task:",
+        "      taskRef: produce",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _lines(path: Path) -> int:
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def run(quick: bool) -> list[Result]:
+    measure = f"{CONSUMERS} consumers of one data set: producing runs"
+    producing: list[float] = []
+    consumed_counts: list[int] = []
+    with scratch("once") as root:
+        for index in range(runs_for(quick)):
+            ws = Workspace(root / f"ws{index}")
+            runs, consumed = ws.root / "runs.log", ws.root / "consumed.log"
+            ws.write_spec(spec(runs, consumed))
+            ws.once()
+            producing.append(float(_lines(runs)))
+            consumed_counts.append(_lines(consumed))
+    if not any(consumed_counts):
+        return [not_measured(QUESTION, measure, "n/a (consumers not implemented)", "1")]
+    median = sorted(producing)[len(producing) // 2]
+    return [
+        Result(
+            QUESTION,
+            measure,
+            "count",
+            tuple(producing),
+            target="1",
+            met=median == 1 and max(producing) == 1,
+            note=f"consumer runs per sample: {sorted(consumed_counts)}",
+        )
+    ]

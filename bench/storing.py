@@ -1,0 +1,172 @@
+"""1. Storing: from the producing task's exit to `ready`, against copying the same data.
+
+amed runs for real (`amed run --once`, a fresh state and store per sample); the figure is read
+from its event log: `run_succeeded.at` (the task exited 0) to `version_stored.at` (files and
+manifest in the store, the event committed: the data set is `ready`). The task copies
+pre-made data into its output, so its output is as hot in the page cache as `cp`'s source.
+
+Baselines, on the same data in the same run:
+- file://: `cp -r` of the task's output to another directory on the same disk;
+- S3 (moto on 127.0.0.1): boto3's transfer manager (what `aws s3 cp` uses), one
+  `upload_file` per file, 10 files at a time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    MIB,
+    Result,
+    Workspace,
+    drop_dirty_pages,
+    event_seconds,
+    execute,
+    runs_for,
+    scratch,
+    timed,
+)
+from bench.data import ONE_GIB_FILE, SMALL_FILES, Shape, quick_shape, write_tree
+from bench.s3server import moto_server, s3_client
+
+QUESTION = "1 storing"
+TARGET_SPEED = 0.9
+BUCKET = "bench"
+BASELINE_UPLOAD_THREADS = 10
+# moto keeps every object in its own memory and handles ~50-70 MB/s: a smaller big file
+# keeps the S3 part to about a minute.
+S3_BIG_FILE = Shape("one 256 MiB file", 1, 256 * MIB)
+
+SPEC = """
+projectname: bench
+tasks:
+  - name: produce
+    executor: !custom
+      command: cp -r {source} data
+dataSets:
+  - name: out
+    path: ./data
+    task:
+      taskRef: produce
+"""
+
+
+def run(quick: bool) -> list[Result]:
+    shapes = [ONE_GIB_FILE, SMALL_FILES]
+    results: list[Result] = []
+    with scratch("storing") as root:
+        for shape in shapes:
+            shape = quick_shape(shape) if quick else shape
+            source = root / "source"
+            write_tree(source, shape)
+            results.append(_file_result(root, source, shape, quick))
+            shutil.rmtree(source)
+        with moto_server() as s3_env:
+            for shape in (S3_BIG_FILE, SMALL_FILES):
+                shape = quick_shape(shape) if quick else shape
+                source = root / "source"
+                write_tree(source, shape)
+                results.append(_s3_result(root, source, shape, quick, s3_env))
+                shutil.rmtree(source)
+    return results
+
+
+def _amed_store_seconds(root: Path, source: Path, storage_url: str, env: dict[str, str]) -> float:
+    ws = Workspace(root / "ws", storage_url=storage_url, env=env)
+    try:
+        ws.write_spec(SPEC.format(source=source))
+        ws.once()
+        return event_seconds(ws.events(), "run_succeeded", "version_stored")
+    finally:
+        shutil.rmtree(ws.root, ignore_errors=True)
+        drop_dirty_pages()
+
+
+def _file_result(root: Path, source: Path, shape: Shape, quick: bool) -> Result:
+    amed: list[float] = []
+    copy: list[float] = []
+    for _ in range(runs_for(quick)):
+        amed.append(_amed_store_seconds(root, source, "", {}))
+        copy.append(_cp_seconds(root, source))
+    return _result(f"file:// store, {shape.label}", amed, "cp -r", copy)
+
+
+def _cp_seconds(root: Path, source: Path) -> float:
+    output, dest = root / "output", root / "copy"
+    try:
+        execute(["cp", "-r", str(source), str(output)])
+        return timed(lambda: execute(["cp", "-r", str(output), str(dest)]))
+    finally:
+        shutil.rmtree(output, ignore_errors=True)
+        shutil.rmtree(dest, ignore_errors=True)
+        drop_dirty_pages()
+
+
+def _s3_result(
+    root: Path, source: Path, shape: Shape, quick: bool, s3_env: dict[str, str]
+) -> Result:
+    amed: list[float] = []
+    boto: list[float] = []
+    for _ in range(runs_for(quick)):
+        _reset(s3_env)
+        amed.append(_amed_store_seconds(root, source, f"s3://{BUCKET}/amed", s3_env))
+        _reset(s3_env)
+        boto.append(_boto_seconds(root, source, s3_env))
+    _reset(s3_env)
+    return _result(
+        f"S3 (moto, 127.0.0.1), {shape.label}",
+        amed,
+        "boto3 upload_file ×10",
+        boto,
+        target=False,
+    )
+
+
+def _reset(s3_env: dict[str, str]) -> None:
+    """Empty the server (moto keeps objects in memory) and make the bucket again."""
+    request = urllib.request.Request(s3_env["AWS_ENDPOINT_URL"] + "/moto-api/reset", method="POST")
+    urllib.request.urlopen(request, timeout=30).close()
+    client: Any = s3_client(s3_env)
+    client.create_bucket(Bucket=BUCKET)
+
+
+def _boto_seconds(root: Path, source: Path, s3_env: dict[str, str]) -> float:
+    output = root / "output"
+    client: Any = s3_client(s3_env)
+    try:
+        execute(["cp", "-r", str(source), str(output)])
+        files = [p for p in output.rglob("*") if p.is_file()]
+
+        def upload(path: Path) -> None:
+            client.upload_file(str(path), BUCKET, f"boto/{path.relative_to(output).as_posix()}")
+
+        def upload_all() -> None:
+            with ThreadPoolExecutor(BASELINE_UPLOAD_THREADS) as pool:
+                list(pool.map(upload, files))
+
+        return timed(upload_all)
+    finally:
+        shutil.rmtree(output, ignore_errors=True)
+
+
+def _result(
+    measure: str, amed: list[float], baseline_name: str, baseline: list[float], target: bool = True
+) -> Result:
+    result = Result(
+        QUESTION,
+        measure + " (task exit → ready)",
+        "s",
+        tuple(amed),
+        baseline_name,
+        tuple(baseline),
+        speed=True,
+        target=f"≥ {TARGET_SPEED}× speed" if target else "",
+    )
+    if not target or result.ratio is None:
+        return result
+    return dataclasses.replace(result, met=result.ratio >= TARGET_SPEED)
