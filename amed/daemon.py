@@ -1,54 +1,135 @@
-"""The daemon's life: load the spec, then observe → decide → act, pass after pass.
+"""The daemon's life: take the state dir, recover, then observe → decide → act, pass after pass.
 
-A pass runs every `interval_seconds` (driven by `schedule`, with the wait done on an Event so
-that a finished run or a signal wakes the loop at once instead of at the next tick). An
-ame.yaml that fails to load never reaches the planner: the daemon keeps acting on the last
-good spec and says what is wrong, once per distinct error.
+A pass runs every `interval_seconds` (driven by `schedule`). Between passes the loop wakes
+every `POLL_SECONDS`: a finished run, an edited ame.yaml (a cheap `stat`), SIGHUP or a stop
+signal lead to a pass or an action within that time, and the loop pings systemd's watchdog
+and writes its heartbeat as it goes round. An ame.yaml that fails to load (or disappears)
+never reaches the planner: the daemon keeps acting on the last good spec and says what is
+wrong (log, `ame status`, systemd's STATUS=), once per distinct error, until it is fixed.
+
+Stopping (SIGTERM or SIGINT): nothing new starts, running tasks get
+`tasks.stop_timeout_seconds` to finish, then their process groups are ended (`cancel`),
+their runs end as failed ("cancelled") through the reconciler's normal path, and the daemon
+exits 0. A second signal ends the runs at once.
+
+Signal handlers only set fields of `_Signals`; the loop acts on them. They take no lock and
+do no I/O, so a signal can never deadlock the loop or interleave with a log line.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
-import threading
-from dataclasses import dataclass
+import socket
+import sqlite3
+import stat
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import schedule
 
 from amed import logs
 from amed.alerts import AlertChannels
-from amed.config import Settings
+from amed.config import ConfigError, Settings, resolve
+from amed.lock import DaemonLock
+from amed.notify import Notifier
 from amed.plan import Produce
-from amed.reconciler import Reconciler
-from amed.store import open_store
-from spec import Project, SpecError, load_project
+from amed.reconciler import Reconciler, policy_of
+from amed.service_settings import ServiceSettings, read_service_settings
+from amed.store import StoreError, open_store
+from spec import Project, SpecError, format_bytes, load_project
 from state.db import StateStore
+from state.heartbeat import DaemonRow, DaemonState
+from state.observed import Observed
+from state.rows import STATUSES
 
 EXIT_CONVERGED = 0
 EXIT_FAILED = 1
 SHUTDOWN_STATUSES = ("failed", "blocked")
 
+POLL_SECONDS = 0.5
+"""How often the loop looks at ame.yaml, signals, the watchdog and the heartbeat."""
+HEARTBEAT_SECONDS = 5.0
+STALE_AFTER_SECONDS = 60.0
+"""A heartbeat older than this means the daemon is gone or its loop is stuck."""
+FIXED_WHILE_RUNNING = ("state_dir", "storage_url", "max_parallel", "alert_urls", "alert_config")
+"""Settings a reload cannot change: the lock, the records, the worker pool and the alert
+channels are built from them at start."""
+
+Reload = Callable[[], Settings]
+
+
+def spec_path(project_dir: Path) -> Path:
+    for name in ("ame.yaml", "ame.yml"):
+        if (project_dir / name).exists():
+            return project_dir / name
+    return project_dir / "ame.yaml"
+
+
+def load_spec(path: Path) -> Project:
+    """load_project, refusing a path that is not a regular file before opening it: a FIFO
+    would block the loader forever, a device would feed it without end."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        mode = None  # load_project says what is wrong with a missing or unreadable file
+    if mode is not None and not stat.S_ISREG(mode):
+        raise SpecError("not a regular file; ame.yaml must be a file", str(path))
+    return load_project(path)
+
 
 @dataclass
 class _SpecFile:
-    """The last good spec, reloaded only when the file changes."""
+    """The last good spec, reloaded only when the file changes.
+
+    `seen` is the (mtime, size, inode) of the file at the last attempt to load it, good or
+    bad, so that `changed_on_disk` is true exactly once per edit. A file that is missing,
+    empty or invalid never replaces the last good spec.
+    """
 
     path: Path
     project: Project | None = None
     stamp: tuple[int, int, int] | None = None
+    seen: tuple[int, int, int] | None = None
     last_error: str | None = None
+    attempted: bool = False
+
+    def _stamp(self) -> tuple[int, int, int] | None:
+        try:
+            info = self.path.stat()
+        except OSError:
+            return None
+        return (info.st_mtime_ns, info.st_size, info.st_ino)
+
+    def changed_on_disk(self) -> bool:
+        return self.attempted and self._stamp() != self.seen
+
+    def forget(self) -> None:
+        """Load the file again at the next pass even if it looks unchanged (SIGHUP)."""
+        self.stamp = self.seen = None
+        self.last_error = None
+        self.attempted = False
+
+    @property
+    def valid(self) -> bool:
+        return self.attempted and self.last_error is None and self.project is not None
 
     def load(self) -> Project | None:
-        try:
-            stat = self.path.stat()
-            stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
-        except OSError:
-            stamp = None
+        stamp = self._stamp()
         if stamp is not None and stamp == self.stamp and self.project is not None:
             return self.project
+        if self.attempted and stamp == self.seen and self.last_error is not None:
+            return self.project  # still the file that failed: do not parse it again
+        self.seen, self.attempted = stamp, True
         try:
-            project = load_project(self.path)
+            project = load_spec(self.path)
         except SpecError as exc:
             if str(exc) != self.last_error:
                 logs.get().error(
@@ -62,107 +143,373 @@ class _SpecFile:
         return project
 
 
-def spec_path(project_dir: Path) -> Path:
-    for name in ("ame.yaml", "ame.yml"):
-        if (project_dir / name).exists():
-            return project_dir / name
-    return project_dir / "ame.yaml"
+class _Signals:
+    """What the signal handlers saw. Handlers only assign fields."""
+
+    def __init__(self) -> None:
+        self.stop: signal.Signals | None = None
+        self.stops = 0
+        self.reload = False
+        self._previous: dict[signal.Signals, Any] = {}
+
+    @contextlib.contextmanager
+    def installed(self, *, hangup: bool) -> Iterator[_Signals]:
+        wanted = [signal.SIGTERM, signal.SIGINT] + ([signal.SIGHUP] if hangup else [])
+        for signum in wanted:
+            handler = self._on_hangup if signum == signal.SIGHUP else self._on_stop
+            self._previous[signum] = signal.signal(signum, handler)
+        try:
+            yield self
+        finally:
+            for signum, previous in self._previous.items():
+                signal.signal(signum, previous)
+
+    def _on_stop(self, signum: int, frame: FrameType | None) -> None:
+        self.stops += 1
+        self.stop = signal.Signals(signum)
+
+    def _on_hangup(self, signum: int, frame: FrameType | None) -> None:
+        self.reload = True
+
+
+@dataclass
+class _PassOutcome:
+    at: datetime
+    seconds: float
+    ok: bool
+    error: str | None = None
+
+
+class _Heartbeat:
+    """The daemon's row in the state DB and its STATUS= line for systemd."""
+
+    def __init__(self, reconciler: Reconciler, spec: _SpecFile, notifier: Notifier) -> None:
+        self.reconciler = reconciler
+        self.spec = spec
+        self.notifier = notifier
+        self.started_at = _utc_now()
+        self.state: DaemonState = "running"
+        self.last_pass: _PassOutcome | None = None
+        self._next_beat = 0.0
+
+    def status_line(self) -> str:
+        observed = self.reconciler.observed()
+        _used, free, _capacity = self._storage(observed)
+        text = _counts_text(observed)
+        if free is not None:
+            text += f", {format_bytes(free)} free"
+        if self.spec.last_error is not None:
+            lead = "keeping the last good ame.yaml" if self.spec.project else "no valid ame.yaml"
+            text = f"{lead}: {self.spec.last_error}; {text}"
+        return text
+
+    def beat(self, *, force: bool = False) -> None:
+        """Write the row (and STATUS=) when one is due, or now when `force`."""
+        now = time.monotonic()
+        if not force and now < self._next_beat:
+            return
+        self._next_beat = now + HEARTBEAT_SECONDS
+        try:
+            observed = self.reconciler.observed()
+            used, free, capacity = self._storage(observed)
+            passed = self.last_pass
+            row = DaemonRow(
+                pid=os.getpid(),
+                host=socket.gethostname(),
+                state=self.state,
+                started_at=self.started_at,
+                beat_at=_utc_now(),
+                stale_after_seconds=STALE_AFTER_SECONDS,
+                store_url=self.reconciler.store.url,
+                spec_path=str(self.spec.path),
+                pass_at=passed.at if passed else None,
+                pass_seconds=round(passed.seconds, 3) if passed else None,
+                pass_ok=passed.ok if passed else None,
+                pass_error=passed.error if passed else None,
+                spec_valid=self.spec.valid if self.spec.attempted else None,
+                spec_error=self.spec.last_error,
+                used_bytes=used,
+                free_bytes=free,
+                capacity_bytes=capacity,
+            )
+            with self.reconciler._lock:  # the lock that keeps the state store single-writer
+                self.reconciler.state.write_heartbeat(row)
+        except (sqlite3.Error, OSError) as exc:  # a missed beat is logged, never fatal
+            logs.get().warning("heartbeat_failed", error=_one_line(exc))
+            return
+        if self.state == "running":
+            self.notifier.status(self.status_line())
+
+    def _storage(self, observed: Observed) -> tuple[int, int | None, int | None]:
+        """(bytes held, bytes free, capacity): free = capacity − held, never more than the
+        disk under a file:// store has; None when neither is known."""
+        used = observed.held_bytes()
+        capacity = self.reconciler.settings.capacity_bytes
+        free = max(capacity - used, 0) if capacity is not None else None
+        try:
+            disk_free = self.reconciler.store.free_bytes()
+        except StoreError:
+            disk_free = None
+        if disk_free is not None:
+            free = disk_free if free is None else min(free, disk_free)
+        return used, free, capacity
+
+
+def _counts_text(observed: Observed) -> str:
+    counts: Counter[str] = Counter(
+        row.status for row in observed.datasets.values() if row.status != "removed"
+    )
+    parts = [f"{counts[status]} {status}" for status in STATUSES if counts.get(status)]
+    return ", ".join(parts) if parts else "no data sets"
+
+
+# -- one pass and done ----------------------------------------------------------------------
 
 
 def run_once(settings: Settings) -> int:
     """One full pass that also waits for the work it started; each data set is tried once.
 
-    Raises SpecError before anything is opened or written when ame.yaml is invalid.
+    Raises SpecError before anything is opened or written when ame.yaml is invalid, and
+    StateDirInUse (exit 2) when a daemon already runs on the state dir. SIGTERM or SIGINT
+    stop it as they stop the service; it then exits 1 unless everything is ready.
     """
-    desired = load_project(spec_path(settings.project_dir))
-    reconciler = _open(settings)
-    try:
-        everything = frozenset((desired.name, d.name) for d in desired.data_sets)
-        # Settle what an earlier daemon left behind and delete debris before producing.
-        reconciler.reconcile(desired, hold=everything)
-        reconciler.sweep()
-        tried: set[tuple[str, str]] = set()
-        while True:
-            result = reconciler.reconcile(desired, hold=frozenset(tried))
-            tried |= {
-                (a.project, a.data_set.name) for a in result.actions if isinstance(a, Produce)
-            }
-            if not reconciler.busy() and not result.actions:
-                break
-            if reconciler.busy():
-                reconciler.wait_for_change(timeout=1.0)
-        return _outcome(reconciler, desired)
-    finally:
-        reconciler.shutdown(cancel_runs=True)
-        reconciler.state.close()
+    desired = load_spec(spec_path(settings.project_dir))
+    service = read_service_settings(settings.config_file)
+    with DaemonLock.acquire(settings.state_dir), _Signals().installed(hangup=False) as signals:
+        reconciler = _open(settings)
+        spec = _SpecFile(spec_path(settings.project_dir), project=desired, attempted=True)
+        heart = _Heartbeat(reconciler, spec, Notifier({}))
+        began = time.monotonic()
+        ok, error = True, None
+        try:
+            _recover_projection(reconciler.state)
+            heart.beat(force=True)
+            everything = frozenset((desired.name, d.name) for d in desired.data_sets)
+            # Settle what an earlier daemon left behind and delete debris before producing.
+            reconciler.reconcile(desired, hold=everything)
+            reconciler.sweep()
+            tried: set[tuple[str, str]] = set()
+            while signals.stop is None:
+                result = reconciler.reconcile(desired, hold=frozenset(tried))
+                tried |= {
+                    (a.project, a.data_set.name) for a in result.actions if isinstance(a, Produce)
+                }
+                if not reconciler.busy() and not result.actions:
+                    break
+                if reconciler.busy():
+                    reconciler.wait_for_change(timeout=POLL_SECONDS)
+            if signals.stop is not None:
+                logs.get().info("stopping", signal=signals.stop.name)
+                _drain(reconciler, service, signals, heart)
+            return _outcome(reconciler, desired, stopped=signals.stop is not None)
+        except BaseException as exc:
+            ok, error = False, _one_line(exc)
+            raise
+        finally:
+            reconciler.shutdown(cancel_runs=True)
+            heart.state = "stopped"
+            heart.last_pass = _PassOutcome(_utc_now(), time.monotonic() - began, ok, error)
+            heart.beat(force=True)
+            reconciler.state.close()
 
 
-def _outcome(reconciler: Reconciler, desired: Project) -> int:
+def _outcome(reconciler: Reconciler, desired: Project, *, stopped: bool = False) -> int:
     observed = reconciler.observed()
-    bad = [
-        row
-        for d in desired.data_sets
-        if (row := observed.datasets.get((desired.name, d.name)))
-        and row.status in SHUTDOWN_STATUSES
-    ]
+    rows = [observed.datasets.get((desired.name, d.name)) for d in desired.data_sets]
+    bad = [row for row in rows if row and row.status in SHUTDOWN_STATUSES]
     for row in bad:
         logs.get().error("dataset_not_ready", dataset=row.name, status=row.status, error=row.error)
+    if stopped and not all(row and row.status == "ready" for row in rows):
+        return EXIT_FAILED
     return EXIT_FAILED if bad else EXIT_CONVERGED
 
 
-def run_forever(settings: Settings) -> int:
-    """The service: passes every interval until SIGTERM or SIGINT.
+# -- the service ----------------------------------------------------------------------------
 
-    An invalid ame.yaml at start is not fatal: the daemon reports it and waits for a good one.
+
+def run_forever(settings: Settings, reload: Reload | None = None) -> int:
+    """The service: passes every interval until SIGTERM or SIGINT; SIGHUP reloads.
+
+    An invalid ame.yaml at start is not fatal: the daemon reports it and waits for a good
+    one. `reload` gives the settings anew on SIGHUP (the command line's flags over the
+    environment over the config file); by default the config file and environment are read
+    again and the values that differed from them at start (given as flags) are kept.
     """
-    spec = _SpecFile(spec_path(settings.project_dir))
-    reconciler = _open(settings)
-    stopping = threading.Event()
-    log = logs.get()
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        log.info("stopping", signal=signal.Signals(signum).name)
-        stopping.set()
-        reconciler.changed.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-
-    def one_pass() -> None:
+    service = read_service_settings(settings.config_file)
+    with DaemonLock.acquire(settings.state_dir), _Signals().installed(hangup=True) as signals:
+        reconciler = _open(settings)
         try:
-            current = spec.load()
-            if current is None:
-                return
-            reconciler.reconcile(current, spec_error=spec.last_error)
-        except Exception:  # a pass that fails must not end the service
-            log.exception("pass_failed")
+            return _Service(settings, service, reload or _rereader(settings), reconciler).run(
+                signals
+            )
+        finally:
+            reconciler.shutdown(cancel_runs=True)
+            reconciler.state.close()
 
-    scheduler = schedule.Scheduler()
-    scheduler.every(settings.interval_seconds).seconds.do(one_pass)  # type: ignore[arg-type]
-    log.info(
-        "started",
-        project=str(settings.project_dir),
-        state_dir=str(settings.state_dir),
-        store=reconciler.store.url,
-        interval_seconds=settings.interval_seconds,
-    )
-    try:
-        one_pass()
+
+class _Service:
+    def __init__(
+        self, settings: Settings, service: ServiceSettings, reload: Reload, reconciler: Reconciler
+    ) -> None:
+        self.settings = settings
+        self.service = service
+        self.reload_settings = reload
+        self.reconciler = reconciler
+        self.spec = _SpecFile(spec_path(settings.project_dir))
+        self.notifier = Notifier()
+        self.heart = _Heartbeat(reconciler, self.spec, self.notifier)
+        self.scheduler = schedule.Scheduler()
+        self.log = logs.get()
+
+    def run(self, signals: _Signals) -> int:
+        reconciler, log = self.reconciler, self.log
+        self._schedule()
+        log.info(
+            "started",
+            project=str(self.settings.project_dir),
+            state_dir=str(self.settings.state_dir),
+            store=reconciler.store.url,
+            interval_seconds=self.settings.interval_seconds,
+            stop_timeout_seconds=self.service.stop_timeout_seconds,
+        )
+        _recover_projection(reconciler.state)
+        self.spec.load()
+        self.heart.beat(force=True)
+        self.notifier.ready(self.heart.status_line())
+        self.notifier.tick()
+        self._pass()
         reconciler.sweep()
-        while not stopping.is_set():
-            idle = scheduler.idle_seconds
-            reconciler.wait_for_change(timeout=max(idle, 0.0) if idle is not None else None)
-            if stopping.is_set():
+        while signals.stop is None:
+            idle = self.scheduler.idle_seconds
+            timeout = POLL_SECONDS if idle is None else max(0.0, min(POLL_SECONDS, idle))
+            due = reconciler.changed.wait(timeout)
+            if due:
+                reconciler.changed.clear()
+            if signals.stop is not None:
                 break
-            if scheduler.idle_seconds is not None and scheduler.idle_seconds <= 0:
-                scheduler.run_pending()
-            else:
-                one_pass()
-    finally:
-        reconciler.shutdown(cancel_runs=True)
-        reconciler.state.close()
+            if signals.reload:
+                signals.reload = False
+                self._reload()
+                due = True
+            if self.spec.changed_on_disk():
+                due = True
+            scheduled = self.scheduler.idle_seconds
+            if scheduled is not None and scheduled <= 0:
+                self.scheduler.run_pending()
+            elif due:
+                self._pass()
+            self.notifier.tick()
+            self.heart.beat()
+        assert signals.stop is not None
+        log.info("stopping", signal=signals.stop.name)
+        _drain(reconciler, self.service, signals, self.heart)
+        self.heart.state = "stopped"
+        self.heart.beat(force=True)
         log.info("stopped")
-    return EXIT_CONVERGED
+        return EXIT_CONVERGED
+
+    def _schedule(self) -> None:
+        self.scheduler.clear()
+        self.scheduler.every(self.settings.interval_seconds).seconds.do(self._pass)  # type: ignore[arg-type]
+
+    def _pass(self) -> None:
+        began, at = time.monotonic(), _utc_now()
+        try:
+            current = self.spec.load()
+            if current is not None:
+                self.reconciler.reconcile(current, spec_error=self.spec.last_error)
+            outcome = _PassOutcome(at, time.monotonic() - began, ok=True)
+        except Exception as exc:  # a pass that fails must not end the service
+            self.log.exception("pass_failed")
+            outcome = _PassOutcome(at, time.monotonic() - began, ok=False, error=_one_line(exc))
+        self.heart.last_pass = outcome
+        self.heart.beat(force=True)
+
+    def _reload(self) -> None:
+        """SIGHUP: read the settings and ame.yaml again. Invalid settings change nothing."""
+        old = self.settings
+        try:
+            new = self.reload_settings()
+            service = read_service_settings(new.config_file)
+        except ConfigError as exc:
+            self.log.error("config_invalid", error=str(exc), keeping="the running settings")
+            new, service = old, self.service
+        fixed = [name for name in FIXED_WHILE_RUNNING if getattr(new, name) != getattr(old, name)]
+        if fixed:
+            self.log.warning("config_needs_restart", keys=fixed)
+            new = replace(new, **{name: getattr(old, name) for name in fixed})
+        changed = [f.name for f in fields(Settings) if getattr(new, f.name) != getattr(old, f.name)]
+        if service != self.service:
+            changed.append("stop_timeout_seconds")
+        self.settings, self.service = new, service
+        self.reconciler.settings = self.reconciler.producer.settings = new
+        self.reconciler.policy = policy_of(new)
+        if new.project_dir != old.project_dir:
+            self.spec = self.heart.spec = _SpecFile(spec_path(new.project_dir))
+        if new.interval_seconds != old.interval_seconds:
+            self._schedule()
+        self.spec.forget()
+        self.log.info("reloaded", changed=changed)
+
+
+def _rereader(settings: Settings) -> Reload:
+    """Settings from the environment and config file as they are now, with the values that
+    came from flags at start kept (a flag is known by differing from what the environment
+    and file gave at start)."""
+    env = dict(os.environ)
+    try:
+        at_start = resolve({}, env, settings.config_file)
+    except ConfigError:
+        at_start = None
+    pinned = {
+        f.name: getattr(settings, f.name)
+        for f in fields(Settings)
+        if at_start is None or getattr(settings, f.name) != getattr(at_start, f.name)
+    }
+    return lambda: replace(resolve({}, env, settings.config_file), **pinned)
+
+
+def _drain(
+    reconciler: Reconciler, service: ServiceSettings, signals: _Signals, heart: _Heartbeat
+) -> None:
+    """Start nothing new; let running tasks finish for up to the stop timeout (or until a
+    second signal), then end their process groups; return once every run is recorded."""
+    log = logs.get()
+    heart.state = "stopping"
+    live = sorted(reconciler.live_runs())
+    heart.notifier.stopping(
+        f"stopping: waiting up to {service.stop_timeout_seconds:g} s for {len(live)} runs"
+    )
+    heart.beat(force=True)
+    if live:
+        log.info("waiting_for_runs", runs=live, timeout_seconds=service.stop_timeout_seconds)
+    deadline = time.monotonic() + service.stop_timeout_seconds
+    stops = signals.stops
+    while reconciler.busy() and time.monotonic() < deadline and signals.stops == stops:
+        reconciler.wait_for_change(timeout=min(POLL_SECONDS, deadline - time.monotonic()))
+        heart.notifier.tick()
+        heart.beat()
+    live = sorted(reconciler.live_runs())
+    if live:
+        log.warning("cancelling_runs", runs=live)
+    reconciler.cancel.set()
+    while reconciler.busy():
+        reconciler.wait_for_change(timeout=POLL_SECONDS)
+        heart.notifier.tick()
+        heart.beat()
+
+
+def _recover_projection(state: StateStore) -> None:
+    """A crash cannot leave the projection out of step with the log (both change in one
+    transaction), but a damaged or hand-edited database can: check it, rebuild if needed."""
+    log = logs.get()
+    mismatches = state.check()
+    if not mismatches:
+        return
+    for mismatch in mismatches[:20]:
+        log.error("projection_mismatch", table=mismatch.table, key=list(mismatch.key))
+    state.rebuild()
+    log.warning("projection_rebuilt", mismatches=len(mismatches))
 
 
 def _open(settings: Settings) -> Reconciler:
@@ -170,3 +517,11 @@ def _open(settings: Settings) -> Reconciler:
     store = open_store(settings.storage_url)
     state = StateStore.in_dir(settings.state_dir)
     return Reconciler(settings, state, store, channels=channels)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__

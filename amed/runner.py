@@ -142,11 +142,13 @@ def run_task(
     started = time.monotonic()
     work = req.run_dir / WORK_DIR_NAME
     log_path = req.run_dir / OUTPUT_LOG_NAME
-    req.run_dir.mkdir(parents=True, exist_ok=True)
+    # Run directories and logs may hold what a task printed (a token, a path): owner only.
+    req.run_dir.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    req.run_dir.mkdir(exist_ok=True, mode=0o700)
     if work.exists() or work.is_symlink():
         raise FileExistsError(f"{work} already exists: every run needs a run id of its own")
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC
-    log_fd = os.open(log_path, flags, 0o644)
+    log_fd = os.open(log_path, flags, 0o600)
     try:
         run = _Run(req, work, log_fd, cancel or threading.Event(), started)
         try:

@@ -13,6 +13,7 @@ import click
 
 from amed.cli.exits import EXIT_FAILED, EXIT_OK, Cli
 from amed.cli.options import config_option, settings_from, state_dir_option
+from amed.cli.status_cmd import status
 from amed.listing import TABLE_COLUMNS, dataset_cells, dataset_json
 from state.read import StateReader
 from state.timefmt import format_time
@@ -36,6 +37,7 @@ def ds() -> None:
 
 cli.add_command(ds, "ds")
 cli.add_command(ds, "dataset")
+cli.add_command(status)
 
 
 @ds.command("list")
