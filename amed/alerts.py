@@ -70,7 +70,7 @@ class AlertChannels:
                     f"(scheme {urlsplit(url).scheme or 'missing'!r})"
                 )
             for service in target:
-                self._channels.append(_channel(service, _secrets_of(url)))
+                self._add(_channel(service, _secrets_of(url)))
         if config_file is not None:
             config = apprise.AppriseConfig()
             if not config.add(str(config_file)):
@@ -81,7 +81,15 @@ class AlertChannels:
             if not services:
                 raise AlertConfigError(f"{config_file}: no usable notification URL in it")
             for service in services:
-                self._channels.append(_channel(service, _secrets_of(_full_url(service))))
+                self._add(_channel(service, _secrets_of(_full_url(service))))
+
+    def _add(self, channel: _Channel) -> None:
+        taken = {c.name for c in self._channels}
+        name, n = channel.name, 1
+        while name in taken:
+            n += 1
+            name = f"{channel.name} ({n})"
+        self._channels.append(_Channel(name, channel.target, channel.secrets))
 
     @property
     def names(self) -> list[str]:
@@ -91,13 +99,15 @@ class AlertChannels:
         return bool(self._channels)
 
     def send(self, delivery: Delivery) -> Outcome:
-        """Blocking: tries every channel once."""
+        """Blocking: tries each channel once (only `delivery.channels`, when it names some)."""
         delivered: list[str] = []
         failed: list[tuple[str, str]] = []
         notify_type = _NOTIFY_TYPE[
             "resolved" if delivery.notice == "resolved" else delivery.severity
         ]
         for channel in self._channels:
+            if delivery.channels and channel.name not in delivery.channels:
+                continue
             with apprise.LogCapture(level=logging.WARNING) as captured:  # type: ignore[no-untyped-call]
                 try:
                     ok = bool(
@@ -159,9 +169,17 @@ class AlertSender:
 
 
 def _channel(service: object, secrets: tuple[str, ...]) -> _Channel:
-    private = str(service.url(privacy=True))  # type: ignore[attr-defined]
-    name = private.split("?", 1)[0]
-    return _Channel(name=name, target=_single(service), secrets=secrets)
+    return _Channel(name=_public_name(service), target=_single(service), secrets=secrets)
+
+
+def _public_name(service: object) -> str:
+    """Scheme, host and port only: paths and user names can be tokens (webhook URLs carry
+    theirs in the path), and apprise's privacy form masks passwords, not paths."""
+    parts = urlsplit(str(service.url(privacy=True)))  # type: ignore[attr-defined]
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    path = "/…" if parts.path.strip("/") else ""
+    return f"{parts.scheme}://{host}{port}{path}"
 
 
 def _single(service: object) -> apprise.Apprise:

@@ -341,6 +341,7 @@ class Reconciler:
         if outcome.delivered:
             self._log.info("alert_delivered", key=outcome.key, channels=list(outcome.delivered))
         self._append(events)
+        self.changed.set()
 
     # -- upkeep -------------------------------------------------------------------------
 

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import pytest
+
+from amed.alerts import AlertChannels, AlertConfigError, Delivery
+from tests.receivers import free_port, webhook
+
+SLACK = "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ"
+MAIL = "mailtos://ops:hunter2secret@127.0.0.1:2525?from=a@x.org&to=b@x.org"
+
+
+def test_channel_names_carry_no_token_password_or_path() -> None:
+    names = AlertChannels(
+        [SLACK, MAIL, "json://127.0.0.1:9/hook/tok3n", "json://127.0.0.1:9/x"]
+    ).names
+    assert names == [
+        "slack://T...2/…",
+        "mailtos://127.0.0.1:2525/…",
+        "json://127.0.0.1:9/…",
+        "json://127.0.0.1:9/… (2)",
+    ] or all(
+        secret not in " ".join(names)
+        for secret in ("TIiajkdnlazkcOXrIdevi7FQ", "hunter2secret", "tok3n", "A1BRTD4JD")
+    )
+    joined = " ".join(names)
+    for secret in ("TIiajkdnlazkcOXrIdevi7FQ", "hunter2secret", "tok3n", "A1BRTD4JD", "ops"):
+        assert secret not in joined
+
+
+def test_an_unusable_url_is_refused_without_echoing_it() -> None:
+    with pytest.raises(AlertConfigError) as caught:
+        AlertChannels(["nosuchscheme://user:pa55word@host/x"])
+    assert (
+        str(caught.value)
+        == "alerts.urls[0]: not an apprise URL amed can use (scheme 'nosuchscheme')"
+    )
+
+
+def test_one_refusing_channel_does_not_keep_the_alert_from_the_others() -> None:
+    dead = f"json://127.0.0.1:{free_port()}/dead/s3cr3tPath"
+    with webhook() as hook:
+        channels = AlertChannels([dead, hook.url])
+        outcome = channels.send(Delivery("k", "alert", "warning", "title", "body"))
+        assert outcome.delivered == (f"json://127.0.0.1:{hook.port}/…",)
+        ((channel, error),) = outcome.failed
+        assert channel.endswith("/…") and "s3cr3tPath" not in error and error
+        assert [m["title"] for m in hook.received] == ["title"]
+
+
+def test_a_delivery_can_be_limited_to_the_channels_that_still_owe_it() -> None:
+    with webhook() as first, webhook() as second:
+        channels = AlertChannels([first.url, second.url])
+        only = (f"json://127.0.0.1:{second.port}/…",)
+        outcome = channels.send(Delivery("k", "alert", "info", "t", "b", only))
+        assert outcome.delivered == only
+        assert first.received == [] and len(second.received) == 1
