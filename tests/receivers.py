@@ -41,7 +41,7 @@ def webhook() -> Iterator[Webhook]:
     hook = Webhook(port=0)
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             if hook.fail_next > 0:
                 hook.fail_next -= 1
@@ -92,7 +92,7 @@ def smtp_server() -> Iterator[Mailbox]:
     box = Mailbox(port=port)
 
     class Handler:
-        async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:  # noqa: N802
+        async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
             box.messages.append(message_from_bytes(envelope.original_content))
             return "250 OK"
 
