@@ -341,6 +341,11 @@ class Reconciler:
         if outcome.delivered:
             self._log.info("alert_delivered", key=outcome.key, channels=list(outcome.delivered))
         self._append(events)
+        channels = self.observed().channels
+        for channel, _ in outcome.failed:
+            row = channels.get(channel)
+            if row is not None and not row.healthy:
+                self._log.error("alert_channel_unhealthy", channel=channel, failures=row.failures)
         self.changed.set()
 
     # -- upkeep -------------------------------------------------------------------------
