@@ -1,0 +1,98 @@
+"""A real `amed run` process for the service tests: start it, read its JSON log lines, wait
+for conditions, stop or kill it."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import Workspace, command_path
+
+WAIT_SECONDS = 30.0
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = WAIT_SECONDS) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+class Daemon:
+    """`amed run --interval ...` in the workspace; its log goes to a file, not a pipe, so
+    a long run can never block on a full pipe."""
+
+    def __init__(
+        self,
+        ws: Workspace,
+        *args: str,
+        env: dict[str, str] | None = None,
+        log_name: str = "amed.log",
+    ) -> None:
+        self.ws = ws
+        self.log_path = ws.root / log_name
+        full_env = ws.base_env()
+        full_env.update(env or {})
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [command_path("amed"), "run", "--log-format", "json", *args],
+                cwd=ws.project,
+                env=full_env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def events(self) -> list[dict[str, Any]]:
+        lines = self.log_path.read_text().splitlines() if self.log_path.exists() else []
+        return [json.loads(line) for line in lines if line.startswith("{")]
+
+    def logged(self, name: str) -> list[dict[str, Any]]:
+        return [e for e in self.events() if e.get("event") == name]
+
+    def wait_for_log(self, name: str, count: int = 1) -> dict[str, Any]:
+        def seen() -> bool:
+            self.check_alive()
+            return len(self.logged(name)) >= count
+
+        wait_for(seen)
+        return self.logged(name)[count - 1]
+
+    def check_alive(self) -> None:
+        if self.proc.poll() is not None:
+            raise AssertionError(
+                f"amed exited {self.proc.returncode}: {self.log_path.read_text()[-2000:]}"
+            )
+
+    def send(self, signum: signal.Signals) -> None:
+        self.proc.send_signal(signum)
+
+    def stop(self, signum: signal.Signals = signal.SIGTERM, timeout: float = 60) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signum)
+        return self.proc.wait(timeout=timeout)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=30)
+
+
+def process_gone(pid: int) -> bool:
+    """No such process, or only a zombie waiting for a parent that may never reap it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return stat.rpartition(")")[2].split()[0] in ("Z", "X")
