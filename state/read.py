@@ -153,3 +153,11 @@ class StateReader:
             "SELECT status, COUNT(*) FROM datasets WHERE status != 'removed' GROUP BY status"
         )
         return {str(status): int(count) for status, count in rows}
+
+    def event_counts(self) -> dict[str, int]:
+        """How many events of each type the log holds. The log is append-only, so each
+        count only grows: a Prometheus counter can be read straight off it."""
+        if self._conn is None:
+            return {}
+        rows = self._conn.execute("SELECT type, COUNT(*) FROM events GROUP BY type")
+        return {str(type_): int(count) for type_, count in rows}
