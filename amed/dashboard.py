@@ -1,0 +1,354 @@
+"""The read-only dashboard: an HTML page, a JSON API and Prometheus metrics over HTTP.
+
+It serves what the state database says and never changes anything: each request opens its
+own read-only `StateReader` (under WAL it never blocks the daemon, and readers share
+nothing, so the server's threads need no lock). GET and HEAD only. A failing request is a
+500 with one short line, logged with its cause; a traceback never reaches the client.
+
+Routes: `/` (every data set; `?all=1` adds removed ones), `/datasets/<project>/<name>`,
+`/api/datasets` (exactly `ame ds list --json`), `/api/datasets/<project>/<name>` (exactly
+`ame ds show NAME --json`), `/metrics`, `/healthz`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from amed import logs
+from amed.capacity import Usage, usage_of
+from amed.dashboard_html import dataset_page, index_page
+from amed.dryrun import _disk_free
+from amed.listing import dataset_json
+from amed.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from amed.metrics import metrics_text
+from state.read import LoggedEvent, StateReader
+from state.rows import DatasetRow, VersionRow
+from state.timefmt import format_time
+
+HTML = "text/html; charset=utf-8"
+JSON = "application/json"
+TEXT = "text/plain; charset=utf-8"
+ALLOWED_METHODS = "GET, HEAD"
+_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    # No script, no outside resource: only the inline style the pages carry.
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+# -- the address ----------------------------------------------------------------------------
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """`HOST:PORT` (IPv6 as `[::1]:PORT`; port 0 picks a free one) as (host, port). Raises
+    ValueError with one line saying what is wrong."""
+    host, sep, port_text = address.strip().rpartition(":")
+    expected = f"invalid dashboard address {address!r}: expected HOST:PORT, e.g. 127.0.0.1:8321"
+    if not sep or not host or not port_text.isdigit():
+        raise ValueError(expected)
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        if not _is_ipv6(host):
+            raise ValueError(expected)
+    elif ":" in host or "[" in host or "]" in host:
+        raise ValueError(f"{expected} (an IPv6 host goes in brackets: [::1]:8321)")
+    port = int(port_text)
+    if port > 65535:
+        raise ValueError(f"invalid dashboard address {address!r}: port {port} is above 65535")
+    return host, port
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_ipv6(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).version == 6
+    except ValueError:
+        return False
+
+
+# -- the server -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Source:
+    """What every request reads from: the state dir, and the facts the database lacks."""
+
+    state_dir: Path
+    capacity_bytes: int | None
+    storage_url: str
+
+    def reader(self) -> StateReader:
+        return StateReader.in_dir(self.state_dir)
+
+    def usage(self, reader: StateReader) -> Usage:
+        try:
+            disk_free = _disk_free(self.storage_url)
+        except OSError:
+            disk_free = None
+        return usage_of(
+            reader.observed(), capacity_bytes=self.capacity_bytes, disk_free_bytes=disk_free
+        )
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    content_type: str
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _text(status: int, text: str, **headers: str) -> Response:
+    return Response(status, TEXT, (text + "\n").encode(), headers)
+
+
+def _json(document: Any) -> Response:
+    return Response(200, JSON, (json.dumps(document, indent=2) + "\n").encode())
+
+
+def _html(page: str) -> Response:
+    return Response(200, HTML, page.encode())
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    source: _Source
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A request that broke outside the handler's own guard (the client hung up while
+        we wrote): one log line, no traceback on stderr."""
+        logs.get(component="dashboard").warning("dashboard_connection_failed")
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    server_version = "amed"
+    sys_version = ""
+
+    def do_GET(self) -> None:
+        self._answer(with_body=True)
+
+    def do_HEAD(self) -> None:
+        self._answer(with_body=False)
+
+    def _not_allowed(self) -> None:
+        self._send(
+            _text(
+                405,
+                "method not allowed: the dashboard is read-only (GET, HEAD)",
+                Allow=ALLOWED_METHODS,
+            ),
+            with_body=True,
+        )
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _not_allowed
+
+    def _answer(self, *, with_body: bool) -> None:
+        try:
+            response = route(self.server.source, self.path)
+        except Exception as exc:  # noqa: BLE001 — the request's top: log it, answer 500, serve on
+            logs.get(component="dashboard").error(
+                "dashboard_request_failed", path=self.path, error=f"{type(exc).__name__}: {exc}"
+            )
+            response = _text(500, "internal error: see amed's log")
+        self._send(response, with_body=with_body)
+
+    def _send(self, response: Response, *, with_body: bool) -> None:
+        self.send_response(response.status)
+        for name, value in {**_HEADERS, **response.headers}.items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if with_body:
+            self.wfile.write(response.body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logs.get(component="dashboard").debug("dashboard_request", line=format % args)
+
+
+@dataclass
+class Dashboard:
+    """A running dashboard; `close()` stops it and waits for its thread."""
+
+    url: str
+    port: int
+    _server: _Server
+    _thread: threading.Thread
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+    def __enter__(self) -> Dashboard:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def start_dashboard(
+    state_dir: Path, address: str, *, capacity_bytes: int | None, storage_url: str
+) -> Dashboard:
+    """Serve the dashboard on `address` ("host:port") from a daemon thread.
+
+    Raises ValueError (one line) for an address that does not parse, and OSError when it
+    cannot be bound. Any address given is served, but one that is not loopback is logged as
+    a warning: the page shows data set names and errors to whoever reaches it.
+    """
+    host, port = parse_address(address)
+    log = logs.get(component="dashboard")
+    if not is_loopback(host):
+        log.warning(
+            "dashboard_not_loopback",
+            address=address,
+            hint="anyone who can reach this address can read the dashboard",
+        )
+    server_class = _Server6 if ":" in host else _Server
+    try:
+        server = server_class((host, port), _Handler)
+    except OSError as exc:
+        raise OSError(
+            exc.errno, f"cannot serve the dashboard on {address}: {exc.strerror or exc}"
+        ) from None
+    server.source = _Source(state_dir, capacity_bytes, storage_url)
+    bound_port = int(server.server_address[1])
+    shown_host = f"[{host}]" if ":" in host else host
+    url = f"http://{shown_host}:{bound_port}/"
+    thread = threading.Thread(target=server.serve_forever, name="amed-dashboard", daemon=True)
+    thread.start()
+    log.info("dashboard_started", url=url)
+    return Dashboard(url=url, port=bound_port, _server=server, _thread=thread)
+
+
+# -- routes ---------------------------------------------------------------------------------
+
+
+def route(source: _Source, target: str) -> Response:
+    """The response to a GET of `target` (path and query)."""
+    parts = urlsplit(target)
+    segments = [unquote(s) for s in parts.path.split("/")[1:]]
+    query = parse_qs(parts.query)
+    include_removed = query.get("all", [""])[-1].lower() in ("1", "true", "yes")
+    handlers: dict[tuple[str, ...], Callable[[], Response]] = {
+        ("",): lambda: _index(source, include_removed),
+        ("healthz",): lambda: Response(200, TEXT, b"ok"),
+        ("metrics",): lambda: _metrics(source),
+        ("api", "datasets"): lambda: _list(source, include_removed),
+    }
+    key = tuple(segments)
+    if key in handlers:
+        return handlers[key]()
+    match segments:
+        case ["datasets", project, name] if project and name:
+            return _one(source, project, name, as_json=False)
+        case ["api", "datasets", project, name] if project and name:
+            return _one(source, project, name, as_json=True)
+    return _text(404, f"not found: {parts.path}")
+
+
+def _index(source: _Source, include_removed: bool) -> Response:
+    reader = source.reader()
+    try:
+        rows = reader.datasets(include_removed=include_removed)
+        usage = source.usage(reader)
+        alerts = reader.alerts()
+    finally:
+        reader.close()
+    return _html(
+        index_page(rows, usage, alerts, now=datetime.now(UTC), include_removed=include_removed)
+    )
+
+
+def _list(source: _Source, include_removed: bool) -> Response:
+    reader = source.reader()
+    try:
+        rows = reader.datasets(include_removed=include_removed)
+    finally:
+        reader.close()
+    return _json([dataset_json(r) for r in rows])
+
+
+def _one(source: _Source, project: str, name: str, *, as_json: bool) -> Response:
+    reader = source.reader()
+    try:
+        row = reader.dataset(name, project)
+        if row is None:
+            return _text(404, f"no data set {project}/{name}")
+        versions = reader.versions(project, name)
+        history = list(reader.events(project=project, dataset=name))
+    finally:
+        reader.close()
+    if as_json:
+        return _json(dataset_document(row, versions, history))
+    return _html(dataset_page(row, versions, history, now=datetime.now(UTC)))
+
+
+def _metrics(source: _Source) -> Response:
+    reader = source.reader()
+    try:
+        text = metrics_text(
+            status_counts=_status_counts(reader.datasets(include_removed=True)),
+            usage=source.usage(reader),
+            event_counts=reader.event_counts(),
+            alerts_firing=sum(1 for a in reader.alerts() if a.firing),
+        )
+    finally:
+        reader.close()
+    return Response(200, METRICS_CONTENT_TYPE, text.encode())
+
+
+def _status_counts(rows: list[DatasetRow]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.status] = counts.get(row.status, 0) + 1
+    return counts
+
+
+def dataset_document(
+    row: DatasetRow, versions: list[VersionRow], history: list[LoggedEvent]
+) -> dict[str, Any]:
+    """The document of `ame ds show NAME --json`: the list fields, the stored versions, and
+    every event of the data set, oldest first."""
+    return dataset_json(row) | {
+        "versions": [
+            {
+                "version": v.version,
+                "size_bytes": v.size_bytes,
+                "files": v.files,
+                "stored_at": format_time(v.stored_at),
+                "current": v.current,
+            }
+            for v in versions
+        ],
+        "history": [
+            {"id": e.id, **e.event.model_dump(mode="json")} | {"at": format_time(e.event.at)}
+            for e in history
+        ],
+    }
