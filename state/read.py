@@ -149,9 +149,14 @@ class StateReader:
         """How many data sets are in each status (removed ones left out)."""
         if self._conn is None:
             return {}
-        rows = self._conn.execute(
-            "SELECT status, COUNT(*) FROM datasets WHERE status != 'removed' GROUP BY status"
-        )
+        try:
+            rows = self._conn.execute(
+                "SELECT status, COUNT(*) FROM datasets WHERE status != 'removed' GROUP BY status"
+            ).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return {}  # the daemon has created the file but not its tables yet
+            raise
         return {str(status): int(count) for status, count in rows}
 
     def event_counts(self) -> dict[str, int]:

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from state.heartbeat import DaemonRow
+from state.read import StateReader
 from tests.conftest import Workspace, command_path
 
 WAIT_SECONDS = 30.0
@@ -34,12 +37,15 @@ class Daemon:
         ws: Workspace,
         *args: str,
         env: dict[str, str] | None = None,
+        unset: tuple[str, ...] = (),
         log_name: str = "amed.log",
     ) -> None:
         self.ws = ws
         self.log_path = ws.root / log_name
         full_env = ws.base_env()
         full_env.update(env or {})
+        for name in unset:
+            full_env.pop(name, None)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 [command_path("amed"), "run", "--log-format", "json", *args],
@@ -96,3 +102,29 @@ def process_gone(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError):
         return True
     return stat.rpartition(")")[2].split()[0] in ("Z", "X")
+
+
+def row_of(ws: Workspace, name: str) -> dict[str, Any]:
+    """The data set's `ame ds list --json --all` row; {} while it is not recorded yet."""
+    rows = {row["name"]: row for row in ws.datasets("--all")}
+    return rows.get(name, {})
+
+
+def heartbeat(ws: Workspace) -> DaemonRow | None:
+    """The daemon's row, read in-process (cheaper than `ame status` for polling)."""
+    reader = StateReader.in_dir(ws.state)
+    try:
+        return reader.daemon()
+    finally:
+        reader.close()
+
+
+def statuses(ws: Workspace) -> dict[str, tuple[str, int | None]]:
+    """{name: (status, version)} of the recorded data sets, read in-process."""
+    reader = StateReader.in_dir(ws.state)
+    try:
+        return {row.name: (row.status, row.version) for row in reader.datasets()}
+    except sqlite3.OperationalError:
+        return {}  # the daemon has created the file, not yet its tables
+    finally:
+        reader.close()

@@ -1,0 +1,89 @@
+"""Bad input never deletes data: while ame.yaml cannot be loaded (syntax, schema, empty,
+binary, not a file, deleted) a running daemon keeps acting on the last good spec, says
+what is wrong, and recovers by itself once the file is fixed. With a one-hour interval,
+only watching the file can make these edits take effect."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from typing import Any
+
+from tests.conftest import Workspace
+from tests.service.conftest import StartDaemon
+from tests.service.daemon import heartbeat, statuses, wait_for
+
+DATA_SET = """
+  - name: {name}
+    path: ./{name}
+    task:
+      executor: !custom
+        command: mkdir -p {name} && echo {name} > {name}/x
+"""
+GOOD = "projectname: demo\ndataSets:" + DATA_SET.format(name="a")
+FIXED = GOOD + DATA_SET.format(name="b")
+
+
+def spec_error(ws: Workspace) -> str:
+    row = heartbeat(ws)
+    return (row.spec_error if row else None) or ""
+
+
+def keep(ws: Workspace) -> tuple[list[str], dict[str, tuple[str, int | None]]]:
+    return ws.store_keys(), statuses(ws)
+
+
+def spec_status(ws: Workspace) -> dict[str, Any]:
+    return json.loads(ws.run("ame", "status", "--json").stdout)["spec"]  # type: ignore[no-any-return]
+
+
+def test_a_running_daemon_keeps_the_last_good_spec_through_every_kind_of_bad_file(
+    ws: Workspace, start_daemon: StartDaemon
+) -> None:
+    path = ws.write_spec(GOOD)
+    daemon = start_daemon("--interval", "3600")
+    wait_for(lambda: statuses(ws).get("a") == ("ready", 1))
+    before = keep(ws)
+
+    def make_directory() -> None:
+        path.unlink()
+        path.mkdir()
+
+    bad_files: list[tuple[Callable[[], object], str]] = [
+        (lambda: path.write_text("projectname: demo\ndataSets: [\n"), "invalid YAML"),
+        (lambda: path.write_text("projectname: demo\ndataSet: []\n"), "did you mean 'dataSets'"),
+        (lambda: path.write_text("projectname: demo\ndataSets: 7\n"), "expected a list, got '7'"),
+        (lambda: path.write_text(""), "the file is empty"),
+        (lambda: path.write_bytes(b"projectname: p\n\x00\x01\x02"), "looks binary"),
+        (make_directory, "not a regular file"),
+        (lambda: shutil.rmtree(path), "cannot read the file: No such file or directory"),
+    ]
+    for make_bad, phrase in bad_files:
+        make_bad()
+        wait_for(lambda: phrase in spec_error(ws))  # noqa: B023 (called before the next turn)
+        assert keep(ws) == before, phrase
+        daemon.check_alive()
+    invalid = daemon.logged("spec_invalid")
+    assert len(invalid) >= len(bad_files)
+    assert all(e["keeping_last_good"] is True for e in invalid)
+
+    status = spec_status(ws)
+    assert status["valid"] is False and status["error"] == spec_error(ws)
+    path.write_text(FIXED)
+    wait_for(lambda: statuses(ws).get("b") == ("ready", 1))
+    assert spec_status(ws) == {"path": str(path), "valid": True, "error": None}
+    assert statuses(ws)["a"] == ("ready", 1)
+    assert daemon.logged("spec_valid_again")
+    assert daemon.stop() == 0
+
+
+def test_a_daemon_started_without_a_valid_spec_waits_for_one_and_touches_nothing(
+    ws: Workspace, start_daemon: StartDaemon
+) -> None:
+    daemon = start_daemon("--interval", "3600")
+    wait_for(lambda: "No such file" in spec_error(ws))
+    assert ws.store_keys() == [] and statuses(ws) == {}
+    ws.write_spec(GOOD)
+    wait_for(lambda: statuses(ws).get("a") == ("ready", 1))
+    assert daemon.stop() == 0
