@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import socket
+import socketserver
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +40,8 @@ HTML = "text/html; charset=utf-8"
 JSON = "application/json"
 TEXT = "text/plain; charset=utf-8"
 ALLOWED_METHODS = "GET, HEAD"
+SHUTDOWN_POLL_SECONDS = 0.1
+"""How often the server's loop looks for `close()`: the longest `close()` waits."""
 _HEADERS = {
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
@@ -57,7 +60,7 @@ def parse_address(address: str) -> tuple[str, int]:
     ValueError with one line saying what is wrong."""
     host, sep, port_text = address.strip().rpartition(":")
     expected = f"invalid dashboard address {address!r}: expected HOST:PORT, e.g. 127.0.0.1:8321"
-    if not sep or not host or not port_text.isdigit():
+    if not sep or not host or not (port_text.isascii() and port_text.isdigit()):
         raise ValueError(expected)
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
@@ -139,6 +142,13 @@ class _Server(ThreadingHTTPServer):
         """A request that broke outside the handler's own guard (the client hung up while
         we wrote): one log line, no traceback on stderr."""
         logs.get(component="dashboard").warning("dashboard_connection_failed")
+
+    def server_bind(self) -> None:
+        """Bind without HTTPServer's reverse DNS lookup of the host (`getfqdn`), which can
+        stall start-up for seconds on a machine without a resolver."""
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
 
 
 class _Server6(_Server):
@@ -241,7 +251,12 @@ def start_dashboard(
     bound_port = int(server.server_address[1])
     shown_host = f"[{host}]" if ":" in host else host
     url = f"http://{shown_host}:{bound_port}/"
-    thread = threading.Thread(target=server.serve_forever, name="amed-dashboard", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS},
+        name="amed-dashboard",
+        daemon=True,
+    )
     thread.start()
     log.info("dashboard_started", url=url)
     return Dashboard(url=url, port=bound_port, _server=server, _thread=thread)
