@@ -9,6 +9,7 @@ data set without its data.
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 from collections.abc import Callable
@@ -22,11 +23,21 @@ from amed.config import Settings
 from amed.executors import ExecutorSpec
 from amed.plan import Produce
 from amed.runner import RunRequest, RunResult, run_task
+from amed.secrets import SecretError, secret_env
 from amed.store import ObjectStore, OutOfSpace, StoreError, StoreUnavailable
+from spec import Executor
 from state.events import Event, RunFailed, RunSucceeded, VersionStored
 from state.timefmt import format_time
 
 Stage = Literal["task", "store", "space"]
+
+
+def executor_spec(executor: Executor) -> ExecutorSpec:
+    return ExecutorSpec(
+        kind=executor.type,
+        command=executor.command,
+        python_version=getattr(executor, "python_version", None),
+    )
 
 
 class Producer:
@@ -75,6 +86,9 @@ class Producer:
             )
             log.info("run_succeeded", seconds=round(result.seconds, 3))
             self._store(action, run_id, result)
+        except SecretError as exc:
+            self._failed(action, run_id, "task", str(exc), None)
+            log.warning("run_failed", error=str(exc))
         except Exception as exc:  # the daemon must outlive any one run
             log.exception("run_crashed")
             self._failed(action, run_id, "task", f"internal error: {exc}", None)
@@ -157,15 +171,12 @@ class Producer:
         assert executor is not None  # the spec refuses producers without one
         env = {var.key: var.val for var in task.env}
         env.update(AME_DATASET=data_set.name, AME_DATASET_PATH=data_set.path)
+        env.update(secret_env(task, self.settings.state_dir, os.environ))
         return RunRequest(
             run_id=run_id,
             project_dir=self.settings.project_dir,
             run_dir=self.runs_dir / run_id,
-            executor=ExecutorSpec(
-                kind=executor.type,
-                command=executor.command,
-                python_version=getattr(executor, "python_version", None),
-            ),
+            executor=executor_spec(executor),
             env=env,
             exclude=self.data_paths,
             timeout_seconds=self.settings.task_timeout_seconds,

@@ -7,7 +7,7 @@ import signal
 
 from tests.conftest import Workspace
 from tests.service.conftest import StartDaemon
-from tests.service.daemon import row_of, wait_for
+from tests.service.daemon import statuses, wait_for
 
 SPEC = """
 projectname: demo
@@ -27,7 +27,7 @@ def test_sighup_applies_a_valid_config_and_keeps_the_running_one_when_invalid(
     config.write_text("[tasks]\ntimeout_seconds = 3600\nstop_timeout_seconds = 1\n")
     ws.write_spec(SPEC.format(command="mkdir -p data && echo 1 > data/x"))
     daemon = start_daemon("--config", str(config), "--interval", "3600")
-    wait_for(lambda: row_of(ws, "d").get("status") == "ready")
+    wait_for(lambda: statuses(ws).get("d") == ("ready", 1))
 
     config.write_text("[tasks\ntimeout_seconds = 1\n")
     daemon.send(signal.SIGHUP)
@@ -49,7 +49,7 @@ def test_sighup_applies_a_valid_config_and_keeps_the_running_one_when_invalid(
     reloaded = daemon.wait_for_log("reloaded", count=3)
     assert reloaded["changed"] == ["task_timeout_seconds"], "the --interval flag still wins"
     ws.write_spec(SPEC.format(command="sleep 30; mkdir -p data && echo 2 > data/x"))
-    wait_for(lambda: row_of(ws, "d").get("status") == "failed")
+    wait_for(lambda: statuses(ws).get("d", ("",))[0] == "failed")
     assert ws.dataset("d")["error"].startswith("timed out after 1 s")
     assert ws.dataset("d")["version"] == 1, "the ready version is kept"
     assert daemon.stop() == 0
@@ -62,7 +62,7 @@ def test_sighup_keeps_the_state_dir_of_a_running_daemon(
     config.write_text(f'state_dir = "{ws.state}"\n')
     ws.write_spec(SPEC.format(command="mkdir -p data && echo 1 > data/x"))
     daemon = start_daemon("--config", str(config), unset=("AME_STATE_DIR",))
-    wait_for(lambda: row_of(ws, "d").get("status") == "ready")
+    wait_for(lambda: statuses(ws).get("d") == ("ready", 1))
     config.write_text(f'state_dir = "{ws.root / "elsewhere"}"\n')
     daemon.send(signal.SIGHUP)
     assert daemon.wait_for_log("config_needs_restart")["keys"] == ["state_dir"]

@@ -13,7 +13,7 @@ from amed.cli.status_cmd import status_report
 from state.heartbeat import DaemonRow
 from tests.conftest import Workspace
 from tests.service.conftest import StartDaemon
-from tests.service.daemon import wait_for
+from tests.service.daemon import heartbeat, statuses, wait_for
 
 SPEC = """
 projectname: demo
@@ -44,7 +44,7 @@ def test_status_of_a_converged_running_daemon_is_healthy_with_counts_storage_and
 ) -> None:
     ws.write_spec(SPEC.format(command=WRITES_13_BYTES))
     daemon = start_daemon("--interval", "0.2")
-    wait_for(lambda: status(ws)[1]["counts"] == {"ready": 1})
+    wait_for(lambda: (row := heartbeat(ws)) is not None and row.used_bytes == 13)
     code, report = status(ws)
     assert code == 0, report
     assert report["alive"] and report["healthy"] and report["problems"] == []
@@ -74,12 +74,12 @@ def test_status_is_unhealthy_with_a_failed_data_set_or_an_invalid_spec(
 ) -> None:
     ws.write_spec(SPEC.format(command="exit 3"))
     start_daemon("--interval", "0.2")
-    wait_for(lambda: status(ws)[1]["counts"] == {"failed": 1})
+    wait_for(lambda: statuses(ws) == {"d": ("failed", None)})
     code, report = status(ws)
     assert code == 1 and report["alive"]
     assert report["problems"] == ["1 data set failed"]
     (ws.project / "ame.yaml").write_text("projectname: demo\ndataSets: 3\n")
-    wait_for(lambda: status(ws)[1]["spec"]["valid"] is False)
+    wait_for(lambda: (row := heartbeat(ws)) is not None and row.spec_valid is False)
     code, report = status(ws)
     assert code == 1
     error = report["spec"]["error"]
