@@ -143,17 +143,22 @@ class StateStore:
     # -- writing ------------------------------------------------------------------------
 
     def append(self, events: Sequence[Event]) -> list[int]:
-        """Append events and fold them into the projections, all or nothing."""
+        """Append events and fold them into the projections, all or nothing.
+
+        The projection is brought up to date after the write lock is taken, so no other
+        writer can slip in between; it is then folded in place, remembering each touched
+        row's value before, so only rows that really changed are written. On any failure
+        the transaction is rolled back and the next read reloads the projection.
+        """
         if not events:
             return []
-        self._refresh()
-        before = self._tables
-        tables = before.copy()
         ids: list[int] = []
-        touched: set[tuple[str, object]] = set()
+        before: dict[tuple[str, Any], object | None] = {}
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
+            self._refresh()
+            tables = self._tables
             for event in events:
                 cursor = conn.execute(
                     "INSERT INTO events (at, type, project, dataset, data) VALUES (?, ?, ?, ?, ?)",
@@ -166,15 +171,16 @@ class StateStore:
                     ),
                 )
                 ids.append(int(cursor.lastrowid or 0))
-                touched |= tables.fold(event)
-            for table, key in touched:
-                _write(conn, table, key, before, tables)
+                tables.fold(event, before)
+            for (table, key), old in before.items():
+                new = getattr(tables, table).get(key)
+                if new != old:
+                    _write(conn, table, key, old, new)
             conn.execute("COMMIT")
         except BaseException:
+            self._data_version = -1
             conn.execute("ROLLBACK")
             raise
-        self._tables = tables
-        self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
         return ids
 
     # -- the log as truth -----------------------------------------------------------------
@@ -202,14 +208,13 @@ class StateStore:
     def rebuild(self) -> None:
         """Recompute the projection tables from the log, in one transaction."""
         rebuilt = replay(event for _, event in self.events())
-        empty = Tables()
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
             for table in TABLE_NAMES:
                 conn.execute(f"DELETE FROM {_SQL_TABLE[table]}")
-                for key in getattr(rebuilt, table):
-                    _write(conn, table, key, empty, rebuilt)
+                for key, rows in getattr(rebuilt, table).items():
+                    _write(conn, table, key, None, rows)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -233,6 +238,12 @@ _SQL_TABLE = {
     "versions": "versions",
     "alerts": "alerts",
     "channels": "alert_channels",
+}
+# The primary key of the tables with one row per key (versions: one per version).
+_KEY_WHERE = {
+    "datasets": "project = ? AND name = ?",
+    "alerts": "key = ?",
+    "channels": "channel = ?",
 }
 
 
@@ -258,38 +269,43 @@ class Tables:
             channels=dict(self.channels),
         )
 
-    def fold(self, event: Event) -> set[tuple[str, object]]:
-        """Apply one event; return the (table, key) pairs it may have changed."""
+    def fold(
+        self, event: Event, before: dict[tuple[str, Any], object | None] | None = None
+    ) -> None:
+        """Apply one event. `before`, when given, gets the value each touched row had before
+        its first change (None: the row did not exist)."""
         if isinstance(event, ALERT_EVENTS):
-            touched: set[tuple[str, object]] = {("alerts", event.key)}
-            _put(self.alerts, event.key, apply_alert(self.alerts.get(event.key), event))
+            self._put("alerts", event.key, apply_alert(self.alerts.get(event.key), event), before)
             channels: tuple[str, ...] = ()
             if isinstance(event, AlertDelivered):
                 channels = event.channels
             elif isinstance(event, AlertDeliveryFailed):
                 channels = (event.channel,)
             for channel in channels:
-                _put(
-                    self.channels,
-                    channel,
-                    apply_channel(self.channels.get(channel), channel, event),
-                )
-                touched.add(("channels", channel))
-            return touched
+                row = apply_channel(self.channels.get(channel), channel, event)
+                self._put("channels", channel, row, before)
+            return
         if event.dataset is None:
-            return set()
+            return
         key = (event.project, event.dataset)
-        _put(self.datasets, key, apply_dataset(self.datasets.get(key), event))
+        self._put("datasets", key, apply_dataset(self.datasets.get(key), event), before)
         rows = apply_versions(self.versions.get(key, ()), event)
-        _put(self.versions, key, rows or None)
-        return {("datasets", key), ("versions", key)}
+        self._put("versions", key, rows or None, before)
 
-
-def _put(table: dict[Any, Any], key: object, row: object | None) -> None:
-    if row is None:
-        table.pop(key, None)
-    else:
-        table[key] = row
+    def _put(
+        self,
+        table: str,
+        key: Any,
+        row: object | None,
+        before: dict[tuple[str, Any], object | None] | None,
+    ) -> None:
+        rows: dict[Any, Any] = getattr(self, table)
+        if before is not None and (table, key) not in before:
+            before[(table, key)] = rows.get(key)
+        if row is None:
+            rows.pop(key, None)
+        else:
+            rows[key] = row
 
 
 def _as_tuple(key: object) -> tuple[object, ...]:
@@ -304,28 +320,32 @@ def replay(events: Iterable[Event]) -> Tables:
     return tables
 
 
-def _write(conn: sqlite3.Connection, table: str, key: Any, before: Tables, after: Tables) -> None:
-    old, new = getattr(before, table).get(key), getattr(after, table).get(key)
-    if old == new:
-        return
+def _write(conn: sqlite3.Connection, table: str, key: Any, old: Any, new: Any) -> None:
+    """Make the table's row(s) for `key` go from `old` to what the in-memory projection
+    holds now, `new` (None: no row). Versions are written one version at a time, so that
+    storing a version writes two rows, not every version the data set has."""
     sql_table = _SQL_TABLE[table]
     if table == "versions":
-        conn.execute(f"DELETE FROM {sql_table} WHERE project = ? AND dataset = ?", key)
-        rows = new or ()
+        old_rows = {row.version: row for row in old or ()}
+        new_rows = {row.version: row for row in new or ()}
+        for number in old_rows.keys() - new_rows.keys():
+            conn.execute(
+                f"DELETE FROM {sql_table} WHERE project = ? AND dataset = ? AND version = ?",
+                (*key, number),
+            )
+        changed = [row for number, row in new_rows.items() if old_rows.get(number) != row]
+    elif new is None:
+        conn.execute(f"DELETE FROM {sql_table} WHERE {_KEY_WHERE[table]}", _as_tuple(key))
+        return
     else:
-        where = {
-            "datasets": "project = ? AND name = ?",
-            "alerts": "key = ?",
-            "channels": "channel = ?",
-        }[table]
-        conn.execute(f"DELETE FROM {sql_table} WHERE {where}", _as_tuple(key))
-        rows = () if new is None else (new,)
-    for row in rows:
+        changed = [new]
+    for row in changed:
         record = to_record(row)
         columns = ", ".join(record)
-        marks = ", ".join("?" for _ in record)
+        marks = ", ".join("?" * len(record))
         conn.execute(
-            f"INSERT INTO {sql_table} ({columns}) VALUES ({marks})", tuple(record.values())
+            f"INSERT OR REPLACE INTO {sql_table} ({columns}) VALUES ({marks})",
+            tuple(record.values()),
         )
 
 
