@@ -20,8 +20,17 @@ from datetime import datetime
 from amed.alerting import AlertAction, ClearAlert, Deliver, RaiseAlert, alert_actions
 from amed.capacity import Usage, choose_victims, evictable, usage_of
 from amed.conditions import conditions
+from amed.consumers import StartTask, plan_tasks
 from spec import DataSet, Project, format_bytes
-from state.events import DatasetBlocked, DatasetDeclared, DatasetEvicted, RunFailed
+from state.events import (
+    DatasetBlocked,
+    DatasetDeclared,
+    DatasetEvicted,
+    RunFailed,
+    TaskDeclared,
+    TaskFinished,
+    TaskRequested,
+)
 from state.fold import apply_dataset
 from state.observed import Observed
 from state.rows import DatasetRow
@@ -122,6 +131,26 @@ class Block:
     event: DatasetBlocked
 
 
+@dataclass(frozen=True)
+class DeclareTask:
+    event: TaskDeclared
+
+
+@dataclass(frozen=True)
+class RequestTask:
+    """The task's schedule fired: record a request for a run."""
+
+    event: TaskRequested
+
+
+@dataclass(frozen=True)
+class FinishTask:
+    """Record a task run that ends without running (a data set it needs failed) or whose
+    process is gone."""
+
+    event: TaskFinished
+
+
 Action = (
     Declare
     | MarkLost
@@ -130,6 +159,10 @@ Action = (
     | Evict
     | Block
     | Produce
+    | DeclareTask
+    | RequestTask
+    | FinishTask
+    | StartTask
     | RaiseAlert
     | ClearAlert
     | Deliver
@@ -146,16 +179,20 @@ class _Plan:
     evictions: list[Evict] = field(default_factory=list)
     blocks: list[Block] = field(default_factory=list)
     produces: list[Produce] = field(default_factory=list)
+    tasks: list[DeclareTask | RequestTask | FinishTask] = field(default_factory=list)
+    starts: list[StartTask] = field(default_factory=list)
     alerts: list[AlertAction] = field(default_factory=list)
 
     def actions(self) -> list[Action]:
         return [
             *self.declares,
             *self.lost,
+            *self.tasks,
             *self.deletes,
             *self.evictions,
             *self.blocks,
             *self.produces,
+            *self.starts,
             *self.alerts,
         ]
 
@@ -171,7 +208,6 @@ def decide(desired: Project, observed: Observed, facts: Facts) -> list[Action]:
     plan = _Plan()
     project = desired.name
     rows: dict[Key, DatasetRow] = dict(observed.datasets)
-    candidates: list[_Candidate] = []
     declared: set[Key] = set()
     for data_set in desired.data_sets:
         key = (project, data_set.name)
@@ -183,12 +219,30 @@ def decide(desired: Project, observed: Observed, facts: Facts) -> list[Action]:
             row = apply_dataset(row, declaration)
             assert row is not None
             rows[key] = row
-        assert row is not None
+
+    tasks = plan_tasks(desired, observed.tasks, rows, facts.now, facts.running_runs)
+    plan.tasks += [DeclareTask(e) for e in tasks.declares]
+    plan.tasks += [RequestTask(e) for e in tasks.requests]
+    plan.tasks += [FinishTask(e) for e in tasks.finishes]
+    wanted = dict(tasks.wanted)
+    wanted.update((k, "requested") for k, r in rows.items() if r.requested_at is not None)
+    wanted.update((k, "wanted") for k in facts.wanted)
+    needed = {
+        (project, ref.name)
+        for task in desired.tasks
+        if (waiting := observed.tasks.get((project, task.name))) and waiting.status == "waiting"
+        for ref in task.data_sets
+    }
+
+    candidates: list[_Candidate] = []
+    for data_set in desired.data_sets:
+        key = (project, data_set.name)
+        row = rows[key]
         if row.status in ("running", "uploading"):
             if row.run_id not in facts.running_runs:
                 plan.lost.append(MarkLost(_lost(row, facts.now)))
             continue
-        reason = _due(row, key, facts)
+        reason = _due(row, facts, wanted.get(key))
         if reason and key not in facts.hold:
             candidates.append(_Candidate(data_set, row, reason))
 
@@ -218,8 +272,11 @@ def decide(desired: Project, observed: Observed, facts: Facts) -> list[Action]:
     usage = usage_of(
         observed, capacity_bytes=facts.capacity_bytes, disk_free_bytes=facts.disk_free_bytes
     ).freeing(freed)
-    usage = _place(plan, project, candidates, rows, usage, facts)
-    usage = _keep_under_watermark(plan, project, rows, usage, facts)
+    protected = facts.in_use | needed
+    usage = _place(plan, project, candidates, rows, usage, facts, protected)
+    slots = facts.free_slots - len(plan.produces)
+    plan.starts = tasks.ready[: max(slots, 0)]
+    usage = _keep_under_watermark(plan, project, rows, usage, facts, protected)
     plan.alerts = alert_actions(
         project,
         conditions(desired, rows, plan_blocks(plan), plan_evictions(plan), usage, facts),
@@ -238,17 +295,20 @@ def plan_evictions(plan: _Plan) -> list[DatasetEvicted]:
     return [e.event for e in plan.evictions]
 
 
-def _due(row: DatasetRow, key: Key, facts: Facts) -> str | None:
-    """Why this data set should be produced now, or None."""
+def _due(row: DatasetRow, facts: Facts, wanted: str | None) -> str | None:
+    """Why this data set should be produced now, or None. `wanted`: why something asked
+    for it, if anything did; that overrides both eviction and a failure's backoff."""
     match row.status:
         case "pending":
             return "spec changed" if row.version is not None else "new"
         case "blocked":
             return "retry after blocked"
+        case "failed" if wanted is not None:
+            return wanted
         case "failed" if row.retry_at is None or row.retry_at <= facts.now:
             return "retry after lost run" if row.failed_stage == "lost" else "retry after failure"
-        case "evicted" if key in facts.wanted:
-            return "wanted after eviction"
+        case "evicted" if wanted is not None:
+            return wanted
     return None
 
 
@@ -259,6 +319,7 @@ def _place(
     rows: dict[Key, DatasetRow],
     usage: Usage,
     facts: Facts,
+    protected: set[Key] | frozenset[Key],
 ) -> Usage:
     """Start what fits, evicting for it when that is enough; block what cannot fit."""
     slots = facts.free_slots
@@ -272,7 +333,7 @@ def _place(
         if size is not None and free is not None and size > free:
             pool = evictable(
                 rows.values(),
-                in_use=facts.in_use,
+                in_use=protected,
                 exclude=taken | {row.key} | _producing(plan),
             )
             victims = choose_victims(pool, size - free)
@@ -306,7 +367,12 @@ def _place(
 
 
 def _keep_under_watermark(
-    plan: _Plan, project: str, rows: dict[Key, DatasetRow], usage: Usage, facts: Facts
+    plan: _Plan,
+    project: str,
+    rows: dict[Key, DatasetRow],
+    usage: Usage,
+    facts: Facts,
+    protected: set[Key] | frozenset[Key],
 ) -> Usage:
     percent = usage.used_percent
     policy = facts.policy
@@ -316,7 +382,7 @@ def _keep_under_watermark(
     already = {e.event.dataset for e in plan.evictions}
     pool = [
         r
-        for r in evictable(rows.values(), in_use=facts.in_use, exclude=_producing(plan))
+        for r in evictable(rows.values(), in_use=protected, exclude=_producing(plan))
         if r.name not in already
     ]
     reason = (

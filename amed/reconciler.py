@@ -23,17 +23,22 @@ from amed import logs
 from amed.alerting import ClearAlert, Deliver, RaiseAlert
 from amed.alerts import AlertChannels, AlertSender, Delivery, Outcome
 from amed.config import Settings
+from amed.consumers import StartTask
+from amed.consuming import Consumer
 from amed.plan import (
     Action,
     Block,
     Declare,
+    DeclareTask,
     DeleteVersion,
     Evict,
     Facts,
+    FinishTask,
     MarkLost,
     Policy,
     Produce,
     Remove,
+    RequestTask,
     decide,
     summarize,
 )
@@ -47,6 +52,7 @@ from state.events import (
     DatasetRemoved,
     Event,
     RunStarted,
+    TaskStarted,
     VersionDeleted,
 )
 from state.observed import Observed
@@ -99,6 +105,9 @@ class Reconciler:
         self._project = ""
         self.producer = Producer(
             settings, store, self._append, clock, jitter, self.cancel, self._store_result
+        )
+        self.consumer = Consumer(
+            settings, store, self._append, clock, self.cancel, lambda: self.producer.data_paths
         )
         self.channels = channels if channels is not None else AlertChannels()
         self.sender = AlertSender(self.channels, self._delivered) if self.channels else None
@@ -173,7 +182,13 @@ class Reconciler:
 
     def _act(self, action: Action) -> int:
         match action:
-            case Declare(event=event) | MarkLost(event=event) | ClearAlert(event=event):
+            case (
+                Declare(event=event)
+                | MarkLost(event=event)
+                | ClearAlert(event=event)
+                | DeclareTask(event=event)
+                | RequestTask(event=event)
+            ):
                 self._append([event])
                 if isinstance(action, MarkLost):
                     self._log.warning("run_lost", dataset=event.dataset, run_id=action.event.run_id)
@@ -210,10 +225,39 @@ class Reconciler:
                 self._log.info("dataset_removed", dataset=action.dataset, reason=action.reason)
                 for version in action.versions:
                     self._delete_version(action.project, action.dataset, version, "removed")
+            case FinishTask(event=finished):
+                self._append([finished])
+                self._log.warning("task_failed", task=finished.task, error=finished.reason)
             case Produce():
                 self._start(action)
                 return 1
+            case StartTask():
+                self._start_task(action)
+                return 1
         return 0
+
+    def _start_task(self, start: StartTask) -> None:
+        run_id = f"{start.task.name}-{secrets.token_hex(4)}"
+        started = TaskStarted(
+            at=self.clock(),
+            project=start.project,
+            task=start.task.name,
+            request_id=start.request_id,
+            run_id=run_id,
+            inputs=dict(start.inputs),
+        )
+        with self._lock:
+            self.state.append([started])
+            self._runs[run_id] = self._pool.submit(self._consume, start, run_id)
+        self._log.info(
+            "task_started", task=start.task.name, run_id=run_id, inputs=dict(start.inputs)
+        )
+
+    def _consume(self, start: StartTask, run_id: str) -> None:
+        try:
+            self.consumer.consume(start, run_id)
+        finally:
+            self.changed.set()
 
     def _delete_version(self, project: str, dataset: str, version: int, reason: str) -> None:
         log = self._log.bind(dataset=dataset)

@@ -82,6 +82,9 @@ class RunRequest:
     timeout_seconds: float
     venv_root: Path
     stop_grace_seconds: float = 10.0
+    # Called with the working copy once it is made, before any setup: a consumer's data
+    # sets are placed there. An exception fails the run with its message.
+    prepare: Callable[[Path], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -272,6 +275,11 @@ class _Run:
             raise _RunFailed(f"could not copy the project: {source}: {why}{more}") from None
         except OSError as error:
             raise _RunFailed(f"could not copy the project: {_one_line(error)}") from None
+        if self.req.prepare is not None:
+            try:
+                self.req.prepare(self.work)
+            except Exception as error:  # noqa: BLE001 - any failure to place data ends the run
+                raise _RunFailed(f"could not place the data sets: {_one_line(error)}") from None
 
     def _ensure_venv(self, version: str, interpreter: str, env: Mapping[str, str]) -> Path:
         """The shared virtualenv for this Python and requirements.txt, built if missing.

@@ -231,11 +231,18 @@ class ObjectStore:
                 problems.append(problem)
         return problems
 
-    def download_version(self, manifest: Manifest, dest_dir: Path) -> None:
+    def download_version(
+        self,
+        manifest: Manifest,
+        dest_dir: Path,
+        *,
+        on_file: Callable[[FileEntry], None] | None = None,
+    ) -> None:
         """Stream every file of a version into `dest_dir`, checking size and sha256.
 
         Each file is written beside its destination and renamed into place only once
         verified, so a destination file is either absent or exactly what was stored.
+        `on_file` is called (from a worker thread) after each file, for progress.
         """
         try:
             dest_dir.mkdir(parents=True, exist_ok=True)
@@ -245,6 +252,8 @@ class ObjectStore:
 
         def fetch(entry: FileEntry) -> None:
             self._download_file(file_key(p, d, v, entry.path), entry, dest_dir / entry.path)
+            if on_file is not None:
+                on_file(entry)
 
         _run_all(fetch, list(manifest.files), None)
 

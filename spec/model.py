@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AliasChoices, Field
+from cronsim import CronSim, CronSimError
+from pydantic import AfterValidator, AliasChoices, Field
 
 from spec.fields import (
     Bytes,
@@ -128,11 +130,23 @@ class Secret(SpecModel):
     inject_as: EnvKey = Field(alias="injectAs")
 
 
+def _cron(text: str) -> str:
+    """Five cron fields, evaluated in UTC."""
+    try:
+        CronSim(text, datetime(2000, 1, 1, tzinfo=UTC))
+    except CronSimError as exc:
+        raise problem(f"{text!r} is not a cron schedule ({exc}); e.g. '0 3 * * *'") from None
+    return text
+
+
+CronText = Annotated[NonEmptyText, AfterValidator(_cron)]
+
+
 class Triggers(SpecModel):
     """When a task runs on its own; ``schedule`` is a cron expression."""
 
     spec_kind: ClassVar[str] = "triggers"
-    schedule: NonEmptyText | None = None
+    schedule: CronText | None = None
 
 
 class Task(SpecModel):

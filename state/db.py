@@ -21,14 +21,24 @@ import sqlite_utils
 
 from state.events import (
     ALERT_EVENTS,
+    TASK_EVENTS,
     AlertDelivered,
     AlertDeliveryFailed,
     Event,
+    TaskFinished,
+    TaskStarted,
     event_at,
     event_from_row,
     event_payload,
 )
-from state.fold import apply_alert, apply_channel, apply_dataset, apply_versions
+from state.fold import (
+    apply_alert,
+    apply_channel,
+    apply_dataset,
+    apply_dataset_use,
+    apply_task,
+    apply_versions,
+)
 from state.heartbeat import DaemonRow
 from state.heartbeat import write as write_heartbeat
 from state.observed import Observed
@@ -36,10 +46,12 @@ from state.rows import (
     AlertRow,
     ChannelRow,
     DatasetRow,
+    TaskRow,
     VersionRow,
     alert_from_record,
     channel_from_record,
     dataset_from_record,
+    task_from_record,
     to_record,
     version_from_record,
 )
@@ -232,18 +244,20 @@ class StateStore:
         write_heartbeat(self._conn, row)
 
 
-TABLE_NAMES = ("datasets", "versions", "alerts", "channels")
+TABLE_NAMES = ("datasets", "versions", "alerts", "channels", "tasks")
 _SQL_TABLE = {
     "datasets": "datasets",
     "versions": "versions",
     "alerts": "alerts",
     "channels": "alert_channels",
+    "tasks": "tasks",
 }
 # The primary key of the tables with one row per key (versions: one per version).
 _KEY_WHERE = {
     "datasets": "project = ? AND name = ?",
     "alerts": "key = ?",
     "channels": "channel = ?",
+    "tasks": "project = ? AND name = ?",
 }
 
 
@@ -255,10 +269,15 @@ class Tables:
     versions: dict[tuple[str, str], tuple[VersionRow, ...]] = field(default_factory=dict)
     alerts: dict[str, AlertRow] = field(default_factory=dict)
     channels: dict[str, ChannelRow] = field(default_factory=dict)
+    tasks: dict[tuple[str, str], TaskRow] = field(default_factory=dict)
 
     def copy(self) -> Tables:
         return Tables(
-            dict(self.datasets), dict(self.versions), dict(self.alerts), dict(self.channels)
+            dict(self.datasets),
+            dict(self.versions),
+            dict(self.alerts),
+            dict(self.channels),
+            dict(self.tasks),
         )
 
     def observed(self) -> Observed:
@@ -267,6 +286,7 @@ class Tables:
             versions=dict(self.versions),
             alerts=dict(self.alerts),
             channels=dict(self.channels),
+            tasks=dict(self.tasks),
         )
 
     def fold(
@@ -284,6 +304,15 @@ class Tables:
             for channel in channels:
                 row = apply_channel(self.channels.get(channel), channel, event)
                 self._put("channels", channel, row, before)
+            return
+        if isinstance(event, TASK_EVENTS):
+            key = (event.project, event.task)
+            self._put("tasks", key, apply_task(self.tasks.get(key), event), before)
+            if isinstance(event, TaskStarted | TaskFinished):
+                for name in event.inputs:
+                    used = (event.project, name)
+                    in_use = apply_dataset_use(self.datasets.get(used), event)
+                    self._put("datasets", used, in_use, before)
             return
         if event.dataset is None:
             return
@@ -365,6 +394,8 @@ def load_tables(conn: sqlite3.Connection) -> Tables:
             tables.alerts[r["key"]] = alert_from_record(dict(r))
         for r in conn.execute("SELECT * FROM alert_channels"):
             tables.channels[r["channel"]] = channel_from_record(dict(r))
+        for r in conn.execute("SELECT * FROM tasks"):
+            tables.tasks[(r["project"], r["name"])] = task_from_record(dict(r))
     finally:
         conn.row_factory = None
     return tables

@@ -124,6 +124,69 @@ class DatasetBlocked(_Event):
     capacity_bytes: int | None = None
 
 
+class DatasetRequested(_Event):
+    """Someone asked for this data set (`ame ds pull` of an evicted one): produce it even
+    though no backoff or eviction would otherwise let it be produced now."""
+
+    type: Literal["dataset_requested"] = "dataset_requested"
+    dataset: str
+    reason: str
+
+
+class DatasetPulled(_Event):
+    """A ready version was downloaded out of the store: it counts as a use."""
+
+    type: Literal["dataset_pulled"] = "dataset_pulled"
+    dataset: str
+    version: int
+
+
+class TaskDeclared(_Event):
+    """The spec declares this task (new, or with another schedule)."""
+
+    type: Literal["task_declared"] = "task_declared"
+    task: str
+    schedule: str | None = None
+    data_sets: tuple[str, ...] = ()
+
+
+class TaskRequested(_Event):
+    """A run of the task was asked for: by a person (`ame task run`) or by its schedule."""
+
+    type: Literal["task_requested"] = "task_requested"
+    task: str
+    request_id: str
+    reason: Literal["manual", "schedule"]
+    scheduled_for: datetime | None = None
+
+
+class TaskStarted(_Event):
+    """The task started with these data set versions placed in its working copy; they are
+    in use until it finishes."""
+
+    type: Literal["task_started"] = "task_started"
+    task: str
+    request_id: str
+    run_id: str
+    inputs: dict[str, int]
+
+
+class TaskFinished(_Event):
+    """The task's run is over: it succeeded, failed, or never started because a data set it
+    needs failed (`run_id` None then)."""
+
+    type: Literal["task_finished"] = "task_finished"
+    task: str
+    request_id: str
+    ok: bool
+    run_id: str | None = None
+    reason: str | None = None
+    exit_code: int | None = None
+    seconds: float | None = None
+    output_tail: str | None = None
+    inputs: dict[str, int] = {}
+
+
 Severity = Literal["critical", "warning", "info"]
 
 
@@ -178,12 +241,19 @@ Event = Annotated[
     | AlertRaised
     | AlertCleared
     | AlertDelivered
-    | AlertDeliveryFailed,
+    | AlertDeliveryFailed
+    | DatasetRequested
+    | DatasetPulled
+    | TaskDeclared
+    | TaskRequested
+    | TaskStarted
+    | TaskFinished,
     Field(discriminator="type"),
 ]
 
 AlertEvent = AlertRaised | AlertCleared | AlertDelivered | AlertDeliveryFailed
 ALERT_EVENTS = (AlertRaised, AlertCleared, AlertDelivered, AlertDeliveryFailed)
+TASK_EVENTS = (TaskDeclared, TaskRequested, TaskStarted, TaskFinished)
 
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 _COMMON = frozenset({"at", "project", "dataset", "type"})

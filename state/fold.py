@@ -17,11 +17,17 @@ from state.events import (
     DatasetBlocked,
     DatasetDeclared,
     DatasetEvicted,
+    DatasetPulled,
     DatasetRemoved,
+    DatasetRequested,
     Event,
     RunFailed,
     RunStarted,
     RunSucceeded,
+    TaskDeclared,
+    TaskFinished,
+    TaskRequested,
+    TaskStarted,
     VersionDeleted,
     VersionStored,
 )
@@ -30,6 +36,7 @@ from state.rows import (
     AlertRow,
     ChannelRow,
     DatasetRow,
+    TaskRow,
     VersionRow,
 )
 
@@ -70,6 +77,7 @@ def apply_dataset(row: DatasetRow | None, event: Event) -> DatasetRow | None:
                 retry_at=event.retry_at,
                 error=_failure_text(event),
                 failed_stage=event.stage,
+                requested_at=None,
                 updated_at=at,
             )
         case VersionStored():
@@ -90,8 +98,15 @@ def apply_dataset(row: DatasetRow | None, event: Event) -> DatasetRow | None:
                 retry_at=None,
                 error=None,
                 failed_stage=None,
+                requested_at=None,
                 updated_at=at,
             )
+        case DatasetRequested():
+            if row.status == "removed":
+                return row
+            return replace(row, requested_at=at, updated_at=at)
+        case DatasetPulled():
+            return replace(row, last_used_at=at)
         case VersionDeleted():
             if row.version != event.version:
                 return replace(row, updated_at=at)
@@ -120,6 +135,7 @@ def apply_dataset(row: DatasetRow | None, event: Event) -> DatasetRow | None:
                 row,
                 status="blocked",
                 error=event.reason,
+                requested_at=None,
                 run_id=None,
                 running_version=None,
                 updated_at=at,
@@ -138,6 +154,89 @@ def apply_dataset(row: DatasetRow | None, event: Event) -> DatasetRow | None:
                 retry_at=None,
                 error=None,
                 in_use_by=(),
+                requested_at=None,
+                updated_at=at,
+            )
+    return row
+
+
+def apply_dataset_use(row: DatasetRow | None, event: Event) -> DatasetRow | None:
+    """A data set while tasks use it: `in_use_by` names them, and each use moves its last
+    use (what least-recently-used eviction goes by)."""
+    if row is None:
+        return None
+    match event:
+        case TaskStarted():
+            users = tuple(sorted({*row.in_use_by, event.task}))
+            return replace(row, in_use_by=users, last_used_at=event.at)
+        case TaskFinished():
+            users = tuple(u for u in row.in_use_by if u != event.task)
+            return replace(row, in_use_by=users, last_used_at=event.at)
+    return row
+
+
+def apply_task(row: TaskRow | None, event: Event) -> TaskRow | None:
+    """A task after `event`."""
+    at = event.at
+    if isinstance(event, TaskDeclared):
+        if row is None:
+            return TaskRow(
+                project=event.project,
+                name=event.task,
+                status="idle",
+                declared_at=at,
+                updated_at=at,
+                schedule=event.schedule,
+                data_sets=event.data_sets,
+            )
+        return replace(row, schedule=event.schedule, data_sets=event.data_sets, updated_at=at)
+    if row is None and isinstance(event, TaskRequested):
+        # Asked for before the daemon declared it (`ame task run` right after an edit).
+        row = TaskRow(
+            project=event.project, name=event.task, status="idle", declared_at=at, updated_at=at
+        )
+    if row is None:
+        return None
+    match event:
+        case TaskRequested():
+            scheduled = event.scheduled_for or row.last_scheduled_for
+            if row.status in ("waiting", "running"):
+                return replace(row, last_scheduled_for=scheduled)
+            return replace(
+                row,
+                status="waiting",
+                request_id=event.request_id,
+                request_reason=event.reason,
+                requested_at=at,
+                last_scheduled_for=scheduled,
+                error=None,
+                updated_at=at,
+            )
+        case TaskStarted():
+            if event.request_id != row.request_id:
+                return row
+            return replace(
+                row,
+                status="running",
+                run_id=event.run_id,
+                started_at=at,
+                inputs=tuple(sorted(event.inputs)),
+                updated_at=at,
+            )
+        case TaskFinished():
+            if event.request_id != row.request_id:
+                return row
+            return replace(
+                row,
+                status="succeeded" if event.ok else "failed",
+                request_id=None,
+                run_id=None,
+                last_run_id=event.run_id or row.last_run_id,
+                finished_at=at,
+                inputs=(),
+                error=None if event.ok else event.reason,
+                runs=row.runs + (1 if event.run_id else 0),
+                failures=row.failures + (0 if event.ok else 1),
                 updated_at=at,
             )
     return row

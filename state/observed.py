@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from state.rows import AlertRow, ChannelRow, DatasetRow, VersionRow
+from state.rows import AlertRow, ChannelRow, DatasetRow, TaskRow, VersionRow
 
 
 @dataclass(frozen=True)
@@ -14,6 +14,7 @@ class Observed:
     versions: Mapping[tuple[str, str], tuple[VersionRow, ...]] = field(default_factory=dict)
     alerts: Mapping[str, AlertRow] = field(default_factory=dict)
     channels: Mapping[str, ChannelRow] = field(default_factory=dict)
+    tasks: Mapping[tuple[str, str], TaskRow] = field(default_factory=dict)
 
     def held_bytes(self) -> int:
         """Bytes of every committed version still in the store, served or not."""

@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from state.db import BUSY_TIMEOUT_MS, DB_FILENAME, load_tables
 from state.events import Event, event_from_row
@@ -22,10 +23,12 @@ from state.rows import (
     AlertRow,
     ChannelRow,
     DatasetRow,
+    TaskRow,
     VersionRow,
     alert_from_record,
     channel_from_record,
     dataset_from_record,
+    task_from_record,
     version_from_record,
 )
 
@@ -82,6 +85,12 @@ class StateReader:
         rows = self._conn.execute("SELECT * FROM alert_channels ORDER BY channel")
         return [channel_from_record(dict(r)) for r in rows]
 
+    def tasks(self) -> list[TaskRow]:
+        if self._conn is None:
+            return []
+        rows = self._conn.execute("SELECT * FROM tasks ORDER BY project, name")
+        return [task_from_record(dict(r)) for r in rows]
+
     def datasets(self, *, include_removed: bool = False) -> list[DatasetRow]:
         if self._conn is None:
             return []
@@ -90,6 +99,21 @@ class StateReader:
             sql += " WHERE status != 'removed'"
         sql += " ORDER BY project, name"
         return [dataset_from_record(dict(r)) for r in self._conn.execute(sql)]
+
+    def dataset_records(self, *, include_removed: bool = False) -> list[dict[str, Any]]:
+        """The `datasets` rows as stored, ordered like `datasets()`: times as the ISO text
+        `format_time` wrote, lists as JSON text. For listings that print what is stored
+        anyway: building a `DatasetRow` per row costs more than the whole query."""
+        if self._conn is None:
+            return []
+        sql = "SELECT * FROM datasets"
+        if not include_removed:
+            sql += " WHERE status != 'removed'"
+        sql += " ORDER BY project, name"
+        cursor = self._conn.execute(sql)
+        cursor.row_factory = None  # plain tuples: several times faster than sqlite3.Row
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
 
     def dataset(self, name: str, project: str | None = None) -> DatasetRow | None:
         if self._conn is None:

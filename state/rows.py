@@ -55,6 +55,7 @@ class DatasetRow:
     error: str | None = None
     in_use_by: tuple[str, ...] = ()
     failed_stage: str | None = None
+    requested_at: datetime | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -78,6 +79,39 @@ class VersionRow:
     @property
     def key(self) -> tuple[str, str, int]:
         return (self.project, self.dataset, self.version)
+
+
+TaskStatus = Literal["idle", "waiting", "running", "succeeded", "failed"]
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    """A task of the project as a consumer of data sets. `waiting`: a run was requested and
+    waits for its data sets; `request_id` names that request until the run finishes."""
+
+    project: str
+    name: str
+    status: TaskStatus
+    declared_at: datetime
+    updated_at: datetime
+    schedule: str | None = None
+    data_sets: tuple[str, ...] = ()
+    request_id: str | None = None
+    request_reason: str | None = None
+    requested_at: datetime | None = None
+    last_scheduled_for: datetime | None = None
+    run_id: str | None = None
+    last_run_id: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    inputs: tuple[str, ...] = ()
+    error: str | None = None
+    runs: int = 0
+    failures: int = 0
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.project, self.name)
 
 
 @dataclass(frozen=True)
@@ -127,10 +161,15 @@ _DATETIME_FIELDS = {
     "last_raised_at",
     "delivered_at",
     "last_ok_at",
+    "requested_at",
+    "declared_at",
+    "last_scheduled_for",
+    "started_at",
+    "finished_at",
 }
 
 
-AnyRow = DatasetRow | VersionRow | AlertRow | ChannelRow
+AnyRow = DatasetRow | VersionRow | AlertRow | ChannelRow | TaskRow
 
 
 def to_record(row: AnyRow) -> dict[str, Any]:
@@ -164,6 +203,13 @@ def alert_from_record(record: dict[str, Any]) -> AlertRow:
     values["resolvable"] = bool(values["resolvable"])
     values["firing"] = bool(values["firing"])
     return AlertRow(**values)
+
+
+def task_from_record(record: dict[str, Any]) -> TaskRow:
+    values = _decode(record, TaskRow)
+    for name in ("data_sets", "inputs"):
+        values[name] = tuple(json.loads(values.get(name) or "[]"))
+    return TaskRow(**values)
 
 
 def channel_from_record(record: dict[str, Any]) -> ChannelRow:

@@ -130,5 +130,34 @@ def _v3(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3)
+def _v4(db: sqlite_utils.Database) -> None:
+    """Tasks as consumers of data sets, and requests for data sets."""
+    db["datasets"].add_column("requested_at", str)  # type: ignore[union-attr]
+    db["tasks"].create(  # type: ignore[union-attr]
+        {
+            "project": str,
+            "name": str,
+            "status": str,
+            "declared_at": str,
+            "updated_at": str,
+            "schedule": str,
+            "data_sets": str,
+            "request_id": str,
+            "request_reason": str,
+            "requested_at": str,
+            "last_scheduled_for": str,
+            "run_id": str,
+            "last_run_id": str,
+            "started_at": str,
+            "finished_at": str,
+            "inputs": str,
+            "error": str,
+            "runs": int,
+            "failures": int,
+        },
+        pk=("project", "name"),
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3, _v4)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from amed.plan import Declare, DeleteVersion, Facts, MarkLost, Produce, Remove, decide
+from amed.plan import Declare, DeclareTask, DeleteVersion, Facts, MarkLost, Produce, Remove, decide
 from spec import Project, load_text
 from state.db import replay
 from state.events import (
@@ -48,7 +48,7 @@ def observe(events: list[Event]) -> Observed:
 def converge(desired: Project, version: int = 1, t: datetime = NOW) -> list[Event]:
     """The events of a data set declared and produced once, as the daemon records them."""
     actions = decide(desired, Observed(), Facts(now=t))
-    declares = [a.event for a in actions if isinstance(a, Declare)]
+    declares = [a.event for a in actions if isinstance(a, Declare | DeclareTask)]
     data_set = desired.data_sets[0]
     return [
         *declares,
@@ -83,8 +83,8 @@ def kinds(actions: list[object]) -> list[str]:
 
 def test_a_new_data_set_is_declared_and_produced_as_version_1() -> None:
     actions = decide(project(), Observed(), Facts(now=NOW))
-    assert kinds(actions) == ["Declare", "Produce"]
-    declare, produce = actions
+    assert kinds(actions) == ["Declare", "DeclareTask", "Produce"]
+    declare, _, produce = actions
     assert isinstance(declare, Declare) and declare.event.declared_size_bytes == 50 * 2**30
     assert isinstance(produce, Produce) and (produce.version, produce.attempt) == (1, 1)
     assert produce.data_set.name == "mnist"
@@ -146,7 +146,9 @@ def test_a_removed_data_set_declared_again_continues_its_version_numbers() -> No
 
 def started(desired: Project) -> list[Event]:
     declares = [
-        a.event for a in decide(desired, Observed(), Facts(now=NOW)) if isinstance(a, Declare)
+        a.event
+        for a in decide(desired, Observed(), Facts(now=NOW))
+        if isinstance(a, Declare | DeclareTask)
     ]
     return [
         *declares,
@@ -211,7 +213,7 @@ def test_a_failed_data_set_is_retried_only_once_its_backoff_has_passed(
 
 def test_held_data_sets_are_not_started() -> None:
     facts = Facts(now=NOW, hold=frozenset({("p", "mnist")}))
-    assert kinds(decide(project(), Observed(), facts)) == ["Declare"]
+    assert kinds(decide(project(), Observed(), facts)) == ["Declare", "DeclareTask"]
 
 
 def test_no_more_producers_start_than_there_are_free_slots() -> None:

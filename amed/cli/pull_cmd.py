@@ -1,0 +1,171 @@
+"""`ame ds pull NAME [DEST]`: download a data set's ready version, verified and atomic.
+
+Files are checked against the manifest's sha256 as they arrive and land in a temporary
+directory beside DEST that is renamed into place only when complete: DEST is either left
+as it was or holds exactly the stored version. A data set that is not ready (evicted, or
+failed) is requested from the daemon, and the pull waits for it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import click
+
+from amed.cli.exits import EXIT_FAILED, EXIT_INVALID, EXIT_OK
+from amed.cli.options import config_option, settings_from, state_dir_option
+from amed.cli.requests import append, daemon_alive, no_daemon_hint, now
+from amed.config import Settings
+from amed.manifest import FileEntry, Manifest
+from amed.store import ObjectStore, open_store
+from spec import format_bytes
+from state.events import DatasetPulled, DatasetRequested
+from state.read import StateReader
+from state.rows import DatasetRow
+
+POLL_SECONDS = 0.5
+GIVE_UP_STATUSES = ("failed", "blocked", "removed")
+
+
+@click.command("pull")
+@config_option
+@state_dir_option
+@click.option("--storage", "storage_url", help="Object store URL (default: as the daemon's).")
+@click.option("--force", is_flag=True, help="Replace a DEST that is not empty.")
+@click.option(
+    "--timeout",
+    "timeout_seconds",
+    type=float,
+    default=3600.0,
+    show_default=True,
+    help="Seconds to wait for a data set that must be produced first.",
+)
+@click.argument("name")
+@click.argument("dest", required=False, type=click.Path(path_type=Path))
+def pull(
+    config_file: Path | None,
+    state_dir: Path | None,
+    storage_url: str | None,
+    force: bool,
+    timeout_seconds: float,
+    name: str,
+    dest: Path | None,
+) -> int:
+    """Download data set NAME into DEST (default: ./NAME)."""
+    settings = settings_from(config_file, state_dir=state_dir, storage_url=storage_url)
+    dest = (dest or Path(name)).absolute()
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())) and not force:
+        click.echo(f"error: {dest} is not empty; pass --force to replace it", err=True)
+        return EXIT_INVALID
+    row = _row(settings, name)
+    if row is None:
+        click.echo(f"error: no data set named {name!r} in {settings.state_dir}", err=True)
+        return EXIT_FAILED
+    if row.status != "ready" or row.version is None:
+        row = _request_and_wait(settings, row, timeout_seconds)
+        if row is None:
+            return EXIT_FAILED
+    assert row.version is not None
+    store = open_store(settings.storage_url)
+    manifest = store.read_manifest(row.project, row.name, row.version)
+    if manifest is None:
+        click.echo(
+            f"error: version {row.version} of {name} is not in {store.url}; was it evicted "
+            "just now? Try again.",
+            err=True,
+        )
+        return EXIT_FAILED
+    _download(store, manifest, dest)
+    append(
+        settings.state_dir,
+        [DatasetPulled(at=now(), project=row.project, dataset=row.name, version=row.version)],
+    )
+    click.echo(
+        f"{name} version {row.version}: {len(manifest.files)} files, "
+        f"{format_bytes(manifest.size_bytes)} in {dest}"
+    )
+    return EXIT_OK
+
+
+def _row(settings: Settings, name: str) -> DatasetRow | None:
+    reader = StateReader.in_dir(settings.state_dir)
+    try:
+        return reader.dataset(name)
+    finally:
+        reader.close()
+
+
+def _request_and_wait(
+    settings: Settings, row: DatasetRow, timeout_seconds: float
+) -> DatasetRow | None:
+    if row.status == "removed":
+        click.echo(f"error: data set {row.name} is no longer declared", err=True)
+        return None
+    alive = daemon_alive(settings.state_dir)
+    if row.status in ("evicted", "failed"):
+        append(
+            settings.state_dir,
+            [DatasetRequested(at=now(), project=row.project, dataset=row.name, reason="pulled")],
+        )
+    if not alive:
+        click.echo(
+            f"error: data set {row.name} is {row.status} and {no_daemon_hint(settings.state_dir)}",
+            err=True,
+        )
+        return None
+    click.echo(f"{row.name} is {row.status}; waiting for the daemon to produce it…", err=True)
+    asked = now()
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS)
+        current = _row(settings, row.name)
+        if current is None:
+            break
+        if current.status == "ready" and current.version is not None:
+            return current
+        if current.status in GIVE_UP_STATUSES and current.updated_at >= asked:
+            first = (current.error or current.status).splitlines()[0]
+            click.echo(f"error: data set {row.name} is {current.status}: {first}", err=True)
+            return None
+    click.echo(f"error: data set {row.name} was not ready within {timeout_seconds:g} s", err=True)
+    return None
+
+
+def _download(store: ObjectStore, manifest: Manifest, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.pull-", dir=dest.parent))
+    try:
+        if sys.stderr.isatty() and manifest.files:
+            from rich.progress import Progress
+
+            with Progress(transient=True) as progress:
+                bar = progress.add_task(f"pulling {manifest.dataset}", total=manifest.size_bytes)
+
+                def advance(entry: FileEntry) -> None:
+                    progress.advance(bar, entry.size_bytes)
+
+                store.download_version(manifest, staging, on_file=advance)
+        else:
+            store.download_version(manifest, staging)
+        _replace(staging, dest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _replace(staging: Path, dest: Path) -> None:
+    """Put the complete download in place; an old DEST is removed only after that."""
+    if not dest.exists():
+        staging.rename(dest)
+        return
+    old = dest.with_name(f".{dest.name}.old-{staging.name.rsplit('-', 1)[-1]}")
+    dest.rename(old)
+    staging.rename(dest)
+    if old.is_dir() and not old.is_symlink():
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        old.unlink(missing_ok=True)
