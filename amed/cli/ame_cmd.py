@@ -13,8 +13,17 @@ import click
 
 from amed.cli.exits import EXIT_FAILED, EXIT_OK, Cli
 from amed.cli.options import config_option, settings_from, state_dir_option
+from amed.cli.pull_cmd import pull
 from amed.cli.status_cmd import status
-from amed.listing import TABLE_COLUMNS, dataset_cells, dataset_json
+from amed.cli.table import print_table
+from amed.cli.task_cmd import task
+from amed.listing import (
+    TABLE_COLUMNS,
+    dataset_cells,
+    dataset_json,
+    dataset_json_from_record,
+    json_array,
+)
 from state.read import StateReader
 from state.timefmt import format_time
 
@@ -38,6 +47,8 @@ def ds() -> None:
 cli.add_command(ds, "ds")
 cli.add_command(ds, "dataset")
 cli.add_command(status)
+cli.add_command(task)
+ds.add_command(pull)
 
 
 @ds.command("list")
@@ -50,15 +61,17 @@ def ds_list(
 ) -> int:
     """One row per data set."""
     reader = _reader(config_file, state_dir)
+    if as_json:
+        records = reader.dataset_records(include_removed=include_removed)
+        reader.close()
+        click.echo(json_array(dataset_json_from_record(r) for r in records))
+        return EXIT_OK
     rows = reader.datasets(include_removed=include_removed)
     reader.close()
-    if as_json:
-        click.echo(json.dumps([dataset_json(r) for r in rows], indent=2))
-        return EXIT_OK
     if not rows:
         click.echo(f"no data sets recorded in {reader.path.parent}", err=True)
         return EXIT_OK
-    _table(TABLE_COLUMNS, [dataset_cells(r) for r in rows])
+    print_table(TABLE_COLUMNS, [dataset_cells(r) for r in rows])
     return EXIT_OK
 
 
@@ -175,21 +188,6 @@ def _show_value(key: str, value: Any) -> str:
     if isinstance(value, str) and (not value or any(c.isspace() for c in value)):
         return json.dumps(value)
     return str(value)
-
-
-def _table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    if sys.stdout.isatty():
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(*columns, box=None, pad_edge=False, header_style="bold")
-        for cells in rows:
-            table.add_row(*cells)
-        Console().print(table)
-        return
-    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
-    for cells in [columns, *rows]:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(cells, widths, strict=True)).rstrip())
 
 
 def main() -> None:
