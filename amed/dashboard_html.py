@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -18,6 +18,7 @@ from amed.listing import age
 from spec import format_bytes
 from state.read import LoggedEvent
 from state.rows import AlertRow, DatasetRow, VersionRow
+from state.timefmt import parse_time
 
 REFRESH_SECONDS = 5
 HISTORY_LIMIT = 200
@@ -47,7 +48,7 @@ th,td{text-align:left;padding:.45rem .6rem;border-bottom:1px solid #e6e9ee;verti
 th{font-size:.8rem;text-transform:uppercase;letter-spacing:.03em;color:#5b6573;
 background:#fafbfc}
 td.num{font-variant-numeric:tabular-nums;white-space:nowrap}
-.proj{display:block;font-size:.8rem;color:#6b7685}
+.proj{display:block;font-size:.8rem;font-weight:400;color:#6b7685}
 .err{color:#a12a1e;overflow-wrap:anywhere}
 .badge{display:inline-block;padding:.05rem .5rem;border-radius:1rem;font-size:.8rem;
 font-weight:600;background:#e3e7ed;color:#3b4452;white-space:nowrap}
@@ -92,10 +93,14 @@ def _bytes(size_bytes: int | None) -> str:
     return format_bytes(size_bytes) if size_bytes is not None else "–"
 
 
+def _clock(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def _time(moment: datetime | None, now: datetime, *, relative: bool = True) -> str:
     if moment is None:
         return "–"
-    iso = moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+    iso = _clock(moment)
     shown = age(moment, now) if relative else iso
     return f'<time datetime="{_e(moment.isoformat())}" title="{_e(iso)}">{_e(shown)}</time>'
 
@@ -116,7 +121,7 @@ def _page(title: str, body: str, *, now: datetime, heading: str = "amed") -> str
         f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">'
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
         f'<header><h1><a href="/">{_e(heading)}</a></h1>'
-        f'<span class="meta">{_e(now.strftime("%Y-%m-%d %H:%M:%S UTC"))} · '
+        f'<span class="meta">{_e(_clock(now))} · '
         f"refreshes every {REFRESH_SECONDS} s</span></header>"
         f"<main>{body}</main></body></html>\n"
     )
@@ -233,7 +238,6 @@ def index_page(
 def _details(row: DatasetRow, now: datetime) -> str:
     items: list[tuple[str, str]] = [
         ("project", _e(row.project)),
-        ("status", _badge(row.status)),
         ("version", _e(row.version if row.version is not None else "–")),
         ("size", _e(_bytes(row.size_bytes))),
         ("declared size", _e(_bytes(row.declared_size_bytes))),
@@ -276,6 +280,8 @@ def _field(key: str, value: Any) -> str:
         return format_bytes(value)
     if key.endswith("_hash") and isinstance(value, str):
         return value[:12]
+    if key.endswith("_at") and isinstance(value, str):
+        return _clock(parse_time(value))
     if key == "seconds" and isinstance(value, int | float):
         return f"{value:.1f} s"
     if isinstance(value, list | tuple):
