@@ -45,7 +45,7 @@ margin-bottom:1rem}
 .scroll{overflow-x:auto}
 table{border-collapse:collapse;width:100%;background:#fff}
 th,td{text-align:left;padding:.45rem .6rem;border-bottom:1px solid #e6e9ee;vertical-align:top}
-th{font-size:.8rem;text-transform:uppercase;letter-spacing:.03em;color:#5b6573;
+th{white-space:nowrap;font-size:.8rem;text-transform:uppercase;letter-spacing:.03em;color:#5b6573;
 background:#fafbfc}
 td.num{font-variant-numeric:tabular-nums;white-space:nowrap}
 .proj{display:block;font-size:.8rem;font-weight:400;color:#6b7685}
@@ -260,14 +260,19 @@ def _versions(versions: Sequence[VersionRow], now: datetime) -> str:
     if not versions:
         return '<p class="muted">No stored version.</p>'
     rows = "".join(
-        f"<tr><td class='num'>{_e(v.version)}</td><td class='num'>{_e(format_bytes(v.size_bytes))}"
-        f"</td><td class='num'>{_e(v.files)}</td><td>{_time(v.stored_at, now, relative=False)}"
-        f"</td><td>{'current' if v.current else 'superseded'}</td></tr>"
+        "<tr>"
+        + _cell("Version", _e(v.version), "num")
+        + _cell("Size", _e(format_bytes(v.size_bytes)), "num")
+        + _cell("Files", _e(v.files), "num")
+        + _cell("Stored", _time(v.stored_at, now, relative=False))
+        + _cell("State", "current" if v.current else "superseded")
+        + "</tr>"
         for v in versions
     )
+    head = "".join(f"<th>{c}</th>" for c in ("Version", "Size", "Files", "Stored", "State"))
     return (
-        '<div class="scroll"><table id="versions"><thead><tr><th>Version</th><th>Size</th>'
-        f"<th>Files</th><th>Stored</th><th></th></tr></thead><tbody>{rows}</tbody></table></div>"
+        f'<div class="scroll"><table class="cards" id="versions"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{rows}</tbody></table></div>"
     )
 
 
@@ -289,12 +294,18 @@ def _field(key: str, value: Any) -> str:
     return str(value)
 
 
+def _label(key: str) -> str:
+    if key == "seconds":
+        return "took"
+    return key.removesuffix("_bytes").replace("_", " ")
+
+
 def _history_item(logged: LoggedEvent, now: datetime) -> str:
     event = logged.event
     data = event.model_dump(mode="json")
     reason = data.get("reason") or data.get("error") or ""
     details = " · ".join(
-        f"{k.replace('_', ' ')} {_field(k, v)}"
+        f"{_label(k)} {_field(k, v)}"
         for k, v in data.items()
         if k not in _SKIP_FIELDS and v is not None
     )

@@ -101,7 +101,7 @@ def test_data_set_page_shows_details_versions_and_history_newest_first(
     assert "making room for big" in page
     assert "2026-05-01 12:05:00 UTC" in page
     mnist = fetch(dashboard.url + "datasets/demo/mnist").body
-    assert '<table id="versions">' in mnist and "current" in mnist
+    assert 'id="versions"' in mnist and '<td data-label="State" class="">current</td>' in mnist
 
 
 def test_metrics_health_and_head_answer(dashboard: Dashboard) -> None:
