@@ -42,6 +42,7 @@ class Settings:
     alert_config: Path | None = None
     alert_repeat_seconds: float = 4 * 3600.0
     alert_after_failures: int = 3
+    http_address: str | None = None
     config_file: Path | None = None
 
 
@@ -62,6 +63,7 @@ _KEYS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
     ("alert_config", "", ("alerts", "config"), "AME_ALERT_CONFIG"),
     ("alert_repeat_seconds", "", ("alerts", "repeat_interval_seconds"), "AME_ALERT_REPEAT_SECONDS"),
     ("alert_after_failures", "", ("alerts", "after_failures"), "AME_ALERT_AFTER_FAILURES"),
+    ("http_address", "--http", ("http", "address"), "AME_HTTP"),
 )
 _KNOWN_TOML = {
     "project",
@@ -71,6 +73,7 @@ _KNOWN_TOML = {
     "tasks",
     "eviction",
     "alerts",
+    "http",
 }
 
 
@@ -155,6 +158,11 @@ def _parse(name: str, value: Any, where: str) -> Any:
     try:
         if name in ("project_dir", "state_dir", "alert_config"):
             return Path(str(value))
+        if name == "http_address":
+            from amed.dashboard import parse_address  # here: the dashboard imports config
+
+            parse_address(str(value))
+            return str(value)
         if name == "alert_urls":
             urls = value.split() if isinstance(value, str) else value
             if not isinstance(urls, list | tuple) or not all(isinstance(u, str) for u in urls):

@@ -45,6 +45,12 @@ def cli() -> None:
     help="One full pass, wait for its work, exit: 0 converged, 1 failed, 2 invalid.",
 )
 @click.option(
+    "--http",
+    "http_address",
+    metavar="HOST:PORT",
+    help="Serve the read-only dashboard here, e.g. 127.0.0.1:8321 (default: off).",
+)
+@click.option(
     "--dry-run",
     is_flag=True,
     help="With --once: print what would be produced, evicted or blocked, and why; change nothing.",
