@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Annotated, Any, ClassVar, Literal
 
 from cronsim import CronSim, CronSimError
@@ -176,7 +177,7 @@ class DataSet(SpecModel):
     producer: Task
     task_ref: str | None = None
 
-    @property
+    @cached_property
     def spec_hash(self) -> str:
         """Changes exactly when what determines the produced data changes.
 

@@ -45,6 +45,11 @@ def from_file(info: ValidationInfo) -> bool:
     return isinstance(context, dict) and context.get("yaml") is True
 
 
+# spec_keys() per model class, computed once: fields do not change after class creation,
+# and the check runs for every mapping of every file loaded.
+_KNOWN_KEYS: dict[type, list[str]] = {}
+
+
 class SpecModel(BaseModel):
     """Frozen, closed to unknown keys, camelCase in files and snake_case in Python."""
 
@@ -78,7 +83,9 @@ class SpecModel(BaseModel):
         data = cls.spec_normalize(data)
         if not isinstance(data, dict):
             return data
-        known = cls.spec_keys()
+        known = _KNOWN_KEYS.get(cls)
+        if known is None:
+            known = _KNOWN_KEYS[cls] = cls.spec_keys()
         for key in data:
             if key not in known:
                 raise problem(cls.spec_unknown_key(str(key), known), key=str(key))

@@ -14,7 +14,7 @@ version or an env value never changes on the way in.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any, NamedTuple, Protocol, cast
 
 import yaml
 from yaml.events import AliasEvent, Event
@@ -50,14 +50,16 @@ UNSUPPORTED_TAGS: dict[str, str] = {
 _YAML = "tag:yaml.org,2002:"
 _TEXT_TAGS = {f"{_YAML}{name}" for name in ("str", "int", "float", "bool", "timestamp")}
 _NULL_TAG = f"{_YAML}null"
+_STR_TAG = f"{_YAML}str"
+_NULL_WORDS = frozenset({"", "~", "null", "Null", "NULL"})
 _MAP_TAG = f"{_YAML}map"
 _SEQ_TAG = f"{_YAML}seq"
 _MERGE_TAG = f"{_YAML}merge"
 
 
-@dataclass(frozen=True)
-class Position:
-    """A place in the file, 1-based as editors count."""
+class Position(NamedTuple):
+    """A place in the file, 1-based as editors count. A named tuple, not a dataclass: the
+    loader makes one per node and per key, and a tuple is made several times faster."""
 
     line: int
     column: int
@@ -93,6 +95,12 @@ class AmeLoader(yaml.SafeLoader):
         self._aliases = 0
         self._expanded: dict[int, int] = {}
         self._fast = CParser(stream) if use_libyaml and HAVE_LIBYAML else None
+        self._scalars_as_text = False
+        if self._fast is not None:
+            # Bound straight to libyaml: the composer calls these once or more per node.
+            self.check_event = self._fast.check_event  # type: ignore[method-assign]
+            self.peek_event = self._fast.peek_event  # type: ignore[method-assign,assignment]
+            self.get_event = self._fast.get_event  # type: ignore[method-assign,assignment]
 
     # Events come from libyaml when it is there: same events and marks, found faster.
 
@@ -121,6 +129,17 @@ class AmeLoader(yaml.SafeLoader):
         return SpecError(message, self.spec_file, where.line, where.column)
 
     # Composing: limits are checked while the node graph grows, before any data is built.
+
+    def resolve(self, kind: type[Node], value: Any, implicit: tuple[bool, bool]) -> str:
+        """The tag of an untagged node. `located` keeps every scalar but null as text, so a
+        plain scalar is null, a merge key or text, and matching it against YAML's int, float,
+        bool and timestamp patterns (most of the time spent composing) would be wasted."""
+        if self._scalars_as_text and kind is ScalarNode and implicit[0]:
+            if value in _NULL_WORDS:
+                return _NULL_TAG
+            if value not in ("<<", "="):
+                return _STR_TAG
+        return cast(str, super().resolve(kind, value, implicit))  # type: ignore[no-untyped-call]
 
     def compose_node(self, parent: Node | None, index: Any) -> Node:
         event = self.peek_event()
@@ -168,6 +187,7 @@ class AmeLoader(yaml.SafeLoader):
 
     def located(self) -> LocatedData | None:
         """The single document of the stream, or None when it holds none."""
+        self._scalars_as_text = True
         node = self.get_single_node()
         if node is None:
             return None
