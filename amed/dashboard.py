@@ -29,12 +29,11 @@ from amed import logs
 from amed.capacity import Usage, usage_of
 from amed.dashboard_html import dataset_page, index_page
 from amed.dryrun import _disk_free
-from amed.listing import dataset_json
+from amed.listing import dataset_document, dataset_json, manifest_summary
 from amed.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from amed.metrics import metrics_text
-from state.read import LoggedEvent, StateReader
-from state.rows import DatasetRow, VersionRow
-from state.timefmt import format_time
+from state.read import StateReader
+from state.rows import DatasetRow
 
 HTML = "text/html; charset=utf-8"
 JSON = "application/json"
@@ -321,7 +320,9 @@ def _one(source: _Source, project: str, name: str, *, as_json: bool) -> Response
     finally:
         reader.close()
     if as_json:
-        return _json(dataset_document(row, versions, history))
+        document = dataset_document(row, versions, history)
+        document["manifest"] = manifest_summary(source.storage_url, row)
+        return _json(document)
     return _html(dataset_page(row, versions, history, now=datetime.now(UTC)))
 
 
@@ -344,26 +345,3 @@ def _status_counts(rows: list[DatasetRow]) -> dict[str, int]:
     for row in rows:
         counts[row.status] = counts.get(row.status, 0) + 1
     return counts
-
-
-def dataset_document(
-    row: DatasetRow, versions: list[VersionRow], history: list[LoggedEvent]
-) -> dict[str, Any]:
-    """The document of `ame ds show NAME --json`: the list fields, the stored versions, and
-    every event of the data set, oldest first."""
-    return dataset_json(row) | {
-        "versions": [
-            {
-                "version": v.version,
-                "size_bytes": v.size_bytes,
-                "files": v.files,
-                "stored_at": format_time(v.stored_at),
-                "current": v.current,
-            }
-            for v in versions
-        ],
-        "history": [
-            {"id": e.id, **e.event.model_dump(mode="json")} | {"at": format_time(e.event.at)}
-            for e in history
-        ],
-    }

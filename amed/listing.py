@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from spec import format_bytes
-from state.rows import DatasetRow
+from state.read import LoggedEvent
+from state.rows import DatasetRow, VersionRow
 from state.timefmt import format_time
 
 
@@ -93,3 +94,54 @@ def age(moment: datetime, now: datetime) -> str:
         if seconds >= size:
             return f"{seconds // size}{unit} ago"
     return f"{seconds}s ago"
+
+
+def dataset_document(
+    row: DatasetRow, versions: list[VersionRow], history: list[LoggedEvent]
+) -> dict[str, Any]:
+    """The document of `ame ds show NAME --json`: the list fields, the stored versions, and
+    every event of the data set, oldest first."""
+    return dataset_json(row) | {
+        "versions": [
+            {
+                "version": v.version,
+                "size_bytes": v.size_bytes,
+                "files": v.files,
+                "stored_at": format_time(v.stored_at),
+                "current": v.current,
+            }
+            for v in versions
+        ],
+        "history": [
+            {"id": e.id, **e.event.model_dump(mode="json")} | {"at": format_time(e.event.at)}
+            for e in history
+        ],
+    }
+
+
+MANIFEST_SAMPLE_FILES = 10
+
+
+def manifest_summary(storage_url: str, row: DatasetRow) -> dict[str, Any] | None:
+    """The ready version's manifest as the store holds it, or why it cannot be read."""
+    if row.version is None:
+        return None
+    from amed.store import StoreError, open_store
+
+    try:
+        manifest = open_store(storage_url).read_manifest(row.project, row.name, row.version)
+    except StoreError as exc:
+        return {"error": f"unavailable: {exc}"}
+    if manifest is None:
+        return {"error": "missing from the store"}
+    return {
+        "version": manifest.version,
+        "created_at": manifest.created_at,
+        "files": len(manifest.files),
+        "size_bytes": manifest.size_bytes,
+        "sample": [
+            {"path": f.path, "size_bytes": f.size_bytes, "sha256": f.sha256}
+            for f in manifest.files[:MANIFEST_SAMPLE_FILES]
+        ],
+        "skipped": list(manifest.skipped),
+    }

@@ -20,10 +20,13 @@ from amed.cli.task_cmd import task
 from amed.listing import (
     TABLE_COLUMNS,
     dataset_cells,
+    dataset_document,
     dataset_json,
     dataset_json_from_record,
     json_array,
+    manifest_summary,
 )
+from spec import format_bytes
 from state.read import StateReader
 from state.timefmt import format_time
 
@@ -81,37 +84,34 @@ def ds_list(
 @click.option("--json", "as_json", is_flag=True)
 @click.argument("name")
 def ds_show(config_file: Path | None, state_dir: Path | None, as_json: bool, name: str) -> int:
-    """A data set's details and its history from the event log."""
-    reader = _reader(config_file, state_dir)
+    """A data set's details, its current manifest and its history from the event log."""
+    settings = settings_from(config_file, state_dir=state_dir)
+    reader = StateReader.in_dir(settings.state_dir)
     row = reader.dataset(name)
     if row is None:
-        click.echo(f"error: no data set named {name!r} in {reader.path.parent}", err=True)
+        click.echo(f"error: no data set named {name!r} in {settings.state_dir}", err=True)
         return EXIT_FAILED
-    history = [
-        _event_json(e.id, e.event) for e in reader.events(project=row.project, dataset=row.name)
-    ]
+    history = list(reader.events(project=row.project, dataset=row.name))
     versions = reader.versions(row.project, row.name)
     reader.close()
+    doc = dataset_document(row, versions, history)
+    doc["manifest"] = manifest_summary(settings.storage_url, row)
     if as_json:
-        doc = dataset_json(row) | {
-            "versions": [
-                {
-                    "version": v.version,
-                    "size_bytes": v.size_bytes,
-                    "files": v.files,
-                    "stored_at": format_time(v.stored_at),
-                    "current": v.current,
-                }
-                for v in versions
-            ],
-            "history": history,
-        }
         click.echo(json.dumps(doc, indent=2))
         return EXIT_OK
     for key, value in dataset_json(row).items():
         click.echo(f"{key + ':':<22}{'-' if value is None else value}")
+    manifest = doc["manifest"]
+    if manifest is not None:
+        click.echo(
+            f"{'manifest:':<22}{manifest.get('error') or ''}"
+            f"{'' if 'error' in manifest else str(manifest['files']) + ' files, '}"
+            f"{format_bytes(manifest['size_bytes']) if 'size_bytes' in manifest else ''}"
+        )
+        for entry in manifest.get("sample", []):
+            click.echo(f"  {entry['path']}  {format_bytes(entry['size_bytes'])}")
     click.echo("history:")
-    for item in history:
+    for item in doc["history"]:
         click.echo("  " + _event_line(item))
     return EXIT_OK
 
