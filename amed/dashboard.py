@@ -28,7 +28,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from amed import logs
 from amed.capacity import Usage, usage_of
 from amed.dashboard_html import dataset_page, index_page
-from amed.dryrun import _disk_free
+from amed.diskspace import free_bytes_under
 from amed.listing import dataset_document, dataset_json, manifest_summary
 from amed.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from amed.metrics import metrics_text
@@ -105,7 +105,7 @@ class _Source:
 
     def usage(self, reader: StateReader) -> Usage:
         try:
-            disk_free = _disk_free(self.storage_url)
+            disk_free = free_bytes_under(self.storage_url)
         except OSError:
             disk_free = None
         return usage_of(

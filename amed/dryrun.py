@@ -6,12 +6,9 @@ the log calls live belong to a daemon that is running, so it never reports them 
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-from urllib.parse import unquote, urlsplit
-
 from amed.alerting import ClearAlert, Deliver, RaiseAlert
 from amed.config import Settings
+from amed.diskspace import free_bytes_under
 from amed.plan import (
     Action,
     Block,
@@ -41,7 +38,7 @@ def dry_run(settings: Settings, desired: Project) -> list[str]:
         running_runs=live,
         free_slots=settings.max_parallel - len(live),
         capacity_bytes=settings.capacity_bytes,
-        disk_free_bytes=_disk_free(settings.storage_url),
+        disk_free_bytes=free_bytes_under(settings.storage_url),
         policy=policy_of(settings),
     )
     return [line for a in decide(desired, observed, facts) if (line := describe(a))]
@@ -87,13 +84,3 @@ def describe(action: Action) -> str | None:
 
 def _line(verb: str, subject: str | None, detail: str) -> str:
     return f"{verb:<8} {subject or '-':<20} {detail}"
-
-
-def _disk_free(url: str) -> int | None:
-    parts = urlsplit(url)
-    if parts.scheme != "file":
-        return None
-    path = Path(unquote(parts.path))
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return shutil.disk_usage(path).free
