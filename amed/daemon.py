@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -38,10 +39,12 @@ import schedule
 from amed import logs
 from amed.alerts import AlertChannels
 from amed.config import ConfigError, Settings, resolve
+from amed.dashboard import start_dashboard
 from amed.lock import DaemonLock
 from amed.notify import Notifier
 from amed.plan import Produce
 from amed.reconciler import Reconciler, policy_of
+from amed.runner import WORK_DIR_NAME
 from amed.service_settings import ServiceSettings, read_service_settings
 from amed.store import StoreError, open_store
 from spec import Project, SpecError, format_bytes, load_project
@@ -59,7 +62,14 @@ POLL_SECONDS = 0.5
 HEARTBEAT_SECONDS = 5.0
 STALE_AFTER_SECONDS = 60.0
 """A heartbeat older than this means the daemon is gone or its loop is stuck."""
-FIXED_WHILE_RUNNING = ("state_dir", "storage_url", "max_parallel", "alert_urls", "alert_config")
+FIXED_WHILE_RUNNING = (
+    "state_dir",
+    "storage_url",
+    "max_parallel",
+    "alert_urls",
+    "alert_config",
+    "http_address",
+)
 """Settings a reload cannot change: the lock, the records, the worker pool and the alert
 channels are built from them at start."""
 
@@ -282,7 +292,7 @@ def run_once(settings: Settings) -> int:
         began = time.monotonic()
         ok, error = True, None
         try:
-            _recover_projection(reconciler.state)
+            _recover(reconciler)
             heart.beat(force=True)
             everything = frozenset((desired.name, d.name) for d in desired.data_sets)
             # Settle what an earlier daemon left behind and delete debris before producing.
@@ -338,11 +348,23 @@ def run_forever(settings: Settings, reload: Reload | None = None) -> int:
     service = read_service_settings(settings.config_file)
     with DaemonLock.acquire(settings.state_dir), _Signals().installed(hangup=True) as signals:
         reconciler = _open(settings)
+        dashboard = (
+            start_dashboard(
+                settings.state_dir,
+                settings.http_address,
+                capacity_bytes=settings.capacity_bytes,
+                storage_url=settings.storage_url,
+            )
+            if settings.http_address
+            else None
+        )
         try:
             return _Service(settings, service, reload or _rereader(settings), reconciler).run(
                 signals
             )
         finally:
+            if dashboard is not None:
+                dashboard.close()
             reconciler.shutdown(cancel_runs=True)
             reconciler.state.close()
 
@@ -372,7 +394,7 @@ class _Service:
             interval_seconds=self.settings.interval_seconds,
             stop_timeout_seconds=self.service.stop_timeout_seconds,
         )
-        _recover_projection(reconciler.state)
+        _recover(reconciler)
         self.spec.load()
         self.notifier.ready(self.heart.status_line())
         self.heart.beat(force=True)
@@ -499,17 +521,28 @@ def _drain(
         heart.beat()
 
 
-def _recover_projection(state: StateStore) -> None:
-    """A crash cannot leave the projection out of step with the log (both change in one
-    transaction), but a damaged or hand-edited database can: check it, rebuild if needed."""
+def _recover(reconciler: Reconciler) -> None:
+    """Undo what a crash of an earlier daemon left, before the first pass.
+
+    A crash cannot put the projection out of step with the log (both change in one
+    transaction), but a damaged or hand-edited database can: check it, rebuild if needed.
+    Working copies of runs that died with that daemon are deleted (their output.log is
+    kept); no run of ours is live yet, and the lock keeps other daemons out. Runs the log
+    still calls live are marked lost by the first pass, and store debris is swept after it.
+    """
     log = logs.get()
+    state = reconciler.state
     mismatches = state.check()
-    if not mismatches:
-        return
-    for mismatch in mismatches[:20]:
-        log.error("projection_mismatch", table=mismatch.table, key=list(mismatch.key))
-    state.rebuild()
-    log.warning("projection_rebuilt", mismatches=len(mismatches))
+    if mismatches:
+        for mismatch in mismatches[:20]:
+            log.error("projection_mismatch", table=mismatch.table, key=list(mismatch.key))
+        state.rebuild()
+        log.warning("projection_rebuilt", mismatches=len(mismatches))
+    stale = sorted(reconciler.settings.state_dir.glob(f"runs/*/{WORK_DIR_NAME}"))
+    for work in stale:
+        shutil.rmtree(work, ignore_errors=True)
+    if stale:
+        log.info("stale_working_copies_deleted", runs=[w.parent.name for w in stale])
 
 
 def _open(settings: Settings) -> Reconciler:
