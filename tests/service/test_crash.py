@@ -261,3 +261,21 @@ def test_a_manifest_without_its_event_is_debris_and_never_served(ws: Workspace) 
     write_generation(ws, 1)
     assert ws.once().returncode == 0
     assert assert_consistent(ws)["big"] == 2, "the number is free again, never served before"
+
+
+def test_tables_that_disagree_with_the_log_are_rebuilt_from_it_at_start(ws: Workspace) -> None:
+    ws.write("make_data.py", MAKE_DATA)
+    write_generation(ws, 0)
+    assert ws.once().returncode == 0
+    with sqlite3.connect(ws.state / "state.db") as conn:
+        conn.execute("UPDATE datasets SET status = 'failed', error = 'edited by hand'")
+        conn.execute("DELETE FROM versions WHERE dataset = 'small'")
+    with StateStore.in_dir(ws.state) as state:
+        assert {m.table for m in state.check()} == {"datasets", "versions"}
+    proc = ws.run("amed", "run", "--once", "--log-format", "json")
+    assert proc.returncode == 0, proc.stderr
+    logged = [json.loads(line) for line in proc.stderr.splitlines()]
+    assert {e["key"][1] for e in logged if e["event"] == "projection_mismatch"} >= {"big", "small"}
+    assert [e["mismatches"] for e in logged if e["event"] == "projection_rebuilt"] == [3]
+    assert assert_consistent(ws) == {"big": 1, "small": 1}
+    assert not [e for e in logged if e["event"] == "run_started"], "nothing was produced again"
