@@ -22,15 +22,9 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
-import sqlite3
-import stat
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields, replace
-from datetime import UTC, datetime
-from pathlib import Path
+from dataclasses import fields, replace
 from types import FrameType
 from typing import Any
 
@@ -40,18 +34,19 @@ from amed import logs
 from amed.alerts import AlertChannels
 from amed.config import ConfigError, Settings, resolve
 from amed.dashboard import start_dashboard
+from amed.liveness import Heartbeat, PassOutcome, one_line, utc_now
 from amed.lock import DaemonLock
 from amed.notify import Notifier
 from amed.plan import Produce
 from amed.reconciler import Reconciler, policy_of
 from amed.runner import WORK_DIR_NAME
 from amed.service_settings import ServiceSettings, read_service_settings
-from amed.store import StoreError, open_store
-from spec import Project, SpecError, format_bytes, load_project
+from amed.spec_file import SpecFile, load_spec, spec_path
+from amed.store import open_store
+from spec import Project
 from state.db import StateStore
-from state.heartbeat import DaemonRow, DaemonState
-from state.observed import Observed
-from state.rows import STATUSES
+
+__all__ = ["load_spec", "run_forever", "run_once", "spec_path"]
 
 EXIT_CONVERGED = 0
 EXIT_FAILED = 1
@@ -59,9 +54,6 @@ SHUTDOWN_STATUSES = ("failed", "blocked")
 
 POLL_SECONDS = 0.5
 """How often the loop looks at ame.yaml, signals, the watchdog and the heartbeat."""
-HEARTBEAT_SECONDS = 5.0
-STALE_AFTER_SECONDS = 60.0
-"""A heartbeat older than this means the daemon is gone or its loop is stuck."""
 FIXED_WHILE_RUNNING = (
     "state_dir",
     "storage_url",
@@ -74,83 +66,6 @@ FIXED_WHILE_RUNNING = (
 channels are built from them at start."""
 
 Reload = Callable[[], Settings]
-
-
-def spec_path(project_dir: Path) -> Path:
-    for name in ("ame.yaml", "ame.yml"):
-        if (project_dir / name).exists():
-            return project_dir / name
-    return project_dir / "ame.yaml"
-
-
-def load_spec(path: Path) -> Project:
-    """load_project, refusing a path that is not a regular file before opening it: a FIFO
-    would block the loader forever, a device would feed it without end."""
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        mode = None  # load_project says what is wrong with a missing or unreadable file
-    if mode is not None and not stat.S_ISREG(mode):
-        raise SpecError("not a regular file; ame.yaml must be a file", str(path))
-    return load_project(path)
-
-
-@dataclass
-class _SpecFile:
-    """The last good spec, reloaded only when the file changes.
-
-    `seen` is the (mtime, size, inode) of the file at the last attempt to load it, good or
-    bad, so that `changed_on_disk` is true exactly once per edit. A file that is missing,
-    empty or invalid never replaces the last good spec.
-    """
-
-    path: Path
-    project: Project | None = None
-    stamp: tuple[int, int, int] | None = None
-    seen: tuple[int, int, int] | None = None
-    last_error: str | None = None
-    attempted: bool = False
-
-    def _stamp(self) -> tuple[int, int, int] | None:
-        try:
-            info = self.path.stat()
-        except OSError:
-            return None
-        return (info.st_mtime_ns, info.st_size, info.st_ino)
-
-    def changed_on_disk(self) -> bool:
-        return self.attempted and self._stamp() != self.seen
-
-    def forget(self) -> None:
-        """Load the file again at the next pass even if it looks unchanged (SIGHUP)."""
-        self.stamp = self.seen = None
-        self.last_error = None
-        self.attempted = False
-
-    @property
-    def valid(self) -> bool:
-        return self.attempted and self.last_error is None and self.project is not None
-
-    def load(self) -> Project | None:
-        stamp = self._stamp()
-        if stamp is not None and stamp == self.stamp and self.project is not None:
-            return self.project
-        if self.attempted and stamp == self.seen and self.last_error is not None:
-            return self.project  # still the file that failed: do not parse it again
-        self.seen, self.attempted = stamp, True
-        try:
-            project = load_spec(self.path)
-        except SpecError as exc:
-            if str(exc) != self.last_error:
-                logs.get().error(
-                    "spec_invalid", error=str(exc), keeping_last_good=bool(self.project)
-                )
-                self.last_error = str(exc)
-            return self.project
-        if self.last_error is not None:
-            logs.get().info("spec_valid_again")
-        self.project, self.stamp, self.last_error = project, stamp, None
-        return project
 
 
 class _Signals:
@@ -182,97 +97,6 @@ class _Signals:
         self.reload = True
 
 
-@dataclass
-class _PassOutcome:
-    at: datetime
-    seconds: float
-    ok: bool
-    error: str | None = None
-
-
-class _Heartbeat:
-    """The daemon's row in the state DB and its STATUS= line for systemd."""
-
-    def __init__(self, reconciler: Reconciler, spec: _SpecFile, notifier: Notifier) -> None:
-        self.reconciler = reconciler
-        self.spec = spec
-        self.notifier = notifier
-        self.started_at = _utc_now()
-        self.state: DaemonState = "running"
-        self.last_pass: _PassOutcome | None = None
-        self._next_beat = 0.0
-
-    def status_line(self) -> str:
-        observed = self.reconciler.observed()
-        _used, free, _capacity = self._storage(observed)
-        text = _counts_text(observed)
-        if free is not None:
-            text += f", {format_bytes(free)} free"
-        if self.spec.last_error is not None:
-            lead = "keeping the last good ame.yaml" if self.spec.project else "no valid ame.yaml"
-            text = f"{lead}: {self.spec.last_error}; {text}"
-        return text
-
-    def beat(self, *, force: bool = False) -> None:
-        """Write the row (and STATUS=) when one is due, or now when `force`."""
-        now = time.monotonic()
-        if not force and now < self._next_beat:
-            return
-        self._next_beat = now + HEARTBEAT_SECONDS
-        try:
-            observed = self.reconciler.observed()
-            used, free, capacity = self._storage(observed)
-            passed = self.last_pass
-            row = DaemonRow(
-                pid=os.getpid(),
-                host=socket.gethostname(),
-                state=self.state,
-                started_at=self.started_at,
-                beat_at=_utc_now(),
-                stale_after_seconds=STALE_AFTER_SECONDS,
-                store_url=self.reconciler.store.url,
-                spec_path=str(self.spec.path),
-                pass_at=passed.at if passed else None,
-                pass_seconds=round(passed.seconds, 3) if passed else None,
-                pass_ok=passed.ok if passed else None,
-                pass_error=passed.error if passed else None,
-                spec_valid=self.spec.valid if self.spec.attempted else None,
-                spec_error=self.spec.last_error,
-                used_bytes=used,
-                free_bytes=free,
-                capacity_bytes=capacity,
-            )
-            with self.reconciler._lock:  # the lock that keeps the state store single-writer
-                self.reconciler.state.write_heartbeat(row)
-        except (sqlite3.Error, OSError) as exc:  # a missed beat is logged, never fatal
-            logs.get().warning("heartbeat_failed", error=_one_line(exc))
-            return
-        if self.state == "running":
-            self.notifier.status(self.status_line())
-
-    def _storage(self, observed: Observed) -> tuple[int, int | None, int | None]:
-        """(bytes held, bytes free, capacity): free = capacity − held, never more than the
-        disk under a file:// store has; None when neither is known."""
-        used = observed.held_bytes()
-        capacity = self.reconciler.settings.capacity_bytes
-        free = max(capacity - used, 0) if capacity is not None else None
-        try:
-            disk_free = self.reconciler.store.free_bytes()
-        except StoreError:
-            disk_free = None
-        if disk_free is not None:
-            free = disk_free if free is None else min(free, disk_free)
-        return used, free, capacity
-
-
-def _counts_text(observed: Observed) -> str:
-    counts: Counter[str] = Counter(
-        row.status for row in observed.datasets.values() if row.status != "removed"
-    )
-    parts = [f"{counts[status]} {status}" for status in STATUSES if counts.get(status)]
-    return ", ".join(parts) if parts else "no data sets"
-
-
 # -- one pass and done ----------------------------------------------------------------------
 
 
@@ -287,8 +111,8 @@ def run_once(settings: Settings) -> int:
     service = read_service_settings(settings.config_file)
     with DaemonLock.acquire(settings.state_dir), _Signals().installed(hangup=False) as signals:
         reconciler = _open(settings)
-        spec = _SpecFile(spec_path(settings.project_dir), project=desired, attempted=True)
-        heart = _Heartbeat(reconciler, spec, Notifier({}))
+        spec = SpecFile(spec_path(settings.project_dir), project=desired, attempted=True)
+        heart = Heartbeat(reconciler, spec, Notifier({}))
         began = time.monotonic()
         ok, error = True, None
         try:
@@ -313,12 +137,12 @@ def run_once(settings: Settings) -> int:
                 _drain(reconciler, service, signals, heart)
             return _outcome(reconciler, desired, stopped=signals.stop is not None)
         except BaseException as exc:
-            ok, error = False, _one_line(exc)
+            ok, error = False, one_line(exc)
             raise
         finally:
             reconciler.shutdown(cancel_runs=True)
             heart.state = "stopped"
-            heart.last_pass = _PassOutcome(_utc_now(), time.monotonic() - began, ok, error)
+            heart.last_pass = PassOutcome(utc_now(), time.monotonic() - began, ok, error)
             heart.beat(force=True)
             reconciler.state.close()
 
@@ -377,9 +201,9 @@ class _Service:
         self.service = service
         self.reload_settings = reload
         self.reconciler = reconciler
-        self.spec = _SpecFile(spec_path(settings.project_dir))
+        self.spec = SpecFile(spec_path(settings.project_dir))
         self.notifier = Notifier()
-        self.heart = _Heartbeat(reconciler, self.spec, self.notifier)
+        self.heart = Heartbeat(reconciler, self.spec, self.notifier)
         self.scheduler = schedule.Scheduler()
         self.log = logs.get()
 
@@ -435,15 +259,15 @@ class _Service:
         self.scheduler.every(self.settings.interval_seconds).seconds.do(self._pass)  # type: ignore[arg-type]
 
     def _pass(self) -> None:
-        began, at = time.monotonic(), _utc_now()
+        began, at = time.monotonic(), utc_now()
         try:
             current = self.spec.load()
             if current is not None:
                 self.reconciler.reconcile(current, spec_error=self.spec.last_error)
-            outcome = _PassOutcome(at, time.monotonic() - began, ok=True)
+            outcome = PassOutcome(at, time.monotonic() - began, ok=True)
         except Exception as exc:  # a pass that fails must not end the service
             self.log.exception("pass_failed")
-            outcome = _PassOutcome(at, time.monotonic() - began, ok=False, error=_one_line(exc))
+            outcome = PassOutcome(at, time.monotonic() - began, ok=False, error=one_line(exc))
         self.heart.last_pass = outcome
         self.heart.beat(force=True)
 
@@ -467,7 +291,7 @@ class _Service:
         self.reconciler.settings = self.reconciler.producer.settings = new
         self.reconciler.policy = policy_of(new)
         if new.project_dir != old.project_dir:
-            self.spec = self.heart.spec = _SpecFile(spec_path(new.project_dir))
+            self.spec = self.heart.spec = SpecFile(spec_path(new.project_dir))
         if new.interval_seconds != old.interval_seconds:
             self._schedule()
         self.spec.forget()
@@ -492,7 +316,7 @@ def _rereader(settings: Settings) -> Reload:
 
 
 def _drain(
-    reconciler: Reconciler, service: ServiceSettings, signals: _Signals, heart: _Heartbeat
+    reconciler: Reconciler, service: ServiceSettings, signals: _Signals, heart: Heartbeat
 ) -> None:
     """Start nothing new; let running tasks finish for up to the stop timeout (or until a
     second signal), then end their process groups; return once every run is recorded."""
@@ -550,11 +374,3 @@ def _open(settings: Settings) -> Reconciler:
     store = open_store(settings.storage_url)
     state = StateStore.in_dir(settings.state_dir)
     return Reconciler(settings, state, store, channels=channels)
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__

@@ -1,0 +1,92 @@
+"""ame.yaml as the daemon sees it: where it is, how it is loaded, and the last good one.
+
+An ame.yaml that fails to load (or disappears) never replaces the last good spec: the daemon
+keeps acting on that one and says what is wrong, once per distinct error, until the file is
+fixed. Noticing an edit costs one `stat`, so the daemon can look every half second.
+"""
+
+from __future__ import annotations
+
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from amed import logs
+from spec import Project, SpecError, load_project
+
+
+def spec_path(project_dir: Path) -> Path:
+    for name in ("ame.yaml", "ame.yml"):
+        if (project_dir / name).exists():
+            return project_dir / name
+    return project_dir / "ame.yaml"
+
+
+def load_spec(path: Path) -> Project:
+    """load_project, refusing a path that is not a regular file before opening it: a FIFO
+    would block the loader forever, a device would feed it without end."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        mode = None  # load_project says what is wrong with a missing or unreadable file
+    if mode is not None and not stat.S_ISREG(mode):
+        raise SpecError("not a regular file; ame.yaml must be a file", str(path))
+    return load_project(path)
+
+
+@dataclass
+class SpecFile:
+    """The last good ame.yaml, loaded again only when the file changes.
+
+    `seen` is the (mtime, size, inode) of the file at the last attempt to load it, good or
+    bad, so that `changed_on_disk` is true exactly once per edit. A file that is missing,
+    empty or invalid never replaces the last good spec.
+    """
+
+    path: Path
+    project: Project | None = None
+    stamp: tuple[int, int, int] | None = None
+    seen: tuple[int, int, int] | None = None
+    last_error: str | None = None
+    attempted: bool = False
+
+    def _stamp(self) -> tuple[int, int, int] | None:
+        try:
+            info = self.path.stat()
+        except OSError:
+            return None
+        return (info.st_mtime_ns, info.st_size, info.st_ino)
+
+    def changed_on_disk(self) -> bool:
+        return self.attempted and self._stamp() != self.seen
+
+    def forget(self) -> None:
+        """Load the file again at the next pass even if it looks unchanged (SIGHUP)."""
+        self.stamp = self.seen = None
+        self.last_error = None
+        self.attempted = False
+
+    @property
+    def valid(self) -> bool:
+        return self.attempted and self.last_error is None and self.project is not None
+
+    def load(self) -> Project | None:
+        stamp = self._stamp()
+        if stamp is not None and stamp == self.stamp and self.project is not None:
+            return self.project
+        if self.attempted and stamp == self.seen and self.last_error is not None:
+            return self.project  # still the file that failed: do not parse it again
+        self.seen, self.attempted = stamp, True
+        try:
+            project = load_spec(self.path)
+        except SpecError as exc:
+            if str(exc) != self.last_error:
+                logs.get().error(
+                    "spec_invalid", error=str(exc), keeping_last_good=bool(self.project)
+                )
+                self.last_error = str(exc)
+            return self.project
+        if self.last_error is not None:
+            logs.get().info("spec_valid_again")
+        self.project, self.stamp, self.last_error = project, stamp, None
+        return project
