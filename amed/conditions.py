@@ -27,6 +27,7 @@ def conditions(
     evictions: Sequence[DatasetEvicted],
     usage: Usage,
     facts: Facts,
+    guarded: Sequence[DatasetRow] = (),
 ) -> list[Condition]:
     project = desired.name
     found: list[Condition] = []
@@ -135,6 +136,23 @@ def conditions(
                 body=(
                     f"{facts.store_error}. Nothing is stored or deleted until it answers "
                     "again; amed keeps trying."
+                ),
+            )
+        )
+    if guarded:
+        known = sum(1 for r in rows.values() if r.status != "removed")
+        names = ", ".join(r.name for r in guarded[:10]) + (", …" if len(guarded) > 10 else "")
+        found.append(
+            Condition(
+                key=f"mass_deletion:{project}",
+                severity="critical",
+                title=f"amed: {len(guarded)} of {known} data sets left ame.yaml at once; "
+                "nothing is deleted",
+                body=(
+                    f"{names} are no longer declared in ame.yaml. That is more than "
+                    f"{facts.policy.deletion_max_percent:g}% of the data sets at once, so amed "
+                    "deletes none of them. If ame.yaml is wrong, fix it; if the deletion is "
+                    "intended, run `ame ds delete --all-pending --confirm`."
                 ),
             )
         )

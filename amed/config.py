@@ -43,6 +43,8 @@ class Settings:
     alert_repeat_seconds: float = 4 * 3600.0
     alert_after_failures: int = 3
     http_address: str | None = None
+    deletion_grace_seconds: float = 3600.0
+    deletion_max_percent: float = 50.0
     config_file: Path | None = None
 
 
@@ -64,6 +66,8 @@ _KEYS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
     ("alert_repeat_seconds", "", ("alerts", "repeat_interval_seconds"), "AME_ALERT_REPEAT_SECONDS"),
     ("alert_after_failures", "", ("alerts", "after_failures"), "AME_ALERT_AFTER_FAILURES"),
     ("http_address", "--http", ("http", "address"), "AME_HTTP"),
+    ("deletion_grace_seconds", "", ("deletion", "grace_seconds"), "AME_DELETION_GRACE_SECONDS"),
+    ("deletion_max_percent", "", ("deletion", "max_percent"), "AME_DELETION_MAX_PERCENT"),
 )
 _KNOWN_TOML = {
     "project",
@@ -74,6 +78,7 @@ _KNOWN_TOML = {
     "eviction",
     "alerts",
     "http",
+    "deletion",
 }
 
 
@@ -168,7 +173,17 @@ def _parse(name: str, value: Any, where: str) -> Any:
             if not isinstance(urls, list | tuple) or not all(isinstance(u, str) for u in urls):
                 raise ValueError("must be a list of apprise URLs")
             return tuple(urls)
-        if name in ("eviction_high_percent", "eviction_low_percent", "low_space_percent"):
+        if name == "deletion_grace_seconds":
+            grace = _number(value, float)
+            if grace < 0:
+                raise ValueError(f"{value!r} must be 0 or more seconds")
+            return grace
+        if name in (
+            "eviction_high_percent",
+            "eviction_low_percent",
+            "low_space_percent",
+            "deletion_max_percent",
+        ):
             percent = _number(value, float)
             if not 0 < percent <= 100:
                 raise ValueError(f"{value!r} must be a percentage above 0 and at most 100")

@@ -16,6 +16,7 @@ from amed.plan import (
     DeleteVersion,
     Evict,
     Facts,
+    MarkDeleting,
     MarkLost,
     Produce,
     Remove,
@@ -24,6 +25,7 @@ from amed.plan import (
 from amed.reconciler import policy_of, utc_now
 from spec import Project, format_bytes
 from state.read import StateReader
+from state.timefmt import format_time
 
 
 def dry_run(settings: Settings, desired: Project) -> list[str]:
@@ -48,6 +50,8 @@ def describe(action: Action) -> str | None:
     match action:
         case Declare(event=e):
             return _line("declare", e.dataset, f"path {e.path}, task {e.task}")
+        case MarkDeleting(event=e):
+            return _line("undeclare", e.dataset, f"deleting after {format_time(e.delete_after)}")
         case MarkLost(event=e):
             return _line("settle", e.dataset, f"run {e.run_id}: {e.reason}")
         case Produce():

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from amed.alerting import AlertAction, ClearAlert, Deliver, RaiseAlert, alert_actions
 from amed.capacity import Usage, choose_victims, evictable, usage_of
@@ -26,6 +26,7 @@ from state.events import (
     DatasetBlocked,
     DatasetDeclared,
     DatasetEvicted,
+    DatasetUndeclared,
     RunFailed,
     TaskDeclared,
     TaskFinished,
@@ -45,6 +46,8 @@ class Policy:
     low_space_percent: float = 85.0
     alert_repeat_seconds: float = 4 * 3600.0
     alert_after_failures: int = 3
+    deletion_grace_seconds: float = 3600.0
+    deletion_max_percent: float = 50.0
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,13 @@ class Remove:
 
 
 @dataclass(frozen=True)
+class MarkDeleting:
+    """Record that a data set left ame.yaml; it is deleted once its grace has passed."""
+
+    event: DatasetUndeclared
+
+
+@dataclass(frozen=True)
 class Evict:
     """Give up a data set's ready version to free space; it is produced again on demand."""
 
@@ -154,6 +164,7 @@ class FinishTask:
 Action = (
     Declare
     | MarkLost
+    | MarkDeleting
     | DeleteVersion
     | Remove
     | Evict
@@ -174,7 +185,7 @@ LOST_REASON = "the daemon stopped while this run was in progress"
 @dataclass
 class _Plan:
     declares: list[Declare] = field(default_factory=list)
-    lost: list[MarkLost] = field(default_factory=list)
+    lost: list[MarkLost | MarkDeleting] = field(default_factory=list)
     deletes: list[DeleteVersion | Remove] = field(default_factory=list)
     evictions: list[Evict] = field(default_factory=list)
     blocks: list[Block] = field(default_factory=list)
@@ -248,6 +259,7 @@ def decide(desired: Project, observed: Observed, facts: Facts) -> list[Action]:
 
     freed = 0
     removing: set[Key] = set()
+    newly_undeclared: list[DatasetRow] = []
     for key, row in sorted(rows.items()):
         if key in declared or row.status == "removed":
             continue
@@ -255,10 +267,16 @@ def decide(desired: Project, observed: Observed, facts: Facts) -> list[Action]:
             if row.run_id not in facts.running_runs:
                 plan.lost.append(MarkLost(_lost(row, facts.now)))
             continue
+        if row.status != "deleting":
+            newly_undeclared.append(row)
+            continue
+        if row.delete_after is not None and row.delete_after > facts.now:
+            continue
         numbers = tuple(v.version for v in observed.versions.get(key, ()))
         plan.deletes.append(Remove(row.project, row.name, numbers, "no longer declared"))
         freed += sum(v.size_bytes for v in observed.versions.get(key, ()))
         removing.add(key)
+    guarded = _undeclare(plan, newly_undeclared, rows, facts)
     for key, versions in sorted(observed.versions.items()):
         if key in removing or key not in rows:
             continue
@@ -279,12 +297,38 @@ def decide(desired: Project, observed: Observed, facts: Facts) -> list[Action]:
     usage = _keep_under_watermark(plan, project, rows, usage, facts, protected)
     plan.alerts = alert_actions(
         project,
-        conditions(desired, rows, plan_blocks(plan), plan_evictions(plan), usage, facts),
+        conditions(desired, rows, plan_blocks(plan), plan_evictions(plan), usage, facts, guarded),
         observed.alerts,
         facts.now,
         facts.policy.alert_repeat_seconds,
     )
     return plan.actions()
+
+
+def _undeclare(
+    plan: _Plan, newly: list[DatasetRow], rows: dict[Key, DatasetRow], facts: Facts
+) -> list[DatasetRow]:
+    """Start the deletion grace of data sets that left ame.yaml, unless that would be more
+    than `deletion_max_percent` of all data sets at once: then nothing starts, and the
+    rows are returned for an alert. A person confirms such a deletion with `ame ds delete`."""
+    if not newly:
+        return []
+    known = sum(1 for r in rows.values() if r.status != "removed")
+    if len(newly) * 100 > facts.policy.deletion_max_percent * known:
+        return newly
+    delete_after = facts.now + timedelta(seconds=facts.policy.deletion_grace_seconds)
+    for row in newly:
+        plan.lost.append(
+            MarkDeleting(
+                DatasetUndeclared(
+                    at=facts.now,
+                    project=row.project,
+                    dataset=row.name,
+                    delete_after=delete_after,
+                )
+            )
+        )
+    return []
 
 
 def plan_blocks(plan: _Plan) -> list[DatasetBlocked]:
@@ -414,7 +458,7 @@ def _declaration(project: str, data_set: DataSet, now: datetime) -> DatasetDecla
 
 
 def _differs(row: DatasetRow | None, declaration: DatasetDeclared) -> bool:
-    if row is None or row.status == "removed":
+    if row is None or row.status in ("removed", "deleting"):
         return True
     return (row.spec_hash, row.path, row.task, row.declared_size_bytes) != (
         declaration.spec_hash,

@@ -34,6 +34,7 @@ from amed.plan import (
     Evict,
     Facts,
     FinishTask,
+    MarkDeleting,
     MarkLost,
     Policy,
     Produce,
@@ -71,6 +72,8 @@ def policy_of(settings: Settings) -> Policy:
         low_space_percent=settings.low_space_percent,
         alert_repeat_seconds=settings.alert_repeat_seconds,
         alert_after_failures=settings.alert_after_failures,
+        deletion_grace_seconds=settings.deletion_grace_seconds,
+        deletion_max_percent=settings.deletion_max_percent,
     )
 
 
@@ -188,8 +191,15 @@ class Reconciler:
                 | ClearAlert(event=event)
                 | DeclareTask(event=event)
                 | RequestTask(event=event)
+                | MarkDeleting(event=event)
             ):
                 self._append([event])
+                if isinstance(action, MarkDeleting):
+                    self._log.info(
+                        "dataset_undeclared",
+                        dataset=action.event.dataset,
+                        delete_after=action.event.delete_after.isoformat(),
+                    )
                 if isinstance(action, MarkLost):
                     self._log.warning("run_lost", dataset=event.dataset, run_id=action.event.run_id)
             case Block(event=blocked):

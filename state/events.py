@@ -100,6 +100,22 @@ class DatasetRemoved(_Event):
     reason: str
 
 
+class DatasetUndeclared(_Event):
+    """The data set is no longer in a valid ame.yaml. Nothing is deleted yet: it is
+    `deleting` until `delete_after`, and comes back as it was if declared again before."""
+
+    type: Literal["dataset_undeclared"] = "dataset_undeclared"
+    dataset: str
+    delete_after: datetime
+
+
+class DeletionApproved(_Event):
+    """A person asked for an undeclared data set to be deleted now (`ame ds delete`)."""
+
+    type: Literal["deletion_approved"] = "deletion_approved"
+    dataset: str
+
+
 class DatasetEvicted(_Event):
     """The data set's ready version was given up to free space; its objects are deleted
     next. It is produced again when something needs it."""
@@ -238,6 +254,8 @@ Event = Annotated[
     | DatasetRemoved
     | DatasetEvicted
     | DatasetBlocked
+    | DatasetUndeclared
+    | DeletionApproved
     | AlertRaised
     | AlertCleared
     | AlertDelivered

@@ -20,6 +20,8 @@ from state.events import (
     DatasetPulled,
     DatasetRemoved,
     DatasetRequested,
+    DatasetUndeclared,
+    DeletionApproved,
     Event,
     RunFailed,
     RunStarted,
@@ -36,6 +38,7 @@ from state.rows import (
     AlertRow,
     ChannelRow,
     DatasetRow,
+    Status,
     TaskRow,
     VersionRow,
 )
@@ -101,6 +104,20 @@ def apply_dataset(row: DatasetRow | None, event: Event) -> DatasetRow | None:
                 requested_at=None,
                 updated_at=at,
             )
+        case DatasetUndeclared():
+            if row.status in ("removed", "deleting"):
+                return row
+            return replace(
+                row,
+                status="deleting",
+                status_before=row.status,
+                delete_after=event.delete_after,
+                updated_at=at,
+            )
+        case DeletionApproved():
+            if row.status != "deleting":
+                return row
+            return replace(row, delete_after=at, updated_at=at)
         case DatasetRequested():
             if row.status == "removed":
                 return row
@@ -155,6 +172,8 @@ def apply_dataset(row: DatasetRow | None, event: Event) -> DatasetRow | None:
                 error=None,
                 in_use_by=(),
                 requested_at=None,
+                delete_after=None,
+                status_before=None,
                 updated_at=at,
             )
     return row
@@ -256,7 +275,9 @@ def _declared(row: DatasetRow | None, event: DatasetDeclared) -> DatasetRow:
             last_version=row.last_version if row else 0,
         )
     changed = event.spec_hash != row.spec_hash
-    status = row.status
+    status: Status = row.status
+    if status == "deleting":
+        status = row.status_before or "pending"  # declared again within its grace
     if changed and status not in ("running", "uploading", "evicted"):
         fresh = row.version is not None and row.stored_spec_hash == event.spec_hash
         status = "ready" if fresh else "pending"
@@ -267,6 +288,8 @@ def _declared(row: DatasetRow | None, event: DatasetDeclared) -> DatasetRow:
         task=event.task,
         spec_hash=event.spec_hash,
         declared_size_bytes=event.declared_size_bytes,
+        delete_after=None,
+        status_before=None,
         attempts=0 if changed else row.attempts,
         retry_at=None if changed else row.retry_at,
         error=None if changed else row.error,

@@ -56,6 +56,8 @@ class DatasetRow:
     in_use_by: tuple[str, ...] = ()
     failed_stage: str | None = None
     requested_at: datetime | None = None
+    delete_after: datetime | None = None
+    status_before: Status | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -162,6 +164,7 @@ _DATETIME_FIELDS = {
     "delivered_at",
     "last_ok_at",
     "requested_at",
+    "delete_after",
     "declared_at",
     "last_scheduled_for",
     "started_at",

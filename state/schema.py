@@ -159,5 +159,11 @@ def _v4(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3, _v4)
+def _v5(db: sqlite_utils.Database) -> None:
+    """Deletion grace: when an undeclared data set is deleted, and what it was before."""
+    db["datasets"].add_column("delete_after", str)  # type: ignore[union-attr]
+    db["datasets"].add_column("status_before", str)  # type: ignore[union-attr]
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3, _v4, _v5)
 SCHEMA_VERSION = len(MIGRATIONS)

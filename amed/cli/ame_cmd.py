@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from amed.cli.delete_cmd import delete
 from amed.cli.exits import EXIT_FAILED, EXIT_OK, Cli
 from amed.cli.options import config_option, settings_from, state_dir_option
 from amed.cli.pull_cmd import pull
@@ -52,6 +53,7 @@ cli.add_command(ds, "dataset")
 cli.add_command(status)
 cli.add_command(task)
 ds.add_command(pull)
+ds.add_command(delete)
 
 
 @ds.command("list")

@@ -126,7 +126,12 @@ def test_low_space_alerts_once_and_sends_one_resolved_notice_when_it_clears(
     ws: Workspace,
 ) -> None:
     with webhook() as hook:
-        ws.env.update(AME_CAPACITY="100Mi", AME_ALERT_URLS=hook.url)
+        ws.env.update(
+            AME_CAPACITY="100Mi",
+            AME_ALERT_URLS=hook.url,
+            AME_DELETION_GRACE_SECONDS="0",
+            AME_DELETION_MAX_PERCENT="100",
+        )
         ws.write_spec(spec({"a": (88, None)}))
         assert ws.once().returncode == 0
         (alert,) = hook.wait_for(1)

@@ -109,16 +109,75 @@ def test_an_edited_command_produces_a_new_version_and_deletes_the_old_one(ws: Wo
     assert manifest(ws, "mnist", 2)["version"] == 2
 
 
-def test_a_data_set_deleted_from_ame_yaml_is_removed_from_the_store(ws: Workspace) -> None:
+TWO = (
+    MNIST
+    + """  - name: other
+    path: ./other
+    task:
+      executor: !custom
+        command: mkdir -p other && echo other > other/x
+"""
+)
+
+
+def test_a_data_set_deleted_from_ame_yaml_is_removed_after_its_grace(ws: Workspace) -> None:
+    ws.env["AME_DELETION_GRACE_SECONDS"] = "0"
+    ws.write_spec(TWO.format(command=WRITE_DATA))
+    assert ws.once().returncode == 0
+    ws.write_spec(MNIST.format(command=WRITE_DATA))
+    proc = ws.once()
+    assert proc.returncode == 0, proc.stderr
+    assert all(k.startswith("datasets/demo/mnist/") for k in ws.store_keys())
+    assert [r["name"] for r in ws.datasets()] == ["mnist"]
+    removed = ws.dataset("other")
+    assert removed["status"] == "removed" and removed["version"] is None
+
+
+def test_a_data_set_put_back_within_its_grace_returns_without_being_produced_again(
+    ws: Workspace,
+) -> None:
+    ws.write_spec(TWO.format(command=WRITE_DATA))
+    assert ws.once().returncode == 0
+    keys = ws.store_keys()
     ws.write_spec(MNIST.format(command=WRITE_DATA))
     assert ws.once().returncode == 0
+    assert ws.dataset("other")["status"] == "deleting"
+    assert ws.store_keys() == keys, "nothing is deleted during the grace"
+    ws.write_spec(TWO.format(command=WRITE_DATA))
+    assert ws.once().returncode == 0
+    assert ws.dataset("other")["status"] == "ready" and ws.dataset("other")["version"] == 1
+    assert ws.store_keys() == keys
+    assert producing_runs(ws) == 1
+
+
+def test_ame_ds_delete_now_ends_the_grace(ws: Workspace) -> None:
+    ws.write_spec(TWO.format(command=WRITE_DATA))
+    assert ws.once().returncode == 0
+    ws.write_spec(MNIST.format(command=WRITE_DATA))
+    assert ws.once().returncode == 0
+    refused = ws.run("ame", "ds", "delete", "mnist", "--now")
+    assert refused.returncode == 2 and "still declared" in refused.stderr
+    assert ws.run("ame", "ds", "delete", "other", "--now").returncode == 0
+    assert ws.once().returncode == 0
+    assert ws.dataset("other")["status"] == "removed"
+    assert all(k.startswith("datasets/demo/mnist/") for k in ws.store_keys())
+
+
+def test_emptying_ame_yaml_deletes_nothing_until_confirmed(ws: Workspace) -> None:
+    ws.env["AME_DELETION_GRACE_SECONDS"] = "0"
+    ws.write_spec(TWO.format(command=WRITE_DATA))
+    assert ws.once().returncode == 0
+    keys = ws.store_keys()
     ws.write_spec("projectname: demo\ntasks: []\ndataSets: []\n")
     proc = ws.once()
     assert proc.returncode == 0, proc.stderr
-    assert ws.store_keys() == []
-    assert ws.datasets() == []
-    removed = ws.dataset("mnist")
-    assert removed["status"] == "removed" and removed["version"] is None
+    assert ws.store_keys() == keys
+    assert {r["status"] for r in ws.datasets()} == {"ready"}
+    assert "more than 50% of the data sets at once" in proc.stderr
+    assert ws.run("ame", "ds", "delete", "--all-pending").returncode == 2
+    assert ws.run("ame", "ds", "delete", "--all-pending", "--confirm").returncode == 0
+    assert ws.once().returncode == 0
+    assert ws.store_keys() == [] and ws.datasets() == []
 
 
 FAILING = "echo run >> \"$RUNS_LOG\"; echo 'no network here' >&2; exit 3"

@@ -6,11 +6,24 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from amed.plan import Declare, DeclareTask, DeleteVersion, Facts, MarkLost, Produce, Remove, decide
+from amed.alerting import RaiseAlert
+from amed.plan import (
+    Declare,
+    DeclareTask,
+    DeleteVersion,
+    Facts,
+    MarkDeleting,
+    MarkLost,
+    Policy,
+    Produce,
+    Remove,
+    decide,
+)
 from spec import Project, load_text
 from state.db import replay
 from state.events import (
     DatasetRemoved,
+    DeletionApproved,
     Event,
     RunFailed,
     RunStarted,
@@ -117,10 +130,49 @@ def test_a_superseded_version_is_deleted_once_the_new_one_is_stored() -> None:
     assert actions == [DeleteVersion("p", "mnist", 1, "superseded")]
 
 
-def test_a_data_set_no_longer_declared_is_removed_with_all_its_versions() -> None:
-    observed = observe(converge(project()))
-    empty = load_text("projectname: p\ndataSets: []\n")
-    assert decide(empty, observed, Facts(now=NOW)) == [
+EMPTY = "projectname: p\ndataSets: []\n"
+LENIENT = Facts(now=NOW, policy=Policy(deletion_max_percent=100))
+
+
+def undeclared(events: list[Event], facts: Facts = LENIENT) -> list[Event]:
+    actions = decide(load_text(EMPTY), observe(events), facts)
+    return [*events, *(a.event for a in actions if isinstance(a, MarkDeleting))]
+
+
+def test_a_data_set_no_longer_declared_is_deleting_for_its_grace_then_removed() -> None:
+    events = undeclared(converge(project()))
+    row = observe(events).datasets[("p", "mnist")]
+    assert row.status == "deleting" and row.delete_after == NOW + timedelta(hours=1)
+    assert row.version == 1, "nothing is deleted during the grace"
+    assert decide(load_text(EMPTY), observe(events), LENIENT) == []
+    later = Facts(now=NOW + timedelta(hours=1), policy=Policy(deletion_max_percent=100))
+    assert decide(load_text(EMPTY), observe(events), later) == [
+        Remove("p", "mnist", (1,), "no longer declared")
+    ]
+
+
+def test_declared_again_within_its_grace_it_comes_back_as_it_was() -> None:
+    events = undeclared(converge(project()))
+    actions = decide(project(), observe(events), Facts(now=NOW + timedelta(minutes=5)))
+    assert kinds(actions) == ["Declare"]
+    back = observe([*events, actions[0].event]).datasets[("p", "mnist")]  # type: ignore[union-attr]
+    assert (back.status, back.version, back.delete_after) == ("ready", 1, None)
+
+
+def test_more_than_half_of_the_data_sets_leaving_at_once_deletes_nothing_and_alerts() -> None:
+    events = converge(project())
+    actions = decide(load_text(EMPTY), observe(events), Facts(now=NOW))
+    assert [a for a in actions if isinstance(a, MarkDeleting | Remove)] == []
+    alerts = [a.event for a in actions if isinstance(a, RaiseAlert)]
+    assert [a.key for a in alerts] == ["mass_deletion:p"]
+    assert "ame ds delete --all-pending --confirm" in alerts[0].body
+
+
+def test_an_approved_deletion_skips_the_rest_of_its_grace() -> None:
+    events = undeclared(converge(project()))
+    events.append(DeletionApproved(at=NOW + timedelta(minutes=1), project="p", dataset="mnist"))
+    later = Facts(now=NOW + timedelta(minutes=1), policy=Policy(deletion_max_percent=100))
+    assert decide(load_text(EMPTY), observe(events), later) == [
         Remove("p", "mnist", (1,), "no longer declared")
     ]
 
@@ -241,11 +293,11 @@ def test_a_spec_change_during_a_run_produces_again_after_it_is_stored() -> None:
     assert row.status == "pending" and row.version == 1
 
 
-def test_rows_of_other_projects_are_removed_when_the_project_is_renamed() -> None:
+def test_rows_of_another_project_name_start_their_deletion_grace() -> None:
     observed = observe(converge(project()))
     renamed = load_text(
         SPEC.format(command="make data").replace("projectname: p", "projectname: q")
     )
     actions = decide(renamed, observed, Facts(now=NOW))
-    assert Remove("p", "mnist", (1,), "no longer declared") in actions
+    assert [a.event.dataset for a in actions if isinstance(a, MarkDeleting)] == ["mnist"]
     assert [a.event.project for a in actions if isinstance(a, Declare)] == ["q"]

@@ -1,0 +1,82 @@
+"""`ame ds delete`: confirm the deletion of data sets that left ame.yaml.
+
+amed never deletes a data set that ame.yaml still declares: a person deletes one by taking it
+out of ame.yaml. This command only shortens the grace (`NAME --now`), or confirms a deletion
+the daemon held back because too many data sets left at once (`--all-pending --confirm`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from amed.cli.exits import EXIT_FAILED, EXIT_INVALID, EXIT_OK
+from amed.cli.options import config_option, settings_from, state_dir_option
+from amed.cli.requests import append, daemon_alive, no_daemon_hint, now
+from spec import load_project
+from state.events import DatasetUndeclared, DeletionApproved, Event
+from state.read import StateReader
+
+
+@click.command("delete")
+@config_option
+@state_dir_option
+@click.option("--now", "at_once", is_flag=True, help="Delete NAME now instead of after its grace.")
+@click.option("--all-pending", is_flag=True, help="Every data set that left ame.yaml.")
+@click.option("--confirm", is_flag=True, help="Needed with --all-pending.")
+@click.argument("name", required=False)
+def delete(
+    config_file: Path | None,
+    state_dir: Path | None,
+    at_once: bool,
+    all_pending: bool,
+    confirm: bool,
+    name: str | None,
+) -> int:
+    """Delete data sets that are no longer declared in ame.yaml."""
+    from amed.daemon import spec_path
+
+    if all_pending == (name is not None):
+        raise click.UsageError("give a data set NAME (with --now) or --all-pending --confirm")
+    if name is not None and not at_once:
+        raise click.UsageError("ame ds delete NAME needs --now (without it the grace applies)")
+    if all_pending and not confirm:
+        raise click.UsageError("--all-pending deletes every undeclared data set: add --confirm")
+    settings = settings_from(config_file, state_dir=state_dir)
+    project = load_project(spec_path(settings.project_dir))
+    declared = {(project.name, d.name) for d in project.data_sets}
+    reader = StateReader.in_dir(settings.state_dir)
+    rows = [r for r in reader.datasets() if r.key not in declared]
+    reader.close()
+    if name is not None:
+        still = [d for d in project.data_sets if d.name == name]
+        if still:
+            click.echo(
+                f"error: {name} is still declared in ame.yaml; take it out of ame.yaml first",
+                err=True,
+            )
+            return EXIT_INVALID
+        rows = [r for r in rows if r.name == name]
+        if not rows:
+            click.echo(f"error: no undeclared data set named {name!r}", err=True)
+            return EXIT_FAILED
+    if not rows:
+        click.echo("nothing to delete: every recorded data set is declared in ame.yaml", err=True)
+        return EXIT_OK
+    moment = now()
+    events: list[Event] = []
+    for row in rows:
+        if row.status == "deleting":
+            events.append(DeletionApproved(at=moment, project=row.project, dataset=row.name))
+        else:
+            events.append(
+                DatasetUndeclared(
+                    at=moment, project=row.project, dataset=row.name, delete_after=moment
+                )
+            )
+    append(settings.state_dir, events)
+    click.echo(f"deleting {', '.join(r.name for r in rows)}")
+    if not daemon_alive(settings.state_dir):
+        click.echo(f"warning: {no_daemon_hint(settings.state_dir)}", err=True)
+    return EXIT_OK
