@@ -19,7 +19,6 @@ from state.events import DatasetDeclared, Event, RunStarted, RunSucceeded, Versi
 
 PROJECT = "bench"
 BATCH_DATA_SETS = 1000
-FILLER_BATCH = 100_000
 STARTED_AT = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -94,25 +93,27 @@ def build(project_dir: Path, state_dir: Path, count: int, *, filler: int = 0) ->
 
 def add_filler(db_path: Path, project: Project, count: int) -> None:
     """`count` more `run_succeeded` events, spread over the data sets, that change nothing:
-    their run id is no data set's current run, so the fold leaves every row as it is."""
+    their run id is no data set's current run, so the fold leaves every row as it is.
+    Generated inside SQLite (a million rows take seconds, not minutes through Python)."""
     import sqlite3
 
-    names = [d.name for d in project.data_sets]
+    if count <= 0:
+        return
     conn = sqlite3.connect(db_path, isolation_level=None)
     try:
-        for first in range(0, count, FILLER_BATCH):
-            rows = []
-            for index in range(first, min(count, first + FILLER_BATCH)):
-                at = STARTED_AT + timedelta(days=1, milliseconds=index)
-                data = json.dumps({"run_id": f"filler-{index}", "seconds": 0.5})
-                stamp = at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-                rows.append((stamp, "run_succeeded", project.name, names[index % len(names)], data))
-            conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(
-                "INSERT INTO events (at, type, project, dataset, data) VALUES (?, ?, ?, ?, ?)",
-                rows,
-            )
-            conn.execute("COMMIT")
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(
+            """
+            WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?)
+            INSERT INTO events (at, type, project, dataset, data)
+            SELECT strftime('%Y-%m-%dT%H:%M:%fZ', '2026-01-02', '+' || (i / 1000) || ' seconds'),
+                   'run_succeeded', ?, printf('d%05d', i % ?),
+                   json_object('run_id', 'filler-' || i, 'seconds', 0.5)
+            FROM n
+            """,
+            (count, project.name, len(project.data_sets)),
+        )
+        conn.execute("COMMIT")
     finally:
         conn.close()
 

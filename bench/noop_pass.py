@@ -41,6 +41,9 @@ def run(quick: bool) -> list[Result]:
         with scratch("noop") as root:
             project = many.build(root / "project", root / "state", count)
             db = root / "state" / "state.db"
+            # Whatever else amed records about a converged project (its tasks, ...) is
+            # recorded by one real run first; from then on a pass must append nothing.
+            execute(_once_argv(), env=_once_env(root))
             before = many.event_count(db)
             results.append(_in_process(root, project, count, quick))
             results.append(_whole_once(root, count, quick))
@@ -101,12 +104,8 @@ def _raw_read_seconds(db: Path) -> float:
 
 
 def _whole_once(root: Path, count: int, quick: bool) -> Result:
-    env = clean_env(
-        AME_STATE_DIR=str(root / "state"),
-        AME_PROJECT=str(root / "project"),
-        AME_STORAGE=(root / "objects").as_uri(),
-    )
-    argv = [command("amed"), "run", "--once", "--log-format", "json"]
+    env = _once_env(root)
+    argv = _once_argv()
     once = sample(lambda: timed(lambda: execute(argv, env=env)), runs_for(quick))
     floor = sample(lambda: floor_seconds(root / "state" / "state.db"), runs_for(quick))
     return Result(
@@ -117,6 +116,18 @@ def _whole_once(root: Path, count: int, quick: bool) -> Result:
         "python+sqlite3 floor",
         floor,
     )
+
+
+def _once_env(root: Path) -> dict[str, str]:
+    return clean_env(
+        AME_STATE_DIR=str(root / "state"),
+        AME_PROJECT=str(root / "project"),
+        AME_STORAGE=(root / "objects").as_uri(),
+    )
+
+
+def _once_argv() -> list[str]:
+    return [command("amed"), "run", "--once", "--log-format", "json"]
 
 
 FLOOR_QUERY = "SELECT * FROM datasets WHERE status != 'removed' ORDER BY project, name"
@@ -136,12 +147,14 @@ def _spec_load(count: int, quick: bool) -> Result:
 
     text = many.spec_text(count)
     loads = sample(lambda: timed(lambda: load_text(text)), runs_for(quick))
-    parse = sample(lambda: timed(lambda: yaml.load(text, Loader=yaml.CSafeLoader)), runs_for(quick))
+    parse = sample(
+        lambda: timed(lambda: yaml.compose(text, Loader=yaml.CSafeLoader)), runs_for(quick)
+    )
     return Result(
         QUESTION,
         f"{count:,} data sets: loading ame.yaml ({len(text) // 1024} KiB)",
         "s",
         loads,
-        "yaml.CSafeLoader",
+        "PyYAML C compose",
         parse,
     )

@@ -49,7 +49,7 @@ def _row(result: Result) -> str:
         result.target or "-",
         met,
     ]
-    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+    return "| " + " | ".join(" ".join(c.split()).replace("|", "\\|") for c in cells) + " |"
 
 
 def markdown_table(results: list[Result]) -> str:
