@@ -7,17 +7,14 @@ which data set, what happened, the numbers, and what to do next.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 from amed.alerting import Condition
 from amed.capacity import Usage
+from amed.facts import Facts
 from spec import Project, format_bytes
 from state.events import DatasetBlocked, DatasetEvicted
 from state.rows import DatasetRow
 from state.timefmt import format_time
-
-if TYPE_CHECKING:
-    from amed.plan import Facts
 
 
 def conditions(

@@ -2,182 +2,64 @@
 
 `decide` is a pure function. It reads no clock, disk or network: the time, the runs alive in
 this process, free worker slots and free space come in as `Facts`. It returns commands in
-the imperative (`Produce`, `Evict`, `Block`, ...) that the daemon carries out and records as
-events. Deciding over a converged world returns nothing, which is what makes a pass over it
-append no event.
+the imperative (`amed.actions`) that the daemon carries out and records as events. Deciding
+over a converged world returns nothing, which is what makes a pass over it append no event.
 
-Space is planned before it is taken: a data set with a declared size is produced only when
-it fits, after evicting least-recently-used unused data if that is enough; when even that
-is not enough, nothing is evicted and the data set is blocked.
+The parts: declarations and deletions here; space in `amed.placement`; tasks that consume
+data sets in `amed.consumers`; alerts in `amed.alerting` and `amed.conditions`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from amed.alerting import AlertAction, ClearAlert, Deliver, RaiseAlert, alert_actions
-from amed.capacity import Usage, choose_victims, evictable, usage_of
+from amed.actions import (
+    Action,
+    Block,
+    Declare,
+    DeclareTask,
+    DeleteVersion,
+    Evict,
+    FinishTask,
+    MarkDeleting,
+    MarkLost,
+    Produce,
+    Remove,
+    RequestTask,
+    summarize,
+)
+from amed.alerting import AlertAction, alert_actions
+from amed.capacity import usage_of
 from amed.conditions import conditions
 from amed.consumers import StartTask, plan_tasks
-from spec import DataSet, Project, format_bytes
-from state.events import (
-    DatasetBlocked,
-    DatasetDeclared,
-    DatasetEvicted,
-    DatasetUndeclared,
-    RunFailed,
-    TaskDeclared,
-    TaskFinished,
-    TaskRequested,
-)
+from amed.facts import Facts, Key, Policy
+from amed.placement import Candidate, Placement, keep_under_watermark, place
+from spec import DataSet, Project
+from state.events import DatasetDeclared, DatasetUndeclared, RunFailed
 from state.fold import apply_dataset
 from state.observed import Observed
 from state.rows import DatasetRow
 
-Key = tuple[str, str]
-
-
-@dataclass(frozen=True)
-class Policy:
-    eviction_high_percent: float = 90.0
-    eviction_low_percent: float = 80.0
-    low_space_percent: float = 85.0
-    alert_repeat_seconds: float = 4 * 3600.0
-    alert_after_failures: int = 3
-    deletion_grace_seconds: float = 3600.0
-    deletion_max_percent: float = 50.0
-
-
-@dataclass(frozen=True)
-class Facts:
-    """What the planner may not find out for itself.
-
-    `running_runs`: run ids with a live process in this daemon. `free_slots`: how many more
-    producers may start now. `hold`: data sets not to start again now (a `--once` invocation
-    tries each data set once). `capacity_bytes`: amed's budget in the store, if one is set.
-    `disk_free_bytes`: the real free space under a local store. `in_use`: data sets that
-    running tasks use. `wanted`: evicted data sets something asked for. `store_error` and
-    `spec_error`: what is wrong with the store or ame.yaml right now, if anything.
-    """
-
-    now: datetime
-    running_runs: frozenset[str] = frozenset()
-    free_slots: int = 1
-    hold: frozenset[Key] = frozenset()
-    capacity_bytes: int | None = None
-    disk_free_bytes: int | None = None
-    in_use: frozenset[Key] = frozenset()
-    wanted: frozenset[Key] = frozenset()
-    store_error: str | None = None
-    spec_error: str | None = None
-    policy: Policy = field(default_factory=Policy)
-
-
-@dataclass(frozen=True)
-class Declare:
-    """Record that the spec declares this data set (new, or declared differently)."""
-
-    event: DatasetDeclared
-
-
-@dataclass(frozen=True)
-class MarkLost:
-    """A run the log calls live has no process in this daemon: it died with an earlier one."""
-
-    event: RunFailed
-
-
-@dataclass(frozen=True)
-class Produce:
-    """Run the producing task and store its output as `version`. `budget_bytes`: the most
-    the output may take (None: no limit known)."""
-
-    project: str
-    data_set: DataSet
-    version: int
-    attempt: int
-    reason: str = "new"
-    budget_bytes: int | None = None
-
-
-@dataclass(frozen=True)
-class DeleteVersion:
-    """Delete the objects of a version that is no longer served."""
-
-    project: str
-    dataset: str
-    version: int
-    reason: str
-
-
-@dataclass(frozen=True)
-class Remove:
-    """Stop serving a data set that is no longer declared; its versions are deleted next."""
-
-    project: str
-    dataset: str
-    versions: tuple[int, ...]
-    reason: str
-
-
-@dataclass(frozen=True)
-class MarkDeleting:
-    """Record that a data set left ame.yaml; it is deleted once its grace has passed."""
-
-    event: DatasetUndeclared
-
-
-@dataclass(frozen=True)
-class Evict:
-    """Give up a data set's ready version to free space; it is produced again on demand."""
-
-    event: DatasetEvicted
-
-
-@dataclass(frozen=True)
-class Block:
-    event: DatasetBlocked
-
-
-@dataclass(frozen=True)
-class DeclareTask:
-    event: TaskDeclared
-
-
-@dataclass(frozen=True)
-class RequestTask:
-    """The task's schedule fired: record a request for a run."""
-
-    event: TaskRequested
-
-
-@dataclass(frozen=True)
-class FinishTask:
-    """Record a task run that ends without running (a data set it needs failed) or whose
-    process is gone."""
-
-    event: TaskFinished
-
-
-Action = (
-    Declare
-    | MarkLost
-    | MarkDeleting
-    | DeleteVersion
-    | Remove
-    | Evict
-    | Block
-    | Produce
-    | DeclareTask
-    | RequestTask
-    | FinishTask
-    | StartTask
-    | RaiseAlert
-    | ClearAlert
-    | Deliver
-)
+__all__ = [
+    "Action",
+    "Block",
+    "Declare",
+    "DeclareTask",
+    "DeleteVersion",
+    "Evict",
+    "Facts",
+    "FinishTask",
+    "MarkDeleting",
+    "MarkLost",
+    "Policy",
+    "Produce",
+    "Remove",
+    "RequestTask",
+    "StartTask",
+    "decide",
+    "summarize",
+]
 
 LOST_REASON = "the daemon stopped while this run was in progress"
 
@@ -187,9 +69,7 @@ class _Plan:
     declares: list[Declare] = field(default_factory=list)
     lost: list[MarkLost | MarkDeleting] = field(default_factory=list)
     deletes: list[DeleteVersion | Remove] = field(default_factory=list)
-    evictions: list[Evict] = field(default_factory=list)
-    blocks: list[Block] = field(default_factory=list)
-    produces: list[Produce] = field(default_factory=list)
+    space: Placement = field(default_factory=Placement)
     tasks: list[DeclareTask | RequestTask | FinishTask] = field(default_factory=list)
     starts: list[StartTask] = field(default_factory=list)
     alerts: list[AlertAction] = field(default_factory=list)
@@ -200,19 +80,12 @@ class _Plan:
             *self.lost,
             *self.tasks,
             *self.deletes,
-            *self.evictions,
-            *self.blocks,
-            *self.produces,
+            *self.space.evictions,
+            *self.space.blocks,
+            *self.space.produces,
             *self.starts,
             *self.alerts,
         ]
-
-
-@dataclass
-class _Candidate:
-    data_set: DataSet
-    row: DatasetRow
-    reason: str
 
 
 def decide(desired: Project, observed: Observed, facts: Facts) -> list[Action]:
@@ -245,7 +118,7 @@ def decide(desired: Project, observed: Observed, facts: Facts) -> list[Action]:
         for ref in task.data_sets
     }
 
-    candidates: list[_Candidate] = []
+    candidates: list[Candidate] = []
     for data_set in desired.data_sets:
         key = (project, data_set.name)
         row = rows[key]
@@ -255,7 +128,7 @@ def decide(desired: Project, observed: Observed, facts: Facts) -> list[Action]:
             continue
         reason = _due(row, facts, wanted.get(key))
         if reason and key not in facts.hold:
-            candidates.append(_Candidate(data_set, row, reason))
+            candidates.append(Candidate(data_set, row, reason))
 
     freed = 0
     removing: set[Key] = set()
@@ -291,13 +164,21 @@ def decide(desired: Project, observed: Observed, facts: Facts) -> list[Action]:
         observed, capacity_bytes=facts.capacity_bytes, disk_free_bytes=facts.disk_free_bytes
     ).freeing(freed)
     protected = facts.in_use | needed
-    usage = _place(plan, project, candidates, rows, usage, facts, protected)
-    slots = facts.free_slots - len(plan.produces)
+    usage = place(plan.space, project, candidates, rows, usage, facts, protected)
+    slots = facts.free_slots - len(plan.space.produces)
     plan.starts = tasks.ready[: max(slots, 0)]
-    usage = _keep_under_watermark(plan, project, rows, usage, facts, protected)
+    usage = keep_under_watermark(plan.space, project, rows, usage, facts, protected)
     plan.alerts = alert_actions(
         project,
-        conditions(desired, rows, plan_blocks(plan), plan_evictions(plan), usage, facts, guarded),
+        conditions(
+            desired,
+            rows,
+            [b.event for b in plan.space.blocks],
+            [e.event for e in plan.space.evictions],
+            usage,
+            facts,
+            guarded,
+        ),
         observed.alerts,
         facts.now,
         facts.policy.alert_repeat_seconds,
@@ -331,14 +212,6 @@ def _undeclare(
     return []
 
 
-def plan_blocks(plan: _Plan) -> list[DatasetBlocked]:
-    return [b.event for b in plan.blocks]
-
-
-def plan_evictions(plan: _Plan) -> list[DatasetEvicted]:
-    return [e.event for e in plan.evictions]
-
-
 def _due(row: DatasetRow, facts: Facts, wanted: str | None) -> str | None:
     """Why this data set should be produced now, or None. `wanted`: why something asked
     for it, if anything did; that overrides both eviction and a failure's backoff."""
@@ -354,95 +227,6 @@ def _due(row: DatasetRow, facts: Facts, wanted: str | None) -> str | None:
         case "evicted" if wanted is not None:
             return wanted
     return None
-
-
-def _place(
-    plan: _Plan,
-    project: str,
-    candidates: list[_Candidate],
-    rows: dict[Key, DatasetRow],
-    usage: Usage,
-    facts: Facts,
-    protected: set[Key] | frozenset[Key],
-) -> Usage:
-    """Start what fits, evicting for it when that is enough; block what cannot fit."""
-    slots = facts.free_slots
-    taken: set[Key] = set()
-    for candidate in candidates:
-        if slots <= 0:
-            break
-        data_set, row = candidate.data_set, candidate.row
-        size = data_set.size_bytes
-        free = usage.free_bytes
-        if size is not None and free is not None and size > free:
-            pool = evictable(
-                rows.values(),
-                in_use=protected,
-                exclude=taken | {row.key} | _producing(plan),
-            )
-            victims = choose_victims(pool, size - free)
-            if victims is None:
-                if row.status != "blocked":
-                    reclaimable = sum(v.size_bytes or 0 for v in pool)
-                    plan.blocks.append(
-                        Block(_blocked(row, size, free, reclaimable, usage, facts.now))
-                    )
-                continue
-            for victim in victims:
-                plan.evictions.append(
-                    Evict(_evicted(victim, f"to make room for {data_set.name}", facts.now))
-                )
-                taken.add(victim.key)
-                usage = usage.freeing(victim.size_bytes or 0)
-        budget = usage.free_bytes
-        plan.produces.append(
-            Produce(
-                project,
-                data_set,
-                version=row.last_version + 1,
-                attempt=row.attempts + 1,
-                reason=candidate.reason,
-                budget_bytes=budget,
-            )
-        )
-        usage = usage.reserving(size or 0)
-        slots -= 1
-    return usage
-
-
-def _keep_under_watermark(
-    plan: _Plan,
-    project: str,
-    rows: dict[Key, DatasetRow],
-    usage: Usage,
-    facts: Facts,
-    protected: set[Key] | frozenset[Key],
-) -> Usage:
-    percent = usage.used_percent
-    policy = facts.policy
-    if percent is None or usage.capacity_bytes is None or percent <= policy.eviction_high_percent:
-        return usage
-    target = usage.capacity_bytes * policy.eviction_low_percent / 100.0
-    already = {e.event.dataset for e in plan.evictions}
-    pool = [
-        r
-        for r in evictable(rows.values(), in_use=protected, exclude=_producing(plan))
-        if r.name not in already
-    ]
-    reason = (
-        f"storage {percent:.0f}% full, above the {policy.eviction_high_percent:g}% high "
-        f"watermark; evicting down to {policy.eviction_low_percent:g}%"
-    )
-    for victim in pool:
-        if usage.used_bytes <= target:
-            break
-        plan.evictions.append(Evict(_evicted(victim, reason, facts.now)))
-        usage = usage.freeing(victim.size_bytes or 0)
-    return usage
-
-
-def _producing(plan: _Plan) -> set[Key]:
-    return {(p.project, p.data_set.name) for p in plan.produces}
 
 
 def _declaration(project: str, data_set: DataSet, now: datetime) -> DatasetDeclared:
@@ -477,45 +261,3 @@ def _lost(row: DatasetRow, now: datetime) -> RunFailed:
         stage="lost",
         reason=LOST_REASON,
     )
-
-
-def _evicted(row: DatasetRow, reason: str, now: datetime) -> DatasetEvicted:
-    return DatasetEvicted(
-        at=now,
-        project=row.project,
-        dataset=row.name,
-        version=row.version or 0,
-        reason=reason,
-        bytes_freed=row.size_bytes or 0,
-    )
-
-
-def _blocked(
-    row: DatasetRow, size: int, free: int, reclaimable: int, usage: Usage, now: datetime
-) -> DatasetBlocked:
-    capacity = usage.capacity_bytes
-    of_capacity = f" of {format_bytes(capacity)}" if capacity is not None else ""
-    reason = (
-        f"needs {format_bytes(size)} but only {format_bytes(free)}{of_capacity} is free, and "
-        f"evicting every unused data set would free only {format_bytes(reclaimable)} more; "
-        "nothing was evicted"
-    )
-    return DatasetBlocked(
-        at=now,
-        project=row.project,
-        dataset=row.name,
-        reason=reason,
-        needed_bytes=size,
-        free_bytes=free,
-        reclaimable_bytes=reclaimable,
-        capacity_bytes=capacity,
-    )
-
-
-def summarize(actions: Sequence[Action]) -> dict[str, int]:
-    """Counts per kind of action, for a log line."""
-    counts: dict[str, int] = {}
-    for action in actions:
-        name = type(action).__name__.lower()
-        counts[name] = counts.get(name, 0) + 1
-    return counts

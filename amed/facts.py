@@ -1,0 +1,45 @@
+"""What the planner is told: the facts it cannot find out for itself, and the policy it
+applies. Plain values, so that deciding stays a pure function of its arguments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+Key = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Policy:
+    eviction_high_percent: float = 90.0
+    eviction_low_percent: float = 80.0
+    low_space_percent: float = 85.0
+    alert_repeat_seconds: float = 4 * 3600.0
+    alert_after_failures: int = 3
+    deletion_grace_seconds: float = 3600.0
+    deletion_max_percent: float = 50.0
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the planner may not find out for itself.
+
+    `running_runs`: run ids with a live process in this daemon. `free_slots`: how many more
+    producers may start now. `hold`: data sets not to start again now (a `--once` invocation
+    tries each data set once). `capacity_bytes`: amed's budget in the store, if one is set.
+    `disk_free_bytes`: the real free space under a local store. `in_use`: data sets that
+    running tasks use. `wanted`: evicted data sets something asked for. `store_error` and
+    `spec_error`: what is wrong with the store or ame.yaml right now, if anything.
+    """
+
+    now: datetime
+    running_runs: frozenset[str] = frozenset()
+    free_slots: int = 1
+    hold: frozenset[Key] = frozenset()
+    capacity_bytes: int | None = None
+    disk_free_bytes: int | None = None
+    in_use: frozenset[Key] = frozenset()
+    wanted: frozenset[Key] = frozenset()
+    store_error: str | None = None
+    spec_error: str | None = None
+    policy: Policy = field(default_factory=Policy)
