@@ -201,7 +201,8 @@ def test_a_config_file_with_an_unknown_key_is_refused(runner: CliRunner, tmp_pat
     assert result.exit_code == 2
     assert result.stderr.strip() == (
         f"error: {config}: unknown key 'stroage' "
-        "(known: alerts, eviction, http, interval_seconds, project, state_dir, storage, tasks)"
+        "(known: alerts, deletion, eviction, http, interval_seconds, project, state_dir, storage, "
+        "tasks)"
     )
 
 
