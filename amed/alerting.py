@@ -27,6 +27,7 @@ class Condition:
     title: str
     body: str
     resolvable: bool = True
+    repeat: bool = True
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def alert_actions(
         holding.add(condition.key)
         row = alerts.get(condition.key)
         if row is not None and row.firing:
-            if not condition.resolvable:
+            if not condition.resolvable or not condition.repeat:
                 continue
             if now - row.last_raised_at < timedelta(seconds=repeat_seconds):
                 continue

@@ -49,7 +49,9 @@ def conditions(
                     ),
                 )
             )
-        if row.status == "failed" and (
+        # Held from the Nth failure until a version is stored, through the retries in
+        # between: a retry is not a recovery.
+        if row.status not in ("ready", "evicted", "deleting") and (
             row.attempts >= facts.policy.alert_after_failures or row.failed_stage == "space"
         ):
             retry = f" Next try at {format_time(row.retry_at)}." if row.retry_at else ""
@@ -95,6 +97,7 @@ def conditions(
             Condition(
                 key="low_space",
                 severity="warning",
+                repeat=False,
                 title=f"amed: object storage {percent:.0f}% full",
                 body=(
                     f"amed holds {format_bytes(usage.used_bytes)} of "

@@ -140,6 +140,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: config file not found") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; a config file is TOML") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     unknown = sorted(set(data) - _KNOWN_TOML)
@@ -189,7 +191,9 @@ def _parse(name: str, value: Any, where: str) -> Any:
                 raise ValueError(f"{value!r} must be a percentage above 0 and at most 100")
             return percent
         if name == "storage_url":
-            return str(value)
+            if not isinstance(value, str):
+                raise ValueError(f"{value!r} is not a store URL (file://…, s3://…)")
+            return value
         if name == "capacity_bytes":
             size = parse_quantity(value)
             if size <= 0:

@@ -20,7 +20,11 @@ def configure(*, json_lines: bool | None = None, level: int = logging.INFO) -> N
     if json_lines:
         renderer = structlog.processors.JSONRenderer()
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        # Plain tracebacks: the rich formatter prints every frame's locals, which can hold
+        # settings with alert URLs, store credentials or a task's secrets.
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,

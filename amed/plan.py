@@ -149,11 +149,13 @@ def decide(desired: Project, observed: Observed, facts: Facts) -> list[Action]:
         plan.deletes.append(Remove(row.project, row.name, numbers, "no longer declared"))
         freed += sum(v.size_bytes for v in observed.versions.get(key, ()))
         removing.add(key)
-    guarded = _undeclare(plan, newly_undeclared, rows, facts)
+    guarded = _undeclare(plan, newly_undeclared, observed, facts)
     for key, versions in sorted(observed.versions.items()):
         if key in removing or key not in rows:
             continue
         status = rows[key].status
+        if rows[key].in_use_by:
+            continue  # a running task may still be reading an older version
         reason = status if status in ("removed", "evicted") else "superseded"
         for version in versions:
             if not version.current:
@@ -187,14 +189,17 @@ def decide(desired: Project, observed: Observed, facts: Facts) -> list[Action]:
 
 
 def _undeclare(
-    plan: _Plan, newly: list[DatasetRow], rows: dict[Key, DatasetRow], facts: Facts
+    plan: _Plan, newly: list[DatasetRow], observed: Observed, facts: Facts
 ) -> list[DatasetRow]:
     """Start the deletion grace of data sets that left ame.yaml, unless that would be more
     than `deletion_max_percent` of all data sets at once: then nothing starts, and the
-    rows are returned for an alert. A person confirms such a deletion with `ame ds delete`."""
+    rows are returned for an alert. A person confirms such a deletion with `ame ds delete`.
+
+    The share is of the data sets known before this pass: data sets declared in the same
+    pass (a rename) must not dilute it."""
     if not newly:
         return []
-    known = sum(1 for r in rows.values() if r.status != "removed")
+    known = sum(1 for r in observed.datasets.values() if r.status != "removed")
     if len(newly) * 100 > facts.policy.deletion_max_percent * known:
         return newly
     delete_after = facts.now + timedelta(seconds=facts.policy.deletion_grace_seconds)

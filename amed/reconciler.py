@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ from state.events import (
 from state.observed import Observed
 
 Clock = Callable[[], datetime]
+SWEEP_INTERVAL_SECONDS = 3600.0
 
 
 def utc_now() -> datetime:
@@ -97,6 +99,7 @@ class Reconciler:
         self.settings = settings
         self.state = state
         self.store = store
+        state.bind_store(store.url)
         self.clock = clock
         self.changed = threading.Event()
         self.cancel = threading.Event()
@@ -105,6 +108,7 @@ class Reconciler:
         self._pool = ThreadPoolExecutor(settings.max_parallel, thread_name_prefix="produce")
         self._log = logs.get()
         self._store_error: str | None = None
+        self._last_sweep = time.monotonic()
         self._project = ""
         self.producer = Producer(
             settings, store, self._append, clock, jitter, self.cancel, self._store_result
@@ -158,7 +162,10 @@ class Reconciler:
         spec_error: str | None = None,
     ) -> list[Action]:
         """What a pass would do now, without doing it."""
-        return decide(desired, self.observed(), self.facts(hold=hold, spec_error=spec_error))
+        # Live runs first, then the snapshot: a run that ends in between is then seen as
+        # stored or failed, never as live-in-the-log-but-gone (which would mark it lost).
+        facts = self.facts(hold=hold, spec_error=spec_error)
+        return decide(desired, self.observed(), facts)
 
     def reconcile(
         self,
@@ -176,6 +183,8 @@ class Reconciler:
             if self.cancel.is_set() and isinstance(action, Produce):
                 continue
             started += self._act(action)
+        if time.monotonic() - self._last_sweep > SWEEP_INTERVAL_SECONDS:
+            self.sweep()  # also clears what a failed clean-up left behind
         return PassResult(actions, started)
 
     def set_data_paths(self, desired: Project) -> None:
@@ -340,8 +349,8 @@ class Reconciler:
 
     def _deliver(self, action: Deliver) -> None:
         row = self.observed().alerts.get(action.key)
-        if row is None:
-            return
+        if row is None or row.pending != action.notice:
+            return  # delivered (or superseded) since the pass was planned
         title = row.title if action.notice == "alert" else f"RESOLVED: {row.title}"
         if self.sender is None:
             self._log.warning(
@@ -405,10 +414,18 @@ class Reconciler:
     # -- upkeep -------------------------------------------------------------------------
 
     def sweep(self) -> list[str]:
-        """Delete store objects that no committed version or live run owns."""
-        owned = self.observed().owned_versions()
+        """Delete store objects that no committed version or live run owns, under the
+        projects this state dir knows only: a store may be shared by other projects."""
+        observed = self.observed()
+        owned = observed.owned_versions()
+        projects = {project for project, _ in observed.datasets}
+        if self._project:
+            projects.add(self._project)
+        self._last_sweep = time.monotonic()
+        removed: list[str] = []
         try:
-            removed = self.store.sweep_debris(owned)
+            for project in sorted(projects):
+                removed += self.store.sweep_debris(owned, project=project)
         except StoreError as exc:
             self._store_result(exc if isinstance(exc, StoreUnavailable) else None)
             self._log.warning("sweep_failed", error=str(exc))

@@ -96,6 +96,10 @@ class StoreError(Exception):
     """The store refused or failed; one line, never credentials."""
 
 
+class StoreURLError(StoreError):
+    """The store URL itself is wrong (its shape or scheme): invalid input, not a failure."""
+
+
 class StoreUnavailable(StoreError):
     """Temporary: the network is down, a request timed out, the server answered 5xx."""
 
@@ -804,12 +808,12 @@ def open_store(url: str) -> ObjectStore:
         parts = urlsplit(url)
         user, password = parts.username, parts.password
     except ValueError:
-        raise StoreError(f"{safe_url}: not a valid store URL") from None
+        raise StoreURLError(f"{safe_url}: not a valid store URL") from None
     secrets = [unquote(s) for s in (user, password) if s]
     secrets += [os.environ.get(v, "") for v in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")]
     scheme = parts.scheme.lower()
     if parts.query or parts.fragment:
-        raise StoreError(
+        raise StoreURLError(
             f"{_redact_all(safe_url, secrets)}: a store URL takes no query or fragment; "
             "configure endpoints and credentials through the environment"
         )
@@ -818,7 +822,7 @@ def open_store(url: str) -> ObjectStore:
             return _open_local(parts.netloc, parts.path, safe_url)
         if scheme == "memory":
             if parts.netloc or parts.path.strip("/"):
-                raise StoreError(f"{safe_url}: write memory:// with nothing after it")
+                raise StoreURLError(f"{safe_url}: write memory:// with nothing after it")
             return ObjectStore(MemoryStore(), "memory://")
         if scheme == "s3":
             return _open_s3(
@@ -826,7 +830,7 @@ def open_store(url: str) -> ObjectStore:
             )
         if scheme in ("gs", "az"):
             if user or password:
-                raise StoreError(
+                raise StoreURLError(
                     f"{safe_url}: put {scheme}:// credentials in the environment, not the URL"
                 )
             backend = from_url(
@@ -836,7 +840,7 @@ def open_store(url: str) -> ObjectStore:
     except (BaseError, ValueError, OSError) as exc:
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise StoreError(_redact_all(f"{safe_url}: cannot open: {first_line}", secrets)) from None
-    raise StoreError(
+    raise StoreURLError(
         f"{_redact_all(safe_url, secrets)}: unknown store scheme {scheme!r}; "
         "use file://, memory://, s3://, gs:// or az://"
     )
@@ -847,7 +851,7 @@ def _open_local(netloc: str, path: str, safe_url: str) -> ObjectStore:
     if netloc not in ("", "localhost"):
         text = unquote(netloc) + text
     if not text:
-        raise StoreError(f"{safe_url}: a file:// URL needs a directory")
+        raise StoreURLError(f"{safe_url}: a file:// URL needs a directory")
     root = Path(text)
     if not root.is_absolute():
         root = Path.cwd() / root
@@ -868,7 +872,7 @@ def _open_s3(
     secrets: list[str],
 ) -> ObjectStore:
     if not bucket:
-        raise StoreError(f"{safe_url}: an s3:// URL needs a bucket")
+        raise StoreURLError(f"{safe_url}: an s3:// URL needs a bucket")
     endpoint = next(
         (
             os.environ[name]

@@ -27,6 +27,7 @@ from state.events import (
     Event,
     TaskFinished,
     TaskStarted,
+    VersionStored,
     event_at,
     event_from_row,
     event_payload,
@@ -38,6 +39,7 @@ from state.fold import (
     apply_dataset_use,
     apply_task,
     apply_versions,
+    serves,
 )
 from state.heartbeat import DaemonRow
 from state.heartbeat import write as write_heartbeat
@@ -63,6 +65,10 @@ DB_FILENAME = "state.db"
 
 class StateError(Exception):
     """The state database cannot be used: newer than this program, or corrupt."""
+
+
+class StoreMismatch(StateError):
+    """The state dir's versions live in another store than the one given."""
 
 
 @dataclass(frozen=True)
@@ -218,11 +224,12 @@ class StateStore:
         return found
 
     def rebuild(self) -> None:
-        """Recompute the projection tables from the log, in one transaction."""
-        rebuilt = replay(event for _, event in self.events())
+        """Recompute the projection tables from the log, in one transaction that holds the
+        write lock from the first event read, so no append can slip in between."""
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
+            rebuilt = replay(event for _, event in self.events())
             for table in TABLE_NAMES:
                 conn.execute(f"DELETE FROM {_SQL_TABLE[table]}")
                 for key, rows in getattr(rebuilt, table).items():
@@ -233,6 +240,28 @@ class StateStore:
             raise
         self._data_version = -1
         self._refresh()
+
+    # -- the state dir's store ----------------------------------------------------------
+
+    def bind_store(self, store_url: str) -> None:
+        """Tie the state dir to the store its versions live in, on first use; refuse any
+        other store after that, since every `ready` row would then point at nothing.
+        `store_url` must hold no credentials."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            found = conn.execute("SELECT value FROM meta WHERE key = 'store_url'").fetchone()
+            if found is None:
+                conn.execute("INSERT INTO meta (key, value) VALUES ('store_url', ?)", (store_url,))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        if found is not None and found[0] != store_url:
+            raise StoreMismatch(
+                f"{self.path.parent} keeps its data sets in {found[0]}, not {store_url}; "
+                "use that store, or another state dir"
+            )
 
     # -- the daemon's heartbeat -------------------------------------------------------
 
@@ -317,8 +346,10 @@ class Tables:
         if event.dataset is None:
             return
         key = (event.project, event.dataset)
-        self._put("datasets", key, apply_dataset(self.datasets.get(key), event), before)
-        rows = apply_versions(self.versions.get(key, ()), event)
+        current = self.datasets.get(key)
+        serving = serves(current, event) if isinstance(event, VersionStored) else True
+        self._put("datasets", key, apply_dataset(current, event), before)
+        rows = apply_versions(self.versions.get(key, ()), event, serving=serving)
         self._put("versions", key, rows or None, before)
 
     def _put(

@@ -69,8 +69,8 @@ def apply_dataset(row: DatasetRow | None, event: Event) -> DatasetRow | None:
                 return row
             return replace(row, status="uploading", updated_at=at)
         case RunFailed():
-            if row.run_id not in (None, event.run_id):
-                return row
+            if row.run_id != event.run_id:
+                return row  # about a run this row no longer waits for
             return replace(
                 row,
                 status="failed",
@@ -84,6 +84,8 @@ def apply_dataset(row: DatasetRow | None, event: Event) -> DatasetRow | None:
                 updated_at=at,
             )
         case VersionStored():
+            if not serves(row, event):
+                return replace(row, last_version=max(row.last_version, event.version))
             fresh = event.spec_hash == row.spec_hash
             return replace(
                 row,
@@ -291,6 +293,7 @@ def _declared(row: DatasetRow | None, event: DatasetDeclared) -> DatasetRow:
         delete_after=None,
         status_before=None,
         attempts=0 if changed else row.attempts,
+        failed_stage=None if changed else row.failed_stage,
         retry_at=None if changed else row.retry_at,
         error=None if changed else row.error,
         updated_at=event.at,
@@ -306,9 +309,31 @@ def _failure_text(event: RunFailed) -> str:
     return text
 
 
-def apply_versions(rows: tuple[VersionRow, ...], event: Event) -> tuple[VersionRow, ...]:
-    """The committed versions of one data set after `event`, oldest first."""
+def serves(row: DatasetRow | None, event: VersionStored) -> bool:
+    """Whether a stored version becomes the one served: only if its run is the one the row
+    waits for. A version stored by a run given up for lost, or for a data set removed in the
+    meantime, is kept as an unserved version, which the planner then deletes."""
+    return row is not None and row.status != "removed" and row.run_id == event.run_id
+
+
+def apply_versions(
+    rows: tuple[VersionRow, ...], event: Event, *, serving: bool = True
+) -> tuple[VersionRow, ...]:
+    """The committed versions of one data set after `event`, oldest first. `serving`: for
+    `version_stored`, whether the new version replaces the served one (see `serves`)."""
     match event:
+        case VersionStored() if not serving:
+            added = VersionRow(
+                project=event.project,
+                dataset=event.dataset,
+                version=event.version,
+                spec_hash=event.spec_hash,
+                size_bytes=event.size_bytes,
+                files=event.files,
+                stored_at=event.at,
+                current=False,
+            )
+            return (*(r for r in rows if r.version != event.version), added)
         case VersionStored():
             kept = tuple(replace(r, current=False) for r in rows if r.version != event.version)
             added = VersionRow(

@@ -3,6 +3,7 @@ or invalid input. Errors reach stderr as one line, never as a traceback."""
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from typing import Any
 
@@ -10,9 +11,9 @@ import click
 
 from amed.alerts import AlertConfigError
 from amed.config import ConfigError
-from amed.store import StoreError
+from amed.store import StoreError, StoreURLError
 from spec import SpecError
-from state.db import StateError
+from state.db import StateError, StoreMismatch
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -20,7 +21,15 @@ EXIT_INVALID = 2
 
 
 def exit_code_for(exc: BaseException) -> int:
-    if isinstance(exc, SpecError | ConfigError | AlertConfigError | click.UsageError):
+    if isinstance(
+        exc,
+        SpecError
+        | ConfigError
+        | AlertConfigError
+        | StoreURLError
+        | StoreMismatch
+        | click.UsageError,
+    ):
         return EXIT_INVALID
     if isinstance(exc, click.exceptions.Exit):
         return exc.exit_code
@@ -39,6 +48,8 @@ def message_for(exc: BaseException) -> str | None:
     if isinstance(exc, OSError):
         where = f"{exc.filename}: " if exc.filename else ""
         return f"error: {where}{exc.strerror or exc}"
+    if isinstance(exc, sqlite3.Error):
+        return f"error: state database: {exc}"
     return None
 
 
@@ -66,6 +77,7 @@ class Cli(click.Group):
             StoreError,
             StateError,
             OSError,
+            sqlite3.Error,
             click.Abort,
         ) as exc:
             click.echo(message_for(exc), err=True)

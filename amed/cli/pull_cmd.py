@@ -9,6 +9,7 @@ failed) is requested from the daemon, and the pull waits for it.
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import sys
 import tempfile
 import time
@@ -65,10 +66,14 @@ def pull(
     if row is None:
         click.echo(f"error: no data set named {name!r} in {settings.state_dir}", err=True)
         return EXIT_FAILED
-    if row.status != "ready" or row.version is None:
+    if row.version is None:
         row = _request_and_wait(settings, row, timeout_seconds)
         if row is None:
             return EXIT_FAILED
+    elif row.status != "ready":
+        click.echo(
+            f"note: {name} is {row.status}; pulling its stored version {row.version}", err=True
+        )
     assert row.version is not None
     store = open_store(settings.storage_url)
     manifest = store.read_manifest(row.project, row.name, row.version)
@@ -80,10 +85,13 @@ def pull(
         )
         return EXIT_FAILED
     _download(store, manifest, dest)
-    append(
-        settings.state_dir,
-        [DatasetPulled(at=now(), project=row.project, dataset=row.name, version=row.version)],
-    )
+    try:
+        append(
+            settings.state_dir,
+            [DatasetPulled(at=now(), project=row.project, dataset=row.name, version=row.version)],
+        )
+    except (sqlite3.Error, OSError) as exc:  # a reader without write access still gets data
+        click.echo(f"warning: the pull is not recorded as a use: {exc}", err=True)
     click.echo(
         f"{name} version {row.version}: {len(manifest.files)} files, "
         f"{format_bytes(manifest.size_bytes)} in {dest}"
@@ -102,8 +110,9 @@ def _row(settings: Settings, name: str) -> DatasetRow | None:
 def _request_and_wait(
     settings: Settings, row: DatasetRow, timeout_seconds: float
 ) -> DatasetRow | None:
-    if row.status == "removed":
-        click.echo(f"error: data set {row.name} is no longer declared", err=True)
+    if row.status in ("removed", "blocked"):
+        reason = (row.error or "").splitlines()[0] if row.error else "no longer declared"
+        click.echo(f"error: data set {row.name} is {row.status}: {reason}", err=True)
         return None
     alive = daemon_alive(settings.state_dir)
     if row.status in ("evicted", "failed"):
@@ -127,7 +136,9 @@ def _request_and_wait(
             break
         if current.status == "ready" and current.version is not None:
             return current
-        if current.status in GIVE_UP_STATUSES and current.updated_at >= asked:
+        if current.status == "blocked" or (
+            current.status in GIVE_UP_STATUSES and current.updated_at >= asked
+        ):
             first = (current.error or current.status).splitlines()[0]
             click.echo(f"error: data set {row.name} is {current.status}: {first}", err=True)
             return None

@@ -326,3 +326,28 @@ def test_the_daemon_produces_follows_edits_and_stops_cleanly_on_sigterm(ws: Work
     assert [e["version"] for e in stored] == [1, 2]
     assert all(e["dataset"] == "mnist" and e["run_id"] for e in stored)
     assert lines[-1]["event"] == "stopped"
+
+
+def test_a_state_dir_refuses_a_store_other_than_its_own(ws: Workspace) -> None:
+    ws.write_spec(MNIST.format(command=WRITE_DATA))
+    assert ws.once().returncode == 0
+    proc = ws.once("--storage", (ws.root / "elsewhere").as_uri())
+    assert proc.returncode == 2
+    (line,) = proc.stderr.strip().splitlines()
+    assert f"keeps its data sets in {ws.storage_url}" in line
+    assert ws.dataset("mnist")["status"] == "ready"
+
+
+def test_the_debris_sweep_leaves_other_projects_in_a_shared_store_alone(ws: Workspace) -> None:
+    ws.write_spec(MNIST.format(command=WRITE_DATA))
+    assert ws.once().returncode == 0
+    other = ws.root / "other-project"
+    other.mkdir()
+    (other / "ame.yaml").write_text(
+        MNIST.format(command=WRITE_DATA).replace("projectname: demo", "projectname: other")
+    )
+    ws.env.update(AME_PROJECT=str(other), AME_STATE_DIR=str(ws.root / "other-state"))
+    assert ws.once().returncode == 0
+    keys = ws.store_keys()
+    assert any(k.startswith("datasets/demo/mnist/1/") for k in keys)
+    assert any(k.startswith("datasets/other/mnist/1/") for k in keys)

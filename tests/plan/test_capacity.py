@@ -258,7 +258,7 @@ def low_space_world() -> World:
     return world
 
 
-def test_low_space_alerts_once_and_repeats_only_after_the_repeat_interval() -> None:
+def test_low_space_alerts_once_and_not_again_while_it_holds() -> None:
     world = low_space_world()
     facts = Facts(now=NOW, capacity_bytes=100 * GiB)
     first = decide(world.desired, world.observed(), facts)
@@ -272,8 +272,48 @@ def test_low_space_alerts_once_and_repeats_only_after_the_repeat_interval() -> N
         ),
     ]
     assert decide(world.desired, world.observed(), facts) == []
-    later = Facts(now=NOW + timedelta(hours=4), capacity_bytes=100 * GiB)
-    assert kinds(decide(world.desired, world.observed(), later)) == ["RaiseAlert", "Deliver"]
+    later = Facts(now=NOW + timedelta(hours=24), capacity_bytes=100 * GiB)
+    assert decide(world.desired, world.observed(), later) == []
+
+
+def test_a_blocked_data_set_alert_repeats_after_the_repeat_interval() -> None:
+    desired = spec({"huge": "50Gi"})
+    world = World(desired)
+    world.declare("huge")
+    first = decide(desired, world.observed(), Facts(now=NOW, capacity_bytes=GiB))
+    world.events += [a.event for a in first if isinstance(a, Block | RaiseAlert)]
+    later = Facts(now=NOW + timedelta(hours=4), capacity_bytes=GiB)
+    again = [
+        a.event.key for a in decide(desired, world.observed(), later) if isinstance(a, RaiseAlert)
+    ]
+    assert again == ["blocked:p/huge"]
+
+
+def test_a_retry_of_a_failing_producer_does_not_resolve_its_alert() -> None:
+    world = failed_world(3)
+    raised = [
+        a.event
+        for a in decide(world.desired, world.observed(), Facts(now=NOW))
+        if isinstance(a, RaiseAlert)
+    ]
+    ds = world.desired.data_sets[0]
+    world.events += [
+        *raised,
+        RunStarted(
+            at=NOW,
+            project="p",
+            dataset="a",
+            run_id="r4",
+            version=4,
+            spec_hash=ds.spec_hash,
+            task="make",
+            attempt=4,
+        ),
+    ]
+    retrying = decide(
+        world.desired, world.observed(), Facts(now=NOW, running_runs=frozenset({"r4"}))
+    )
+    assert [a for a in retrying if isinstance(a, ClearAlert)] == []
 
 
 def test_a_cleared_condition_sends_one_resolved_notice() -> None:

@@ -298,6 +298,16 @@ def test_rows_of_another_project_name_start_their_deletion_grace() -> None:
     renamed = load_text(
         SPEC.format(command="make data").replace("projectname: p", "projectname: q")
     )
-    actions = decide(renamed, observed, Facts(now=NOW))
+    actions = decide(renamed, observed, LENIENT)
     assert [a.event.dataset for a in actions if isinstance(a, MarkDeleting)] == ["mnist"]
     assert [a.event.project for a in actions if isinstance(a, Declare)] == ["q"]
+
+
+def test_renaming_the_project_is_a_mass_deletion_held_back() -> None:
+    observed = observe(converge(project()))
+    renamed = load_text(
+        SPEC.format(command="make data").replace("projectname: p", "projectname: q")
+    )
+    actions = decide(renamed, observed, Facts(now=NOW))
+    assert [a for a in actions if isinstance(a, MarkDeleting | Remove)] == []
+    assert "mass_deletion:q" in [a.event.key for a in actions if isinstance(a, RaiseAlert)]

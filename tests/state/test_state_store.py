@@ -385,3 +385,30 @@ def test_rebuilding_from_the_log_gives_exactly_the_live_tables(
         assert store.observed() == live
     with StateStore.in_dir(state_dir) as reopened:
         assert reopened.observed() == live
+
+
+def test_a_late_lost_mark_does_not_undo_a_stored_version(tmp_path: Path) -> None:
+    lost = RunFailed(
+        at=at(20),
+        project="p",
+        dataset="mnist",
+        run_id="r1",
+        stage="lost",
+        reason="the daemon stopped",
+    )
+    with StateStore.in_dir(tmp_path) as store:
+        store.append([declared(), *produced("mnist", 1, "h1", 10), lost])
+        row = store.dataset("p", "mnist")
+    assert row is not None and (row.status, row.version, row.attempts) == ("ready", 1, 0)
+
+
+def test_a_version_stored_for_a_removed_data_set_is_kept_unserved_for_deletion(
+    tmp_path: Path,
+) -> None:
+    start, _, stored = produced("mnist", 1, "h1", 10)
+    removed = DatasetRemoved(at=at(11), project="p", dataset="mnist", reason="not declared")
+    with StateStore.in_dir(tmp_path) as store:
+        store.append([declared(), start, removed, stored])
+        observed = store.observed()
+    assert observed.datasets[("p", "mnist")].status == "removed"
+    assert [(v.version, v.current) for v in observed.versions[("p", "mnist")]] == [(1, False)]
