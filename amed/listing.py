@@ -5,7 +5,6 @@ The JSON fields are a contract (DESIGN.md): add fields, never rename or drop one
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -37,34 +36,32 @@ def dataset_json(row: DatasetRow) -> dict[str, Any]:
     }
 
 
-def dataset_json_from_record(record: dict[str, Any]) -> dict[str, Any]:
-    """`dataset_json` of a row as `StateReader.dataset_records` gives it, without building
-    a `DatasetRow`: stored times are already the text `format_time` makes, so they pass
-    through. Must give exactly what `dataset_json(dataset_from_record(record))` gives."""
-    return {
-        "name": record["name"],
-        "project": record["project"],
-        "status": record["status"],
-        "declared_size_bytes": record["declared_size_bytes"],
-        "size_bytes": record["size_bytes"],
-        "version": record["version"],
-        "updated_at": record["updated_at"],
-        "in_use_by": json.loads(record["in_use_by"] or "[]"),
-        "error": record["error"],
-        "path": record["path"],
-        "task": record["task"],
-        "files": record["files"],
-        "produced_at": record["produced_at"],
-        "last_used_at": record["last_used_at"],
-        "attempts": record["attempts"],
-        "retry_at": record["retry_at"],
-    }
+# `dataset_json`'s fields as stored columns, in the same order: (key, column, holds JSON).
+# `ame ds list --json` has SQLite write them (`StateReader.dataset_json_texts`); stored times
+# are already the text `format_time` makes, so both give the same objects.
+DATASET_JSON_COLUMNS: tuple[tuple[str, str, bool], ...] = (
+    ("name", "name", False),
+    ("project", "project", False),
+    ("status", "status", False),
+    ("declared_size_bytes", "declared_size_bytes", False),
+    ("size_bytes", "size_bytes", False),
+    ("version", "version", False),
+    ("updated_at", "updated_at", False),
+    ("in_use_by", "in_use_by", True),
+    ("error", "error", False),
+    ("path", "path", False),
+    ("task", "task", False),
+    ("files", "files", False),
+    ("produced_at", "produced_at", False),
+    ("last_used_at", "last_used_at", False),
+    ("attempts", "attempts", False),
+    ("retry_at", "retry_at", False),
+)
 
 
-def json_array(items: Iterable[dict[str, Any]]) -> str:
-    """A JSON array with one object per line: readable, greppable, and written by the C
-    encoder (`indent=` would switch `json` to its pure-Python encoder, ten times slower)."""
-    lines = ",\n".join(json.dumps(item) for item in items)
+def json_array(objects: Iterable[str]) -> str:
+    """A JSON array of JSON object texts, one per line: readable and greppable."""
+    lines = ",\n".join(objects)
     return f"[\n{lines}\n]" if lines else "[]"
 
 

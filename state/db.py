@@ -44,6 +44,7 @@ from state.fold import (
 from state.heartbeat import DaemonRow
 from state.heartbeat import write as write_heartbeat
 from state.observed import Observed
+from state.read import BUSY_TIMEOUT_MS, DB_FILENAME
 from state.rows import (
     AlertRow,
     ChannelRow,
@@ -58,9 +59,6 @@ from state.rows import (
     version_from_record,
 )
 from state.schema import MIGRATIONS, SCHEMA_VERSION
-
-BUSY_TIMEOUT_MS = 5000
-DB_FILENAME = "state.db"
 
 
 class StateError(Exception):

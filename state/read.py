@@ -8,14 +8,13 @@ means nothing has been recorded yet.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from state.db import BUSY_TIMEOUT_MS, DB_FILENAME, load_tables
-from state.events import Event, event_from_row
 from state.heartbeat import DaemonRow
 from state.heartbeat import read as read_heartbeat
 from state.observed import Observed
@@ -31,6 +30,15 @@ from state.rows import (
     task_from_record,
     version_from_record,
 )
+
+if TYPE_CHECKING:
+    from state.events import Event
+
+# Shared with the writer, which imports them from here: a reader (`ame ds list`) must not
+# pay for importing the writer and the event models (pydantic) at start-up.
+BUSY_TIMEOUT_MS = 5000
+DB_FILENAME = "state.db"
+_IDENTIFIER = re.compile(r"[a-z_]+")
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,8 @@ class StateReader:
             return Observed()
         self._conn.row_factory = None
         try:
+            from state.db import load_tables
+
             return load_tables(self._conn).observed()
         finally:
             self._conn.row_factory = sqlite3.Row
@@ -100,20 +110,29 @@ class StateReader:
         sql += " ORDER BY project, name"
         return [dataset_from_record(dict(r)) for r in self._conn.execute(sql)]
 
-    def dataset_records(self, *, include_removed: bool = False) -> list[dict[str, Any]]:
-        """The `datasets` rows as stored, ordered like `datasets()`: times as the ISO text
-        `format_time` wrote, lists as JSON text. For listings that print what is stored
-        anyway: building a `DatasetRow` per row costs more than the whole query."""
+    def dataset_json_texts(
+        self, fields: Sequence[tuple[str, str, bool]], *, include_removed: bool = False
+    ) -> list[str]:
+        """One JSON object per `datasets` row, as text built by SQLite, ordered like
+        `datasets()`. `fields` are (key, column, holds JSON): a column holding JSON text (a
+        list) is embedded as JSON, and as [] when NULL; times are the text `format_time`
+        wrote. For listings of many rows: SQLite writes the JSON several times faster than
+        Python can build and encode a row object."""
         if self._conn is None:
             return []
-        sql = "SELECT * FROM datasets"
+        pairs = []
+        for key, column, holds_json in fields:
+            if not (_IDENTIFIER.fullmatch(key) and _IDENTIFIER.fullmatch(column)):
+                raise ValueError(f"not a plain identifier: {key!r} or {column!r}")
+            value = f"json(coalesce({column}, '[]'))" if holds_json else column
+            pairs.append(f"'{key}', {value}")
+        sql = f"SELECT json_object({', '.join(pairs)}) FROM datasets"
         if not include_removed:
             sql += " WHERE status != 'removed'"
         sql += " ORDER BY project, name"
         cursor = self._conn.execute(sql)
-        cursor.row_factory = None  # plain tuples: several times faster than sqlite3.Row
-        names = [column[0] for column in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor]
+        cursor.row_factory = None
+        return [text for (text,) in cursor]
 
     def dataset(self, name: str, project: str | None = None) -> DatasetRow | None:
         if self._conn is None:
@@ -146,6 +165,8 @@ class StateReader:
     ) -> Iterator[LoggedEvent]:
         if self._conn is None:
             return
+        from state.events import event_from_row
+
         where = ["id > ?"]
         params: list[object] = [after_id]
         if project is not None:

@@ -19,11 +19,11 @@ from amed.cli.status_cmd import status
 from amed.cli.table import print_table
 from amed.cli.task_cmd import task
 from amed.listing import (
+    DATASET_JSON_COLUMNS,
     TABLE_COLUMNS,
     dataset_cells,
     dataset_document,
     dataset_json,
-    dataset_json_from_record,
     json_array,
     manifest_summary,
 )
@@ -67,9 +67,9 @@ def ds_list(
     """One row per data set."""
     reader = _reader(config_file, state_dir)
     if as_json:
-        records = reader.dataset_records(include_removed=include_removed)
+        texts = reader.dataset_json_texts(DATASET_JSON_COLUMNS, include_removed=include_removed)
         reader.close()
-        click.echo(json_array(dataset_json_from_record(r) for r in records))
+        click.echo(json_array(texts))
         return EXIT_OK
     rows = reader.datasets(include_removed=include_removed)
     reader.close()
