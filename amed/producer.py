@@ -32,6 +32,20 @@ from state.timefmt import format_time
 Stage = Literal["task", "store", "space"]
 
 
+def _leaves(workdir: Path, data_path: str) -> str | None:
+    """Why the data directory may not be stored, if it resolves outside the working copy:
+    a task that links `data` to /etc must not have /etc uploaded. The store itself never
+    follows links out of the data directory; this guards the directory's own path."""
+    source = workdir / data_path
+    try:
+        real = source.resolve(strict=True)
+    except (FileNotFoundError, RuntimeError):
+        return None  # missing: the store says the task did not create it
+    if real.is_relative_to(workdir.resolve()):
+        return None
+    return f"{data_path} leads outside the task's working copy (a symbolic link?); nothing stored"
+
+
 def executor_spec(executor: Executor) -> ExecutorSpec:
     return ExecutorSpec(
         kind=executor.type,
@@ -98,6 +112,11 @@ class Producer:
     def _store(self, action: Produce, run_id: str, result: RunResult) -> None:
         data_set = action.data_set
         log = logs.get(dataset=data_set.name, run_id=run_id)
+        escape = _leaves(result.workdir, data_set.path)
+        if escape is not None:
+            self._failed(action, run_id, "task", escape, None)
+            log.warning("store_refused", error=escape)
+            return
         began = self.clock()
         try:
             manifest = self.store.put_version(

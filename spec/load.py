@@ -8,6 +8,7 @@ aliases and expansion while composing (see yaml_loader).
 from __future__ import annotations
 
 import codecs
+import stat
 from pathlib import Path
 
 import yaml
@@ -35,8 +36,10 @@ def load_project(path: str | Path) -> Project:
     file = _project_file(Path(path))
     shown = str(file)
     try:
-        size_bytes = file.stat().st_size
-        _check_size(size_bytes, shown)
+        info = file.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise SpecError("not a regular file; give the path of an ame.yaml", shown)
+        _check_size(info.st_size, shown)
         with file.open("rb") as stream:
             raw = stream.read(MAX_FILE_BYTES + 1)
     except OSError as error:
