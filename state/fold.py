@@ -322,20 +322,10 @@ def apply_versions(
     """The committed versions of one data set after `event`, oldest first. `serving`: for
     `version_stored`, whether the new version replaces the served one (see `serves`)."""
     match event:
-        case VersionStored() if not serving:
-            added = VersionRow(
-                project=event.project,
-                dataset=event.dataset,
-                version=event.version,
-                spec_hash=event.spec_hash,
-                size_bytes=event.size_bytes,
-                files=event.files,
-                stored_at=event.at,
-                current=False,
-            )
-            return (*(r for r in rows if r.version != event.version), added)
         case VersionStored():
-            kept = tuple(replace(r, current=False) for r in rows if r.version != event.version)
+            kept = tuple(r for r in rows if r.version != event.version)
+            if serving:
+                kept = tuple(replace(r, current=False) for r in kept)
             added = VersionRow(
                 project=event.project,
                 dataset=event.dataset,
@@ -344,7 +334,7 @@ def apply_versions(
                 size_bytes=event.size_bytes,
                 files=event.files,
                 stored_at=event.at,
-                current=True,
+                current=serving,
             )
             return (*kept, added)
         case VersionDeleted():
