@@ -26,7 +26,7 @@ from typing import Any
 BIN_DIR = Path(sys.executable).parent
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MIN_SAMPLES = 5
-QUICK_SAMPLES = 3
+QUICK_SAMPLES = 2
 COMMAND_TIMEOUT_SECONDS = 600.0
 KIB = 1024
 MIB = 1024 * KIB

@@ -71,8 +71,12 @@ def _in_process(root: Path, project: object, count: int, quick: bool) -> Result:
 
     assert isinstance(project, Project)
     state = StateStore.in_dir(root / "state")
-    settings = Settings(project_dir=root / "project", state_dir=root / "state", storage_url="")
-    reconciler = Reconciler(settings, state, open_store("memory://"))
+    settings = Settings(
+        project_dir=root / "project",
+        state_dir=root / "state",
+        storage_url=(root / "objects").as_uri(),
+    )
+    reconciler = Reconciler(settings, state, open_store((root / "objects").as_uri()))
     try:
         reconciler.reconcile(project)  # warm: the first pass after start may load caches
         passes = sample(lambda: timed(lambda: reconciler.reconcile(project)), runs_for(quick) * 2)
