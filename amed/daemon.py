@@ -38,7 +38,7 @@ from amed.liveness import Heartbeat, PassOutcome, one_line, utc_now
 from amed.lock import DaemonLock
 from amed.notify import Notifier
 from amed.plan import Produce
-from amed.reconciler import Reconciler, policy_of
+from amed.reconciler import Reconciler
 from amed.runner import WORK_DIR_NAME
 from amed.service_settings import ServiceSettings, read_service_settings
 from amed.spec_file import SpecFile, load_spec, spec_path
@@ -288,8 +288,7 @@ class _Service:
         if service != self.service:
             changed.append("stop_timeout_seconds")
         self.settings, self.service = new, service
-        self.reconciler.settings = self.reconciler.producer.settings = new
-        self.reconciler.policy = policy_of(new)
+        self.reconciler.apply_settings(new)
         if new.project_dir != old.project_dir:
             self.spec = self.heart.spec = SpecFile(spec_path(new.project_dir))
         if new.interval_seconds != old.interval_seconds:

@@ -89,8 +89,7 @@ class Heartbeat:
                 free_bytes=free,
                 capacity_bytes=capacity,
             )
-            with self.reconciler._lock:  # the lock that keeps the state store single-writer
-                self.reconciler.state.write_heartbeat(row)
+            self.reconciler.write_heartbeat(row)
         except (sqlite3.Error, OSError) as exc:  # a missed beat is logged, never fatal
             logs.get().warning("heartbeat_failed", error=one_line(exc))
             return

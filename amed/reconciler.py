@@ -57,6 +57,7 @@ from state.events import (
     TaskStarted,
     VersionDeleted,
 )
+from state.heartbeat import DaemonRow
 from state.observed import Observed
 
 Clock = Callable[[], datetime]
@@ -186,6 +187,17 @@ class Reconciler:
         if time.monotonic() - self._last_sweep > SWEEP_INTERVAL_SECONDS:
             self.sweep()  # also clears what a failed clean-up left behind
         return PassResult(actions, started)
+
+    def apply_settings(self, settings: Settings) -> None:
+        """Take reloaded settings (SIGHUP). The store, state dir, worker pool and alert
+        channels stay as they were opened: changing those needs a restart."""
+        self.settings = self.producer.settings = self.consumer.settings = settings
+        self.policy = policy_of(settings)
+
+    def write_heartbeat(self, row: DaemonRow) -> None:
+        """The heartbeat goes through the same lock as every append: one writer at a time."""
+        with self._lock:
+            self.state.write_heartbeat(row)
 
     def set_data_paths(self, desired: Project) -> None:
         """Data sets' own paths are left out of every working copy."""

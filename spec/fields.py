@@ -16,6 +16,9 @@ from spec.quantity import parse_count, parse_cpu, parse_quantity
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 _NAME = re.compile(NAME_PATTERN)
+# Control characters (terminal escapes among them) have no place in a path: it is shown
+# in `ame ds list` and on the dashboard.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _QUANTITY_SCHEMA: dict[str, Any] = {
     "anyOf": [
         {
@@ -46,8 +49,8 @@ def normalize_path(value: str) -> str:
     """
     if not value.strip():
         raise ValueError("the path is empty; give a directory inside the project, e.g. data")
-    if "\x00" in value:
-        raise ValueError(f"{value!r} contains a NUL character")
+    if _CONTROL.search(value):
+        raise ValueError(f"{value!r} contains a control character")
     if "\\" in value:
         raise ValueError(f"{value!r} contains '\\'; write paths with '/'")
     if value.startswith("/") or re.match(r"^[A-Za-z]:", value):
@@ -73,6 +76,8 @@ def _text(value: Any) -> Any:
 def _non_empty(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty")
+    if "\x00" in value:
+        raise ValueError(f"{value!r} contains a NUL character, which no command can hold")
     return value
 
 

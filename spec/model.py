@@ -127,7 +127,7 @@ class Secret(SpecModel):
 
     spec_kind: ClassVar[str] = "an !ame secret"
     type: Literal["ame"] = "ame"
-    key: NonEmptyText
+    key: Name  # a file name under the credentials directory: no '/' or '..'
     inject_as: EnvKey = Field(alias="injectAs")
 
 

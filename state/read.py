@@ -56,6 +56,11 @@ class StateReader:
             self._conn = sqlite3.connect(uri, uri=True)
             self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             self._conn.row_factory = sqlite3.Row
+            if self._conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+                # Created but not migrated yet (a daemon starting right now): nothing
+                # is recorded, as if the file were not there.
+                self._conn.close()
+                self._conn = None
 
     @classmethod
     def in_dir(cls, state_dir: Path) -> StateReader:

@@ -78,7 +78,10 @@ def run(
         if not once:
             raise click.UsageError("--dry-run goes with --once")
         return _dry_run(settings)
-    return run_once(settings) if once else run_forever(settings)
+    if once:
+        return run_once(settings)
+    # On SIGHUP: the same flags over the environment and config file as they are then.
+    return run_forever(settings, reload=lambda: settings_from(config_file, **flags))
 
 
 def _dry_run(settings: Settings) -> int:

@@ -412,3 +412,10 @@ def test_a_version_stored_for_a_removed_data_set_is_kept_unserved_for_deletion(
         observed = store.observed()
     assert observed.datasets[("p", "mnist")].status == "removed"
     assert [(v.version, v.current) for v in observed.versions[("p", "mnist")]] == [(1, False)]
+
+
+def test_a_database_not_migrated_yet_reads_as_empty(tmp_path: Path) -> None:
+    (tmp_path / "state.db").touch()
+    reader = StateReader.in_dir(tmp_path)
+    assert reader.datasets() == [] and list(reader.events()) == [] and reader.tasks() == []
+    reader.close()
