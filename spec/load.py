@@ -42,6 +42,10 @@ def load_project(path: str | Path) -> Project:
         _check_size(info.st_size, shown)
         with file.open("rb") as stream:
             raw = stream.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise SpecError(
+            "no such file; run in the project directory, or give it with --project", shown
+        ) from None
     except OSError as error:
         raise SpecError(f"cannot read the file: {error.strerror or error}", shown) from None
     _check_size(len(raw), shown)

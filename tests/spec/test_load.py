@@ -266,7 +266,7 @@ def test_a_missing_file_is_a_spec_error_naming_it(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere.yaml"
     with pytest.raises(SpecError) as raised:
         load_project(missing)
-    assert str(raised.value).startswith(f"{missing}: cannot read the file")
+    assert str(raised.value).startswith(f"{missing}: no such file; run in the project directory")
 
 
 def test_errors_name_the_file_as_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
