@@ -20,6 +20,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import apprise
 
+from amed.errors import AlertConfigError as AlertConfigError  # re-exported
+
 _NOTIFY_TYPE = {
     "critical": apprise.NotifyType.FAILURE,
     "warning": apprise.NotifyType.WARNING,
@@ -27,10 +29,6 @@ _NOTIFY_TYPE = {
     "resolved": apprise.NotifyType.SUCCESS,
 }
 _MIN_SECRET_CHARS = 4
-
-
-class AlertConfigError(Exception):
-    """An alert URL or apprise config that cannot be used; the message holds no secret."""
 
 
 @dataclass(frozen=True)

@@ -97,8 +97,8 @@ def decide(desired: Project, observed: Observed, facts: Facts) -> list[Action]:
         key = (project, data_set.name)
         declared.add(key)
         row = rows.get(key)
-        declaration = _declaration(project, data_set, facts.now)
-        if _differs(row, declaration):
+        if _differs(row, data_set):
+            declaration = _declaration(project, data_set, facts.now)
             plan.declares.append(Declare(declaration))
             row = apply_dataset(row, declaration)
             assert row is not None
@@ -246,14 +246,16 @@ def _declaration(project: str, data_set: DataSet, now: datetime) -> DatasetDecla
     )
 
 
-def _differs(row: DatasetRow | None, declaration: DatasetDeclared) -> bool:
+def _differs(row: DatasetRow | None, data_set: DataSet) -> bool:
+    """Whether the row must record a new declaration. Compared field by field, so that a
+    pass over a converged world builds no event at all."""
     if row is None or row.status in ("removed", "deleting"):
         return True
     return (row.spec_hash, row.path, row.task, row.declared_size_bytes) != (
-        declaration.spec_hash,
-        declaration.path,
-        declaration.task,
-        declaration.declared_size_bytes,
+        data_set.spec_hash,
+        data_set.path,
+        data_set.producer.name,
+        data_set.size_bytes,
     )
 
 

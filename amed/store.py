@@ -35,6 +35,11 @@ import structlog
 from obstore.exceptions import BaseError, PermissionDeniedError, UnauthenticatedError
 from obstore.store import LocalStore, MemoryStore, S3Store, from_url
 
+# Re-exported: the store's errors are part of its door.
+from amed.errors import OutOfSpace as OutOfSpace
+from amed.errors import StoreError as StoreError
+from amed.errors import StoreUnavailable as StoreUnavailable
+from amed.errors import StoreURLError as StoreURLError
 from amed.manifest import (
     DATASETS_PREFIX,
     FileEntry,
@@ -90,22 +95,6 @@ _XML_ERROR = re.compile(
 )
 _URL = re.compile(r"https?://\S+")
 _URL_USERINFO = re.compile(r"//[^/@\s]*@")
-
-
-class StoreError(Exception):
-    """The store refused or failed; one line, never credentials."""
-
-
-class StoreURLError(StoreError):
-    """The store URL itself is wrong (its shape or scheme): invalid input, not a failure."""
-
-
-class StoreUnavailable(StoreError):
-    """Temporary: the network is down, a request timed out, the server answered 5xx."""
-
-
-class OutOfSpace(StoreError):
-    """The disk under the store (ENOSPC) or the caller's budget is full."""
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ from typing import Any
 
 import sqlite_utils
 
+from state.errors import StateError as StateError  # re-exported
+from state.errors import StoreMismatch as StoreMismatch
 from state.events import (
     ALERT_EVENTS,
     TASK_EVENTS,
@@ -59,14 +61,6 @@ from state.rows import (
     version_from_record,
 )
 from state.schema import MIGRATIONS, SCHEMA_VERSION
-
-
-class StateError(Exception):
-    """The state database cannot be used: newer than this program, or corrupt."""
-
-
-class StoreMismatch(StateError):
-    """The state dir's versions live in another store than the one given."""
 
 
 @dataclass(frozen=True)

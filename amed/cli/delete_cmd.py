@@ -14,8 +14,6 @@ import click
 from amed.cli.exits import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 from amed.cli.options import config_option, settings_from, state_dir_option
 from amed.cli.requests import append, daemon_alive, no_daemon_hint, now
-from spec import load_project
-from state.events import DatasetUndeclared, DeletionApproved, Event
 from state.read import StateReader
 
 
@@ -36,6 +34,8 @@ def delete(
 ) -> int:
     """Delete data sets that are no longer declared in ame.yaml."""
     from amed.daemon import spec_path
+    from spec import load_project
+    from state.events import DatasetUndeclared, DeletionApproved, Event
 
     if all_pending == (name is not None):
         raise click.UsageError("give a data set NAME (with --now) or --all-pending --confirm")

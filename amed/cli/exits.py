@@ -9,11 +9,10 @@ from typing import Any
 
 import click
 
-from amed.alerts import AlertConfigError
 from amed.config import ConfigError
-from amed.store import StoreError, StoreURLError
+from amed.errors import AlertConfigError, StoreError, StoreURLError
 from spec import SpecError
-from state.db import StateError, StoreMismatch
+from state.errors import StateError, StoreMismatch
 
 EXIT_OK = 0
 EXIT_FAILED = 1

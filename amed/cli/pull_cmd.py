@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -21,12 +22,13 @@ from amed.cli.exits import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 from amed.cli.options import config_option, settings_from, state_dir_option
 from amed.cli.requests import append, daemon_alive, no_daemon_hint, now
 from amed.config import Settings
-from amed.manifest import FileEntry, Manifest
-from amed.store import ObjectStore, open_store
 from spec import format_bytes
-from state.events import DatasetPulled, DatasetRequested
 from state.read import StateReader
 from state.rows import DatasetRow
+
+if TYPE_CHECKING:
+    from amed.manifest import FileEntry, Manifest
+    from amed.store import ObjectStore
 
 POLL_SECONDS = 0.5
 GIVE_UP_STATUSES = ("failed", "blocked", "removed")
@@ -75,6 +77,9 @@ def pull(
             f"note: {name} is {row.status}; pulling its stored version {row.version}", err=True
         )
     assert row.version is not None
+    from amed.store import open_store
+    from state.events import DatasetPulled
+
     store = open_store(settings.storage_url)
     manifest = store.read_manifest(row.project, row.name, row.version)
     if manifest is None:
@@ -114,6 +119,8 @@ def _request_and_wait(
         reason = (row.error or "").splitlines()[0] if row.error else "no longer declared"
         click.echo(f"error: data set {row.name} is {row.status}: {reason}", err=True)
         return None
+    from state.events import DatasetRequested
+
     alive = daemon_alive(settings.state_dir)
     if row.status in ("evicted", "failed"):
         append(

@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from state.db import StateStore
-from state.events import Event
 from state.read import StateReader
+
+if TYPE_CHECKING:
+    from state.events import Event
 
 
 def now() -> datetime:
@@ -17,6 +19,8 @@ def now() -> datetime:
 
 
 def append(state_dir: Path, events: Sequence[Event]) -> None:
+    from state.db import StateStore  # the writer, only when a command writes
+
     with StateStore.in_dir(state_dir) as store:
         store.append(events)
 

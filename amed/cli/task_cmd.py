@@ -14,7 +14,6 @@ from amed.cli.options import config_option, settings_from, state_dir_option
 from amed.cli.requests import append, daemon_alive, no_daemon_hint, now
 from amed.cli.table import print_table
 from amed.listing import age
-from state.events import TaskRequested
 from state.read import StateReader
 from state.rows import TaskRow
 from state.timefmt import format_time
@@ -104,6 +103,8 @@ def task_run(config_file: Path | None, state_dir: Path | None, name: str) -> int
     else:
         click.echo(f"error: no task named {name!r} in ame.yaml or {settings.state_dir}", err=True)
         return EXIT_FAILED
+    from state.events import TaskRequested
+
     request_id = f"{name}-{secrets.token_hex(4)}"
     append(
         settings.state_dir,
