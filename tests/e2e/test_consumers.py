@@ -199,6 +199,42 @@ def test_a_running_consumer_shows_its_data_set_in_use(ws: Workspace) -> None:
             time.sleep(0.1)
         assert marker.exists()
         assert ws.dataset("mnist")["in_use_by"] == ["train0"]
+        # Even far over capacity, data in use is not chosen for eviction.
+        squeezed = dict(
+            AME_CAPACITY="1", AME_EVICTION_HIGH_PERCENT="50", AME_EVICTION_LOW_PERCENT="10"
+        )
+        ws.env.update(squeezed)
+        plan = ws.run("amed", "run", "--once", "--dry-run")
+        for key in squeezed:
+            del ws.env[key]
+        assert plan.returncode == 0, plan.stderr
+        assert not [line for line in plan.stdout.splitlines() if line.startswith("evict")]
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.communicate(timeout=30)
+
+
+def test_ame_events_follow_prints_new_events_as_they_come(ws: Workspace) -> None:
+    ws.write_spec(spec(0))
+    follower = subprocess.Popen(
+        [command_path("ame"), "events", "--follow", "--json"],
+        cwd=ws.project,
+        env=ws.base_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(0.5)
+        assert ws.once().returncode == 0
+        seen: list[str] = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and "version_stored" not in seen:
+            line = follower.stdout.readline() if follower.stdout else ""
+            if line:
+                seen.append(json.loads(line)["type"])
+        assert seen[:2] == ["dataset_declared", "task_declared"]
+        assert "version_stored" in seen
+    finally:
+        follower.terminate()
+        follower.communicate(timeout=10)
