@@ -18,22 +18,29 @@ import itertools
 import os
 import re
 import shutil
-import stat
 import tempfile
 import threading
 from collections.abc import Callable, Collection, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, BinaryIO, TypeVar, cast
+from typing import IO, TYPE_CHECKING, BinaryIO, cast
 from urllib.parse import unquote, urlsplit
 
 import obstore
 import structlog
 from obstore.exceptions import BaseError, PermissionDeniedError, UnauthenticatedError
 from obstore.store import LocalStore, MemoryStore, S3Store, from_url
+
+from amed.datafiles import (
+    HashingReader,
+    SourceFile,
+    collect_sources,
+    copy_and_hash,
+    local_error,
+    remove_tree,
+    run_all,
+)
 
 # Re-exported: the store's errors are part of its door.
 from amed.errors import OutOfSpace as OutOfSpace
@@ -56,19 +63,14 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-_T = TypeVar("_T")
-_R = TypeVar("_R")
 
-UPLOAD_WORKERS = 16
 # Files above one multipart chunk hold up to part_concurrency chunks in memory while they
 # upload; capping how many run at once keeps peak memory near
 # big_file_slots * part_concurrency * chunk_size_bytes whatever the data set looks like.
 CHUNK_SIZE_BYTES = 5 * 1024 * 1024
 PART_CONCURRENCY = 4
 BIG_FILE_SLOTS = 4
-HASH_BLOCK_BYTES = 1024 * 1024
 DOWNLOAD_CHUNK_BYTES = 1024 * 1024
-COPY_CHUNK_BYTES = 64 * 1024 * 1024
 DELETE_BATCH = 1000
 REQUEST_TIMEOUT = "30s"
 CONNECT_TIMEOUT = "5s"
@@ -95,13 +97,6 @@ _XML_ERROR = re.compile(
 )
 _URL = re.compile(r"https?://\S+")
 _URL_USERINFO = re.compile(r"//[^/@\s]*@")
-
-
-@dataclass(frozen=True)
-class _SourceFile:
-    rel_path: str
-    disk_path: str
-    size_bytes: int
 
 
 class ObjectStore:
@@ -153,7 +148,7 @@ class ObjectStore:
             if src_dir.exists():
                 raise StoreError(f"{src_dir} is not a directory")
             raise StoreError(f"the task did not create {src_dir}")
-        sources, skipped = _collect_sources(src_dir)
+        sources, skipped = collect_sources(src_dir)
         total_bytes = sum(source.size_bytes for source in sources)
         if budget_bytes is not None and total_bytes > budget_bytes:
             raise OutOfSpace(
@@ -224,7 +219,7 @@ class ObjectStore:
                 return f"{entry.path}: content differs from the manifest (sha256 {digest})"
             return None
 
-        for problem in _run_all(check, to_hash, None):
+        for problem in run_all(check, to_hash, None):
             if problem is not None:
                 problems.append(problem)
         return problems
@@ -245,7 +240,7 @@ class ObjectStore:
         try:
             dest_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise _local_error(f"cannot create {dest_dir}", exc) from None
+            raise local_error(f"cannot create {dest_dir}", exc) from None
         p, d, v = manifest.project, manifest.dataset, manifest.version
 
         def fetch(entry: FileEntry) -> None:
@@ -253,7 +248,7 @@ class ObjectStore:
             if on_file is not None:
                 on_file(entry)
 
-        _run_all(fetch, list(manifest.files), None)
+        run_all(fetch, list(manifest.files), None)
 
     def delete_version(self, project: str, dataset: str, version: int) -> int:
         """Delete a version, manifest first so a crash halfway leaves only debris.
@@ -268,7 +263,7 @@ class ObjectStore:
         others = [key for key in keys if key != mkey]
         self._delete(others)
         if self._local_root is not None:
-            _remove_tree(self._local_root / prefix)
+            remove_tree(self._local_root / prefix)
         return len(keys)
 
     def sweep_debris(
@@ -325,35 +320,35 @@ class ObjectStore:
         try:
             return shutil.disk_usage(self._local_root).free
         except OSError as exc:
-            raise _local_error(f"cannot read free space of {self._local_root}", exc) from None
+            raise local_error(f"cannot read free space of {self._local_root}", exc) from None
 
     # ---- internals --------------------------------------------------------------------
 
     def _upload(
-        self, project: str, dataset: str, version: int, sources: list[_SourceFile]
+        self, project: str, dataset: str, version: int, sources: list[SourceFile]
     ) -> tuple[FileEntry, ...]:
         abort = threading.Event()
         big_files = threading.BoundedSemaphore(BIG_FILE_SLOTS)
 
-        def upload(source: _SourceFile) -> FileEntry:
+        def upload(source: SourceFile) -> FileEntry:
             key = file_key(project, dataset, version, source.rel_path)
             if source.size_bytes > CHUNK_SIZE_BYTES:
                 with big_files:
                     return self._upload_file(key, source, abort)
             return self._upload_file(key, source, abort)
 
-        entries = _run_all(upload, sources, abort)
+        entries = run_all(upload, sources, abort)
         return tuple(sorted(entries, key=lambda entry: entry.path))
 
-    def _upload_file(self, key: str, source: _SourceFile, abort: threading.Event) -> FileEntry:
+    def _upload_file(self, key: str, source: SourceFile, abort: threading.Event) -> FileEntry:
         if self._local_root is not None and _PLAIN_KEY.fullmatch(key):
             return self._copy_local_file(self._local_root / key, source, abort)
         try:
             handle = open(source.disk_path, "rb")  # noqa: SIM115 - closed below
         except OSError as exc:
-            raise _local_error(f"cannot read {source.rel_path}", exc) from None
+            raise local_error(f"cannot read {source.rel_path}", exc) from None
         with handle:
-            reader = _HashingReader(handle, abort)
+            reader = HashingReader(handle, abort)
             try:
                 with self._errors(f"put {key}"):
                     obstore.put(
@@ -365,19 +360,17 @@ class ObjectStore:
                     )
             except StoreError:
                 if reader.error is not None:
-                    raise _local_error(f"cannot read {source.rel_path}", reader.error) from None
+                    raise local_error(f"cannot read {source.rel_path}", reader.error) from None
                 raise
             try:
                 digest, size_bytes = reader.finish()
             except OSError as exc:
-                raise _local_error(f"cannot read {source.rel_path}", exc) from None
+                raise local_error(f"cannot read {source.rel_path}", exc) from None
         if size_bytes != source.size_bytes:
             raise StoreError(f"{source.rel_path} changed while it was being stored")
         return FileEntry(source.rel_path, size_bytes, digest)
 
-    def _copy_local_file(
-        self, dest: Path, source: _SourceFile, abort: threading.Event
-    ) -> FileEntry:
+    def _copy_local_file(self, dest: Path, source: SourceFile, abort: threading.Event) -> FileEntry:
         """Store one file in a file:// store the way obstore's LocalStore does (written to
         `<name>#<n>` beside it, then renamed into place), but copied by the kernel while
         this thread hashes it: the store then costs max(copy, sha256) instead of their sum
@@ -396,12 +389,12 @@ class ObjectStore:
                         out.write(data)
                     size_bytes = len(data)
                 else:
-                    digest, size_bytes = _copy_and_hash(src, temp, abort)
+                    digest, size_bytes = copy_and_hash(src, temp, abort)
             temp.replace(dest)
         except OSError as exc:
             with suppress(OSError):
                 temp.unlink()
-            raise _local_error(f"cannot store {source.rel_path}", exc) from None
+            raise local_error(f"cannot store {source.rel_path}", exc) from None
         if size_bytes != source.size_bytes:
             raise StoreError(f"{source.rel_path} changed while it was being stored")
         return FileEntry(source.rel_path, size_bytes, digest)
@@ -411,7 +404,7 @@ class ObjectStore:
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".amed-", suffix=".part")
         except OSError as exc:
-            raise _local_error(f"cannot write {target}", exc) from None
+            raise local_error(f"cannot write {target}", exc) from None
         try:
             with os.fdopen(fd, "wb") as out:
                 digest, size_bytes = self._stream_object(key, out)
@@ -423,7 +416,7 @@ class ObjectStore:
             Path(temp_name).replace(target)
         except OSError as exc:
             Path(temp_name).unlink(missing_ok=True)
-            raise _local_error(f"cannot write {target}", exc) from None
+            raise local_error(f"cannot write {target}", exc) from None
         except BaseException:
             Path(temp_name).unlink(missing_ok=True)
             raise
@@ -491,7 +484,7 @@ class ObjectStore:
         leftovers = list(self._list_sizes(prefix))
         self._delete(leftovers)
         if self._local_root is not None:
-            _remove_tree(self._local_root / prefix)
+            remove_tree(self._local_root / prefix)
 
     def _discard(self, prefix: str) -> None:
         """Best-effort undo of a failed put_version: its prefix was empty when it began."""
@@ -527,7 +520,7 @@ class ObjectStore:
                 except FileNotFoundError:
                     continue
                 except OSError as exc:
-                    raise _local_error(f"cannot remove {key}", exc) from None
+                    raise local_error(f"cannot remove {key}", exc) from None
                 removed.append(key)
             if Path(dirpath) == root / DATASETS_PREFIX:
                 continue
@@ -537,7 +530,7 @@ class ObjectStore:
                 Path(dirpath).rmdir()
             except OSError as exc:
                 if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
-                    raise _local_error(f"cannot remove {rel_dir}", exc) from None
+                    raise local_error(f"cannot remove {rel_dir}", exc) from None
                 continue
             removed.append(rel_dir)
         return removed
@@ -579,202 +572,12 @@ class ObjectStore:
         return text
 
 
-class _HashingReader:
-    """The file obstore uploads, hashing each byte the first time obstore reads it.
-
-    A file is thus read from disk once. obstore seeks (to learn the size) and could
-    re-read a range on retry; only bytes past what was hashed are hashed, and `finish`
-    hashes any tail obstore did not read, so the digest is always of the whole file.
-    Setting `abort` makes the next read fail, which stops a long upload early.
-    """
-
-    def __init__(self, handle: BinaryIO, abort: threading.Event) -> None:
-        self._handle = handle
-        self._abort = abort
-        self._digest = hashlib.sha256()
-        self._hashed_bytes = 0
-        self.error: OSError | None = None
-
-    def read(self, size: int = -1) -> bytes:
-        if self._abort.is_set():
-            raise OSError(errno.ECANCELED, "upload cancelled")
-        try:
-            position = self._handle.tell()
-            data = self._handle.read(size)
-        except OSError as exc:
-            self.error = exc
-            raise
-        end = position + len(data)
-        if position <= self._hashed_bytes < end:
-            self._digest.update(memoryview(data)[self._hashed_bytes - position :])
-            self._hashed_bytes = end
-        return data
-
-    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        return self._handle.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self._handle.tell()
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def finish(self) -> tuple[str, int]:
-        """(sha256 hex, size in bytes) of the whole file."""
-        self._handle.seek(self._hashed_bytes)
-        while block := self._handle.read(HASH_BLOCK_BYTES):
-            self._digest.update(block)
-            self._hashed_bytes += len(block)
-        return self._digest.hexdigest(), self._hashed_bytes
-
-
-def _copy_and_hash(src: BinaryIO, temp: Path, abort: threading.Event) -> tuple[str, int]:
-    """Copy `src` to `temp` in a second thread (in the kernel where it can) while hashing it
-    here; returns (sha256 hex, bytes hashed). Both read the source, so a file that changes
-    meanwhile shows up as a size different from the one listed."""
-    fd = src.fileno()
-
-    def copy() -> int:
-        with open(temp, "wb") as out:
-            return _copy_range(fd, out.fileno(), abort)
-
-    digest = hashlib.sha256()
-    size_bytes = 0
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-copy") as pool:
-        copied = pool.submit(copy)
-        try:
-            while block := os.pread(fd, HASH_BLOCK_BYTES, size_bytes):
-                if abort.is_set():
-                    raise OSError(errno.ECANCELED, "upload cancelled")
-                digest.update(block)
-                size_bytes += len(block)
-        except BaseException:
-            abort.set()
-            raise
-        if copied.result() != size_bytes:
-            raise OSError(errno.EIO, "the file changed while it was being stored")
-    return digest.hexdigest(), size_bytes
-
-
-def _copy_range(src_fd: int, dest_fd: int, abort: threading.Event) -> int:
-    """Copy all of src to dest from offset 0, in the kernel (copy_file_range) when it can."""
-    total = 0
-    try:
-        while not abort.is_set():
-            done = os.copy_file_range(src_fd, dest_fd, COPY_CHUNK_BYTES, total, total)
-            if done == 0:
-                return total
-            total += done
-    except OSError as exc:
-        if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
-            raise
-        while not abort.is_set():
-            block = os.pread(src_fd, COPY_CHUNK_BYTES, total)
-            if not block:
-                return total
-            os.pwrite(dest_fd, block, total)
-            total += len(block)
-    raise OSError(errno.ECANCELED, "upload cancelled")
-
-
-def _run_all(work: Callable[[_T], _R], items: list[_T], abort: threading.Event | None) -> list[_R]:
-    """Run `work` over `items` on a pool of threads; the first failure cancels what has
-    not started, sets `abort` for what is running, and is raised once all have stopped."""
-    if not items:
-        return []
-    results: list[_R] = []
-    with ThreadPoolExecutor(max_workers=min(UPLOAD_WORKERS, len(items))) as pool:
-        futures: list[Future[_R]] = [pool.submit(work, item) for item in items]
-        try:
-            for future in futures:
-                results.append(future.result())
-        except BaseException:
-            if abort is not None:
-                abort.set()
-            for future in futures:
-                future.cancel()
-            raise
-    return results
-
-
-def _collect_sources(src_dir: Path) -> tuple[list[_SourceFile], tuple[str, ...]]:
-    """The regular files a data directory holds, following only links that stay inside.
-
-    Returns the files and the `"<relative path>: <reason>"` lines of what was left out.
-    """
-    root = os.path.realpath(src_dir)
-    sources: list[_SourceFile] = []
-    skipped: list[str] = []
-    # (real directory, relative prefix, real directories on the way down)
-    pending: list[tuple[str, str, frozenset[str]]] = [(root, "", frozenset({root}))]
-    while pending:
-        directory, rel_prefix, ancestors = pending.pop()
-        try:
-            entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
-        except OSError as exc:
-            raise _local_error(f"cannot read {directory}", exc) from None
-        for entry in entries:
-            rel_path = rel_prefix + entry.name
-            try:
-                rel_path.encode("utf-8")
-            except UnicodeEncodeError:
-                skipped.append(f"{rel_path!r}: the name is not valid UTF-8")
-                continue
-            target = entry.path
-            if entry.is_symlink():
-                target = os.path.realpath(entry.path)
-                if not _is_inside(target, root):
-                    skipped.append(f"{rel_path}: symlink leaves the data directory")
-                    continue
-            try:
-                info = Path(target).stat()
-            except FileNotFoundError:
-                skipped.append(f"{rel_path}: broken symlink")
-                continue
-            except OSError as exc:
-                raise _local_error(f"cannot read {rel_path}", exc) from None
-            if stat.S_ISDIR(info.st_mode):
-                if target in ancestors:
-                    skipped.append(f"{rel_path}: symlink loops back to a parent directory")
-                    continue
-                pending.append((target, rel_path + "/", ancestors | {target}))
-            elif stat.S_ISREG(info.st_mode):
-                sources.append(_SourceFile(rel_path, target, info.st_size))
-            else:
-                skipped.append(f"{rel_path}: not a regular file")
-    return sources, tuple(sorted(skipped))
-
-
-def _is_inside(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
-
-
 def _valid_owner(owner: tuple[str, str, int]) -> bool:
     try:
         version_prefix(*owner)
     except (TypeError, ValueError):
         return False
     return True
-
-
-def _remove_tree(path: Path) -> None:
-    try:
-        shutil.rmtree(path)
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        raise _local_error(f"cannot remove {path}", exc) from None
-
-
-def _local_error(doing: str, exc: OSError) -> StoreError:
-    """An error of the local disk (not of the store): ENOSPC is OutOfSpace."""
-    reason = exc.strerror or str(exc)
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return OutOfSpace(f"{doing}: {reason}")
-    return StoreError(f"{doing}: {reason}")
 
 
 # ---- opening a store by URL -------------------------------------------------------------
@@ -847,7 +650,7 @@ def _open_local(netloc: str, path: str, safe_url: str) -> ObjectStore:
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise _local_error(f"{safe_url}: cannot create {root}", exc) from None
+        raise local_error(f"{safe_url}: cannot create {root}", exc) from None
     backend = LocalStore(root, automatic_cleanup=True)
     return ObjectStore(backend, safe_url, local_root=root)
 
