@@ -177,16 +177,30 @@ AnyRow = DatasetRow | VersionRow | AlertRow | ChannelRow | TaskRow
 
 def to_record(row: AnyRow) -> dict[str, Any]:
     """A row as SQLite column values: times as ISO text, lists as JSON, booleans as 0/1."""
-    # Not dataclasses.asdict: it deep-copies every field, a third of an append's time.
-    record = {f.name: getattr(row, f.name) for f in fields(row)}
-    for name, value in record.items():
-        if isinstance(value, datetime):
-            record[name] = format_time(value)
-        elif isinstance(value, tuple):
-            record[name] = json.dumps(list(value))
-        elif isinstance(value, bool):
-            record[name] = int(value)
+    # On every append: no dataclasses.asdict (it deep-copies every field) and one type test
+    # per value, on a field list computed once per row type.
+    record: dict[str, Any] = {}
+    for name in _field_names(type(row)):
+        value = getattr(row, name)
+        kind = type(value)
+        if kind is datetime:
+            value = format_time(value)
+        elif kind is tuple:
+            value = json.dumps(list(value))
+        elif kind is bool:
+            value = int(value)
+        record[name] = value
     return record
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
 
 
 def dataset_from_record(record: dict[str, Any]) -> DatasetRow:
