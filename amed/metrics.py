@@ -108,6 +108,18 @@ def collect(
             one(count("run_failed")),
         ),
         Metric(
+            "amed_task_runs_total",
+            "counter",
+            "Runs of tasks that consume data sets.",
+            one(count("task_started")),
+        ),
+        Metric(
+            "amed_task_failures_total",
+            "counter",
+            "Task runs that failed, or never ran because a data set they need failed.",
+            one(count("task_finished.failed")),
+        ),
+        Metric(
             "amed_alert_deliveries_total",
             "counter",
             "Alert deliveries, by result.",

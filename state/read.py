@@ -210,9 +210,14 @@ class StateReader:
         return {str(status): int(count) for status, count in rows}
 
     def event_counts(self) -> dict[str, int]:
-        """How many events of each type the log holds. The log is append-only, so each
-        count only grows: a Prometheus counter can be read straight off it."""
+        """How many events of each type the log holds, and under `task_finished.failed`
+        the task runs that failed. The log is append-only, so each count only grows: a
+        Prometheus counter can be read straight off it."""
         if self._conn is None:
             return {}
-        rows = self._conn.execute("SELECT type, COUNT(*) FROM events GROUP BY type")
+        rows = self._conn.execute(
+            "SELECT type, COUNT(*) FROM events GROUP BY type UNION ALL "
+            "SELECT 'task_finished.failed', COUNT(*) FROM events "
+            "WHERE type = 'task_finished' AND json_extract(data, '$.ok') = 0"
+        )
         return {str(type_): int(count) for type_, count in rows}

@@ -419,3 +419,26 @@ def test_a_database_not_migrated_yet_reads_as_empty(tmp_path: Path) -> None:
     reader = StateReader.in_dir(tmp_path)
     assert reader.datasets() == [] and list(reader.events()) == [] and reader.tasks() == []
     reader.close()
+
+
+def test_event_counts_count_failed_task_runs_apart(tmp_path: Path) -> None:
+    from state.events import TaskFinished, TaskRequested, TaskStarted
+
+    def run(n: int, ok: bool) -> list[Event]:
+        return [
+            TaskRequested(at=at(n), project="p", task="t", request_id=f"q{n}", reason="manual"),
+            TaskStarted(
+                at=at(n), project="p", task="t", request_id=f"q{n}", run_id=f"r{n}", inputs={}
+            ),
+            TaskFinished(
+                at=at(n), project="p", task="t", request_id=f"q{n}", run_id=f"r{n}", ok=ok
+            ),
+        ]
+
+    with StateStore.in_dir(tmp_path) as store:
+        store.append([*run(1, True), *run(2, False), *run(3, False)])
+    reader = StateReader.in_dir(tmp_path)
+    counts = reader.event_counts()
+    reader.close()
+    assert counts["task_started"] == 3 and counts["task_finished"] == 3
+    assert counts["task_finished.failed"] == 2
