@@ -83,7 +83,6 @@ def policy_of(settings: Settings) -> Policy:
 @dataclass(frozen=True)
 class PassResult:
     actions: list[Action]
-    started: int
 
 
 class Reconciler:
@@ -179,14 +178,13 @@ class Reconciler:
         actions = self.plan(desired, hold=hold, spec_error=spec_error)
         if actions:
             self._log.info("pass_planned", **summarize(actions))
-        started = 0
         for action in actions:
             if self.cancel.is_set() and isinstance(action, Produce):
                 continue
-            started += self._act(action)
+            self._act(action)
         if time.monotonic() - self._last_sweep > SWEEP_INTERVAL_SECONDS:
             self.sweep()  # also clears what a failed clean-up left behind
-        return PassResult(actions, started)
+        return PassResult(actions)
 
     def apply_settings(self, settings: Settings) -> None:
         """Take reloaded settings (SIGHUP). The store, state dir, worker pool and alert
@@ -204,7 +202,7 @@ class Reconciler:
         self._project = desired.name
         self.producer.data_paths = tuple(sorted({d.path for d in desired.data_sets}))
 
-    def _act(self, action: Action) -> int:
+    def _act(self, action: Action) -> None:
         match action:
             case (
                 Declare(event=event)
@@ -261,11 +259,8 @@ class Reconciler:
                 self._log.warning("task_failed", task=finished.task, error=finished.reason)
             case Produce():
                 self._start(action)
-                return 1
             case StartTask():
                 self._start_task(action)
-                return 1
-        return 0
 
     def _start_task(self, start: StartTask) -> None:
         run_id = f"{start.task.name}-{secrets.token_hex(4)}"
@@ -360,7 +355,8 @@ class Reconciler:
     # -- alerts -------------------------------------------------------------------------
 
     def _deliver(self, action: Deliver) -> None:
-        row = self.observed().alerts.get(action.key)
+        with self._lock:
+            row = self.state.alert(action.key)
         if row is None or row.pending != action.notice:
             return  # delivered (or superseded) since the pass was planned
         title = row.title if action.notice == "alert" else f"RESOLVED: {row.title}"
@@ -416,9 +412,9 @@ class Reconciler:
         if outcome.delivered:
             self._log.info("alert_delivered", key=outcome.key, channels=list(outcome.delivered))
         self._append(events)
-        channels = self.observed().channels
         for channel, _ in outcome.failed:
-            row = channels.get(channel)
+            with self._lock:
+                row = self.state.channel(channel)
             if row is not None and not row.healthy:
                 self._log.error("alert_channel_unhealthy", channel=channel, failures=row.failures)
         self.changed.set()

@@ -143,6 +143,14 @@ class StateStore:
         self._refresh()
         return self._tables.datasets.get((project, name))
 
+    def alert(self, key: str) -> AlertRow | None:
+        self._refresh()
+        return self._tables.alerts.get(key)
+
+    def channel(self, name: str) -> ChannelRow | None:
+        self._refresh()
+        return self._tables.channels.get(name)
+
     def _refresh(self) -> None:
         version = self._conn.execute("PRAGMA data_version").fetchone()[0]
         if version == self._data_version:
