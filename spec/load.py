@@ -22,7 +22,7 @@ from spec.quantity import format_bytes
 from spec.resolve import resolve
 from spec.strict import YAML_CONTEXT
 from spec.yaml_errors import syntax_error
-from spec.yaml_loader import read_located
+from spec.yaml_loader import LocatedData, read_located
 
 MAX_FILE_BYTES = 1024 * 1024
 PROJECT_FILE_NAMES = ("ame.yaml", "ame.yml")
@@ -121,7 +121,7 @@ def _load(text: str, filename: str, file_field: str) -> Project:
             "the text looks binary (it contains NUL characters)", filename, line, column
         )
     try:
-        located = read_located(text, filename)
+        located = read_located(text, filename, positions=False)
     except yaml.YAMLError as error:
         raise syntax_error(error, text, filename) from None
     if located is None:
@@ -132,18 +132,24 @@ def _load(text: str, filename: str, file_field: str) -> Project:
             1,
         )
     if not isinstance(located.data, dict):
-        where = located.values[()]
         raise SpecError(
             "the top level must be a mapping (projectname, tasks, dataSets, ...)",
             filename,
-            where.line,
-            where.column,
+            *_located(text, filename).values[()],
         )
     try:
         doc = ProjectDoc.model_validate(located.data, context=YAML_CONTEXT)
     except ValidationError as error:
-        raise validation_error(error, located, filename) from None
+        raise validation_error(error, _located(text, filename), filename) from None
     try:
         return resolve(doc, file_field)
     except LocatedProblem as problem:
-        raise problem_error(problem, located, filename) from None
+        raise problem_error(problem, _located(text, filename), filename) from None
+
+
+def _located(text: str, filename: str) -> LocatedData:
+    """The document again, with positions: only a file with an error needs them, and
+    not recording them halves the memory a large valid file takes to load."""
+    located = read_located(text, filename, positions=True)
+    assert located is not None  # it was read once already
+    return located

@@ -96,3 +96,75 @@ def test_yaml_load_with_the_loader_gives_the_plain_dict_form() -> None:
 
 def test_the_loader_is_a_safe_loader() -> None:
     assert issubclass(AmeLoader, yaml.SafeLoader)
+
+
+ANCHORED = yaml_text(
+    """
+    defaults: &d
+      cpu: "1"
+      env: [{key: A, val: "1"}]
+    seq_merge:
+      <<: [*d, {cpu: "2", gpu: "1"}]
+      own: x
+    copy: *d
+    &k name: *k
+    """
+)
+
+
+@pytest.mark.parametrize("use_libyaml", [True, False], ids=["libyaml", "pure_python"])
+def test_without_positions_the_data_is_the_same(use_libyaml: bool) -> None:
+    for text in (EXAMPLE, ANCHORED, (GOOD_PROJECT / "ame.yaml").read_text(encoding="utf-8")):
+        bare = read_located(text, use_libyaml=use_libyaml, positions=False)
+        assert bare is not None
+        assert bare.data == located(text, use_libyaml).data
+        assert bare.values == {} and bare.keys == {}
+
+
+def test_an_alias_places_its_values_where_the_anchor_wrote_them() -> None:
+    result = located(ANCHORED)
+    assert result.data["copy"] == {"cpu": "1", "env": [{"key": "A", "val": "1"}]}
+    assert result.values[("copy",)] == Position(1, 11)
+    assert result.values[("copy", "env", 0, "val")] == result.values[("defaults", "env", 0, "val")]
+    assert result.keys[("copy", "cpu")] == Position(2, 3)
+
+
+def test_a_list_of_merge_sources_gives_earlier_sources_precedence() -> None:
+    result = located(ANCHORED)
+    assert result.data["seq_merge"] == {
+        "own": "x",
+        "cpu": "1",
+        "env": [{"key": "A", "val": "1"}],
+        "gpu": "1",
+    }
+    assert result.keys[("seq_merge", "gpu")] == Position(5, 23)
+    assert result.values[("seq_merge", "cpu")] == Position(2, 8)
+    assert not any("<<" in path for path in [*result.values, *result.keys])
+
+
+def test_an_anchored_key_can_be_used_as_a_value() -> None:
+    assert located(ANCHORED).data["name"] == "name"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a: &x 1\nb: &x 2\n", "found duplicate anchor 'x'"),
+        ("a: *nowhere\n", "found undefined alias 'nowhere'"),
+        ("a: 1\n---\nb: 2\n", "expected a single document in the stream"),
+    ],
+)
+def test_composer_errors_are_yaml_errors(text: str, message: str) -> None:
+    for use_libyaml in (True, False):
+        with pytest.raises(yaml.YAMLError, match=message):
+            read_located(text, use_libyaml=use_libyaml, positions=False)
+
+
+def test_a_merge_of_a_scalar_is_refused_where_it_is_written() -> None:
+    with pytest.raises(SpecError, match="'<<' merges only mappings") as raised:
+        read_located("a:\n  <<: [{b: '1'}, plain]\n", positions=False)
+    assert (raised.value.line, raised.value.column) == (2, 7)
+
+
+def test_an_empty_stream_holds_no_document() -> None:
+    assert read_located("# only a comment\n", positions=False) is None
