@@ -141,6 +141,7 @@ def _load(text: str, filename: str, file_field: str) -> Project:
         doc = ProjectDoc.model_validate(located.data, context=YAML_CONTEXT)
     except ValidationError as error:
         raise validation_error(error, _located(text, filename), filename) from None
+    del located  # the models hold what they need; free the plain data before resolving
     try:
         return resolve(doc, file_field)
     except LocatedProblem as problem:

@@ -51,13 +51,16 @@ def resolve(doc: ProjectDoc, file: str) -> Project:
         producer, task_ref = _producer(
             data_set.task, data_set.name, at, doc.name, declared, tasks, templates
         )
+        # Unset optional fields are left out, not passed as None: pydantic keeps a set of the
+        # fields given per model, and one of five names takes 728 bytes against 216 for three
+        # (~5 MB over 10,000 data sets).
+        optional = {"size_bytes": data_set.size, "task_ref": task_ref}
         data_sets.append(
             DataSet(
                 name=data_set.name,
                 path=data_set.path,
-                size_bytes=data_set.size,
                 producer=producer,
-                task_ref=task_ref,
+                **{key: value for key, value in optional.items() if value is not None},
             )
         )
     _refuse_cycles(doc.name, data_sets)
