@@ -6,7 +6,9 @@ manifest in the store, the event committed: the data set is `ready`). The task c
 pre-made data into its output, so its output is as hot in the page cache as `cp`'s source.
 
 Baselines, on the same data in the same run:
-- file://: `cp -r` of the task's output to another directory on the same disk;
+- file://: `cp -r` of the task's output to another directory on the same disk; and, as
+  the floor the manifest sets (it holds every file's sha256), hashlib's sha256 of the same
+  bytes, read from the page cache;
 - S3 (moto on 127.0.0.1): boto3's transfer manager (what `aws s3 cp` uses), one
   `upload_file` per file, 10 files at a time.
 """
@@ -14,6 +16,7 @@ Baselines, on the same data in the same run:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import shutil
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -66,7 +69,7 @@ def run(quick: bool) -> list[Result]:
             shape = quick_shape(shape) if quick else shape
             source = root / "source"
             write_tree(source, shape)
-            results.append(_file_result(root, source, shape, quick))
+            results += _file_result(root, source, shape, quick)
             shutil.rmtree(source)
         with moto_server() as s3_env:
             for shape in (S3_BIG_FILE, S3_SMALL_FILES):
@@ -89,13 +92,30 @@ def _amed_store_seconds(root: Path, source: Path, storage_url: str, env: dict[st
         drop_dirty_pages()
 
 
-def _file_result(root: Path, source: Path, shape: Shape, quick: bool) -> Result:
+def _file_result(root: Path, source: Path, shape: Shape, quick: bool) -> list[Result]:
     amed: list[float] = []
     copy: list[float] = []
+    digest: list[float] = []
     for _ in range(runs_for(quick)):
         amed.append(_amed_store_seconds(root, source, "", {}))
         copy.append(_cp_seconds(root, source))
-    return _result(f"file:// store, {shape.label}", amed, "cp -r", copy)
+        digest.append(_sha256_seconds(source))
+    measure = f"file:// store, {shape.label}"
+    return [
+        _result(measure, amed, "cp -r", copy),
+        _result(measure, amed, "sha256 of the same bytes (hashlib)", digest, target=False),
+    ]
+
+
+def _sha256_seconds(source: Path) -> float:
+    files = sorted(p for p in source.rglob("*") if p.is_file())
+
+    def digest_all() -> None:
+        for path in files:
+            with path.open("rb") as stream:
+                hashlib.file_digest(stream, "sha256")
+
+    return timed(digest_all)
 
 
 def _cp_seconds(root: Path, source: Path) -> float:
