@@ -49,11 +49,13 @@ from state.observed import Observed
 from state.read import BUSY_TIMEOUT_MS, DB_FILENAME
 from state.rows import (
     AlertRow,
+    AnyRow,
     ChannelRow,
     DatasetRow,
     TaskRow,
     VersionRow,
     alert_from_record,
+    changed_columns,
     channel_from_record,
     dataset_from_record,
     task_from_record,
@@ -382,8 +384,12 @@ def replay(events: Iterable[Event]) -> Tables:
 
 def _write(conn: sqlite3.Connection, table: str, key: Any, old: Any, new: Any) -> None:
     """Make the table's row(s) for `key` go from `old` to what the in-memory projection
-    holds now, `new` (None: no row). Versions are written one version at a time, so that
-    storing a version writes two rows, not every version the data set has."""
+    holds now, `new` (None: no row). `old` is what the table holds (the projection is in
+    step with it inside the write lock), so a row that stays is updated in the columns that
+    changed only: most events change two or three of a data set's 25 columns, and SQLite
+    rewrites a row in place for that at half the cost of replacing it. Versions are written
+    one version at a time, so that storing a version writes two rows, not every version the
+    data set has."""
     sql_table = _SQL_TABLE[table]
     if table == "versions":
         old_rows = {row.version: row for row in old or ()}
@@ -393,20 +399,49 @@ def _write(conn: sqlite3.Connection, table: str, key: Any, old: Any, new: Any) -
                 f"DELETE FROM {sql_table} WHERE project = ? AND dataset = ? AND version = ?",
                 (*key, number),
             )
-        changed = [row for number, row in new_rows.items() if old_rows.get(number) != row]
+        for number, row in new_rows.items():
+            before = old_rows.get(number)
+            if before is None:
+                _insert(conn, sql_table, row)
+            elif before != row:
+                _update(conn, table, (*key, number), before, row)
     elif new is None:
         conn.execute(f"DELETE FROM {sql_table} WHERE {_KEY_WHERE[table]}", _as_tuple(key))
-        return
+    elif old is None:
+        _insert(conn, sql_table, new)
     else:
-        changed = [new]
-    for row in changed:
-        record = to_record(row)
-        columns = ", ".join(record)
-        marks = ", ".join("?" * len(record))
-        conn.execute(
-            f"INSERT OR REPLACE INTO {sql_table} ({columns}) VALUES ({marks})",
-            tuple(record.values()),
-        )
+        _update(conn, table, _as_tuple(key), old, new)
+
+
+def _insert(conn: sqlite3.Connection, sql_table: str, row: AnyRow) -> None:
+    record = to_record(row)
+    columns = ", ".join(record)
+    marks = ", ".join("?" * len(record))
+    conn.execute(
+        f"INSERT OR REPLACE INTO {sql_table} ({columns}) VALUES ({marks})",
+        tuple(record.values()),
+    )
+
+
+def _update(
+    conn: sqlite3.Connection, table: str, key: tuple[Any, ...], old: AnyRow, new: AnyRow
+) -> None:
+    changed = changed_columns(old, new)
+    if not changed:
+        return
+    names = tuple(changed)
+    sql = _UPDATE_SQL.get((table, names))
+    if sql is None:
+        assignments = ", ".join(f"{name} = ?" for name in names)
+        sql = f"UPDATE {_SQL_TABLE[table]} SET {assignments} WHERE {_ROW_WHERE[table]}"
+        _UPDATE_SQL[(table, names)] = sql
+    conn.execute(sql, (*changed.values(), *key))
+
+
+# One row of each table by its primary key (versions: one version of a data set).
+_ROW_WHERE = {**_KEY_WHERE, "versions": "project = ? AND dataset = ? AND version = ?"}
+# UPDATE statements by table and the columns they set; a few dozen combinations occur.
+_UPDATE_SQL: dict[tuple[str, tuple[str, ...]], str] = {}
 
 
 def load_tables(conn: sqlite3.Connection) -> Tables:

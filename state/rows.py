@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, Literal, get_args
+from functools import lru_cache
+from typing import Any, Literal, TypeVar, get_args
 
 from state.timefmt import format_time, parse_time
 
@@ -177,29 +178,69 @@ AnyRow = DatasetRow | VersionRow | AlertRow | ChannelRow | TaskRow
 
 def to_record(row: AnyRow) -> dict[str, Any]:
     """A row as SQLite column values: times as ISO text, lists as JSON, booleans as 0/1."""
-    # On every append: no dataclasses.asdict (it deep-copies every field) and one type test
-    # per value, on a field list computed once per row type.
-    record: dict[str, Any] = {}
-    for name in _field_names(type(row)):
-        value = getattr(row, name)
-        kind = type(value)
-        if kind is datetime:
-            value = format_time(value)
-        elif kind is tuple:
-            value = json.dumps(list(value))
-        elif kind is bool:
-            value = int(value)
-        record[name] = value
-    return record
+    # On every append: no dataclasses.asdict (it deep-copies every field), and the values
+    # straight from the instance's __dict__ (frozen dataclasses without slots keep them there).
+    return {name: to_column(value) for name, value in row.__dict__.items()}
 
 
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+def changed_columns(old: AnyRow, new: AnyRow) -> dict[str, Any]:
+    """The columns whose values differ between two rows of the same type and key, as SQLite
+    values: what an UPDATE must set to turn the table row of `old` into that of `new`.
+    Equal values give equal column values (`to_column` is a function of the value), so
+    skipping them never leaves a stale column."""
+    before = old.__dict__
+    return {
+        name: to_column(value)
+        for name, value in new.__dict__.items()
+        if value is not before[name] and value != before[name]
+    }
 
 
-def _field_names(cls: type) -> tuple[str, ...]:
+def to_column(value: Any) -> Any:
+    """One field's value as SQLite stores it."""
+    kind = type(value)
+    if kind is datetime:
+        return time_column(value)
+    if kind is tuple:
+        return json.dumps(list(value))
+    if kind is bool:
+        return int(value)
+    return value
+
+
+# An append writes its event's time in the log and again as `updated_at` of each row it
+# changes: format it once. Equal aware times are the same instant, so they share one text.
+time_column = lru_cache(maxsize=16)(format_time)
+
+RowT = TypeVar("RowT", bound=AnyRow)
+
+
+def replace_row(row: RowT, /, **changes: Any) -> RowT:
+    """`dataclasses.replace` for the row types, at a tenth of its cost on the append path.
+
+    It holds because the rows are frozen dataclasses without slots, `__post_init__` or
+    `init=False` fields: their `__init__` only stores each field in the instance's
+    `__dict__`, which is what this does with a copy of the old values. An unknown field
+    name is refused, as `replace` refuses it.
+    """
+    cls = type(row)
+    unknown = changes.keys() - _field_names(cls)
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field {sorted(unknown)[0]!r}")
+    values = row.__dict__.copy()
+    values.update(changes)
+    fresh = object.__new__(cls)
+    fresh.__dict__.update(values)
+    return fresh
+
+
+_FIELD_NAMES: dict[type, frozenset[str]] = {}
+
+
+def _field_names(cls: type) -> frozenset[str]:
     names = _FIELD_NAMES.get(cls)
     if names is None:
-        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+        names = _FIELD_NAMES[cls] = frozenset(f.name for f in fields(cls))
     return names
 
 

@@ -223,6 +223,25 @@ def test_the_writer_notices_events_appended_by_another_connection(tmp_path: Path
         assert set(daemon.observed().datasets) == {("p", "mnist")}
 
 
+def test_appends_by_two_writers_in_turn_leave_the_tables_a_rebuild_would_write(
+    tmp_path: Path,
+) -> None:
+    with StateStore.in_dir(tmp_path) as daemon, StateStore.in_dir(tmp_path) as cli:
+        daemon.append([declared()])
+        start, succeeded, stored = produced("mnist", 1, "h1", 10)
+        cli.append([start])
+        daemon.append([succeeded])
+        cli.append([stored])
+        daemon.append([declared(spec_hash="h2", t=20)])
+        assert cli.dataset("p", "mnist") == daemon.dataset("p", "mnist")
+        row = daemon.dataset("p", "mnist")
+        assert row is not None and (row.status, row.version, row.spec_hash) == ("pending", 1, "h2")
+        written = table_contents(tmp_path)
+        assert daemon.check() == [] and cli.check() == []
+        daemon.rebuild()
+    assert table_contents(tmp_path) == written
+
+
 # -- the projection is a fold: rebuilding from the log gives exactly the live tables -------
 
 NAMES = ("a", "b", "c")
@@ -241,7 +260,18 @@ def event_sequences(draw: st.DrawFn) -> list[list[Event]]:
             spec_hash = draw(st.sampled_from(("h1", "h2")))
             kind = draw(
                 st.sampled_from(
-                    ("declare", "start", "succeed", "fail", "store", "delete", "remove")
+                    (
+                        "declare",
+                        "start",
+                        "succeed",
+                        "fail",
+                        "store",
+                        "delete",
+                        "evict",
+                        "block",
+                        "alert",
+                        "remove",
+                    )
                 )
             )
             run_id = f"r{version[name]}"
@@ -330,42 +360,40 @@ def event_sequences(draw: st.DrawFn) -> list[list[Event]]:
                 key = draw(st.sampled_from(("low_space", f"blocked:{name}")))
                 channel = draw(st.sampled_from(("json://a", "mailto://b")))
                 notice = draw(st.sampled_from(("alert", "resolved")))
-                batch.append(
-                    draw(
-                        st.sampled_from(
-                            (
-                                AlertRaised(
-                                    at=at(t),
-                                    project="p",
-                                    key=key,
-                                    severity="warning",
-                                    title="t",
-                                    body="b",
-                                ),
-                                AlertCleared(at=at(t), project="p", key=key),
-                                AlertDelivered(
-                                    at=at(t),
-                                    project="p",
-                                    key=key,
-                                    notice=notice,
-                                    channels=(channel,),
-                                ),
-                                AlertDeliveryFailed(
-                                    at=at(t),
-                                    project="p",
-                                    key=key,
-                                    notice=notice,
-                                    channel=channel,
-                                    error="refused",
-                                ),
-                            )
-                        )
-                    )
-                )
+                alert_events: list[Event] = [
+                    AlertRaised(
+                        at=at(t), project="p", key=key, severity="warning", title="t", body="b"
+                    ),
+                    AlertCleared(at=at(t), project="p", key=key),
+                    AlertDelivered(
+                        at=at(t), project="p", key=key, notice=notice, channels=(channel,)
+                    ),
+                    AlertDeliveryFailed(
+                        at=at(t),
+                        project="p",
+                        key=key,
+                        notice=notice,
+                        channel=channel,
+                        error="refused",
+                    ),
+                ]
+                batch.append(draw(st.sampled_from(alert_events)))
             else:
                 batch.append(DatasetRemoved(at=at(t), project="p", dataset=name, reason="x"))
         batches.append(batch)
     return batches
+
+
+def table_contents(state_dir: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every projection table's rows as SQLite holds them, column by column."""
+    conn = sqlite3.connect(state_dir / "state.db")
+    try:
+        return {
+            table: conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3").fetchall()
+            for table in ("datasets", "versions", "alerts", "alert_channels", "tasks")
+        }
+    finally:
+        conn.close()
 
 
 @settings(
@@ -380,9 +408,12 @@ def test_rebuilding_from_the_log_gives_exactly_the_live_tables(
         for batch in batches:
             store.append(batch)
         live = store.observed()
+        written = table_contents(state_dir)
         assert store.check() == []
         store.rebuild()
         assert store.observed() == live
+        # The rebuild writes every row whole; the appends wrote only what changed.
+        assert table_contents(state_dir) == written
     with StateStore.in_dir(state_dir) as reopened:
         assert reopened.observed() == live
 
