@@ -30,9 +30,8 @@ from state.events import (
     TaskFinished,
     TaskStarted,
     VersionStored,
-    event_at,
+    event_data,
     event_from_row,
-    event_payload,
 )
 from state.fold import (
     apply_alert,
@@ -59,6 +58,7 @@ from state.rows import (
     channel_from_record,
     dataset_from_record,
     task_from_record,
+    time_column,
     to_record,
     version_from_record,
 )
@@ -183,11 +183,11 @@ class StateStore:
                 cursor = conn.execute(
                     "INSERT INTO events (at, type, project, dataset, data) VALUES (?, ?, ?, ?, ?)",
                     (
-                        event_at(event),
+                        time_column(event.at),
                         event.type,
                         event.project,
                         event.dataset,
-                        json.dumps(event_payload(event), separators=(",", ":")),
+                        event_data(event),
                     ),
                 )
                 ids.append(int(cursor.lastrowid or 0))
