@@ -8,6 +8,7 @@ data_version` tells it when another connection committed, and it reloads then.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -92,9 +93,10 @@ class StateStore:
         self._conn = connect(path)
         self._db = sqlite_utils.Database(self._conn)
         self._migrate()
+        # The tables are read at the first read or append, not here: the daemon loads
+        # ame.yaml first, so the memory that load frees is reused by them.
         self._data_version = -1
         self._tables = Tables()
-        self._refresh()
 
     @classmethod
     def in_dir(cls, state_dir: Path) -> StateStore:
@@ -241,7 +243,51 @@ class StateStore:
             conn.execute("ROLLBACK")
             raise
         self._data_version = -1
-        self._refresh()
+
+    # -- clean stops: when the check at start may be skipped -----------------------------
+
+    def record_clean_stop(self) -> None:
+        """Record that the tables matched the log when this process let go of them: the
+        last event's id and a digest of the tables. The next `why_check` compares both."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            stamp = json.dumps({"last_event_id": _last_event_id(conn), "tables": _digest(conn)})
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_CLEAN_STOP, stamp)
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def why_check(self) -> str | None:
+        """Why the tables must be checked against the log now, or None when the last owner
+        stopped cleanly and neither the log nor the tables changed since.
+
+        The record of that clean stop is removed either way, so a crash of this process
+        leaves none behind. Reads the tables row by row: they are not loaded here.
+        """
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            found = conn.execute("SELECT value FROM meta WHERE key = ?", (_CLEAN_STOP,)).fetchone()
+            conn.execute("DELETE FROM meta WHERE key = ?", (_CLEAN_STOP,))
+            if found is None:
+                reason: str | None = "no clean stop recorded"
+            else:
+                stamp = json.loads(found[0])
+                if stamp.get("last_event_id") != _last_event_id(conn):
+                    reason = "events were appended since the last clean stop"
+                elif stamp.get("tables") != _digest(conn):
+                    reason = "the tables changed since the last clean stop"
+                else:
+                    reason = None
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return reason
 
     # -- the state dir's store ----------------------------------------------------------
 
@@ -368,6 +414,24 @@ class Tables:
             rows.pop(key, None)
         else:
             rows[key] = row
+
+
+_CLEAN_STOP = "clean_stop"
+
+
+def _last_event_id(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0])
+
+
+def _digest(conn: sqlite3.Connection) -> str:
+    """sha256 over every row of the projection tables in storage order: any edit, insert or
+    delete changes it (a rewrite that changes nothing but row order does too, harmlessly)."""
+    digest = hashlib.sha256()
+    for table in TABLE_NAMES:
+        digest.update(_SQL_TABLE[table].encode())
+        for row in conn.execute(f"SELECT * FROM {_SQL_TABLE[table]} ORDER BY rowid"):
+            digest.update(repr(row).encode())
+    return digest.hexdigest()
 
 
 def _as_tuple(key: object) -> tuple[object, ...]:
