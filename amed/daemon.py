@@ -33,7 +33,6 @@ import schedule
 from amed import logs
 from amed.alerts import AlertChannels
 from amed.config import ConfigError, Settings, resolve
-from amed.dashboard import start_dashboard
 from amed.liveness import Heartbeat, PassOutcome, one_line, utc_now
 from amed.lock import DaemonLock
 from amed.notify import Notifier
@@ -174,6 +173,8 @@ def run_forever(settings: Settings, reload: Reload | None = None) -> int:
     service = read_service_settings(settings.config_file)
     with DaemonLock.acquire(settings.state_dir), _Signals().installed(hangup=True) as signals:
         reconciler = _open(settings)
+        if settings.http_address:
+            from amed.dashboard import start_dashboard  # http.server only when asked for
         dashboard = (
             start_dashboard(
                 settings.state_dir,

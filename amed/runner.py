@@ -32,8 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import structlog
-
+from amed import logs
 from amed.executors import (
     REQUIREMENTS_FILE,
     ExecutorSpec,
@@ -48,7 +47,7 @@ from amed.executors import (
 )
 from amed.workspace import make_working_copy
 
-log = structlog.get_logger(__name__)
+log = logs.named(__name__)
 
 WORK_DIR_NAME = "work"
 OUTPUT_LOG_NAME = "output.log"

@@ -28,10 +28,10 @@ from typing import IO, TYPE_CHECKING, BinaryIO, cast
 from urllib.parse import unquote, urlsplit
 
 import obstore
-import structlog
 from obstore.exceptions import BaseError, PermissionDeniedError, UnauthenticatedError
 from obstore.store import LocalStore, MemoryStore, S3Store, from_url
 
+from amed import logs
 from amed.datafiles import (
     HashingReader,
     SourceFile,
@@ -61,7 +61,7 @@ if TYPE_CHECKING:
     from obstore.store import ClientConfig, RetryConfig
     from obstore.store import ObjectStore as Backend
 
-log = structlog.get_logger(__name__)
+log = logs.named(__name__)
 
 
 # Files above one multipart chunk hold up to part_concurrency chunks in memory while they

@@ -20,7 +20,7 @@ from spec.locate import LocatedProblem, problem_error, validation_error
 from spec.model import Project
 from spec.quantity import format_bytes
 from spec.resolve import resolve
-from spec.strict import YAML_CONTEXT
+from spec.strict import yaml_context
 from spec.yaml_errors import syntax_error
 from spec.yaml_loader import LocatedData, read_located
 
@@ -138,7 +138,7 @@ def _load(text: str, filename: str, file_field: str) -> Project:
             *_located(text, filename).values[()],
         )
     try:
-        doc = ProjectDoc.model_validate(located.data, context=YAML_CONTEXT)
+        doc = ProjectDoc.model_validate(located.data, context=yaml_context())
     except ValidationError as error:
         raise validation_error(error, _located(text, filename), filename) from None
     del located  # the models hold what they need; free the plain data before resolving

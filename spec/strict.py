@@ -18,6 +18,12 @@ SPEC_PROBLEM = "spec_problem"
 YAML_CONTEXT: dict[str, Any] = {"yaml": True}
 
 
+def yaml_context() -> dict[str, Any]:
+    """The validation context of one file: YAML_CONTEXT and a place for models that the
+    file's identical parts may share (see ``ProducerDoc``)."""
+    return {**YAML_CONTEXT, "shared": {}}
+
+
 def problem(message: str, key: str | None = None) -> PydanticCustomError:
     """A validation error that carries our own message.
 

@@ -211,6 +211,9 @@ def to_column(value: Any) -> Any:
 # An append writes its event's time in the log and again as `updated_at` of each row it
 # changes: format it once. Equal aware times are the same instant, so they share one text.
 time_column = lru_cache(maxsize=16)(format_time)
+# Rows read together share the times of the events that wrote them (a batch of appends has
+# one `at`); equal texts then give one datetime object, not one per field and row.
+_parsed_time = lru_cache(maxsize=4096)(parse_time)
 
 RowT = TypeVar("RowT", bound=AnyRow)
 
@@ -282,5 +285,5 @@ def _decode(record: dict[str, Any], cls: type[AnyRow]) -> dict[str, Any]:
     values = {k: v for k, v in record.items() if k in names}
     for name in _DATETIME_FIELDS & values.keys():
         if values[name] is not None:
-            values[name] = parse_time(values[name])
+            values[name] = _parsed_time(values[name])
     return values

@@ -8,8 +8,10 @@ number of migrations applied.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import sqlite_utils
+if TYPE_CHECKING:  # imported by StateStore only when a migration runs (~3 MB resident)
+    import sqlite_utils
 
 
 def _v1(db: sqlite_utils.Database) -> None:

@@ -18,7 +18,11 @@ from spec import (
     SpecError,
     Triggers,
     load_project,
+    load_text,
 )
+from spec.document import ProjectDoc
+from spec.strict import yaml_context
+from spec.yaml_loader import read_located
 from tests.spec.helpers import GOOD_PROJECT, load
 
 GI = 1024**3
@@ -284,3 +288,35 @@ def test_models_are_frozen() -> None:
     project = load_project(GOOD_PROJECT)
     with pytest.raises(ValueError, match="frozen"):
         project.name = "other"  # type: ignore[misc]
+
+
+SHARED_REFS = """
+projectname: p
+tasks:
+  - name: make
+    executor: !custom {command: make}
+dataSets:
+  - {name: a, path: a, task: {taskRef: make}}
+  - {name: b, path: b, task: {taskRef: make}}
+  - {name: c, path: c, task: {taskRef: {name: make}}}
+  - {name: d, path: d, task: {taskRef: {name: make}}}
+"""
+
+
+def test_data_sets_naming_a_task_alike_share_one_validated_reference() -> None:
+    located = read_located(SHARED_REFS, positions=False)
+    assert located is not None
+    doc = ProjectDoc.model_validate(located.data, context=yaml_context())
+    a, b, c, d = (data_set.task for data_set in doc.data_sets)
+    assert a is b is c is d, "the two spellings of one reference are equal models"
+    assert a.task_ref is not None and a.task_ref.name == "make"
+
+
+def test_a_bad_reference_after_a_good_one_is_placed_where_it_is_written() -> None:
+    text = SHARED_REFS.replace(
+        "{name: d, path: d, task: {taskRef: {name: make}}}",
+        "{name: d, path: d, task: {taskRef: {name: make, extra: x}}}",
+    )
+    with pytest.raises(SpecError, match="'extra' is not a valid key") as raised:
+        load_text(text)
+    assert (raised.value.line, raised.value.column) == (10, 53)
