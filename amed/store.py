@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import itertools
 import os
 import re
 import shutil
@@ -40,6 +39,7 @@ from amed.datafiles import (
     local_error,
     remove_tree,
     run_all,
+    write_file,
 )
 
 # Re-exported: the store's errors are part of its door.
@@ -83,7 +83,6 @@ MESSAGE_MAX_CHARS = 400
 _LOCAL_TEMP_SUFFIX = re.compile(r"#\d+$")
 # Keys that obstore's LocalStore stores under a file of exactly the same relative name.
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9._/-]+")
-_LOCAL_TEMP_NUMBERS = itertools.count(os.getpid() * 1_000_000)
 _NO_SPACE = re.compile(r"os error 28\b|no space left on device|StorageFull|QuotaExceeded", re.I)
 _TRANSIENT = re.compile(
     r"error sending request|timed out|timeout|HTTP error|status code: (5\d\d|429)\b"
@@ -329,20 +328,23 @@ class ObjectStore:
     ) -> tuple[FileEntry, ...]:
         abort = threading.Event()
         big_files = threading.BoundedSemaphore(BIG_FILE_SLOTS)
+        keys = [file_key(project, dataset, version, source.rel_path) for source in sources]
+        if self._local_root is not None:
+            self._make_local_dirs(keys)
 
-        def upload(source: SourceFile) -> FileEntry:
-            key = file_key(project, dataset, version, source.rel_path)
+        def upload(item: tuple[str, SourceFile]) -> FileEntry:
+            key, source = item
             if source.size_bytes > CHUNK_SIZE_BYTES:
                 with big_files:
                     return self._upload_file(key, source, abort)
             return self._upload_file(key, source, abort)
 
-        entries = run_all(upload, sources, abort)
+        entries = run_all(upload, list(zip(keys, sources, strict=True)), abort)
         return tuple(sorted(entries, key=lambda entry: entry.path))
 
     def _upload_file(self, key: str, source: SourceFile, abort: threading.Event) -> FileEntry:
         if self._local_root is not None and _PLAIN_KEY.fullmatch(key):
-            return self._copy_local_file(self._local_root / key, source, abort)
+            return self._copy_local_file(f"{self._local_root}/{key}", source, abort)
         try:
             handle = open(source.disk_path, "rb")  # noqa: SIM115 - closed below
         except OSError as exc:
@@ -370,30 +372,41 @@ class ObjectStore:
             raise StoreError(f"{source.rel_path} changed while it was being stored")
         return FileEntry(source.rel_path, size_bytes, digest)
 
-    def _copy_local_file(self, dest: Path, source: SourceFile, abort: threading.Event) -> FileEntry:
-        """Store one file in a file:// store the way obstore's LocalStore does (written to
-        `<name>#<n>` beside it, then renamed into place), but copied by the kernel while
-        this thread hashes it: the store then costs max(copy, sha256) instead of their sum
-        plus two passes through Python. Only for keys made of characters that LocalStore
-        maps to the same file name (`_PLAIN_KEY`); anything else goes through obstore."""
+    def _make_local_dirs(self, keys: list[str]) -> None:
+        """The directories of a version's files, made once before the copies start rather
+        than tried again for every file."""
+        assert self._local_root is not None
+        parents = {key.rpartition("/")[0] for key in keys if _PLAIN_KEY.fullmatch(key)}
+        for parent in sorted(parents):
+            try:
+                (self._local_root / parent).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise local_error(f"cannot create {parent}", exc) from None
+
+    def _copy_local_file(self, dest: str, source: SourceFile, abort: threading.Event) -> FileEntry:
+        """Store one file in a file:// store under the name obstore's LocalStore would give
+        it, copied by the kernel while this thread hashes it (a big file), or read once and
+        hashed in memory (a small one). Only for keys made of characters that LocalStore
+        maps to the same file name (`_PLAIN_KEY`); anything else goes through obstore.
+
+        The file is written in place, not beside it and renamed as LocalStore does: no
+        reader looks at a version's files before its manifest exists, and a copy cut short
+        is under an uncommitted version, which is debris either way (and one rename per
+        file fewer)."""
         if abort.is_set():
             raise StoreError("upload cancelled")
-        temp = dest.with_name(f"{dest.name}#{next(_LOCAL_TEMP_NUMBERS)}")
         try:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            with open(source.disk_path, "rb") as src:
+            with open(source.disk_path, "rb", buffering=0) as src:
                 if source.size_bytes <= CHUNK_SIZE_BYTES:
-                    data = src.read()
+                    data = src.readall()
                     digest = hashlib.sha256(data).hexdigest()
-                    with open(temp, "wb") as out:
-                        out.write(data)
+                    write_file(dest, data)
                     size_bytes = len(data)
                 else:
-                    digest, size_bytes = copy_and_hash(src, temp, abort)
-            temp.replace(dest)
+                    digest, size_bytes = copy_and_hash(src, dest, abort)
         except OSError as exc:
             with suppress(OSError):
-                temp.unlink()
+                Path(dest).unlink()
             raise local_error(f"cannot store {source.rel_path}", exc) from None
         if size_bytes != source.size_bytes:
             raise StoreError(f"{source.rel_path} changed while it was being stored")
