@@ -87,6 +87,38 @@ class HashingReader:
         return self._digest.hexdigest(), self._hashed_bytes
 
 
+def link_sole_name(fd: int, path: str, dest: str) -> bool:
+    """Give the file at `path` (open as `fd`) the second name `dest`, if it has no other name
+    yet and `dest` is on the same file system; False when it must be copied instead.
+
+    A file with another name (the task linked it from elsewhere) would let an edit there
+    change a stored version, so it is copied."""
+    if os.fstat(fd).st_nlink != 1:
+        return False
+    try:
+        os.link(path, dest)
+    except OSError as exc:
+        if exc.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP):
+            return False
+        raise
+    return True
+
+
+def hash_file(fd: int, abort: threading.Event) -> tuple[str, int]:
+    """(sha256 hex, size in bytes) of the file open as `fd`, read through one buffer (a
+    fresh 1 MiB `bytes` per block would cost page faults on every block)."""
+    digest = hashlib.sha256()
+    size_bytes = 0
+    buffer = bytearray(HASH_BLOCK_BYTES)
+    view = memoryview(buffer)
+    while read := os.preadv(fd, [buffer], size_bytes):
+        if abort.is_set():
+            raise OSError(errno.ECANCELED, "upload cancelled")
+        digest.update(view[:read])
+        size_bytes += read
+    return digest.hexdigest(), size_bytes
+
+
 def write_file(dest: str, data: bytes) -> None:
     """Create (or truncate) `dest` and write all of `data` to it."""
     fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
@@ -101,32 +133,23 @@ def write_file(dest: str, data: bytes) -> None:
 def copy_and_hash(src: BinaryIO, dest: str, abort: threading.Event) -> tuple[str, int]:
     """Copy `src` to `dest` in a second thread (in the kernel where it can) while hashing it
     here; returns (sha256 hex, bytes hashed). Both read the source, so a file that changes
-    meanwhile shows up as a size different from the one listed. The hash reads into one
-    buffer: a fresh 1 MiB `bytes` per block costs page faults on every block."""
+    meanwhile shows up as a size different from the one listed."""
     fd = src.fileno()
 
     def copy() -> int:
         with open(dest, "wb") as out:
             return copy_range(fd, out.fileno(), abort)
 
-    digest = hashlib.sha256()
-    size_bytes = 0
-    buffer = bytearray(HASH_BLOCK_BYTES)
-    view = memoryview(buffer)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-copy") as pool:
         copied = pool.submit(copy)
         try:
-            while read := os.preadv(fd, [buffer], size_bytes):
-                if abort.is_set():
-                    raise OSError(errno.ECANCELED, "upload cancelled")
-                digest.update(view[:read])
-                size_bytes += read
+            digest, size_bytes = hash_file(fd, abort)
         except BaseException:
             abort.set()
             raise
         if copied.result() != size_bytes:
             raise OSError(errno.EIO, "the file changed while it was being stored")
-    return digest.hexdigest(), size_bytes
+    return digest, size_bytes
 
 
 def copy_range(src_fd: int, dest_fd: int, abort: threading.Event) -> int:

@@ -126,6 +126,7 @@ class Producer:
                 result.workdir / data_set.path,
                 created_at=format_time(began),
                 budget_bytes=action.budget_bytes,
+                owned=True,  # the working copy is deleted once the run is over
             )
         except StoreError as exc:
             self.on_store_result(exc if isinstance(exc, StoreUnavailable) else None)

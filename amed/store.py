@@ -36,6 +36,8 @@ from amed.datafiles import (
     SourceFile,
     collect_sources,
     copy_and_hash,
+    hash_file,
+    link_sole_name,
     local_error,
     remove_tree,
     run_all,
@@ -131,8 +133,14 @@ class ObjectStore:
         *,
         created_at: str,
         budget_bytes: int | None = None,
+        owned: bool = False,
     ) -> Manifest:
         """Store the tree under `src_dir` as a new version and return its manifest.
+
+        `owned`: the files are the caller's to give up (a run's working copy, deleted once
+        stored). A file:// store on the same file system then links each file that has no
+        other name into place instead of copying it: no data is written twice, and a data
+        set never needs twice its size on disk while it is stored.
 
         Symlinks to files or directories inside `src_dir` are stored as what they point to;
         a symlink that leaves `src_dir`, a broken link, a link looping back to a parent and
@@ -164,7 +172,7 @@ class ObjectStore:
             raise StoreError(f"{self.url}: {prefix} is already stored; versions are immutable")
         self._clear_uncommitted(prefix)
         try:
-            entries = self._upload(project, dataset, version, sources)
+            entries = self._upload(project, dataset, version, sources, owned)
             manifest = Manifest(project, dataset, version, created_at, entries, skipped)
             with self._errors(f"put {mkey}"):
                 obstore.put(self._backend, mkey, manifest.to_json(), use_multipart=False)
@@ -324,7 +332,12 @@ class ObjectStore:
     # ---- internals --------------------------------------------------------------------
 
     def _upload(
-        self, project: str, dataset: str, version: int, sources: list[SourceFile]
+        self,
+        project: str,
+        dataset: str,
+        version: int,
+        sources: list[SourceFile],
+        owned: bool = False,
     ) -> tuple[FileEntry, ...]:
         abort = threading.Event()
         big_files = threading.BoundedSemaphore(BIG_FILE_SLOTS)
@@ -336,15 +349,17 @@ class ObjectStore:
             key, source = item
             if source.size_bytes > CHUNK_SIZE_BYTES:
                 with big_files:
-                    return self._upload_file(key, source, abort)
-            return self._upload_file(key, source, abort)
+                    return self._upload_file(key, source, abort, owned)
+            return self._upload_file(key, source, abort, owned)
 
         entries = run_all(upload, list(zip(keys, sources, strict=True)), abort)
         return tuple(sorted(entries, key=lambda entry: entry.path))
 
-    def _upload_file(self, key: str, source: SourceFile, abort: threading.Event) -> FileEntry:
+    def _upload_file(
+        self, key: str, source: SourceFile, abort: threading.Event, owned: bool = False
+    ) -> FileEntry:
         if self._local_root is not None and _PLAIN_KEY.fullmatch(key):
-            return self._copy_local_file(f"{self._local_root}/{key}", source, abort)
+            return self._copy_local_file(f"{self._local_root}/{key}", source, abort, owned)
         try:
             handle = open(source.disk_path, "rb")  # noqa: SIM115 - closed below
         except OSError as exc:
@@ -383,7 +398,9 @@ class ObjectStore:
             except OSError as exc:
                 raise local_error(f"cannot create {parent}", exc) from None
 
-    def _copy_local_file(self, dest: str, source: SourceFile, abort: threading.Event) -> FileEntry:
+    def _copy_local_file(
+        self, dest: str, source: SourceFile, abort: threading.Event, owned: bool = False
+    ) -> FileEntry:
         """Store one file in a file:// store under the name obstore's LocalStore would give
         it, copied by the kernel while this thread hashes it (a big file), or read once and
         hashed in memory (a small one). Only for keys made of characters that LocalStore
@@ -397,11 +414,15 @@ class ObjectStore:
             raise StoreError("upload cancelled")
         try:
             with open(source.disk_path, "rb", buffering=0) as src:
+                linked = owned and link_sole_name(src.fileno(), source.disk_path, dest)
                 if source.size_bytes <= CHUNK_SIZE_BYTES:
                     data = src.readall()
                     digest = hashlib.sha256(data).hexdigest()
-                    write_file(dest, data)
+                    if not linked:
+                        write_file(dest, data)
                     size_bytes = len(data)
+                elif linked:
+                    digest, size_bytes = hash_file(src.fileno(), abort)
                 else:
                     digest, size_bytes = copy_and_hash(src, dest, abort)
         except OSError as exc:

@@ -158,3 +158,51 @@ def test_put_version_streams_a_big_file_instead_of_loading_it(tmp_path: Path) ->
     assert int(growth_bytes) < STREAMING_RSS_GROWTH_LIMIT_BYTES
     stored = tmp_path / "objects" / file_key("p", "n", 1, "big.bin")
     assert stored.stat().st_size == STREAMED_FILE_BYTES
+
+
+def _stored_path(store: ObjectStore, version: int, rel_path: str) -> Path:
+    return local_root(store) / file_key("p", "n", version, rel_path)
+
+
+@pytest.mark.parametrize("size_bytes", [3, 20 * MiB], ids=["small", "big"])
+def test_owned_files_are_linked_into_place_not_copied(
+    file_store: ObjectStore, tmp_path: Path, size_bytes: int
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    data = (b"0123456789abcdef" * (size_bytes // 16 + 1))[:size_bytes]
+    (src / "data.bin").write_bytes(data)
+    manifest = file_store.put_version("p", "n", 1, src, created_at=CREATED_AT, owned=True)
+    stored = _stored_path(file_store, 1, "data.bin")
+    assert stored.stat().st_ino == (src / "data.bin").stat().st_ino
+    assert manifest.files[0].sha256 == hashlib.sha256(data).hexdigest()
+    (src / "data.bin").unlink()  # the run's working copy goes; the stored version stays
+    assert stored.read_bytes() == data
+    assert file_store.verify(manifest, check_hashes=True) == []
+
+
+def test_a_file_with_another_name_is_copied_even_when_owned(
+    file_store: ObjectStore, tmp_path: Path
+) -> None:
+    """A task may link a file from elsewhere into its output; sharing that inode would let
+    an edit there change the stored version."""
+    outside = tmp_path / "outside.bin"
+    outside.write_bytes(b"original")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "data.bin").hardlink_to(outside)
+    manifest = file_store.put_version("p", "n", 1, src, created_at=CREATED_AT, owned=True)
+    outside.write_bytes(b"edited!!")
+    assert _stored_path(file_store, 1, "data.bin").read_bytes() == b"original"
+    assert file_store.verify(manifest, check_hashes=True) == []
+
+
+def test_files_not_owned_are_copied(file_store: ObjectStore, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "data.bin").write_bytes(b"mine")
+    file_store.put_version("p", "n", 1, src, created_at=CREATED_AT)
+    stored = _stored_path(file_store, 1, "data.bin")
+    assert stored.stat().st_ino != (src / "data.bin").stat().st_ino
+    (src / "data.bin").write_bytes(b"edit")
+    assert stored.read_bytes() == b"mine"
