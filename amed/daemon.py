@@ -134,14 +134,14 @@ def run_once(settings: Settings) -> int:
             if signals.stop is not None:
                 logs.get().info("stopping", signal=signals.stop.name)
                 _drain(reconciler, service, signals, heart)
-            outcome = _outcome(reconciler, desired, stopped=signals.stop is not None)
-            reconciler.state.record_clean_stop()
-            return outcome
+            return _outcome(reconciler, desired, stopped=signals.stop is not None)
         except BaseException as exc:
             ok, error = False, one_line(exc)
             raise
         finally:
             reconciler.shutdown(cancel_runs=True)
+            if ok:  # after shutdown: alert outcomes may still be appended until then
+                reconciler.state.record_clean_stop()
             heart.state = "stopped"
             heart.last_pass = PassOutcome(utc_now(), time.monotonic() - began, ok, error)
             heart.beat(force=True)
@@ -185,14 +185,19 @@ def run_forever(settings: Settings, reload: Reload | None = None) -> int:
             if settings.http_address
             else None
         )
+        clean = False
         try:
-            return _Service(settings, service, reload or _rereader(settings), reconciler).run(
+            code = _Service(settings, service, reload or _rereader(settings), reconciler).run(
                 signals
             )
+            clean = True
+            return code
         finally:
             if dashboard is not None:
                 dashboard.close()
             reconciler.shutdown(cancel_runs=True)
+            if clean:  # after shutdown: alert outcomes may still be appended until then
+                reconciler.state.record_clean_stop()
             reconciler.state.close()
 
 
@@ -252,7 +257,6 @@ class _Service:
         assert signals.stop is not None
         log.info("stopping", signal=signals.stop.name)
         _drain(reconciler, self.service, signals, self.heart)
-        reconciler.state.record_clean_stop()
         self.heart.state = "stopped"
         self.heart.beat(force=True)
         log.info("stopped")
