@@ -44,16 +44,21 @@ def rows_of(cls: type[AnyRow]) -> st.SearchStrategy[AnyRow]:
     return st.builds(cls, **field_values(cls))
 
 
+def draw_change(data: st.DataObject, cls: type[AnyRow]) -> tuple[AnyRow, dict[str, Any]]:
+    """A row, and new values (from another row) for some of its fields."""
+    row = data.draw(rows_of(cls))
+    other = data.draw(rows_of(cls))
+    names = data.draw(st.sets(st.sampled_from([f.name for f in dataclasses.fields(cls)])))
+    return row, {name: getattr(other, name) for name in names}
+
+
 @pytest.mark.parametrize("cls", ROW_TYPES, ids=lambda cls: cls.__name__)
 @settings(max_examples=40, deadline=None)
 @given(data=st.data())
 def test_replace_row_gives_what_dataclasses_replace_gives(
     cls: type[AnyRow], data: st.DataObject
 ) -> None:
-    row = data.draw(rows_of(cls))
-    other = data.draw(rows_of(cls))
-    names = data.draw(st.sets(st.sampled_from([f.name for f in dataclasses.fields(cls)])))
-    changes = {name: getattr(other, name) for name in names}
+    row, changes = draw_change(data, cls)
     untouched = vars(row).copy()
     replaced = replace_row(row, **changes)
     expected = dataclasses.replace(row, **changes)
@@ -80,13 +85,11 @@ def test_replace_row_refuses_an_unknown_field_and_keeps_rows_frozen() -> None:
 def test_changed_columns_turn_the_old_record_into_the_new_one(
     cls: type[AnyRow], data: st.DataObject
 ) -> None:
-    old = data.draw(rows_of(cls))
-    other = data.draw(rows_of(cls))
-    names = data.draw(st.sets(st.sampled_from([f.name for f in dataclasses.fields(cls)])))
-    new = replace_row(old, **{name: getattr(other, name) for name in names})
+    old, changes = draw_change(data, cls)
+    new = replace_row(old, **changes)
     changed = changed_columns(old, new)
     assert {**to_record(old), **changed} == to_record(new)
-    assert set(changed) <= names
+    assert set(changed) <= set(changes)
     assert changed_columns(new, new) == {}
 
 
