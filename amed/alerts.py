@@ -113,9 +113,10 @@ class AlertChannels:
 
         delivered: list[str] = []
         failed: list[tuple[str, str]] = []
-        notify_type = apprise.NotifyType[
-            _NOTIFY_TYPE["resolved" if delivery.notice == "resolved" else delivery.severity]
-        ]
+        notify_type = getattr(  # an Enum in newer apprise, a class of constants in older
+            apprise.NotifyType,
+            _NOTIFY_TYPE["resolved" if delivery.notice == "resolved" else delivery.severity],
+        )
         for channel in self._channels:
             if delivery.channels and channel.name not in delivery.channels:
                 continue

@@ -22,6 +22,7 @@ import contextlib
 import os
 import shutil
 import signal
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import fields, replace
@@ -43,7 +44,7 @@ from amed.service_settings import ServiceSettings, read_service_settings
 from amed.spec_file import SpecFile, load_spec, spec_path
 from amed.store import open_store
 from spec import Project
-from state.db import StateStore
+from state.db import StateError, StateStore
 
 __all__ = ["load_spec", "run_forever", "run_once", "spec_path"]
 
@@ -141,7 +142,7 @@ def run_once(settings: Settings) -> int:
         finally:
             reconciler.shutdown(cancel_runs=True)
             if ok:  # after shutdown: alert outcomes may still be appended until then
-                reconciler.state.record_clean_stop()
+                _record_clean_stop(reconciler)
             heart.state = "stopped"
             heart.last_pass = PassOutcome(utc_now(), time.monotonic() - began, ok, error)
             heart.beat(force=True)
@@ -197,7 +198,7 @@ def run_forever(settings: Settings, reload: Reload | None = None) -> int:
                 dashboard.close()
             reconciler.shutdown(cancel_runs=True)
             if clean:  # after shutdown: alert outcomes may still be appended until then
-                reconciler.state.record_clean_stop()
+                _record_clean_stop(reconciler)
             reconciler.state.close()
 
 
@@ -383,6 +384,14 @@ def _recover(reconciler: Reconciler) -> None:
         state.rebuild()
         log.warning("projection_rebuilt", mismatches=len(mismatches))
     _remove_stale_copies(reconciler)
+
+
+def _record_clean_stop(reconciler: Reconciler) -> None:
+    """Spares the next start a replay of the log; failing to record it costs only that."""
+    try:
+        reconciler.state.record_clean_stop()
+    except (sqlite3.Error, StateError, OSError) as exc:
+        logs.get().warning("clean_stop_not_recorded", error=str(exc))
 
 
 def _remove_stale_copies(reconciler: Reconciler) -> None:

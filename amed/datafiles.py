@@ -92,15 +92,23 @@ def link_sole_name(fd: int, path: str, dest: str) -> bool:
     yet and `dest` is on the same file system; False when it must be copied instead.
 
     A file with another name (the task linked it from elsewhere) would let an edit there
-    change a stored version, so it is copied."""
-    if os.fstat(fd).st_nlink != 1:
+    change a stored version, so it is copied. What `dest` names must be the open file
+    (`path` could have been swapped since it was opened); its write permissions are then
+    dropped: a stored file is never written again."""
+    info = os.fstat(fd)
+    if info.st_nlink != 1:
         return False
     try:
-        os.link(path, dest)
+        os.link(path, dest, follow_symlinks=False)
+        linked = Path(dest).lstat()
     except OSError as exc:
         if exc.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP):
             return False
         raise
+    if (linked.st_dev, linked.st_ino) != (info.st_dev, info.st_ino):
+        Path(dest).unlink()
+        return False
+    os.fchmod(fd, stat.S_IMODE(info.st_mode) & ~0o222)
     return True
 
 

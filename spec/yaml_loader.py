@@ -361,7 +361,9 @@ class _Builder:
         self.anchors[anchor] = None
         self.anchor_marks[anchor] = mark
 
-    def alias(self, event: Any, path: NodePath) -> tuple[Any, int, Mark]:
+    def alias(self, event: Any, path: NodePath | None) -> tuple[Any, int, Mark]:
+        """What `*anchor` stands for; its positions are copied under `path` (None: a key,
+        which places nothing of its own)."""
         anchor = event.anchor
         self.aliases += 1
         if self.aliases > MAX_ALIASES:
@@ -376,7 +378,15 @@ class _Builder:
             raise self.fail(
                 f"the alias '*{anchor}' refers to a node that contains it", event.start_mark
             )
-        if self.positions:
+        if self.positions and path is not None:
+            # Bound the copying itself: the size check runs only once the node is done, and
+            # an alias bomb would first copy its positions over and over.
+            if len(self.values) + len(target.values) > MAX_EXPANDED_NODES:
+                raise self.fail(
+                    f"the document expands to more than {MAX_EXPANDED_NODES} nodes"
+                    " (an alias bomb?); write it out plainly",
+                    event.start_mark,
+                )
             self.values += _rerooted(target.values, target.path, path)
             self.keys += _rerooted(target.keys, target.path, path)
         return target.value, target.size, target.mark
@@ -455,7 +465,7 @@ class _Builder:
         if self.depth >= MAX_DEPTH:  # a key is a node one level down, as in the graph
             raise self.fail(f"nesting is deeper than {MAX_DEPTH} levels", mark)
         if type(event) is AliasEvent:
-            value, _, _ = self.alias(event, ())
+            value, _, _ = self.alias(event, None)
             if not isinstance(value, str):
                 raise self.fail(
                     "a key is empty" if value is None else "a key must be plain text", mark

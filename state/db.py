@@ -33,6 +33,7 @@ from state.events import (
     event_from_row,
 )
 from state.fold import (
+    FOLD_VERSION,
     apply_alert,
     apply_channel,
     apply_dataset,
@@ -249,11 +250,19 @@ class StateStore:
 
     def record_clean_stop(self) -> None:
         """Record that the tables matched the log when this process let go of them: the
-        last event's id and a digest of the tables. The next `why_check` compares both."""
+        folds' version, the last event's id, the number of events and a digest of the
+        tables. The next `why_check` compares them all. (An event edited in place by hand
+        is not seen: the log is what the tables are checked against, not what is checked.)"""
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            stamp = json.dumps({"last_event_id": _last_event_id(conn), "tables": _digest(conn)})
+            stamp = json.dumps(
+                {
+                    "fold_version": FOLD_VERSION,
+                    "events": _log_extent(conn),
+                    "tables": _digest(conn),
+                }
+            )
             conn.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_CLEAN_STOP, stamp)
             )
@@ -278,7 +287,9 @@ class StateStore:
                 reason: str | None = "no clean stop recorded"
             else:
                 stamp = json.loads(found[0])
-                if stamp.get("last_event_id") != _last_event_id(conn):
+                if stamp.get("fold_version") != FOLD_VERSION:
+                    reason = "the events are read differently since the last clean stop"
+                elif stamp.get("events") != _log_extent(conn):
                     reason = "events were appended since the last clean stop"
                 elif stamp.get("tables") != _digest(conn):
                     reason = "the tables changed since the last clean stop"
@@ -420,8 +431,10 @@ class Tables:
 _CLEAN_STOP = "clean_stop"
 
 
-def _last_event_id(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0])
+def _log_extent(conn: sqlite3.Connection) -> list[int]:
+    """[last event id, number of events]: an append changes the first, a deletion the second."""
+    last, count = conn.execute("SELECT coalesce(max(id), 0), count(*) FROM events").fetchone()
+    return [int(last), int(count)]
 
 
 def _digest(conn: sqlite3.Connection) -> str:

@@ -52,6 +52,10 @@ else:
 
 _TAIL_CHARS = 2000
 
+FOLD_VERSION = 1
+"""What the events mean for the tables. Raise it with any change to the folds, so that a
+start after an upgrade replays the log into the new tables even after a clean stop."""
+
 
 def apply_dataset(row: DatasetRow | None, event: Event) -> DatasetRow | None:
     """The data set row after `event`. Events about an unknown data set (only possible in a

@@ -104,3 +104,16 @@ def test_tables_edited_while_stopped_are_checked_and_rebuilt(ws: Workspace) -> N
     ]
     assert [e["mismatches"] for e in logged if e["event"] == "projection_rebuilt"] == [1]
     assert ws.dataset("data")["error"] is None
+
+
+def test_a_stop_recorded_by_other_folds_makes_the_next_start_check(ws: Workspace) -> None:
+    """After an upgrade that reads events differently, the tables are replayed."""
+    ws.write_spec(SPEC)
+    once_log(ws)
+    with sqlite3.connect(ws.state / "state.db") as conn:
+        (stamp,) = conn.execute("SELECT value FROM meta WHERE key = 'clean_stop'").fetchone()
+        older = {**json.loads(stamp), "fold_version": 0}
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'clean_stop'", (json.dumps(older),))
+    assert [entry["reason"] for entry in checks(once_log(ws))] == [
+        "the events are read differently since the last clean stop"
+    ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from spec import SpecError
+from spec import SpecError, load_text
 from spec.yaml_errors import syntax_error
 from spec.yaml_loader import AmeLoader, LocatedData, Position, read_located
 from tests.spec.helpers import BROKEN_FIXTURES, GOOD_PROJECT, yaml_text
@@ -168,3 +168,25 @@ def test_a_merge_of_a_scalar_is_refused_where_it_is_written() -> None:
 
 def test_an_empty_stream_holds_no_document() -> None:
     assert read_located("# only a comment\n", positions=False) is None
+
+
+def test_an_alias_used_as_a_key_moves_no_position() -> None:
+    text = "tasks:\n  - &k name: t\ndataSets:\n  - *k : d\n"
+    result = located(text)
+    assert result.values[()] == Position(1, 1)
+    assert result.data["dataSets"] == [{"name": "d"}]
+    with pytest.raises(SpecError) as raised:
+        load_text(text)
+    assert (raised.value.line, raised.value.column) == (1, 1)
+
+
+def test_an_alias_bomb_is_refused_before_its_positions_are_copied() -> None:
+    """The size check of a node runs once it is done; the copying of positions must stop at
+    the alias that goes past the limit, not after every alias of a wide list."""
+    lines = ["l0: &l0 [" + ",".join(["x"] * 10) + "]"]
+    lines += [f"l{i}: &l{i} [" + ",".join([f"*l{i - 1}"] * 10) + "]" for i in range(1, 5)]
+    lines.append("r: [" + ",".join(["*l4"] * 55) + "]")
+    with pytest.raises(SpecError, match="expands to more than") as raised:
+        read_located("\n".join(lines) + "\n", positions=True)
+    assert raised.value.line == 6
+    assert raised.value.column is not None and raised.value.column > 4, "at an alias"

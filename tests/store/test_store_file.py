@@ -175,6 +175,7 @@ def test_owned_files_are_linked_into_place_not_copied(
     manifest = file_store.put_version("p", "n", 1, src, created_at=CREATED_AT, owned=True)
     stored = _stored_path(file_store, 1, "data.bin")
     assert stored.stat().st_ino == (src / "data.bin").stat().st_ino
+    assert stored.stat().st_mode & 0o222 == 0, "a stored file is never written again"
     assert manifest.files[0].sha256 == hashlib.sha256(data).hexdigest()
     (src / "data.bin").unlink()  # the run's working copy goes; the stored version stays
     assert stored.read_bytes() == data
