@@ -45,6 +45,7 @@ from amed.plan import (
     summarize,
 )
 from amed.producer import Producer
+from amed.run_logs import RUN_LOG_KEEP_DAYS, prune_run_dirs
 from amed.store import ObjectStore, StoreError, StoreUnavailable
 from spec import Project, format_bytes
 from state.db import StateStore
@@ -441,7 +442,17 @@ class Reconciler:
         self._store_result(None)
         if removed:
             self._log.info("debris_deleted", objects=len(removed))
+        self._prune_run_logs(observed)
         return removed
+
+    def _prune_run_logs(self, observed: Observed) -> None:
+        keep = set(self.live_runs())
+        keep |= {row.run_id for row in observed.datasets.values() if row.run_id}
+        for task in observed.tasks.values():
+            keep |= {run for run in (task.run_id, task.last_run_id) if run}
+        pruned = prune_run_dirs(self.settings.state_dir / "runs", keep, time.time())
+        if pruned:
+            self._log.info("run_logs_deleted", runs=len(pruned), kept_days=RUN_LOG_KEEP_DAYS)
 
     def wait_for_change(self, timeout: float | None) -> None:
         self.changed.wait(timeout)
