@@ -18,6 +18,24 @@ from tests.conftest import Workspace, command_path
 
 WAIT_SECONDS = 30.0
 
+HELLO_SPEC = """
+projectname: demo
+dataSets:
+  - name: data
+    path: ./data
+    task:
+      executor: !custom
+        command: mkdir -p data && echo hello > data/hello.txt
+"""
+"""One data set whose task writes one small file."""
+
+
+def once_log(ws: Workspace) -> list[dict[str, Any]]:
+    """`amed run --once` in the workspace, which must succeed; its JSON log lines."""
+    proc = ws.run("amed", "run", "--once", "--log-format", "json")
+    assert proc.returncode == 0, proc.stderr
+    return [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
+
 
 def wait_for(predicate: Callable[[], object], timeout: float = WAIT_SECONDS) -> None:
     deadline = time.monotonic() + timeout

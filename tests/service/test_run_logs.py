@@ -3,13 +3,13 @@ current or last run of a data set or task and any live run."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
 
 from amed.run_logs import RUN_LOG_KEEP_SECONDS, prune_run_dirs
 from tests.conftest import Workspace
+from tests.service.daemon import HELLO_SPEC, once_log
 
 DAY_SECONDS = 24 * 3600.0
 
@@ -50,28 +50,15 @@ def test_no_runs_directory_is_nothing_to_prune(tmp_path: Path) -> None:
     assert prune_run_dirs(tmp_path / "runs", keep=(), now_seconds=time.time()) == []
 
 
-SPEC = """
-projectname: demo
-dataSets:
-  - name: data
-    path: ./data
-    task:
-      executor: !custom
-        command: mkdir -p data && echo hello > data/hello.txt
-"""
-
-
 def test_amed_deletes_month_old_run_logs_at_its_sweep(ws: Workspace) -> None:
-    ws.write_spec(SPEC)
-    assert ws.once().returncode == 0
+    ws.write_spec(HELLO_SPEC)
+    once_log(ws)
     runs = ws.state / "runs"
     produced = [p.name for p in runs.iterdir()]
     assert len(produced) == 1
     old = RUN_LOG_KEEP_SECONDS + DAY_SECONDS
     make_run(runs, "forgotten-v1-abcdef", old)
     make_run(runs, "yesterday-v1-abcdef", DAY_SECONDS)
-    proc = ws.run("amed", "run", "--once", "--log-format", "json")
-    assert proc.returncode == 0, proc.stderr
-    logged = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
+    logged = once_log(ws)
     assert [e["runs"] for e in logged if e["event"] == "run_logs_deleted"] == [1]
     assert sorted(p.name for p in runs.iterdir()) == sorted([*produced, "yesterday-v1-abcdef"])

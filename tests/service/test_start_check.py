@@ -13,23 +13,7 @@ from state.db import StateStore
 from state.events import DatasetRequested
 from tests.conftest import Workspace
 from tests.service.conftest import StartDaemon
-from tests.service.daemon import Daemon, heartbeat, wait_for
-
-SPEC = """
-projectname: demo
-dataSets:
-  - name: data
-    path: ./data
-    task:
-      executor: !custom
-        command: mkdir -p data && echo hello > data/hello.txt
-"""
-
-
-def once_log(ws: Workspace) -> list[dict[str, Any]]:
-    proc = ws.run("amed", "run", "--once", "--log-format", "json")
-    assert proc.returncode == 0, proc.stderr
-    return [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
+from tests.service.daemon import HELLO_SPEC, Daemon, heartbeat, once_log, wait_for
 
 
 def wait_for_first_pass(ws: Workspace, daemon: Daemon) -> None:
@@ -48,7 +32,7 @@ def checks(logged: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def test_a_start_after_a_clean_stop_skips_the_check(ws: Workspace) -> None:
-    ws.write_spec(SPEC)
+    ws.write_spec(HELLO_SPEC)
     first = checks(once_log(ws))
     assert [entry["reason"] for entry in first] == ["no clean stop recorded"]
     assert checks(once_log(ws)) == []
@@ -57,7 +41,7 @@ def test_a_start_after_a_clean_stop_skips_the_check(ws: Workspace) -> None:
 
 
 def test_a_start_after_a_kill_checks(ws: Workspace, start_daemon: StartDaemon) -> None:
-    ws.write_spec(SPEC)
+    ws.write_spec(HELLO_SPEC)
     once_log(ws)
     daemon = start_daemon("--interval", "60")
     wait_for_first_pass(ws, daemon)
@@ -69,7 +53,7 @@ def test_a_start_after_a_kill_checks(ws: Workspace, start_daemon: StartDaemon) -
 def test_a_daemon_stopped_by_sigterm_leaves_a_clean_stop(
     ws: Workspace, start_daemon: StartDaemon
 ) -> None:
-    ws.write_spec(SPEC)
+    ws.write_spec(HELLO_SPEC)
     once_log(ws)
     daemon = start_daemon("--interval", "60")
     wait_for_first_pass(ws, daemon)
@@ -78,7 +62,7 @@ def test_a_daemon_stopped_by_sigterm_leaves_a_clean_stop(
 
 
 def test_events_appended_while_stopped_make_the_next_start_check(ws: Workspace) -> None:
-    ws.write_spec(SPEC)
+    ws.write_spec(HELLO_SPEC)
     once_log(ws)
     with StateStore.in_dir(ws.state) as state:
         state.append(
@@ -94,7 +78,7 @@ def test_events_appended_while_stopped_make_the_next_start_check(ws: Workspace) 
 
 
 def test_tables_edited_while_stopped_are_checked_and_rebuilt(ws: Workspace) -> None:
-    ws.write_spec(SPEC)
+    ws.write_spec(HELLO_SPEC)
     once_log(ws)
     with sqlite3.connect(ws.state / "state.db") as conn:
         conn.execute("UPDATE datasets SET error = 'edited by hand'")
@@ -108,7 +92,7 @@ def test_tables_edited_while_stopped_are_checked_and_rebuilt(ws: Workspace) -> N
 
 def test_a_stop_recorded_by_other_folds_makes_the_next_start_check(ws: Workspace) -> None:
     """After an upgrade that reads events differently, the tables are replayed."""
-    ws.write_spec(SPEC)
+    ws.write_spec(HELLO_SPEC)
     once_log(ws)
     with sqlite3.connect(ws.state / "state.db") as conn:
         (stamp,) = conn.execute("SELECT value FROM meta WHERE key = 'clean_stop'").fetchone()
