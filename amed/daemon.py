@@ -365,11 +365,14 @@ def _recover(reconciler: Reconciler) -> None:
     lock keeps other daemons out. Runs the log still calls live are marked lost by the first
     pass, and store debris is swept after it.
     """
+    reason = reconciler.state.why_check()
+    if reason is not None:
+        _check_tables(reconciler.state, reason)
+    _remove_stale_copies(reconciler)
+
+
+def _check_tables(state: StateStore, reason: str) -> None:
     log = logs.get()
-    state = reconciler.state
-    reason = state.why_check()
-    if reason is None:
-        return _remove_stale_copies(reconciler)
     began = time.monotonic()
     mismatches = state.check()
     log.info(
@@ -383,7 +386,6 @@ def _recover(reconciler: Reconciler) -> None:
             log.error("projection_mismatch", table=mismatch.table, key=list(mismatch.key))
         state.rebuild()
         log.warning("projection_rebuilt", mismatches=len(mismatches))
-    _remove_stale_copies(reconciler)
 
 
 def _record_clean_stop(reconciler: Reconciler) -> None:
