@@ -523,42 +523,37 @@ _UPDATE_SQL: dict[tuple[str, tuple[str, ...]], str] = {}
 
 
 def load_tables(conn: sqlite3.Connection) -> Tables:
-    """The projection tables in memory.
-
-    Equal text values share one string object: a project name, a status, a task and a spec
-    hash repeat in every row of a data set and of its versions (~6 MB of copies with
-    10,000 data sets, the largest part of the tables' memory).
-    """
-    conn.row_factory = sqlite3.Row
+    """The projection tables in memory."""
     pool: dict[str, str] = {}
-
-    def shared(row: sqlite3.Row) -> dict[str, Any]:
-        return {
-            key: pool.setdefault(value, value) if type(value) is str else value
-            for key, value in zip(row.keys(), row, strict=True)
-        }
-
-    try:
-        tables = Tables()
-        for r in conn.execute("SELECT * FROM datasets"):
-            record = shared(r)
-            tables.datasets[(record["project"], record["name"])] = dataset_from_record(record)
-        grouped: dict[tuple[str, str], list[VersionRow]] = {}
-        for r in conn.execute("SELECT * FROM versions ORDER BY project, dataset, version"):
-            record = shared(r)
-            grouped.setdefault((record["project"], record["dataset"]), []).append(
-                version_from_record(record)
-            )
-        tables.versions = {k: tuple(v) for k, v in grouped.items()}
-        for r in conn.execute("SELECT * FROM alerts"):
-            tables.alerts[r["key"]] = alert_from_record(dict(r))
-        for r in conn.execute("SELECT * FROM alert_channels"):
-            tables.channels[r["channel"]] = channel_from_record(dict(r))
-        for r in conn.execute("SELECT * FROM tasks"):
-            tables.tasks[(r["project"], r["name"])] = task_from_record(dict(r))
-    finally:
-        conn.row_factory = None
+    tables = Tables()
+    for record in _records(conn, "SELECT * FROM datasets", pool):
+        tables.datasets[(record["project"], record["name"])] = dataset_from_record(record)
+    grouped: dict[tuple[str, str], list[VersionRow]] = {}
+    for record in _records(conn, "SELECT * FROM versions ORDER BY project, dataset, version", pool):
+        grouped.setdefault((record["project"], record["dataset"]), []).append(
+            version_from_record(record)
+        )
+    tables.versions = {k: tuple(v) for k, v in grouped.items()}
+    for record in _records(conn, "SELECT * FROM alerts", pool):
+        tables.alerts[record["key"]] = alert_from_record(record)
+    for record in _records(conn, "SELECT * FROM alert_channels", pool):
+        tables.channels[record["channel"]] = channel_from_record(record)
+    for record in _records(conn, "SELECT * FROM tasks", pool):
+        tables.tasks[(record["project"], record["name"])] = task_from_record(record)
     return tables
+
+
+def _records(conn: sqlite3.Connection, sql: str, pool: dict[str, str]) -> Iterator[dict[str, Any]]:
+    """Each row as {column: value}. Equal texts share one object from `pool`: a project
+    name, a status, a task and a spec hash repeat in every row of a data set and of its
+    versions (~6 MB of copies with 10,000 data sets, the largest part of the tables)."""
+    cursor = conn.execute(sql)
+    columns = [description[0] for description in cursor.description]
+    for row in cursor:
+        yield {
+            column: pool.setdefault(value, value) if type(value) is str else value
+            for column, value in zip(columns, row, strict=True)
+        }
 
 
 def _create_private(path: Path) -> None:
