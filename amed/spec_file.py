@@ -2,7 +2,9 @@
 
 An ame.yaml that fails to load (or disappears) never replaces the last good spec: the daemon
 keeps acting on that one and says what is wrong, once per distinct error, until the file is
-fixed. Noticing an edit costs one `stat`, so the daemon can look every half second.
+fixed. Noticing an edit costs one `stat`, so the daemon can look every half second. After an
+error the file is read again at every look, whatever its `stat` says: a file moved away and
+back, or made readable by `chmod`, looks unchanged to `stat` but loads now.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class SpecFile:
     seen: tuple[int, int, int] | None = None
     last_error: str | None = None
     attempted: bool = False
+    _loaded: tuple[tuple[int, int, int] | None, Project] | None = None
 
     def _stamp(self) -> tuple[int, int, int] | None:
         try:
@@ -58,7 +61,22 @@ class SpecFile:
         return (info.st_mtime_ns, info.st_size, info.st_ino)
 
     def changed_on_disk(self) -> bool:
-        return self.attempted and self._stamp() != self.seen
+        """Whether a pass should load the file again: it changed since the last attempt, or
+        the last attempt failed and the file loads now (`load` then takes that result)."""
+        if not self.attempted:
+            return False
+        if self.last_error is None:
+            return self._stamp() != self.seen
+        stamp = self._stamp()
+        try:
+            project = load_spec(self.path)
+        except SpecError as exc:
+            if stamp != self.seen:
+                return True  # a new error: load() reports it once
+            self.seen = stamp
+            return str(exc) != self.last_error
+        self._loaded = (stamp, project)
+        return True
 
     def forget(self) -> None:
         """Load the file again at the next pass even if it looks unchanged (SIGHUP)."""
@@ -72,10 +90,17 @@ class SpecFile:
 
     def load(self) -> Project | None:
         stamp = self._stamp()
-        if stamp is not None and stamp == self.stamp and self.project is not None:
+        loaded, self._loaded = self._loaded, None
+        if loaded is not None and loaded[0] == stamp:
+            self.seen, self.attempted = stamp, True
+            return self._good(loaded[1], stamp)
+        if (
+            stamp is not None
+            and stamp == self.stamp
+            and self.project is not None
+            and self.last_error is None
+        ):
             return self.project
-        if self.attempted and stamp == self.seen and self.last_error is not None:
-            return self.project  # still the file that failed: do not parse it again
         self.seen, self.attempted = stamp, True
         try:
             project = load_spec(self.path)
@@ -86,6 +111,9 @@ class SpecFile:
                 )
                 self.last_error = str(exc)
             return self.project
+        return self._good(project, stamp)
+
+    def _good(self, project: Project, stamp: tuple[int, int, int] | None) -> Project:
         if self.last_error is not None:
             logs.get().info("spec_valid_again")
         self.project, self.stamp, self.last_error = project, stamp, None

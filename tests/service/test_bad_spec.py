@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from tests.conftest import Workspace
@@ -87,3 +88,36 @@ def test_a_daemon_started_without_a_valid_spec_waits_for_one_and_touches_nothing
     ws.write_spec(GOOD)
     wait_for(lambda: statuses(ws).get("a") == ("ready", 1))
     assert daemon.stop() == 0
+
+
+def test_an_error_clears_when_the_project_comes_back_unchanged(
+    ws: Workspace, start_daemon: StartDaemon
+) -> None:
+    """Moving the project away and back, or making ame.yaml readable again, leaves the file
+    with the `stat` it had when it last loaded: the daemon must read it again anyway."""
+    path = ws.write_spec(GOOD)
+    daemon = start_daemon("--interval", "3600")
+    wait_for(lambda: statuses(ws).get("a") == ("ready", 1))
+    away = path.with_name("ame.yaml.away")
+    path.rename(away)
+    wait_for(lambda: "no such file" in spec_error(ws))
+    away.rename(path)
+    wait_for(lambda: spec_error(ws) == "", timeout=5.0)
+    assert spec_status(ws)["valid"] is True
+    assert daemon.logged("spec_valid_again")
+
+    path.chmod(0o000)
+    if path.stat().st_mode & 0o444 == 0 and not _readable(path):
+        wait_for(lambda: "permission" in spec_error(ws).lower())
+        path.chmod(0o644)
+        wait_for(lambda: spec_error(ws) == "", timeout=5.0)
+    assert daemon.stop() == 0
+
+
+def _readable(path: Path) -> bool:
+    """root reads a mode-000 file anyway: the chmod case only means something for others."""
+    try:
+        path.read_bytes()
+    except PermissionError:
+        return False
+    return True
