@@ -6,7 +6,9 @@ Pure: no I/O. The store layout is
     datasets/<project>/<name>/<version>/manifest.json                    written last
 
 A version exists only once its manifest is written, so the manifest is the single source
-of truth for a version's files, their sizes and their sha256 digests.
+of truth for a version's files, their sizes and their sha256 digests. It also names the
+state that wrote it: two states may share a store (see amed.claims), and a reader must
+never take another state's version at the same key for its own.
 
 Relative paths are stored in the manifest exactly as they are on disk. In keys, the few
 characters an object store cannot hold (control characters) and the two that would make a
@@ -31,6 +33,7 @@ _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _CANONICAL_VERSION = re.compile(r"[1-9][0-9]*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _KEY_ESCAPED = re.compile(r"[\x00-\x1f\x7f%#]")
+_STATE_ID = re.compile(r"[0-9A-Za-z_-]{8,64}")
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,9 @@ class Manifest:
     task left in its data directory but was deliberately not stored (a symlink leaving the
     directory, a broken link, a fifo), one `"<relative path>: <reason>"` line each, so the
     caller can warn and a reader can later see why a file is absent.
+
+    `state_id` is the state that stored the version; None in manifests written before
+    states had ids, which cannot be told apart and are taken as they are.
     """
 
     project: str
@@ -65,9 +71,12 @@ class Manifest:
     created_at: str
     files: tuple[FileEntry, ...]
     skipped: tuple[str, ...] = ()
+    state_id: str | None = None
 
     def __post_init__(self) -> None:
         version_prefix(self.project, self.dataset, self.version)
+        if self.state_id is not None:
+            check_state_id(self.state_id)
         _check_utc_timestamp(self.created_at)
         paths = [entry.path for entry in self.files]
         if paths != sorted(paths):
@@ -94,6 +103,8 @@ class Manifest:
             ],
             "skipped": list(self.skipped),
         }
+        if self.state_id is not None:
+            document["state_id"] = self.state_id
         return json.dumps(document, indent=1, ensure_ascii=False).encode("utf-8") + b"\n"
 
     @classmethod
@@ -126,6 +137,7 @@ class Manifest:
             created_at=_field(document, "created_at", str),
             files=tuple(entries),
             skipped=tuple(_field(document, "skipped", list)) if "skipped" in document else (),
+            state_id=_field(document, "state_id", str) if "state_id" in document else None,
         )
         declared_size = document.get("size_bytes", manifest.size_bytes)
         if declared_size != manifest.size_bytes:
@@ -143,6 +155,18 @@ def version_prefix(project: str, dataset: str, version: int) -> str:
     if not _is_int(version) or version < 1:
         raise ValueError(f"version must be a positive integer, not {version!r}")
     return f"{DATASETS_PREFIX}{project}/{dataset}/{version}/"
+
+
+def project_prefix(project: str) -> str:
+    """The key prefix of every version of a project, e.g. `datasets/p/`."""
+    _check_name("project", project)
+    return f"{DATASETS_PREFIX}{project}/"
+
+
+def check_state_id(state_id: str) -> None:
+    """A state id is written into keys' neighbours and one-line errors: keep it plain."""
+    if not isinstance(state_id, str) or not _STATE_ID.fullmatch(state_id):
+        raise ValueError(f"state id {state_id!r} must be 8 to 64 letters, digits, '-' or '_'")
 
 
 def manifest_key(project: str, dataset: str, version: int) -> str:

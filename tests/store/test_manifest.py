@@ -115,6 +115,9 @@ def valid_document() -> dict[str, Any]:
         lambda d: d["files"][0].update(size_bytes=-1),
         lambda d: d["files"][0].update(sha256="XYZ"),
         lambda d: d["files"].insert(0, {"path": "b", "size_bytes": 1, "sha256": SHA_A}),
+        lambda d: d.update(state_id=None),
+        lambda d: d.update(state_id="../etc"),
+        lambda d: d.update(state_id="short"),
     ],
 )
 def test_from_json_refuses_a_malformed_manifest(change: object) -> None:
@@ -128,3 +131,15 @@ def test_from_json_refuses_a_malformed_manifest(change: object) -> None:
 def test_from_json_refuses_junk(data: bytes) -> None:
     with pytest.raises(ValueError):
         Manifest.from_json(data)
+
+
+def test_the_state_id_travels_with_the_manifest() -> None:
+    m = Manifest("proj", "mnist", 3, CREATED_AT, (), state_id="0123456789abcdef")
+    assert json.loads(m.to_json())["state_id"] == "0123456789abcdef"
+    assert Manifest.from_json(m.to_json()) == m
+
+
+def test_a_manifest_written_before_state_ids_still_parses_without_one() -> None:
+    document = valid_document()
+    assert "state_id" not in document
+    assert Manifest.from_json(json.dumps(document).encode()).state_id is None
