@@ -43,6 +43,8 @@ class Settings:
     alert_repeat_seconds: float = 4 * 3600.0
     alert_after_failures: int = 3
     http_address: str | None = None
+    http_allowed_hosts: tuple[str, ...] = ()
+    http_token_file: Path | None = None
     deletion_grace_seconds: float = 3600.0
     deletion_max_percent: float = 50.0
     config_file: Path | None = None
@@ -66,6 +68,8 @@ _KEYS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
     ("alert_repeat_seconds", "", ("alerts", "repeat_interval_seconds"), "AME_ALERT_REPEAT_SECONDS"),
     ("alert_after_failures", "", ("alerts", "after_failures"), "AME_ALERT_AFTER_FAILURES"),
     ("http_address", "--http", ("http", "address"), "AME_HTTP"),
+    ("http_allowed_hosts", "", ("http", "allowed_hosts"), "AME_HTTP_ALLOWED_HOSTS"),
+    ("http_token_file", "", ("http", "token_file"), "AME_HTTP_TOKEN_FILE"),
     ("deletion_grace_seconds", "", ("deletion", "grace_seconds"), "AME_DELETION_GRACE_SECONDS"),
     ("deletion_max_percent", "", ("deletion", "max_percent"), "AME_DELETION_MAX_PERCENT"),
 )
@@ -163,13 +167,20 @@ def _dig(data: Mapping[str, Any], path: tuple[str, ...]) -> Any:
 
 def _parse(name: str, value: Any, where: str) -> Any:
     try:
-        if name in ("project_dir", "state_dir", "alert_config"):
+        if name in ("project_dir", "state_dir", "alert_config", "http_token_file"):
             return Path(str(value))
         if name == "http_address":
             from amed.dashboard import parse_address  # here: the dashboard imports config
 
             parse_address(str(value))
             return str(value)
+        if name == "http_allowed_hosts":
+            from amed.dashboard_access import allowed_host
+
+            hosts = value.split(",") if isinstance(value, str) else value
+            if not isinstance(hosts, list | tuple) or not all(isinstance(h, str) for h in hosts):
+                raise ValueError("must be a list of host names")
+            return tuple(allowed_host(h) for h in hosts if h.strip())
         if name == "alert_urls":
             urls = value.split() if isinstance(value, str) else value
             if not isinstance(urls, list | tuple) or not all(isinstance(u, str) for u in urls):

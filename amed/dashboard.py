@@ -8,16 +8,20 @@ nothing, so the server's threads need no lock). GET and HEAD only. A failing req
 Routes: `/` (every data set; `?all=1` adds removed ones), `/datasets/<project>/<name>`,
 `/api/datasets` (exactly `ame ds list --json`), `/api/datasets/<project>/<name>` (exactly
 `ame ds show NAME --json`), `/metrics`, `/healthz`.
+
+Before any route, a request must name an accepted host, and carry the token when one is set
+(`/healthz` excepted, for probes): see `amed.dashboard_access`.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import socket
 import socketserver
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +31,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from amed import logs
 from amed.capacity import Usage, usage_of
+from amed.dashboard_access import Access, is_loopback, read_token
 from amed.dashboard_html import dataset_page, index_page
 from amed.diskspace import free_bytes_under
 from amed.listing import dataset_document, dataset_json, manifest_summary
@@ -71,15 +76,6 @@ def parse_address(address: str) -> tuple[str, int]:
     if port > 65535:
         raise ValueError(f"invalid dashboard address {address!r}: port {port} is above 65535")
     return host, port
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _is_ipv6(host: str) -> bool:
@@ -136,6 +132,7 @@ def _html(page: str) -> Response:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     source: _Source
+    access: Access
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A request that broke outside the handler's own guard (the client hung up while
@@ -167,7 +164,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _not_allowed(self) -> None:
         self._send(
-            _text(
+            self._refusal()
+            or _text(
                 405,
                 "method not allowed: the dashboard is read-only (GET, HEAD)",
                 Allow=ALLOWED_METHODS,
@@ -177,7 +175,29 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _not_allowed
 
+    def _refusal(self) -> Response | None:
+        """421 for a host the dashboard does not answer to (DNS rebinding), 401 without the
+        token; None when the request may be routed."""
+        access = self.server.access
+        hosts = self.headers.get_all("Host") or []
+        if len(hosts) != 1 or not access.host_allowed(hosts[0]):
+            return _text(421, access.host_refusal())
+        if urlsplit(self.path).path != "/healthz" and not access.authorized(
+            self.headers.get("Authorization")
+        ):
+            return _text(
+                401,
+                "unauthorized: send the header 'Authorization: Bearer <token>' with the token "
+                "from http.token_file",
+                **{"WWW-Authenticate": 'Bearer realm="amed"'},
+            )
+        return None
+
     def _answer(self, *, with_body: bool) -> None:
+        refusal = self._refusal()
+        if refusal is not None:
+            self._send(refusal, with_body=with_body)
+            return
         try:
             response = route(self.server.source, self.path)
         except Exception as exc:  # noqa: BLE001 — the request's top: log it, answer 500, serve on
@@ -223,21 +243,33 @@ class Dashboard:
 
 
 def start_dashboard(
-    state_dir: Path, address: str, *, capacity_bytes: int | None, storage_url: str
+    state_dir: Path,
+    address: str,
+    *,
+    capacity_bytes: int | None,
+    storage_url: str,
+    allowed_hosts: Iterable[str] = (),
+    token_file: Path | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Dashboard:
     """Serve the dashboard on `address` ("host:port") from a daemon thread.
 
-    Raises ValueError (one line) for an address that does not parse, and OSError when it
-    cannot be bound. Any address given is served, but one that is not loopback is logged as
-    a warning: the page shows data set names and errors to whoever reaches it.
+    Raises ValueError (one line) for an address or allowed host that does not parse,
+    ConfigError for a token that cannot be read, and OSError when the address cannot be
+    bound. Any address given is served, but one that is not loopback and has no token is
+    logged as a warning: the page shows data set names and errors to whoever reaches it.
+    `env` (default: the process's) is where systemd's `$CREDENTIALS_DIRECTORY` is looked up.
     """
     host, port = parse_address(address)
+    token = read_token(token_file, os.environ if env is None else env)
+    access = Access.for_address(host, allowed_hosts, token)
     log = logs.get(component="dashboard")
-    if not is_loopback(host):
+    if not is_loopback(host) and token is None:
         log.warning(
             "dashboard_not_loopback",
             address=address,
-            hint="anyone who can reach this address can read the dashboard",
+            hint="anyone on the network who can reach this address can read the dashboard; "
+            "set http.token_file to require a token",
         )
     server_class = _Server6 if ":" in host else _Server
     try:
@@ -247,6 +279,7 @@ def start_dashboard(
             exc.errno, f"cannot serve the dashboard on {address}: {exc.strerror or exc}"
         ) from None
     server.source = _Source(state_dir, capacity_bytes, storage_url)
+    server.access = access
     bound_port = int(server.server_address[1])
     shown_host = f"[{host}]" if ":" in host else host
     url = f"http://{shown_host}:{bound_port}/"
@@ -257,7 +290,12 @@ def start_dashboard(
         daemon=True,
     )
     thread.start()
-    log.info("dashboard_started", url=url)
+    log.info(
+        "dashboard_started",
+        url=url,
+        hosts=[*access.names, *(["any IP literal"] if access.any_ip else [])],
+        token_required=token is not None,
+    )
     return Dashboard(url=url, port=bound_port, _server=server, _thread=thread)
 
 
