@@ -61,6 +61,8 @@ FIXED_WHILE_RUNNING = (
     "alert_urls",
     "alert_config",
     "http_address",
+    "http_allowed_hosts",
+    "http_token_file",
 )
 """Settings a reload cannot change: the lock, the records, the worker pool and the alert
 channels are built from them at start."""
@@ -182,6 +184,8 @@ def run_forever(settings: Settings, reload: Reload | None = None) -> int:
                 settings.http_address,
                 capacity_bytes=settings.capacity_bytes,
                 storage_url=settings.storage_url,
+                allowed_hosts=settings.http_allowed_hosts,
+                token_file=settings.http_token_file,
             )
             if settings.http_address
             else None
