@@ -116,5 +116,7 @@ class SpecFile:
     def _good(self, project: Project, stamp: tuple[int, int, int] | None) -> Project:
         if self.last_error is not None:
             logs.get().info("spec_valid_again")
+        for warning in project.warnings:
+            logs.get().warning("spec_warning", warning=warning)
         self.project, self.stamp, self.last_error = project, stamp, None
         return project

@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from spec.fields import Bytes, Name, RelativePath
+from spec.fields import Name, RelativePath, SizeBytes
 from spec.model import (
     DataSetRef,
     EnvVar,
@@ -132,7 +132,7 @@ class DataSetDoc(SpecModel):
     spec_kind: ClassVar[str] = "a data set"
     name: Name
     path: RelativePath
-    size: Bytes | None = None
+    size: SizeBytes | None = None
     task: ProducerDoc
 
     @classmethod

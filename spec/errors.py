@@ -25,15 +25,22 @@ class SpecError(Exception):
         super().__init__(str(self))
 
     def __str__(self) -> str:
-        where = [self.file]
-        if self.line is not None:
-            where.append(str(self.line))
-            if self.column is not None:
-                where.append(str(self.column))
-        return f"{':'.join(where)}: {self.message}"
+        return located_line(self.message, self.file, self.line, self.column)
 
     def __repr__(self) -> str:
         return (
             f"SpecError({self.message!r}, file={self.file!r}, "
             f"line={self.line!r}, column={self.column!r})"
         )
+
+
+def located_line(
+    message: str, file: str, line: int | None = None, column: int | None = None
+) -> str:
+    """``file:line:column: message``, the form editors jump to, for errors and warnings."""
+    where = [file]
+    if line is not None:
+        where.append(str(line))
+        if column is not None:
+            where.append(str(column))
+    return f"{':'.join(where)}: {message}"

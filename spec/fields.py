@@ -29,6 +29,13 @@ _QUANTITY_SCHEMA: dict[str, Any] = {
     ],
     "description": "A Kubernetes quantity, e.g. 50Gi, 500M, 1.5Ti, 500m.",
 }
+_SIZE_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        _QUANTITY_SCHEMA["anyOf"][0],
+        {"type": "number", "exclusiveMinimum": 0},
+    ],
+    "description": "Bytes, more than 0, as a Kubernetes quantity, e.g. 50Gi, 500M, 1.5Ti.",
+}
 
 
 def check_name(value: str) -> str:
@@ -64,6 +71,21 @@ def normalize_path(value: str) -> str:
     if ".git" in parts:
         raise ValueError(f"{value!r} points into .git; data sets cannot live there")
     return normal
+
+
+def parse_size(value: str | int | float) -> int:
+    """A data set's declared size in bytes, more than 0.
+
+    A size of 0 (also written ``-0``) could never hold what the task writes: every version
+    would be over its declared size, and capacity planning would reserve nothing for it.
+    """
+    size_bytes = parse_quantity(value)
+    if size_bytes == 0:
+        raise ValueError(
+            f"{value!r} is 0 bytes; a size must be more than 0, e.g. 50Gi"
+            " (leave 'size' out when it is not known)"
+        )
+    return size_bytes
 
 
 def _text(value: Any) -> Any:
@@ -114,6 +136,7 @@ EnvKey = Annotated[
     str, AfterValidator(_env_key), WithJsonSchema({"type": "string", "minLength": 1})
 ]
 Bytes = Annotated[int, BeforeValidator(parse_quantity), WithJsonSchema(_QUANTITY_SCHEMA)]
+SizeBytes = Annotated[int, BeforeValidator(parse_size), WithJsonSchema(_SIZE_SCHEMA)]
 Cores = Annotated[float, BeforeValidator(parse_cpu), WithJsonSchema(_QUANTITY_SCHEMA)]
 Count = Annotated[
     int,

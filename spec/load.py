@@ -16,8 +16,10 @@ from pydantic import ValidationError
 
 from spec.document import ProjectDoc
 from spec.errors import SpecError
+from spec.lint import suspects, warning_lines
 from spec.locate import LocatedProblem, problem_error, validation_error
 from spec.model import Project
+from spec.places import PROJECT_FILE_NAMES
 from spec.quantity import format_bytes
 from spec.resolve import resolve
 from spec.strict import yaml_context
@@ -25,7 +27,6 @@ from spec.yaml_errors import syntax_error
 from spec.yaml_loader import LocatedData, read_located
 
 MAX_FILE_BYTES = 1024 * 1024
-PROJECT_FILE_NAMES = ("ame.yaml", "ame.yml")
 
 
 def load_project(path: str | Path) -> Project:
@@ -143,14 +144,19 @@ def _load(text: str, filename: str, file_field: str) -> Project:
         raise validation_error(error, _located(text, filename), filename) from None
     del located  # the models hold what they need; free the plain data before resolving
     try:
-        return resolve(doc, file_field)
+        project = resolve(doc, file_field)
     except LocatedProblem as problem:
         raise problem_error(problem, _located(text, filename), filename) from None
+    found = suspects(project)
+    if not found:
+        return project
+    lines = warning_lines(project, found, _located(text, filename), filename)
+    return project.model_copy(update={"warnings": lines})
 
 
 def _located(text: str, filename: str) -> LocatedData:
-    """The document again, with positions: only a file with an error needs them, and
-    not recording them halves the memory a large valid file takes to load."""
+    """The document again, with positions: only a file with an error or a warning needs
+    them, and not recording them halves the memory a large valid file takes to load."""
     located = read_located(text, filename, positions=True)
     assert located is not None  # it was read once already
     return located

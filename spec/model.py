@@ -23,6 +23,7 @@ from spec.fields import (
     Name,
     NonEmptyText,
     RelativePath,
+    SizeBytes,
     Text,
     VersionText,
 )
@@ -173,7 +174,7 @@ class DataSet(SpecModel):
     spec_kind: ClassVar[str] = "a data set"
     name: Name
     path: RelativePath
-    size_bytes: Bytes | None = None
+    size_bytes: SizeBytes | None = None
     producer: Task
     task_ref: str | None = None
 
@@ -196,13 +197,19 @@ class DataSet(SpecModel):
 
 
 class Project(SpecModel):
-    """A loaded ame.yaml. ``file`` is the absolute path it was read from (or the name given)."""
+    """A loaded ame.yaml. ``file`` is the absolute path it was read from (or the name given).
+
+    ``warnings`` are located lines (``ame.yaml:5:11: warning: ...``) about what is valid but
+    most likely not meant; they travel with the project so that every reader of the file
+    (``ame validate``, the daemon) can show them without loading it again.
+    """
 
     spec_kind: ClassVar[str] = "a project"
     name: Name
     tasks: tuple[Task, ...] = ()
     data_sets: tuple[DataSet, ...] = ()
     file: str = "ame.yaml"
+    warnings: tuple[str, ...] = ()
 
     def data_set(self, name: str) -> DataSet | None:
         return next((data_set for data_set in self.data_sets if data_set.name == name), None)

@@ -62,7 +62,7 @@ def parse_decimal_quantity(value: str | int | float) -> Decimal:
     else:
         raise ValueError(f"{value!r} is not a quantity ({EXAMPLES})")
     if number < 0:
-        raise ValueError(f"{value!r} is negative; a quantity must be 0 or more")
+        raise ValueError(f"{value!r} is negative; a quantity cannot be below 0")
     if number > MAX_QUANTITY:
         raise ValueError(f"{value!r} is too large (at most {MAX_QUANTITY} bytes or units)")
     return number
@@ -82,7 +82,7 @@ def _parse_text(text: str) -> Decimal:
     except InvalidOperation as error:  # pragma: no cover - the pattern admits only digits
         raise ValueError(f"{text!r} is not a quantity ({EXAMPLES})") from error
     if match["sign"] == "-" and number != 0:
-        raise ValueError(f"{text!r} is negative; a quantity must be 0 or more")
+        raise ValueError(f"{text!r} is negative; a quantity cannot be below 0")
     exponent = match["exponent"]
     if exponent is not None:
         power = int(exponent[1:])

@@ -1,8 +1,9 @@
 """From the file's shape to the resolved Project: templates merged, references checked.
 
-What must hold afterwards: names are unique per kind, every ``taskRef`` and ``fromTemplate``
-names something in this project, every data set a task consumes from this project is
-declared, every data set's producer has an executor, and no data set depends on itself.
+What must hold afterwards: names are unique per kind, no two data sets share a directory
+and none is the project file (see places), every ``taskRef`` and ``fromTemplate`` names
+something in this project, every data set a task consumes from this project is declared,
+every data set's producer has an executor, and no data set depends on itself.
 Each violation is a ``LocatedProblem`` naming the node at fault.
 """
 
@@ -14,6 +15,7 @@ from graphlib import CycleError, TopologicalSorter
 from spec.document import ProducerDoc, ProjectDoc, RefDoc, TaskBodyDoc, TemplateDoc
 from spec.locate import LocatedProblem
 from spec.model import DataSet, EnvVar, Project, Resources, Task
+from spec.places import refuse_shared_places
 from spec.yaml_loader import NodePath
 
 _BODY_FIELDS = ("executor", "env", "resources", "data_sets", "triggers", "secrets")
@@ -33,6 +35,7 @@ def resolve(doc: ProjectDoc, file: str) -> Project:
     _unique_names("task", [task.name for task in doc.tasks], "tasks")
     _unique_names("template", [template.name for template in doc.templates], "templates")
     _unique_names("data set", [data_set.name for data_set in doc.data_sets], "dataSets")
+    refuse_shared_places([(data_set.name, data_set.path) for data_set in doc.data_sets], file)
     declared = {data_set.name for data_set in doc.data_sets}
 
     for i, template_doc in enumerate(doc.templates):

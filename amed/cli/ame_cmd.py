@@ -127,6 +127,8 @@ def validate(file: Path | None) -> int:
 
     path = file or spec_path(Path.cwd())
     project = load_project(path)
+    for warning in project.warnings:
+        click.echo(warning, err=True)
     click.echo(
         f"{path}: valid: project {project.name}, {len(project.data_sets)} data sets, "
         f"{len(project.tasks)} tasks"
