@@ -22,3 +22,8 @@ class OutOfSpace(StoreError):
 
 class AlertConfigError(Exception):
     """An alert URL or apprise config that cannot be used; the message holds no secret."""
+
+
+class ProjectClaimed(StoreError):
+    """A project's prefix in a shared store belongs to another state (amed.claims): this
+    state may neither write nor delete there."""

@@ -8,6 +8,11 @@ clear text and is never logged, and any secret we were given is masked in error 
 Commit protocol (see amed.manifest for the layout): a version's files are uploaded first,
 its manifest.json last. A version prefix without a manifest is never a committed version,
 so whatever a crash leaves behind is debris that `sweep_debris` removes.
+
+A store may be shared by several states (amed.claims). Once `bind` tells it which state it
+serves, it writes and deletes under a project only while that state's claim holds, and
+hands out only manifests that state wrote: the store itself, not each caller, keeps one
+state off another's data.
 """
 
 from __future__ import annotations
@@ -21,16 +26,22 @@ import tempfile
 import threading
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager, suppress
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, BinaryIO, cast
 from urllib.parse import unquote, urlsplit
 
 import obstore
-from obstore.exceptions import BaseError, PermissionDeniedError, UnauthenticatedError
+from obstore.exceptions import (
+    AlreadyExistsError,
+    BaseError,
+    PermissionDeniedError,
+    UnauthenticatedError,
+)
 from obstore.store import LocalStore, MemoryStore, S3Store, from_url
 
 from amed import logs
+from amed.claims import Claim, claim_key
 from amed.datafiles import (
     HashingReader,
     SourceFile,
@@ -46,6 +57,7 @@ from amed.datafiles import (
 
 # Re-exported: the store's errors are part of its door.
 from amed.errors import OutOfSpace as OutOfSpace
+from amed.errors import ProjectClaimed as ProjectClaimed
 from amed.errors import StoreError as StoreError
 from amed.errors import StoreUnavailable as StoreUnavailable
 from amed.errors import StoreURLError as StoreURLError
@@ -56,10 +68,13 @@ from amed.manifest import (
     file_key,
     manifest_key,
     parse_version_key,
+    project_prefix,
     version_prefix,
 )
+from state.timefmt import format_time
 
 if TYPE_CHECKING:
+    from obstore import PutMode
     from obstore.store import ClientConfig, RetryConfig
     from obstore.store import ObjectStore as Backend
 
@@ -79,6 +94,7 @@ CONNECT_TIMEOUT = "5s"
 RETRY_MAX = 3
 RETRY_TIMEOUT_SECONDS = 60
 MESSAGE_MAX_CHARS = 400
+CLAIM_ATTEMPTS = 3
 
 # obstore's local store writes `<key>#<n>` and renames it into place; a kill in between
 # leaves the temporary file, which list() does not show.
@@ -118,9 +134,34 @@ class ObjectStore:
         self.url = url
         self._local_root = local_root
         self._secrets = tuple(sorted((s for s in secrets if s), key=len, reverse=True))
+        self.state_id: str | None = None
+        self._host = ""
+        self._state_dir = ""
+        self._on_claim_lost: Callable[[Claim], None] | None = None
 
     def __repr__(self) -> str:
         return f"ObjectStore({self.url!r})"
+
+    @property
+    def credentials(self) -> tuple[str, ...]:
+        """The secrets this store was opened with, for masking elsewhere; never logged."""
+        return self._secrets
+
+    def bind(
+        self,
+        state_id: str,
+        *,
+        host: str = "",
+        state_dir: str = "",
+        on_claim_lost: Callable[[Claim], None] | None = None,
+    ) -> None:
+        """Serve one state from now on: its id goes into every manifest written, manifests
+        of other states are refused, and writes and deletes under a project need its claim.
+        `on_claim_lost` hears of each claim found held by another state when it was needed.
+        An unbound store (tests, a reader without a state) checks none of this."""
+        Claim("x", state_id, host, state_dir, "-")  # checks the id and the texts up front
+        self.state_id, self._host, self._state_dir = state_id, host, state_dir
+        self._on_claim_lost = on_claim_lost
 
     # ---- versions -------------------------------------------------------------------
 
@@ -168,12 +209,15 @@ class ObjectStore:
                 f"has {free_bytes} free"
             )
         mkey = manifest_key(project, dataset, version)
+        self._require_claim(project, take_free=True)
         if mkey in self._list_sizes(prefix):
             raise StoreError(f"{self.url}: {prefix} is already stored; versions are immutable")
         self._clear_uncommitted(prefix)
         try:
             entries = self._upload(project, dataset, version, sources, owned)
-            manifest = Manifest(project, dataset, version, created_at, entries, skipped)
+            manifest = Manifest(
+                project, dataset, version, created_at, entries, skipped, self.state_id
+            )
             with self._errors(f"put {mkey}"):
                 obstore.put(self._backend, mkey, manifest.to_json(), use_multipart=False)
         except BaseException:
@@ -181,8 +225,14 @@ class ObjectStore:
             raise
         return manifest
 
-    def read_manifest(self, project: str, dataset: str, version: int) -> Manifest | None:
-        """The committed manifest of a version, or None when the version is not stored."""
+    def read_manifest(
+        self, project: str, dataset: str, version: int, *, state_id: str | None = None
+    ) -> Manifest | None:
+        """The committed manifest of a version, or None when the version is not stored.
+
+        A manifest written by another state than `state_id` (by default the bound state)
+        is a StoreError: it is the other state's version at the same key, never ours.
+        Manifests without a state id (written before states had ids) are taken as ours."""
         mkey = manifest_key(project, dataset, version)
         data = self._get_bytes(mkey)
         if data is None:
@@ -195,6 +245,12 @@ class ObjectStore:
             raise StoreError(
                 f"{self.url}: {mkey} describes {manifest.project}/{manifest.dataset} "
                 f"version {manifest.version}"
+            )
+        expected = state_id or self.state_id
+        if expected is not None and manifest.state_id not in (None, expected):
+            raise StoreError(
+                f"{self.url}: {mkey} was stored by state {manifest.state_id}, not by this "
+                f"state ({expected}); refusing another state's data"
             )
         return manifest
 
@@ -264,6 +320,7 @@ class ObjectStore:
         """
         prefix = version_prefix(project, dataset, version)
         mkey = manifest_key(project, dataset, version)
+        self._require_claim(project, take_free=True)
         keys = list(self._list_sizes(prefix))
         if mkey in keys:
             self._delete([mkey])
@@ -282,10 +339,15 @@ class ObjectStore:
         `owned` must include any version being uploaded right now: a version that is
         owned but has no manifest yet is left untouched. An owned version with a manifest
         keeps exactly its manifest and the files it lists.
+
+        A bound store sweeps one project at a time, and only one its state has claimed
+        already: whatever else is under `datasets/` may be another state's committed data.
         """
-        scope = DATASETS_PREFIX if project is None else f"{DATASETS_PREFIX}{project}/"
-        if project is not None:
-            version_prefix(project, "x", 1)  # checks the project name
+        scope = DATASETS_PREFIX if project is None else project_prefix(project)
+        if self.state_id is not None:
+            if project is None:
+                raise StoreError(f"{self.url}: a shared store is swept one project at a time")
+            self._require_claim(project, take_free=False)
         owned_set = {(str(p), str(d), int(v)) for p, d, v in owned}
         by_version: dict[tuple[str, str, int], list[str]] = {}
         debris: list[str] = []
@@ -313,6 +375,81 @@ class ObjectStore:
             in_flight = {version_prefix(*o) for o in owned_set - committed if _valid_owner(o)}
             removed += self._sweep_local(scope, owned_set, in_flight)
         return removed
+
+    # ---- claims (amed.claims) ------------------------------------------------------
+
+    def read_claim(self, project: str) -> Claim | None:
+        """The claim on a project, or None when no state has claimed it."""
+        key = claim_key(project)
+        data = self._get_bytes(key)
+        if data is None:
+            return None
+        try:
+            return Claim.from_json(data)
+        except (ValueError, TypeError) as exc:
+            raise StoreError(f"{self.url}: {key} is not a valid claim: {exc}") from None
+
+    def claim(self, project: str, *, take_over: bool = False) -> Claim:
+        """Claim a project for the bound state unless another state holds it, and return
+        the claim that holds afterwards (compare its `state_id`). The first claim is
+        written create-only, so of two states racing exactly one wins; `take_over`
+        replaces another state's claim."""
+        if self.state_id is None:
+            raise StoreError(f"{self.url}: claiming {project} needs a state (bind first)")
+        for _ in range(CLAIM_ATTEMPTS):
+            found = self.read_claim(project)
+            if found is not None and (found.state_id == self.state_id or not take_over):
+                return found
+            stamp = format_time(datetime.now(UTC))
+            mine = Claim(project, self.state_id, self._host, self._state_dir, stamp)
+            if self._put_claim(mine, "create" if found is None else "overwrite"):
+                return mine
+        raise StoreError(f"{self.url}: the claim on project {project} keeps changing; try again")
+
+    def release_claim(self, project: str) -> Claim | None:
+        """Delete the bound state's claim on a project; return the claim that was deleted,
+        or None when there was none. Another state's claim is a ProjectClaimed error."""
+        found = self.read_claim(project)
+        if found is None:
+            return None
+        if found.state_id != self.state_id:
+            raise ProjectClaimed(
+                f"{self.url}: project {project} is claimed by {found.owner()}, not by this "
+                f"state ({self.state_id}); only that state can release it"
+            )
+        self._delete([claim_key(project)])
+        return found
+
+    def _require_claim(self, project: str, *, take_free: bool) -> None:
+        """Refuse (ProjectClaimed) to write or delete under a project whose claim is not
+        the bound state's. `take_free` claims an unclaimed project first, for a version
+        this state is about to store or recorded as its own; a sweep takes nothing."""
+        if self.state_id is None:
+            return
+        held = self.claim(project) if take_free else self.read_claim(project)
+        if held is not None and held.state_id == self.state_id:
+            return
+        if held is None:
+            raise ProjectClaimed(
+                f"{self.url}: project {project} is not claimed by this state "
+                f"({self.state_id}); nothing under it is deleted"
+            )
+        if self._on_claim_lost is not None:
+            self._on_claim_lost(held)
+        raise ProjectClaimed(
+            f"{self.url}: project {project} is claimed by {held.owner()}, not by this "
+            f"state ({self.state_id}); nothing under it is written or deleted"
+        )
+
+    def _put_claim(self, claim: Claim, mode: PutMode) -> bool:
+        """Write a claim; False when `mode` is create and a claim is already there."""
+        key = claim_key(claim.project)
+        with self._errors(f"put {key}"):
+            try:
+                obstore.put(self._backend, key, claim.to_json(), mode=mode, use_multipart=False)
+            except AlreadyExistsError:
+                return False
+        return True
 
     # ---- capacity ---------------------------------------------------------------------
 
