@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -322,6 +323,25 @@ class StateStore:
                 f"{self.path.parent} keeps its data sets in {found[0]}, not {store_url}; "
                 "use that store, or another state dir"
             )
+
+    def state_id(self) -> str:
+        """This state's id: random, made at the first call and kept in `meta` for good.
+
+        States that share a store tell their claims and versions apart by it (amed.claims);
+        a path or host name would not do, since either may be reused by another state or
+        change under this one."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            found = conn.execute("SELECT value FROM meta WHERE key = 'state_id'").fetchone()
+            state_id = found[0] if found is not None else secrets.token_hex(16)
+            if found is None:
+                conn.execute("INSERT INTO meta (key, value) VALUES ('state_id', ?)", (state_id,))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return str(state_id)
 
     # -- the daemon's heartbeat -------------------------------------------------------
 

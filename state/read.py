@@ -189,6 +189,13 @@ class StateReader:
             )
             yield LoggedEvent(r["id"], event)
 
+    def state_id(self) -> str | None:
+        """The state's id (StateStore.state_id), or None when no daemon has made one yet."""
+        if self._conn is None:
+            return None
+        found = self._conn.execute("SELECT value FROM meta WHERE key = 'state_id'").fetchone()
+        return None if found is None else str(found[0])
+
     def daemon(self) -> DaemonRow | None:
         """The daemon's heartbeat row, or None when no daemon has written one here."""
         if self._conn is None:

@@ -473,3 +473,24 @@ def test_event_counts_count_failed_task_runs_apart(tmp_path: Path) -> None:
     reader.close()
     assert counts["task_started"] == 3 and counts["task_finished"] == 3
     assert counts["task_finished.failed"] == 2
+
+
+def test_a_state_keeps_one_id_for_good_and_no_two_states_share_one(tmp_path: Path) -> None:
+    with StateStore.in_dir(tmp_path / "a") as first:
+        state_id = first.state_id()
+        assert first.state_id() == state_id
+    with StateStore.in_dir(tmp_path / "a") as again:
+        assert again.state_id() == state_id
+    with StateStore.in_dir(tmp_path / "b") as other:
+        assert other.state_id() != state_id
+    reader = StateReader.in_dir(tmp_path / "a")
+    assert reader.state_id() == state_id
+    reader.close()
+
+
+def test_a_reader_finds_no_state_id_before_one_is_made(tmp_path: Path) -> None:
+    StateStore.in_dir(tmp_path).close()
+    reader = StateReader.in_dir(tmp_path)
+    assert reader.state_id() is None
+    reader.close()
+    assert StateReader.in_dir(tmp_path / "missing").state_id() is None
