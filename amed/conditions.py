@@ -7,6 +7,7 @@ which data set, what happened, the numbers, and what to do next.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from amed.alerting import Condition
 from amed.capacity import Usage
@@ -17,6 +18,25 @@ from state.rows import DatasetRow
 from state.timefmt import format_time
 
 
+def mass_deletion_key(project: str) -> str:
+    """The alert a held deletion raises. The planner reads it back: while it fires, the
+    deletion is still held (see `amed.plan`)."""
+    return f"mass_deletion:{project}"
+
+
+@dataclass(frozen=True)
+class HeldDeletions:
+    """Data sets that left ame.yaml and that amed keeps until a person decides.
+
+    `stored[project]`: how many of the project's data sets hold stored data; `leaving[project]`:
+    how many of those are among `rows`. The numbers the alert gives, per project, because a
+    share is counted per project."""
+
+    rows: tuple[DatasetRow, ...]
+    stored: Mapping[str, int]
+    leaving: Mapping[str, int]
+
+
 def conditions(
     desired: Project,
     rows: Mapping[tuple[str, str], DatasetRow],
@@ -24,7 +44,7 @@ def conditions(
     evictions: Sequence[DatasetEvicted],
     usage: Usage,
     facts: Facts,
-    guarded: Sequence[DatasetRow] = (),
+    held: HeldDeletions | None = None,
 ) -> list[Condition]:
     project = desired.name
     found: list[Condition] = []
@@ -139,23 +159,8 @@ def conditions(
                 ),
             )
         )
-    if guarded:
-        known = sum(1 for r in rows.values() if r.status != "removed")
-        names = ", ".join(r.name for r in guarded[:10]) + (", …" if len(guarded) > 10 else "")
-        found.append(
-            Condition(
-                key=f"mass_deletion:{project}",
-                severity="critical",
-                title=f"amed: {len(guarded)} of {known} data sets left ame.yaml at once; "
-                "nothing is deleted",
-                body=(
-                    f"{names} are no longer declared in ame.yaml. That is more than "
-                    f"{facts.policy.deletion_max_percent:g}% of the data sets at once, so amed "
-                    "deletes none of them. If ame.yaml is wrong, fix it; if the deletion is "
-                    "intended, run `ame ds delete --all-pending --confirm`."
-                ),
-            )
-        )
+    if held is not None:
+        found.append(_held_deletion(project, held, facts))
     if facts.spec_error:
         found.append(
             Condition(
@@ -169,6 +174,51 @@ def conditions(
             )
         )
     return found
+
+
+def _held_deletion(project: str, held: HeldDeletions, facts: Facts) -> Condition:
+    """One alert for everything held: the data sets that left this project's ame.yaml, and
+    the projects ame.yaml no longer names at all (a rename of the project)."""
+    confirm = "`ame ds delete --all-pending --confirm`"
+    ours = [r for r in held.rows if r.project == project]
+    others = sorted({r.project for r in held.rows if r.project != project})
+    paragraphs: list[str] = []
+    for old in others:
+        names = _names([r for r in held.rows if r.project == old])
+        paragraphs.append(
+            f"ame.yaml now names the project {project}, no longer {old}. amed does not move "
+            f"data between projects: the data sets of {project} are produced anew, and those "
+            f"of {old} ({names}; {held.leaving.get(old, 0)} with stored data) are kept, none "
+            f"deleted. To keep them, name the project {old} again in ame.yaml; to delete "
+            f"them, run {confirm}."
+        )
+    if ours:
+        paragraphs.append(
+            f"{_names(ours)} are no longer declared in ame.yaml "
+            f"({held.leaving.get(project, 0)} of the {held.stored.get(project, 0)} data sets "
+            "that hold stored data). When more than "
+            f"{facts.policy.deletion_max_percent:g}% of the data sets at once leave ame.yaml, "
+            "amed deletes none of them, nor any other data set that leaves, until you decide. "
+            "A renamed data set is a new one to amed: name it back to keep its data. If "
+            f"ame.yaml is wrong, fix it; if the deletion is intended, run {confirm}."
+        )
+    if others:
+        title = (
+            f"amed: project {', '.join(others)} renamed to {project} in ame.yaml; "
+            f"the data of {', '.join(others)} is kept, nothing is deleted"
+        )
+    else:
+        title = f"amed: {len(ours)} data sets left ame.yaml at once; nothing is deleted"
+    return Condition(
+        key=mass_deletion_key(project),
+        severity="critical",
+        title=title,
+        body="\n\n".join(paragraphs),
+    )
+
+
+def _names(rows: Sequence[DatasetRow]) -> str:
+    return ", ".join(r.name for r in rows[:10]) + (", …" if len(rows) > 10 else "")
 
 
 def _suggest(size_bytes: int) -> str:

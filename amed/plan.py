@@ -11,6 +11,7 @@ data sets in `amed.consumers`; alerts in `amed.alerting` and `amed.conditions`.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -31,7 +32,7 @@ from amed.actions import (
 )
 from amed.alerting import AlertAction, alert_actions
 from amed.capacity import usage_of
-from amed.conditions import conditions
+from amed.conditions import HeldDeletions, conditions, mass_deletion_key
 from amed.consumers import StartTask, plan_tasks
 from amed.facts import Facts, Key, Policy
 from amed.placement import Candidate, Placement, keep_under_watermark, place
@@ -149,7 +150,7 @@ def decide(desired: Project, observed: Observed, facts: Facts) -> list[Action]:
         plan.deletes.append(Remove(row.project, row.name, numbers, "no longer declared"))
         freed += sum(v.size_bytes for v in observed.versions.get(key, ()))
         removing.add(key)
-    guarded = _undeclare(plan, newly_undeclared, observed, facts)
+    held = _undeclare(plan, newly_undeclared, observed, facts, project)
     for key, versions in sorted(observed.versions.items()):
         if key in removing or key not in rows:
             continue
@@ -166,6 +167,8 @@ def decide(desired: Project, observed: Observed, facts: Facts) -> list[Action]:
         observed, capacity_bytes=facts.capacity_bytes, disk_free_bytes=facts.disk_free_bytes
     ).freeing(freed)
     protected = facts.in_use | needed
+    if held is not None:
+        protected |= {r.key for r in held.rows}  # evicting one would delete what the hold keeps
     usage = place(plan.space, project, candidates, rows, usage, facts, protected)
     slots = facts.free_slots - len(plan.space.produces)
     plan.starts = tasks.ready[: max(slots, 0)]
@@ -179,7 +182,7 @@ def decide(desired: Project, observed: Observed, facts: Facts) -> list[Action]:
             [e.event for e in plan.space.evictions],
             usage,
             facts,
-            guarded,
+            held,
         ),
         observed.alerts,
         facts.now,
@@ -189,19 +192,44 @@ def decide(desired: Project, observed: Observed, facts: Facts) -> list[Action]:
 
 
 def _undeclare(
-    plan: _Plan, newly: list[DatasetRow], observed: Observed, facts: Facts
-) -> list[DatasetRow]:
-    """Start the deletion grace of data sets that left ame.yaml, unless that would be more
-    than `deletion_max_percent` of all data sets at once: then nothing starts, and the
-    rows are returned for an alert. A person confirms such a deletion with `ame ds delete`.
+    plan: _Plan, newly: list[DatasetRow], observed: Observed, facts: Facts, project: str
+) -> HeldDeletions | None:
+    """Start the deletion grace of the data sets that left ame.yaml, or hold them all.
 
-    The share is of the data sets known before this pass: data sets declared in the same
-    pass (a rename) must not dilute it."""
+    They are all held, none entering its grace, when those of them that hold stored data
+    are more than `deletion_max_percent` of their project's data sets that hold stored data.
+    Only stored data counts, on both sides of the share: a data set never produced, or
+    evicted, loses nothing by leaving, so it can neither make a small deletion look massive
+    nor dilute a large one; nor can the data sets this pass declares (a rename), which hold
+    nothing yet. The share is per project, so renaming the project is a mass deletion of the
+    old one (unless `deletion_max_percent` is 100, which turns the guard off): every data set
+    of the old name leaves at once, as amed does not move data between projects.
+
+    A hold is sticky: while the alert it raised fires and a data set that held stored data
+    before it was raised is still leaving, every data set that leaves is held, whatever the
+    share is now. Otherwise the renamed data sets, once stored, would make the old ones look
+    few a few passes later and release them. The hold ends when a person confirms (`ame ds
+    delete --all-pending --confirm` starts every grace at once) or puts those data sets back
+    in ame.yaml; what was stored since is then judged by the share alone. A clock that
+    stepped back only makes data sets look older than the hold: it errs towards holding.
+    Data sets already in their grace are not held: they left in a pass that was no mass
+    deletion, or were confirmed."""
     if not newly:
-        return []
-    known = sum(1 for r in observed.datasets.values() if r.status != "removed")
-    if len(newly) * 100 > facts.policy.deletion_max_percent * known:
-        return newly
+        return None
+    stored_at = {
+        r.key: at for r in observed.datasets.values() if (at := _stored_at(r, observed)) is not None
+    }
+    stored = Counter(p for p, _ in stored_at)
+    leaving = Counter(r.project for r in newly if r.key in stored_at)
+    limit = facts.policy.deletion_max_percent
+    alert = observed.alerts.get(mass_deletion_key(project))
+    still_held = (
+        alert is not None
+        and alert.firing
+        and any(r.key in stored_at and stored_at[r.key] <= alert.raised_at for r in newly)
+    )
+    if still_held or any(n * 100 > limit * stored[p] for p, n in leaving.items()):
+        return HeldDeletions(tuple(newly), stored, leaving)
     delete_after = facts.now + timedelta(seconds=facts.policy.deletion_grace_seconds)
     for row in newly:
         plan.lost.append(
@@ -214,7 +242,18 @@ def _undeclare(
                 )
             )
         )
-    return []
+    return None
+
+
+def _stored_at(row: DatasetRow, observed: Observed) -> datetime | None:
+    """When the version the data set serves was committed; None when it holds no stored data
+    (never produced, evicted, removed)."""
+    if row.status == "removed" or row.version is None:
+        return None
+    for version in observed.versions.get(row.key, ()):
+        if version.version == row.version:
+            return version.stored_at
+    return None
 
 
 def _due(row: DatasetRow, facts: Facts, wanted: str | None) -> str | None:

@@ -76,7 +76,9 @@ def delete(
                 )
             )
     append(settings.state_dir, events)
-    click.echo(f"deleting {', '.join(r.name for r in rows)}")
+    # A renamed project leaves its data sets under the old name: say which project they are of.
+    names = [r.name if r.project == project.name else f"{r.project}/{r.name}" for r in rows]
+    click.echo(f"deleting {', '.join(names)}")
     if not daemon_alive(settings.state_dir):
         click.echo(f"warning: {no_daemon_hint(settings.state_dir)}", err=True)
     return EXIT_OK
