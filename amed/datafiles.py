@@ -1,5 +1,6 @@
 """Files on the local disk around the store: walking a data directory (following only links
-that stay inside it), hashing a file while it is read or copied, running work on a pool.
+that stay inside it), hashing a file while it is read or copied, writing a download with
+its holes kept, running work on a pool.
 
 No obstore here: this is plain file plumbing that `amed.store` builds on.
 """
@@ -26,6 +27,10 @@ _R = TypeVar("_R")
 UPLOAD_WORKERS = 16
 HASH_BLOCK_BYTES = 1024 * 1024
 COPY_CHUNK_BYTES = 64 * 1024 * 1024
+SPARSE_BLOCK_BYTES = 64 * 1024
+_ZERO_BLOCK = bytes(SPARSE_BLOCK_BYTES)
+
+_Inode = tuple[int, int]  # (st_dev, st_ino): one file, whatever its names
 
 
 @dataclass(frozen=True)
@@ -181,6 +186,52 @@ def copy_range(src_fd: int, dest_fd: int, abort: threading.Event) -> int:
     raise OSError(errno.ECANCELED, "upload cancelled")
 
 
+class SparseWriter:
+    """Writes a stream into a new, empty file, leaving a hole wherever an aligned block of
+    it is all zeros.
+
+    Written byte by byte, a sparse file would take its full size on disk and the time to
+    write it all; a hole reads back as zeros, so skipping those blocks keeps every byte
+    while writing only the data. Blocks are aligned on offsets in the stream, not on the
+    chunks a store happens to deliver, so holes line up with the file system's blocks.
+    What is never written must read as zeros: the file has to start empty. `finish` sets
+    the full size, which is what makes a trailing hole. `name` is for error messages.
+    """
+
+    def __init__(self, fd: int, name: str) -> None:
+        self._fd = fd
+        self.name = name
+        self.size_bytes = 0
+
+    def write(self, data: bytes | memoryview) -> None:
+        view = memoryview(data).cast("B")
+        start = self.size_bytes
+        end = start + len(view)
+        data_from: int | None = None  # where the data not yet written begins, in the stream
+        offset = start
+        while offset < end:
+            block_end = min(end, offset - offset % SPARSE_BLOCK_BYTES + SPARSE_BLOCK_BYTES)
+            block = view[offset - start : block_end - start]
+            if block.tobytes() == _ZERO_BLOCK[: len(block)]:  # a copy and a memcmp: fastest
+                if data_from is not None:
+                    self._write_at(view[data_from - start : offset - start], data_from)
+                    data_from = None
+            elif data_from is None:
+                data_from = offset
+            offset = block_end
+        if data_from is not None:
+            self._write_at(view[data_from - start :], data_from)
+        self.size_bytes = end
+
+    def finish(self) -> None:
+        os.ftruncate(self._fd, self.size_bytes)
+
+    def _write_at(self, view: memoryview, offset: int) -> None:
+        while view:
+            done = os.pwrite(self._fd, view, offset)
+            view, offset = view[done:], offset + done
+
+
 def run_all(work: Callable[[_T], _R], items: list[_T], abort: threading.Event | None) -> list[_R]:
     """Run `work` over `items` on a pool of threads; the first failure cancels what has
     not started, sets `abort` for what is running, and is raised once all have stopped."""
@@ -201,18 +252,47 @@ def run_all(work: Callable[[_T], _R], items: list[_T], abort: threading.Event | 
     return results
 
 
-def collect_sources(src_dir: Path) -> tuple[list[SourceFile], tuple[str, ...]]:
-    """The regular files a data directory holds, following only links that stay inside.
+def collect_sources(
+    src_dir: Path, root: Path | None = None
+) -> tuple[list[SourceFile], tuple[str, ...]]:
+    """The regular files a data directory holds, following only links that stay inside,
+    and leaving out any file that also has a name outside `root` (the task's working copy,
+    which holds the data directory; the data directory itself when not given).
+
+    A hard link is the file itself under a second name: one made to a file outside would
+    store what lies outside (anything the task could read), exactly what a symlink that
+    leaves is refused for, so it is left out the same way. The names of files with more
+    than one link are counted by inode while the data directory is walked (a file with one
+    link costs nothing more); only when one has more links than names found there is the
+    rest of the working copy walked, once, for those files alone.
 
     Returns the files and the `"<relative path>: <reason>"` lines of what was left out.
     """
-    root = os.path.realpath(src_dir)
+    data_root = os.path.realpath(src_dir)
+    work_root = data_root if root is None else os.path.realpath(root)
     sources: list[SourceFile] = []
+    inodes: list[_Inode | None] = []  # of each source with more than one link
+    links: dict[_Inode, int] = {}  # st_nlink of each such file
+    names: dict[_Inode, set[str]] = {}  # its names (real paths) seen so far
+    walked: set[str] = set()  # real directories whose names were counted
+    unwalked: list[str] = []  # directories inside that the walk does not enter
     skipped: list[str] = []
+
+    def count_name(path: str, info: os.stat_result) -> _Inode | None:
+        """Note a name of a file (`path` is "" for a symlink to it, which is no name)."""
+        if info.st_nlink == 1:
+            return None  # its one name is inside: this one, or the symlink's target
+        key = (info.st_dev, info.st_ino)
+        links[key] = info.st_nlink
+        if path:
+            names.setdefault(key, set()).add(path)
+        return key
+
     # (real directory, relative prefix, real directories on the way down)
-    pending: list[tuple[str, str, frozenset[str]]] = [(root, "", frozenset({root}))]
+    pending: list[tuple[str, str, frozenset[str]]] = [(data_root, "", frozenset({data_root}))]
     while pending:
         directory, rel_prefix, ancestors = pending.pop()
+        walked.add(directory)
         try:
             entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
         except OSError as exc:
@@ -223,11 +303,19 @@ def collect_sources(src_dir: Path) -> tuple[list[SourceFile], tuple[str, ...]]:
                 rel_path.encode("utf-8")
             except UnicodeEncodeError:
                 skipped.append(f"{rel_path!r}: the name is not valid UTF-8")
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        unwalked.append(entry.path)
+                    elif entry.is_file(follow_symlinks=False):
+                        count_name(entry.path, entry.stat(follow_symlinks=False))
+                except OSError as exc:
+                    raise local_error(f"cannot read {rel_path!r}", exc) from None
                 continue
             target = entry.path
-            if entry.is_symlink():
+            is_link = entry.is_symlink()
+            if is_link:
                 target = os.path.realpath(entry.path)
-                if not is_inside(target, root):
+                if not is_inside(target, data_root):
                     skipped.append(f"{rel_path}: symlink leaves the data directory")
                     continue
             try:
@@ -236,6 +324,9 @@ def collect_sources(src_dir: Path) -> tuple[list[SourceFile], tuple[str, ...]]:
                 skipped.append(f"{rel_path}: broken symlink")
                 continue
             except OSError as exc:
+                if is_link and exc.errno == errno.ELOOP:
+                    skipped.append(f"{rel_path}: symlink loop")
+                    continue
                 raise local_error(f"cannot read {rel_path}", exc) from None
             if stat.S_ISDIR(info.st_mode):
                 if target in ancestors:
@@ -244,9 +335,48 @@ def collect_sources(src_dir: Path) -> tuple[list[SourceFile], tuple[str, ...]]:
                 pending.append((target, rel_path + "/", ancestors | {target}))
             elif stat.S_ISREG(info.st_mode):
                 sources.append(SourceFile(rel_path, target, info.st_size))
+                inodes.append(count_name("" if is_link else target, info))
             else:
                 skipped.append(f"{rel_path}: not a regular file")
+    missing = {key: links[key] - len(names.get(key, ())) for key in links}
+    missing = {key: count for key, count in missing.items() if count > 0}
+    if missing:
+        tops = unwalked + ([work_root] if work_root != data_root else [])
+        _find_names(tops, walked | {data_root}, missing)
+        where = "data directory" if root is None else "working copy"
+        kept: list[SourceFile] = []
+        for source, key in zip(sources, inodes, strict=True):
+            if key in missing:
+                skipped.append(f"{source.rel_path}: hard link to a file outside the {where}")
+            else:
+                kept.append(source)
+        sources = kept
     return sources, tuple(sorted(skipped))
+
+
+def _find_names(tops: list[str], walked: set[str], missing: dict[_Inode, int]) -> None:
+    """Walk the trees under `tops` (not following links, not entering `walked`), taking
+    from `missing` each name found of the files it holds; a file whose names are all found
+    is dropped from it. What cannot be read is not counted: its files stay missing names,
+    the safe side."""
+    pending = list(tops)
+    while pending and missing:
+        directory = pending.pop()
+        try:
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        if entry.path not in walked:
+                            pending.append(entry.path)
+                    elif entry.is_file(follow_symlinks=False):
+                        info = entry.stat(follow_symlinks=False)
+                        key = (info.st_dev, info.st_ino)
+                        if key in missing:
+                            missing[key] -= 1
+                            if missing[key] <= 0:
+                                del missing[key]
+        except OSError:
+            continue
 
 
 def is_inside(path: str, root: str) -> bool:

@@ -185,14 +185,16 @@ def test_owned_files_are_linked_into_place_not_copied(
 def test_a_file_with_another_name_is_copied_even_when_owned(
     file_store: ObjectStore, tmp_path: Path
 ) -> None:
-    """A task may link a file from elsewhere into its output; sharing that inode would let
-    an edit there change the stored version."""
+    """A task may link a file from elsewhere in its working copy into its output; sharing
+    that inode would let an edit there change the stored version."""
     outside = tmp_path / "outside.bin"
     outside.write_bytes(b"original")
     src = tmp_path / "src"
     src.mkdir()
     (src / "data.bin").hardlink_to(outside)
-    manifest = file_store.put_version("p", "n", 1, src, created_at=CREATED_AT, owned=True)
+    manifest = file_store.put_version(
+        "p", "n", 1, src, created_at=CREATED_AT, owned=True, root=tmp_path
+    )
     outside.write_bytes(b"edited!!")
     assert _stored_path(file_store, 1, "data.bin").read_bytes() == b"original"
     assert file_store.verify(manifest, check_hashes=True) == []
