@@ -102,22 +102,25 @@ class _Signals:
 # -- one pass and done ----------------------------------------------------------------------
 
 
-def run_once(settings: Settings) -> int:
+def run_once(settings: Settings, *, take_over: bool = False) -> int:
     """One full pass that also waits for the work it started; each data set is tried once.
 
-    Raises SpecError before anything is opened or written when ame.yaml is invalid, and
-    StateDirInUse (exit 2) when a daemon already runs on the state dir. SIGTERM or SIGINT
-    stop it as they stop the service; it then exits 1 unless everything is ready.
+    Raises SpecError before anything is opened or written when ame.yaml is invalid,
+    StateDirInUse (exit 2) when a daemon already runs on the state dir, and ProjectClaimed
+    (exit 2) when another state holds the project in the store, unless `take_over`.
+    SIGTERM or SIGINT stop it as they stop the service; it then exits 1 unless everything
+    is ready.
     """
     desired = load_spec(spec_path(settings.project_dir))
     service = read_service_settings(settings.config_file)
     with DaemonLock.acquire(settings.state_dir), _Signals().installed(hangup=False) as signals:
-        reconciler = _open(settings)
+        reconciler = _open(settings, take_over=take_over)
         spec = SpecFile(spec_path(settings.project_dir), project=desired, attempted=True)
         heart = Heartbeat(reconciler, spec, Notifier({}))
         began = time.monotonic()
         ok, error = True, None
         try:
+            reconciler.claim(desired.name)
             _recover(reconciler)
             heart.beat(force=True)
             everything = frozenset((desired.name, d.name) for d in desired.data_sets)
@@ -165,17 +168,21 @@ def _outcome(reconciler: Reconciler, desired: Project, *, stopped: bool = False)
 # -- the service ----------------------------------------------------------------------------
 
 
-def run_forever(settings: Settings, reload: Reload | None = None) -> int:
+def run_forever(
+    settings: Settings, reload: Reload | None = None, *, take_over: bool = False
+) -> int:
     """The service: passes every interval until SIGTERM or SIGINT; SIGHUP reloads.
 
     An invalid ame.yaml at start is not fatal: the daemon reports it and waits for a good
-    one. `reload` gives the settings anew on SIGHUP (the command line's flags over the
+    one. A project another state holds in the store is fatal (ProjectClaimed, exit 2)
+    unless `take_over`: running on, the store would refuse every write there.
+    `reload` gives the settings anew on SIGHUP (the command line's flags over the
     environment over the config file); by default the config file and environment are read
     again and the values that differed from them at start (given as flags) are kept.
     """
     service = read_service_settings(settings.config_file)
     with DaemonLock.acquire(settings.state_dir), _Signals().installed(hangup=True) as signals:
-        reconciler = _open(settings)
+        reconciler = _open(settings, take_over=take_over)
         if settings.http_address:
             from amed.dashboard import start_dashboard  # http.server only when asked for
         dashboard = (
@@ -223,6 +230,9 @@ class _Service:
     def run(self, signals: _Signals) -> int:
         reconciler, log = self.reconciler, self.log
         self._schedule()
+        current = self.spec.load()
+        if current is not None:  # otherwise claimed at the first pass with a valid one
+            reconciler.claim(current.name)
         log.info(
             "started",
             project=str(self.settings.project_dir),
@@ -232,7 +242,6 @@ class _Service:
             stop_timeout_seconds=self.service.stop_timeout_seconds,
         )
         _recover(reconciler)
-        self.spec.load()
         self.notifier.ready(self.heart.status_line())
         self.heart.beat(force=True)
         self.notifier.tick()
@@ -409,8 +418,8 @@ def _remove_stale_copies(reconciler: Reconciler) -> None:
         log.info("stale_working_copies_deleted", runs=[w.parent.name for w in stale])
 
 
-def _open(settings: Settings) -> Reconciler:
+def _open(settings: Settings, *, take_over: bool = False) -> Reconciler:
     channels = AlertChannels(settings.alert_urls, settings.alert_config)
     store = open_store(settings.storage_url)
     state = StateStore.in_dir(settings.state_dir)
-    return Reconciler(settings, state, store, channels=channels)
+    return Reconciler(settings, state, store, channels=channels, take_over=take_over)

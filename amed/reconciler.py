@@ -7,12 +7,18 @@ one lock, so the state store keeps a single writer at a time.
 Giving up a version is always recorded before its objects are deleted (`dataset_evicted`,
 `dataset_removed`, then `version_deleted`): a crash in between leaves a version nobody
 serves, whose deletion the next pass finishes, never a `ready` data set with missing files.
+
+A store may be shared (amed.claims): the store is bound to this state's id, and a project
+another state has claimed is left alone from the moment that is seen (at start, when the
+project's name changes, at a sweep, or when a version is stored or deleted): nothing is
+produced, stored, evicted or swept there any more, and the daemon says so once.
 """
 
 from __future__ import annotations
 
 import random
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +29,7 @@ from datetime import UTC, datetime
 from amed import logs
 from amed.alerting import ClearAlert, Deliver, RaiseAlert
 from amed.alerts import AlertChannels, AlertSender, Delivery, Outcome
+from amed.claims import Claim
 from amed.config import Settings
 from amed.consumers import StartTask
 from amed.consuming import Consumer
@@ -46,7 +53,7 @@ from amed.plan import (
 )
 from amed.producer import Producer
 from amed.run_logs import RUN_LOG_KEEP_DAYS, prune_run_dirs
-from amed.store import ObjectStore, StoreError, StoreUnavailable
+from amed.store import ObjectStore, ProjectClaimed, StoreError, StoreUnavailable
 from spec import Project, format_bytes
 from state.db import StateStore
 from state.events import (
@@ -81,6 +88,26 @@ def policy_of(settings: Settings) -> Policy:
     )
 
 
+def claim_refusal(project: str, held: Claim, store_url: str) -> str:
+    """The one line that says whose a project is, and the two ways to change that."""
+    return (
+        f"project {project} in {store_url} is claimed by {held.owner()} since "
+        f"{held.claimed_at}; to take it over run `amed run --take-over` (that state's data "
+        f"under datasets/{project}/ will then be swept), or release it on host {held.host}: "
+        f"`ame store release {project} --state-dir {held.state_dir}`"
+    )
+
+
+def _store_project(action: Action) -> str | None:
+    """The project whose objects an action writes or deletes, if it touches the store."""
+    match action:
+        case Produce() | DeleteVersion() | Remove():
+            return action.project
+        case Evict(event=evicted):
+            return evicted.project
+    return None
+
+
 @dataclass(frozen=True)
 class PassResult:
     actions: list[Action]
@@ -96,11 +123,24 @@ class Reconciler:
         channels: AlertChannels | None = None,
         clock: Clock = utc_now,
         jitter: Callable[[], float] = lambda: random.uniform(-1.0, 1.0),
+        take_over: bool = False,
     ) -> None:
+        """`take_over`: the first project claimed is taken from whichever state holds it."""
         self.settings = settings
         self.state = state
         self.store = store
         state.bind_store(store.url)
+        self.state_id = state.state_id()
+        self._lost: dict[str, Claim] = {}  # projects another state holds, as last seen
+        self._lost_lock = threading.Lock()
+        self._claimed: str | None = None  # the project whose claim was checked last
+        self._take_over = take_over
+        store.bind(
+            self.state_id,
+            host=socket.gethostname(),
+            state_dir=str(settings.state_dir.absolute()),
+            on_claim_lost=self._claim_lost,
+        )
         self.clock = clock
         self.changed = threading.Event()
         self.cancel = threading.Event()
@@ -176,7 +216,14 @@ class Reconciler:
         spec_error: str | None = None,
     ) -> PassResult:
         self.set_data_paths(desired)
+        if desired.name != self._claimed:
+            held = self._check_claim(desired.name)
+            if held is not None and held.state_id != self.state_id:
+                self._claim_lost(held)
         actions = self.plan(desired, hold=hold, spec_error=spec_error)
+        with self._lost_lock:
+            lost = set(self._lost)
+        actions = [a for a in actions if _store_project(a) not in lost]
         if actions:
             self._log.info("pass_planned", **summarize(actions))
         for action in actions:
@@ -186,6 +233,47 @@ class Reconciler:
         if time.monotonic() - self._last_sweep > SWEEP_INTERVAL_SECONDS:
             self.sweep()  # also clears what a failed clean-up left behind
         return PassResult(actions)
+
+    # -- claims -------------------------------------------------------------------------
+
+    def claim(self, project: str) -> None:
+        """Claim ame.yaml's project at start, before anything else of it is written: a
+        ProjectClaimed error (the daemon refuses to start) when another state holds it.
+        A store that cannot be reached now is tried again at the next pass."""
+        held = self._check_claim(project)
+        if held is not None and held.state_id != self.state_id:
+            raise ProjectClaimed(claim_refusal(project, held, self.store.url))
+
+    def _check_claim(self, project: str) -> Claim | None:
+        """Claim the project if it is free (or, once, take it over when asked to), and
+        return the claim that holds; None when the store could not say."""
+        self._claimed = project
+        take_over, self._take_over = self._take_over, False
+        try:
+            held = self.store.claim(project, take_over=take_over)
+        except StoreError as exc:
+            self._claimed, self._take_over = None, take_over  # again at the next pass
+            self._store_result(exc if isinstance(exc, StoreUnavailable) else None)
+            self._log.warning("claim_check_failed", project=project, error=str(exc))
+            return None
+        if held.state_id == self.state_id:
+            with self._lost_lock:
+                self._lost.pop(project, None)
+            self._log.info("project_claimed", project=project, taken_over=take_over)
+        return held
+
+    def _claim_lost(self, held: Claim) -> None:
+        """Another state holds a project of ours: said once, then the project is left
+        alone. Called from worker threads too (a version being stored)."""
+        with self._lost_lock:
+            known = self._lost.get(held.project)
+            self._lost[held.project] = held
+        if known != held:
+            self._log.error(
+                "project_claimed_elsewhere",
+                project=held.project,
+                error=claim_refusal(held.project, held, self.store.url),
+            )
 
     def apply_settings(self, settings: Settings) -> None:
         """Take reloaded settings (SIGHUP). The store, state dir, worker pool and alert
@@ -424,17 +512,23 @@ class Reconciler:
 
     def sweep(self) -> list[str]:
         """Delete store objects that no committed version or live run owns, under the
-        projects this state dir knows only: a store may be shared by other projects."""
+        projects this state dir knows and has claimed only: a store may be shared by other
+        projects and other states."""
         observed = self.observed()
         owned = observed.owned_versions()
         projects = {project for project, _ in observed.datasets}
         if self._project:
             projects.add(self._project)
         self._last_sweep = time.monotonic()
+        with self._lost_lock:
+            projects -= set(self._lost)
         removed: list[str] = []
         try:
             for project in sorted(projects):
-                removed += self.store.sweep_debris(owned, project=project)
+                try:
+                    removed += self.store.sweep_debris(owned, project=project)
+                except ProjectClaimed as exc:  # another state's, or never claimed by us
+                    self._log.info("sweep_skipped", project=project, reason=str(exc))
         except StoreError as exc:
             self._store_result(exc if isinstance(exc, StoreUnavailable) else None)
             self._log.warning("sweep_failed", error=str(exc))

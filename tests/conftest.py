@@ -97,10 +97,12 @@ class Workspace:
         return len(proc.stdout.splitlines())
 
     def store_keys(self) -> list[str]:
-        if not self.objects.exists():
+        """The data in the store: keys under datasets/ (a project's claim is not data)."""
+        data = self.objects / "datasets"
+        if not data.exists():
             return []
         return sorted(
-            p.relative_to(self.objects).as_posix() for p in self.objects.rglob("*") if p.is_file()
+            p.relative_to(self.objects).as_posix() for p in data.rglob("*") if p.is_file()
         )
 
 

@@ -16,6 +16,7 @@ from amed.cli.exits import EXIT_FAILED, EXIT_OK, Cli
 from amed.cli.options import config_option, settings_from, state_dir_option
 from amed.cli.pull_cmd import pull
 from amed.cli.status_cmd import status
+from amed.cli.store_cmd import store
 from amed.cli.table import print_table
 from amed.cli.task_cmd import task
 from amed.listing import (
@@ -51,6 +52,7 @@ def ds() -> None:
 cli.add_command(ds, "ds")
 cli.add_command(ds, "dataset")
 cli.add_command(status)
+cli.add_command(store)
 cli.add_command(task)
 ds.add_command(pull)
 ds.add_command(delete)

@@ -56,6 +56,12 @@ def cli() -> None:
     help="With --once: print what would be produced, evicted or blocked, and why; change nothing.",
 )
 @click.option(
+    "--take-over",
+    is_flag=True,
+    help="Claim the project in the store even if another state dir holds it; that state's "
+    "data under the project is then swept.",
+)
+@click.option(
     "--log-format",
     type=click.Choice(["auto", "console", "json"]),
     default="auto",
@@ -66,6 +72,7 @@ def run(
     config_file: Path | None,
     once: bool,
     dry_run: bool,
+    take_over: bool,
     log_format: str,
     **flags: object,
 ) -> int:
@@ -77,11 +84,15 @@ def run(
     if dry_run:
         if not once:
             raise click.UsageError("--dry-run goes with --once")
+        if take_over:
+            raise click.UsageError("--take-over changes the store; it does not go with --dry-run")
         return _dry_run(settings)
     if once:
-        return run_once(settings)
+        return run_once(settings, take_over=take_over)
     # On SIGHUP: the same flags over the environment and config file as they are then.
-    return run_forever(settings, reload=lambda: settings_from(config_file, **flags))
+    return run_forever(
+        settings, reload=lambda: settings_from(config_file, **flags), take_over=take_over
+    )
 
 
 def _dry_run(settings: Settings) -> int:

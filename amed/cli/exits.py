@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from amed.config import ConfigError
-from amed.errors import AlertConfigError, StoreError, StoreURLError
+from amed.errors import AlertConfigError, ProjectClaimed, StoreError, StoreURLError
 from spec import SpecError
 from state.errors import StateError, StoreMismatch
 
@@ -27,6 +27,7 @@ def exit_code_for(exc: BaseException) -> int:
         | AlertConfigError
         | StoreURLError
         | StoreMismatch
+        | ProjectClaimed
         | click.UsageError,
     ):
         return EXIT_INVALID

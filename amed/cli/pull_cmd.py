@@ -81,7 +81,9 @@ def pull(
     from state.events import DatasetPulled
 
     store = open_store(settings.storage_url)
-    manifest = store.read_manifest(row.project, row.name, row.version)
+    # Another state sharing the store may have written a version of the same number at
+    # the same key (a project taken over): refused, never served as ours.
+    manifest = store.read_manifest(row.project, row.name, row.version, state_id=_state_id(settings))
     if manifest is None:
         click.echo(
             f"error: version {row.version} of {name} is not in {store.url}; was it evicted "
@@ -108,6 +110,14 @@ def _row(settings: Settings, name: str) -> DatasetRow | None:
     reader = StateReader.in_dir(settings.state_dir)
     try:
         return reader.dataset(name)
+    finally:
+        reader.close()
+
+
+def _state_id(settings: Settings) -> str | None:
+    reader = StateReader.in_dir(settings.state_dir)
+    try:
+        return reader.state_id()
     finally:
         reader.close()
 
