@@ -119,14 +119,19 @@ def dataset_document(
 MANIFEST_SAMPLE_FILES = 10
 
 
-def manifest_summary(storage_url: str, row: DatasetRow) -> dict[str, Any] | None:
-    """The ready version's manifest as the store holds it, or why it cannot be read."""
+def manifest_summary(
+    storage_url: str, row: DatasetRow, state_id: str | None = None
+) -> dict[str, Any] | None:
+    """The ready version's manifest as the store holds it, or why it cannot be read (one
+    written by another state than `state_id`, in a shared store, is not this one's)."""
     if row.version is None:
         return None
     from amed.store import StoreError, open_store
 
     try:
-        manifest = open_store(storage_url).read_manifest(row.project, row.name, row.version)
+        manifest = open_store(storage_url).read_manifest(
+            row.project, row.name, row.version, state_id=state_id
+        )
     except StoreError as exc:
         return {"error": f"unavailable: {exc}"}
     if manifest is None:

@@ -97,9 +97,10 @@ def ds_show(config_file: Path | None, state_dir: Path | None, as_json: bool, nam
         return EXIT_FAILED
     history = list(reader.events(project=row.project, dataset=row.name))
     versions = reader.versions(row.project, row.name)
+    state_id = reader.state_id()
     reader.close()
     doc = dataset_document(row, versions, history)
-    doc["manifest"] = manifest_summary(settings.storage_url, row)
+    doc["manifest"] = manifest_summary(settings.storage_url, row, state_id)
     if as_json:
         click.echo(json.dumps(doc, indent=2))
         return EXIT_OK

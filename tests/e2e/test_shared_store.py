@@ -172,6 +172,8 @@ def test_take_over_moves_the_project_and_the_old_state_never_serves_the_new_byte
     line = one_error_line(proc)
     assert f"stored by state {state_id(second)}, not by this state ({state_id(first)})" in line
     assert not (first.root / "dest").exists()
+    shown = json.loads(first.run("ame", "ds", "show", "mnist", "--json", check=True).stdout)
+    assert f"stored by state {state_id(second)}" in shown["manifest"]["error"]
 
     proc = first.once()
     assert proc.returncode == 2
