@@ -31,7 +31,7 @@ from typing import Any
 
 import schedule
 
-from amed import logs
+from amed import logs, proctree
 from amed.alerts import AlertChannels
 from amed.config import ConfigError, Settings, resolve
 from amed.liveness import Heartbeat, PassOutcome, one_line, utc_now
@@ -373,14 +373,16 @@ def _recover(reconciler: Reconciler) -> None:
     transaction), but a damaged or hand-edited database can: check it against a replay of
     the whole log, and rebuild it if needed, unless the last daemon stopped cleanly and
     neither the log nor the tables changed since (a replay of a million events takes tens
-    of seconds, and most starts follow a clean stop). Working copies of runs that died with
-    that daemon are deleted (their output.log is kept); no run of ours is live yet, and the
-    lock keeps other daemons out. Runs the log still calls live are marked lost by the first
+    of seconds, and most starts follow a clean stop). Processes its runs left running (it
+    was killed, so nothing ended them) are ended, then the working copies of those runs are
+    deleted (their output.log is kept); no run of ours is live yet, and the lock keeps
+    other daemons out. Runs the log still calls live are marked lost by the first
     pass, and store debris is swept after it.
     """
     reason = reconciler.state.why_check()
     if reason is not None:
         _check_tables(reconciler.state, reason)
+    proctree.end_leftovers(reconciler.settings.state_dir / "runs")
     _remove_stale_copies(reconciler)
 
 

@@ -5,12 +5,14 @@ virtualenv for `!pip`, `poetry install` / `pipenv install`), then runs the task'
 there. Every process of the run, setup included:
 
 - runs in its own session and process group, with stdin from /dev/null, so the whole group
-  can be stopped (SIGTERM, then SIGKILL after the grace period) on timeout or cancel, and
-  processes it left behind are stopped when it exits;
-- writes stdout and stderr straight into `<run_dir>/output.log` through the file descriptor,
-  so no pipe can fill up or be held open by a grandchild, and output is never kept in memory;
-- gets the daemon's environment without the variables that belong to the daemon alone
-  (`NOTIFY_SOCKET`, `WATCHDOG_*`, `LISTEN_*`), plus the task's env and `AME_RUN_ID`.
+  can be stopped (SIGTERM, then SIGKILL after the grace period) on timeout or cancel; when
+  it exits, every process it started is ended, in its group or not (amed.proctree);
+- writes stdout and stderr into `<run_dir>/output.log` (mode 0600): straight through the
+  file descriptor when there is nothing to mask, else through a pipe that amed.redact
+  masks every secret value in before a byte is written; output is never kept in memory;
+- gets a clean environment, never the daemon's: the names of `PASS_ENV` (and of
+  `tasks.pass_env`) taken from the daemon's, then the task's env and secrets, and
+  `AME_RUN_ID`, which also marks every process of the run.
 
 `run_task` reports every failure of the task, its setup or its environment in the result;
 it raises only for programming errors (such as a run directory that was used before).
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import shlex
 import shutil
 import signal
@@ -32,7 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from amed import logs
+from amed import logs, proctree
 from amed.executors import (
     REQUIREMENTS_FILE,
     ExecutorSpec,
@@ -45,6 +48,7 @@ from amed.executors import (
     venv_install_command,
     venv_key,
 )
+from amed.redact import Redactor
 from amed.workspace import make_working_copy
 
 log = logs.named(__name__)
@@ -56,9 +60,45 @@ TAIL_LINES = 20
 
 _POLL_SECONDS = 0.05
 _PROBE_TIMEOUT_SECONDS = 30.0
+_PIPE_READ_BYTES = 64 * 1024
 _DAEMON_ONLY_NAMES = frozenset({"NOTIFY_SOCKET"})
 _DAEMON_ONLY_PREFIXES = ("WATCHDOG_", "LISTEN_")
+"""Never passed, even when asked for: with them a task could speak for the daemon."""
 _PROC = Path("/proc")
+
+PASS_ENV = (
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "TERM",
+    "TZ",
+    "TMPDIR",
+    "LANG",
+    "LANGUAGE",
+    "LC_*",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_FIND_LINKS",
+    "PIP_TRUSTED_HOST",
+    "PIP_CERT",
+    "PIP_DEFAULT_TIMEOUT",
+    "PIP_DISABLE_PIP_VERSION_CHECK",
+)
+"""What a task takes from the daemon's environment: where programs, home and temporary
+files are, the locale, and how to reach package indexes and proxies. Nothing else: the
+daemon's environment may hold store credentials, and a task must not be able to read
+them. More names (or `PREFIX_*` patterns) come from `tasks.pass_env`."""
 _BUILD_PLAN = Plan(
     setup=(),
     argv=(),
@@ -84,6 +124,11 @@ class RunRequest:
     # Called with the working copy once it is made, before any setup: a consumer's data
     # sets are placed there. An exception fails the run with its message.
     prepare: Callable[[Path], None] | None = None
+    # Values masked as *** in the log, the tail and the error: the task's secrets and the
+    # daemon's credentials.
+    redact: tuple[str, ...] = ()
+    # Names (or `PREFIX_*` patterns) passed from the daemon's environment besides PASS_ENV.
+    pass_env: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -93,7 +138,10 @@ class RunResult:
     `exit_code` is the task command's status (negative: killed by that signal), or None
     when the command never ran (its setup failed, a tool was missing). `error` is None
     exactly when the command exited 0, otherwise one line a person can act on.
-    `output_tail` is the end of the output log, for error messages.
+    `output_tail` is the end of the output log, for error messages. Both are masked.
+    `strays`: a process that had dropped its run's tag was ended at the end of this run;
+    it may have been this run's and held its files open, so they must be copied, not
+    linked, into a store.
     """
 
     run_id: str
@@ -105,6 +153,7 @@ class RunResult:
     log_path: Path
     output_tail: str
     error: str | None
+    strays: bool = False
 
     @property
     def ok(self) -> bool:
@@ -142,6 +191,8 @@ def run_task(
     the pid of the task's command (not of its setup) as soon as it has started.
     """
     started = time.monotonic()
+    proctree.become_subreaper()
+    redactor = Redactor(req.redact)
     work = req.run_dir / WORK_DIR_NAME
     log_path = req.run_dir / OUTPUT_LOG_NAME
     # Run directories and logs may hold what a task printed (a token, a path): owner only.
@@ -152,7 +203,7 @@ def run_task(
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC
     log_fd = os.open(log_path, flags, 0o600)
     try:
-        run = _Run(req, work, log_fd, cancel or threading.Event(), started)
+        run = _Run(req, work, log_fd, cancel or threading.Event(), started, redactor)
         try:
             exit_code: int | None = run.execute(on_start)
             error: str | None = None
@@ -170,20 +221,27 @@ def run_task(
         seconds=time.monotonic() - started,
         workdir=work,
         log_path=log_path,
-        output_tail=read_tail(log_path),
-        error=error,
+        output_tail=redactor.text(read_tail(log_path)),
+        error=redactor.optional(error),
+        strays=run.strays,
     )
 
 
 def task_environment(
-    base: Mapping[str, str], task_env: Mapping[str, str], *, run_id: str, plan: Plan
+    base: Mapping[str, str],
+    task_env: Mapping[str, str],
+    *,
+    run_id: str,
+    plan: Plan,
+    pass_env: Sequence[str] = (),
 ) -> dict[str, str]:
     """The environment a task's processes get.
 
-    The daemon's own variables come first, without those that would let a task speak for
-    the daemon; then the task's env, the executor's, the PATH prefix and `AME_RUN_ID`.
+    The names of PASS_ENV and `pass_env` from the daemon's environment come first; then
+    the task's env (and secrets), the executor's, the PATH prefix and `AME_RUN_ID`.
     """
-    env = dict(base)
+    env = passed_env(base, pass_env)
+    env.setdefault("PATH", os.defpath)
     for name in plan.env_remove:
         env.pop(name, None)
     env.update(task_env)
@@ -191,11 +249,21 @@ def task_environment(
     if plan.path_prepend:
         rest = [env["PATH"]] if env.get("PATH") else []
         env["PATH"] = os.pathsep.join([*plan.path_prepend, *rest])
-    env["AME_RUN_ID"] = run_id
+    env[proctree.RUN_TAG] = run_id
+    return env
+
+
+def passed_env(base: Mapping[str, str], extra: Sequence[str] = ()) -> dict[str, str]:
+    """The daemon's variables a task may see: PASS_ENV and `extra`, exact names or
+    `PREFIX_*` patterns."""
+    names = {n for n in (*PASS_ENV, *extra) if not n.endswith("*")}
+    prefixes = tuple(n[:-1] for n in (*PASS_ENV, *extra) if n.endswith("*") and len(n) > 1)
     return {
         name: value
-        for name, value in env.items()
-        if name not in _DAEMON_ONLY_NAMES and not name.startswith(_DAEMON_ONLY_PREFIXES)
+        for name, value in base.items()
+        if (name in names or (prefixes and name.startswith(prefixes)))
+        and name not in _DAEMON_ONLY_NAMES
+        and not name.startswith(_DAEMON_ONLY_PREFIXES)
     }
 
 
@@ -228,13 +296,21 @@ class _Run:
     """The state of one run while it goes: where to log, until when, whether to stop."""
 
     def __init__(
-        self, req: RunRequest, work: Path, log_fd: int, cancel: threading.Event, started: float
+        self,
+        req: RunRequest,
+        work: Path,
+        log_fd: int,
+        cancel: threading.Event,
+        started: float,
+        redactor: Redactor,
     ) -> None:
         self.req = req
         self.work = work
         self.log_fd = log_fd
         self.cancel = cancel
         self.deadline = started + req.timeout_seconds
+        self.redactor = redactor
+        self.strays = False
 
     def execute(self, on_start: Callable[[int], None] | None) -> int:
         executor = self.req.executor
@@ -260,7 +336,9 @@ class _Run:
         return outcome.code
 
     def _environment(self, plan: Plan) -> dict[str, str]:
-        return task_environment(os.environ, self.req.env, run_id=self.req.run_id, plan=plan)
+        return task_environment(
+            os.environ, self.req.env, run_id=self.req.run_id, plan=plan, pass_env=self.req.pass_env
+        )
 
     def _copy_project(self) -> None:
         try:
@@ -383,18 +461,35 @@ class _Run:
             raise _RunFailed("cancelled", cancelled=True)
         if time.monotonic() >= self.deadline:
             raise self._timed_out()
+        copier = _Copier(self.log_fd, self.redactor) if self.redactor else None
         try:
-            process = subprocess.Popen(
-                list(argv),
-                cwd=self.work,
-                env=dict(env),
-                stdin=subprocess.DEVNULL,
-                stdout=self.log_fd,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            with proctree.starting() as started:
+                process = subprocess.Popen(
+                    list(argv),
+                    cwd=self.work,
+                    env=dict(env),
+                    stdin=subprocess.DEVNULL,
+                    stdout=copier.write_fd if copier else self.log_fd,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+                started(process.pid)
         except (OSError, ValueError) as error:
+            if copier is not None:
+                copier.close()
             raise _RunFailed(f"could not start '{argv[0]}': {_one_line(error)}") from None
+        if copier is not None:
+            copier.start()
+        try:
+            return self._wait(process, on_start)
+        finally:
+            proctree.waited(process.pid)
+            if copier is not None:
+                copier.finish(self.req.stop_grace_seconds)
+
+    def _wait(
+        self, process: subprocess.Popen[bytes], on_start: Callable[[int], None] | None
+    ) -> _Exit:
         grace_seconds = self.req.stop_grace_seconds
         try:
             if on_start is not None:
@@ -408,17 +503,72 @@ class _Run:
                     pass
                 if self.cancel.is_set():
                     _stop_group(process, grace_seconds)
+                    self._end_the_rest(process.pid, grace_seconds)
                     return _Exit(_returncode(process), cancelled=True)
                 if time.monotonic() >= self.deadline:
                     _stop_group(process, grace_seconds)
+                    self._end_the_rest(process.pid, grace_seconds)
                     return _Exit(_returncode(process), timed_out=True)
         except BaseException:
             _stop_group(process, 0.0)
+            self._end_the_rest(process.pid, 0.0)
             raise
-        if _group_alive(process.pid):
-            log.warning("leftover_processes_stopped", run_id=self.req.run_id, pgid=process.pid)
-            _stop_group(process, grace_seconds)
+        self._end_the_rest(process.pid, grace_seconds)
         return _Exit(code)
+
+    def _end_the_rest(self, pgid: int, grace_seconds: float) -> None:
+        """Nothing the run started may outlive it: see amed.proctree."""
+        if proctree.end_run(self.req.run_id, pgid, grace_seconds):
+            self.strays = True
+
+
+class _Copier:
+    """Copies a run's output from a pipe into its log, masking secrets on the way.
+
+    The pipe's write end is held by the task and anything it started; the copy ends at
+    end of file, or, once the task is over and its processes ended, after a grace: a
+    process that left with the pipe open cannot hold the run forever.
+    """
+
+    def __init__(self, log_fd: int, redactor: Redactor) -> None:
+        self.log_fd = log_fd
+        self.redactor = redactor
+        self._read_fd, self.write_fd = os.pipe2(os.O_CLOEXEC)
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._copy, name="output", daemon=True)
+
+    def start(self) -> None:
+        os.close(self.write_fd)
+        self._thread.start()
+
+    def close(self) -> None:
+        os.close(self.write_fd)
+        os.close(self._read_fd)
+
+    def finish(self, grace_seconds: float) -> None:
+        self._thread.join(timeout=max(grace_seconds, 1.0))
+        self._done.set()
+        self._thread.join()
+        os.close(self._read_fd)
+
+    def _copy(self) -> None:
+        while True:
+            ready, _, _ = select.select([self._read_fd], [], [], _POLL_SECONDS * 4)
+            if not ready:
+                if self._done.is_set():
+                    break
+                continue
+            data = os.read(self._read_fd, _PIPE_READ_BYTES)
+            if not data:
+                break
+            self._write(self.redactor.feed(data))
+        self._write(self.redactor.flush())
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.write(self.log_fd, view)
+            view = view[written:]
 
 
 def _stop_group(process: subprocess.Popen[bytes], grace_seconds: float) -> None:
@@ -475,19 +625,28 @@ def _returncode(process: subprocess.Popen[bytes]) -> int:
 def _probe_version(interpreter: str, env: Mapping[str, str]) -> str | None:
     """The `major.minor` an interpreter reports, or None when it does not run."""
     try:
-        completed = subprocess.run(
-            list(python_version_probe(interpreter)),
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=_PROBE_TIMEOUT_SECONDS,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
+        with proctree.starting() as started:
+            process = subprocess.Popen(
+                list(python_version_probe(interpreter)),
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+            started(process.pid)
+    except OSError:
         return None
-    if completed.returncode != 0:
+    try:
+        stdout, _ = process.communicate(timeout=_PROBE_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
         return None
-    return completed.stdout.decode(errors="replace").strip()
+    finally:
+        proctree.waited(process.pid)
+    if process.returncode != 0:
+        return None
+    return stdout.decode(errors="replace").strip()
 
 
 def _signal_name(signum: int) -> str:

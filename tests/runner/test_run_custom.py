@@ -60,9 +60,8 @@ def test_the_task_gets_its_env_and_the_run_id_but_not_the_daemons_notify_socket(
     seen = dict(line.split("=", 1) for line in result.log_path.read_text().splitlines())
     assert seen["GREETING"] == "hello world"
     assert seen["OVERRIDDEN"] == "task value"
-    assert seen["FROM_THE_DAEMON"] == "inherited"
     assert seen["AME_RUN_ID"] == request.run_id
-    for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS"):
+    for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "FROM_THE_DAEMON"):
         assert name not in seen
 
 

@@ -98,3 +98,33 @@ def test_a_background_child_that_ignores_sigterm_and_keeps_writing_does_not_hang
     result = run_task(make_request(command, stop_grace_seconds=0.5))
     assert result.ok, result.error
     assert wait_until_dead(_pid(result.workdir, "ticker.pid"))
+
+
+SETSID_WRITER = (
+    "setsid sh -c 'echo $$ > writer.pid; sleep 1; echo late >> out.txt; sleep 100' "
+    "</dev/null >/dev/null 2>&1 & while [ ! -s writer.pid ]; do sleep 0.01; done; echo done"
+)
+"""A task whose child leaves the process group and writes after the task has exited."""
+
+
+def test_a_child_that_left_the_process_group_is_ended_when_the_task_exits(
+    make_request: MakeRequest,
+) -> None:
+    result = run_task(make_request(SETSID_WRITER, stop_grace_seconds=0.5))
+    assert result.ok, result.error
+    pid = _pid(result.workdir, "writer.pid")
+    assert is_dead(pid)  # ended before run_task returned, not eventually
+    assert not (result.workdir / "out.txt").exists()
+
+
+def test_a_double_forked_child_without_the_run_tag_is_ended_and_reported(
+    make_request: MakeRequest,
+) -> None:
+    command = (
+        "env -u AME_RUN_ID setsid sh -c 'echo $$ > stray.pid; exec sleep 100' "
+        "</dev/null >/dev/null 2>&1 & while [ ! -s stray.pid ]; do sleep 0.01; done"
+    )
+    result = run_task(make_request(command, stop_grace_seconds=0.5))
+    assert result.ok, result.error
+    assert is_dead(_pid(result.workdir, "stray.pid"))
+    assert result.strays
