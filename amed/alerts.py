@@ -34,6 +34,7 @@ _NOTIFY_TYPE = {  # apprise.NotifyType's member names
     "resolved": "SUCCESS",
 }
 _MIN_SECRET_CHARS = 4
+_TASK_MASK_CHARS = 8
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,12 @@ class AlertChannels:
     @property
     def names(self) -> list[str]:
         return [c.name for c in self._channels]
+
+    @property
+    def credentials(self) -> tuple[str, ...]:
+        """The channels' tokens and passwords, to mask in what tasks print; short URL parts
+        (a port, a word of a path) are left out, or task output would be masked to shreds."""
+        return tuple(s for c in self._channels for s in c.secrets if len(s) >= _TASK_MASK_CHARS)
 
     def __bool__(self) -> bool:
         return bool(self._channels)

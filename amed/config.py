@@ -7,6 +7,7 @@ line that names its source (`/etc/ame/amed.toml: storage.capacity: ...`).
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -19,6 +20,9 @@ DEFAULT_INTERVAL_SECONDS = 10.0
 DEFAULT_TASK_TIMEOUT_SECONDS = 6 * 3600.0
 DEFAULT_MAX_PARALLEL = 2
 DEFAULT_RETRY_BASE_SECONDS = 10.0
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\*?")
 
 
 class ConfigError(Exception):
@@ -44,6 +48,7 @@ class Settings:
     alert_after_failures: int = 3
     http_address: str | None = None
     http_allowed_hosts: tuple[str, ...] = ()
+    task_pass_env: tuple[str, ...] = ()
     http_token_file: Path | None = None
     deletion_grace_seconds: float = 3600.0
     deletion_max_percent: float = 50.0
@@ -69,6 +74,7 @@ _KEYS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
     ("alert_after_failures", "", ("alerts", "after_failures"), "AME_ALERT_AFTER_FAILURES"),
     ("http_address", "--http", ("http", "address"), "AME_HTTP"),
     ("http_allowed_hosts", "", ("http", "allowed_hosts"), "AME_HTTP_ALLOWED_HOSTS"),
+    ("task_pass_env", "", ("tasks", "pass_env"), "AME_TASK_PASS_ENV"),
     ("http_token_file", "", ("http", "token_file"), "AME_HTTP_TOKEN_FILE"),
     ("deletion_grace_seconds", "", ("deletion", "grace_seconds"), "AME_DELETION_GRACE_SECONDS"),
     ("deletion_max_percent", "", ("deletion", "max_percent"), "AME_DELETION_MAX_PERCENT"),
@@ -181,6 +187,15 @@ def _parse(name: str, value: Any, where: str) -> Any:
             if not isinstance(hosts, list | tuple) or not all(isinstance(h, str) for h in hosts):
                 raise ValueError("must be a list of host names")
             return tuple(allowed_host(h) for h in hosts if h.strip())
+        if name == "task_pass_env":
+            names = value.replace(",", " ").split() if isinstance(value, str) else value
+            if not isinstance(names, list | tuple) or not all(
+                isinstance(n, str) and _ENV_NAME.fullmatch(n) for n in names
+            ):
+                raise ValueError(
+                    "must be a list of environment variable names (or PREFIX_* patterns)"
+                )
+            return tuple(names)
         if name == "alert_urls":
             urls = value.split() if isinstance(value, str) else value
             if not isinstance(urls, list | tuple) or not all(isinstance(u, str) for u in urls):

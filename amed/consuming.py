@@ -18,6 +18,7 @@ from amed import logs
 from amed.config import Settings
 from amed.consumers import StartTask
 from amed.producer import executor_spec
+from amed.redact import Redactor
 from amed.runner import RunRequest, RunResult, run_task
 from amed.secrets import SecretError, secret_env
 from amed.store import ObjectStore, StoreError
@@ -40,6 +41,7 @@ class Consumer:
         self.clock = clock
         self.cancel = cancel
         self.data_paths = data_paths
+        self.credentials: tuple[str, ...] = ()
 
     def consume(self, start: StartTask, run_id: str) -> None:
         log = logs.get(task=start.task.name, run_id=run_id)
@@ -55,7 +57,7 @@ class Consumer:
             reason = str(exc)
         except Exception as exc:  # the daemon must outlive any one run
             log.exception("task_crashed")
-            reason = f"internal error: {exc}"
+            reason = Redactor(self.credentials).text(f"internal error: {exc}")
         finally:
             shutil.rmtree(self.settings.state_dir / "runs" / run_id / "work", ignore_errors=True)
         ok = result is not None and result.ok
@@ -86,7 +88,8 @@ class Consumer:
         assert task.executor is not None
         env = {var.key: var.val for var in task.env}
         env["AME_TASK"] = task.name
-        env.update(secret_env(task, self.settings.state_dir, os.environ))
+        secrets = secret_env(task, self.settings.state_dir, os.environ)
+        env.update(secrets)
 
         def place(work: Path) -> None:
             for name, version in sorted(start.inputs.items()):
@@ -104,5 +107,7 @@ class Consumer:
             exclude=self.data_paths(),
             timeout_seconds=self.settings.task_timeout_seconds,
             venv_root=self.settings.state_dir / "venvs",
+            redact=(*secrets.values(), *self.credentials),
+            pass_env=self.settings.task_pass_env,
             prepare=place,
         )

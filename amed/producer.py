@@ -22,6 +22,7 @@ from amed.backoff import retry_delay_seconds
 from amed.config import Settings
 from amed.executors import ExecutorSpec
 from amed.plan import Produce
+from amed.redact import Redactor
 from amed.runner import RunRequest, RunResult, run_task
 from amed.secrets import SecretError, secret_env
 from amed.store import ObjectStore, OutOfSpace, StoreError, StoreUnavailable
@@ -73,6 +74,7 @@ class Producer:
         self.cancel = cancel
         self.on_store_result = on_store_result
         self.data_paths: tuple[str, ...] = ()
+        self.credentials: tuple[str, ...] = ()
 
     @property
     def runs_dir(self) -> Path:
@@ -105,7 +107,8 @@ class Producer:
             log.warning("run_failed", error=str(exc))
         except Exception as exc:  # the daemon must outlive any one run
             log.exception("run_crashed")
-            self._failed(action, run_id, "task", f"internal error: {exc}", None)
+            reason = Redactor(self.credentials).text(f"internal error: {exc}")
+            self._failed(action, run_id, "task", reason, None)
         finally:
             shutil.rmtree(self.runs_dir / run_id / "work", ignore_errors=True)
 
@@ -126,7 +129,11 @@ class Producer:
                 result.workdir / data_set.path,
                 created_at=format_time(began),
                 budget_bytes=action.budget_bytes,
-                owned=True,  # the working copy is deleted once the run is over
+                # The working copy is deleted once the run is over, and nothing the task
+                # started still runs: its files may be linked into place. Not when a process
+                # that hid from its run had to be ended: it may have held them open.
+                owned=not result.strays,
+                root=result.workdir,  # a file with a name outside the working copy is not stored
             )
         except StoreError as exc:
             self.on_store_result(exc if isinstance(exc, StoreUnavailable) else None)
@@ -191,7 +198,8 @@ class Producer:
         assert executor is not None  # the spec refuses producers without one
         env = {var.key: var.val for var in task.env}
         env.update(AME_DATASET=data_set.name, AME_DATASET_PATH=data_set.path)
-        env.update(secret_env(task, self.settings.state_dir, os.environ))
+        secrets = secret_env(task, self.settings.state_dir, os.environ)
+        env.update(secrets)
         return RunRequest(
             run_id=run_id,
             project_dir=self.settings.project_dir,
@@ -201,4 +209,6 @@ class Producer:
             exclude=self.data_paths,
             timeout_seconds=self.settings.task_timeout_seconds,
             venv_root=self.settings.state_dir / "venvs",
+            redact=(*secrets.values(), *self.credentials),
+            pass_env=self.settings.task_pass_env,
         )

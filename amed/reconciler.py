@@ -158,6 +158,8 @@ class Reconciler:
             settings, store, self._append, clock, self.cancel, lambda: self.producer.data_paths
         )
         self.channels = channels if channels is not None else AlertChannels()
+        credentials = (*store.credentials, *self.channels.credentials)
+        self.producer.credentials = self.consumer.credentials = credentials
         self.sender = AlertSender(self.channels, self._delivered) if self.channels else None
         self.policy = policy_of(settings)
 

@@ -60,6 +60,8 @@ class Workspace:
             AME_STORAGE=self.storage_url,
             AME_PROJECT=str(self.project),
             RUNS_LOG=str(self.root / "runs.log"),
+            # Tasks get a clean environment: the tests' own variables are passed on purpose.
+            AME_TASK_PASS_ENV="RUNS_LOG PIDS_DIR",
         )
         env.update(self.env)
         return env

@@ -22,10 +22,10 @@ dataSets:
       executor: !custom
         command: {first}
   - name: second
-    path: ./data
+    path: ./other
     task:
       executor: !custom
-        command: mkdir -p data && echo second > data/x
+        command: mkdir -p other && echo second > other/x
 """
 # The task and a child of its own write their pids outside the project, then wait.
 STUBBORN = 'sleep 300 & echo $! > "$PIDS_DIR/child"; echo $$ > "$PIDS_DIR/task"; echo started; wait'
