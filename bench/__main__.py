@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, str] = {
     "memory": "bench.memory",
     "reaction": "bench.reaction",
     "produce_once": "bench.produce_once",
+    "run_end": "bench.run_end",
 }
 RESULTS_FILE = Path(__file__).resolve().parent / "RESULTS.md"
 
