@@ -355,11 +355,12 @@ def _one(source: _Source, project: str, name: str, *, as_json: bool) -> Response
             return _text(404, f"no data set {project}/{name}")
         versions = reader.versions(project, name)
         history = list(reader.events(project=project, dataset=name))
+        state_id = reader.state_id()
     finally:
         reader.close()
     if as_json:
         document = dataset_document(row, versions, history)
-        document["manifest"] = manifest_summary(source.storage_url, row)
+        document["manifest"] = manifest_summary(source.storage_url, row, state_id)
         return _json(document)
     return _html(dataset_page(row, versions, history, now=datetime.now(UTC)))
 
