@@ -176,12 +176,12 @@ def _parse(name: str, value: Any, where: str) -> Any:
         if name in ("project_dir", "state_dir", "alert_config", "http_token_file"):
             return Path(str(value))
         if name == "http_address":
-            from amed.dashboard import parse_address  # here: the dashboard imports config
+            from amed.addresses import parse_address  # here: the dashboard imports config
 
             parse_address(str(value))
             return str(value)
         if name == "http_allowed_hosts":
-            from amed.dashboard_access import allowed_host
+            from amed.addresses import allowed_host
 
             hosts = value.split(",") if isinstance(value, str) else value
             if not isinstance(hosts, list | tuple) or not all(isinstance(h, str) for h in hosts):

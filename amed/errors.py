@@ -25,5 +25,5 @@ class AlertConfigError(Exception):
 
 
 class ProjectClaimed(StoreError):
-    """A project's prefix in a shared store belongs to another state (amed.claims): this
+    """A project's prefix in a shared store belongs to another state (amed.store.claims): this
     state may neither write nor delete there."""

@@ -1,7 +1,7 @@
 """3. The no-op pass: many declared data sets, all ready; a pass must be fast and append nothing.
 
 - in-process: `Reconciler.reconcile` on a loaded project and an open state store, i.e.
-  `StateStore.observed()` plus `amed.plan.decide(...)`, which is what a daemon does every
+  `StateStore.observed()` plus `amed.plan.decide.decide(...)`, which is what a daemon does every
   interval once the spec file is cached. Baseline: reading the same rows with raw `sqlite3`
   (`SELECT * FROM datasets`), the least a stateless pass would do.
 - whole `amed run --once`: start-up, spec load, state open, the passes, the sweep.
@@ -63,9 +63,9 @@ def run(quick: bool) -> list[Result]:
 
 
 def _in_process(root: Path, project: object, count: int, quick: bool) -> Result:
+    from amed.act.reconciler import Reconciler
     from amed.config import Settings
-    from amed.reconciler import Reconciler
-    from amed.store import open_store
+    from amed.store.objects import open_store
     from spec import Project
     from state.db import StateStore
 

@@ -14,9 +14,9 @@ import os
 import subprocess
 from pathlib import Path
 
-from amed import proctree
-from amed.executors import ExecutorSpec
-from amed.runner import RunRequest, run_task
+from amed.engine import proctree
+from amed.engine.executors import ExecutorSpec
+from amed.engine.local import RunRequest, run_task
 from bench.common import MIB, Result, runs_for, scratch, timed
 
 QUESTION = "9 safety per run"

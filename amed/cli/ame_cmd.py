@@ -19,7 +19,7 @@ from amed.cli.status_cmd import status
 from amed.cli.store_cmd import store
 from amed.cli.table import print_table
 from amed.cli.task_cmd import task
-from amed.listing import (
+from amed.web.listing import (
     DATASET_JSON_COLUMNS,
     TABLE_COLUMNS,
     dataset_cells,
@@ -125,7 +125,7 @@ def ds_show(config_file: Path | None, state_dir: Path | None, as_json: bool, nam
 @click.argument("file", required=False, type=click.Path(path_type=Path))
 def validate(file: Path | None) -> int:
     """Check an ame.yaml (default: ./ame.yaml); one line per problem, exit 2 if invalid."""
-    from amed.daemon import spec_path
+    from amed.daemon.service import spec_path
     from spec import load_project
 
     path = file or spec_path(Path.cwd())

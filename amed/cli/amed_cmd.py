@@ -77,7 +77,7 @@ def run(
     **flags: object,
 ) -> int:
     """Reconcile the project's data sets, continuously or once."""
-    from amed.daemon import run_forever, run_once
+    from amed.daemon.service import run_forever, run_once
 
     logs.configure(json_lines=None if log_format == "auto" else log_format == "json")
     settings = settings_from(config_file, **flags)
@@ -96,8 +96,8 @@ def run(
 
 
 def _dry_run(settings: Settings) -> int:
-    from amed.daemon import spec_path
-    from amed.dryrun import dry_run
+    from amed.daemon.dryrun import dry_run
+    from amed.daemon.service import spec_path
     from spec import load_project
 
     lines = dry_run(settings, load_project(spec_path(settings.project_dir)))

@@ -27,8 +27,8 @@ from state.read import StateReader
 from state.rows import DatasetRow
 
 if TYPE_CHECKING:
-    from amed.manifest import FileEntry, Manifest
-    from amed.store import ObjectStore
+    from amed.store.manifest import FileEntry, Manifest
+    from amed.store.objects import ObjectStore
 
 POLL_SECONDS = 0.5
 GIVE_UP_STATUSES = ("failed", "blocked", "removed")
@@ -77,7 +77,7 @@ def pull(
             f"note: {name} is {row.status}; pulling its stored version {row.version}", err=True
         )
     assert row.version is not None
-    from amed.store import open_store
+    from amed.store.objects import open_store
     from state.events import DatasetPulled
 
     store = open_store(settings.storage_url)

@@ -1,6 +1,6 @@
 """`ame store release PROJECT`: give up this state's claim on a project in a shared store.
 
-A project's prefix in a store belongs to the state that claimed it (amed.claims). Moving a
+A project's prefix in a store belongs to the state that claimed it (amed.store.claims). Moving a
 project to another state dir (another host) means releasing it here, or taking it over
 there (`amed run --take-over`). Either way the state that claims it next sweeps what this
 one left under `datasets/<project>/`: it is no longer any state's data.
@@ -32,7 +32,7 @@ def release(
     config_file: Path | None, state_dir: Path | None, storage_url: str | None, project: str
 ) -> int:
     """Delete this state's claim on PROJECT, so that another state may claim it."""
-    from amed.store import open_store
+    from amed.store.objects import open_store
 
     settings = settings_from(config_file, state_dir=state_dir, storage_url=storage_url)
     reader = StateReader.in_dir(settings.state_dir)

@@ -13,7 +13,7 @@ from amed.cli.exits import EXIT_FAILED, EXIT_OK, Cli
 from amed.cli.options import config_option, settings_from, state_dir_option
 from amed.cli.requests import append, daemon_alive, no_daemon_hint, now
 from amed.cli.table import print_table
-from amed.listing import age
+from amed.web.listing import age
 from state.read import StateReader
 from state.rows import TaskRow
 from state.timefmt import format_time
@@ -85,7 +85,7 @@ def task_list(config_file: Path | None, state_dir: Path | None, as_json: bool) -
 @click.argument("name")
 def task_run(config_file: Path | None, state_dir: Path | None, name: str) -> int:
     """Ask the daemon to run a task once its data sets are ready."""
-    from amed.daemon import spec_path
+    from amed.daemon.service import spec_path
     from spec import SpecError, load_project
 
     settings = settings_from(config_file, state_dir=state_dir)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from amed.alerts import AlertChannels, AlertConfigError, Delivery
+from amed.alerts.channels import AlertChannels, AlertConfigError, Delivery
 from tests.receivers import free_port, webhook
 
 SLACK = "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from amed.dashboard import Dashboard, start_dashboard
+from amed.web.server import Dashboard, start_dashboard
 from state.db import StateStore
 from state.events import (
     AlertDelivered,

@@ -12,7 +12,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from amed.config import ConfigError, resolve
-from amed.dashboard import Dashboard, start_dashboard
+from amed.web.server import Dashboard, start_dashboard
 from tests.dashboard.conftest import CAPACITY_BYTES
 
 TOKEN = "s3cret-dashboard-token-0123456789"

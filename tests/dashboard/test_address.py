@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from amed.dashboard import is_loopback, parse_address, start_dashboard
+from amed.addresses import is_loopback, parse_address
+from amed.web.server import start_dashboard
 from tests.dashboard.conftest import fetch
 
 

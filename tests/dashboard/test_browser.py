@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from amed.dashboard import Dashboard, start_dashboard
+from amed.web.server import Dashboard, start_dashboard
 from tests.conftest import Workspace
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -6,7 +6,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
-from amed.dashboard import Dashboard, start_dashboard
+from amed.web.server import Dashboard, start_dashboard
 from state.db import StateStore
 from state.events import RunFailed, RunStarted
 from tests.dashboard.conftest import CAPACITY_BYTES, MNIST_BYTES, T0, fetch

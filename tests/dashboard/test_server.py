@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from amed.cli.ame_cmd import cli as ame
-from amed.dashboard import Dashboard, start_dashboard
+from amed.web.server import Dashboard, start_dashboard
 from tests.dashboard.conftest import (
     HOSTILE_NAME,
     fetch,

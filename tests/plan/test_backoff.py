@@ -1,6 +1,6 @@
 import pytest
 
-from amed.backoff import MAX_DELAY_SECONDS, retry_delay_seconds
+from amed.plan.backoff import MAX_DELAY_SECONDS, retry_delay_seconds
 
 
 @pytest.mark.parametrize(("attempts", "seconds"), [(1, 10), (2, 20), (3, 40), (7, 640), (8, 1280)])

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from amed.alerting import ClearAlert, Deliver, RaiseAlert
-from amed.plan import Block, Evict, Facts, Policy, Produce, decide
+from amed.plan.alerts import ClearAlert, Deliver, RaiseAlert
+from amed.plan.decide import Block, Evict, Facts, Policy, Produce, decide
 from spec import Project, load_text
 from state.db import Tables
 from state.events import (

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from amed.consumers import StartTask
-from amed.plan import DeclareTask, Facts, FinishTask, Produce, RequestTask, decide
+from amed.plan.decide import DeclareTask, Facts, FinishTask, Produce, RequestTask, decide
+from amed.plan.tasks import StartTask
 from spec import Project, load_text
 from state.db import replay
 from state.events import (

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from amed.alerting import RaiseAlert
-from amed.plan import (
+from amed.plan.alerts import RaiseAlert
+from amed.plan.decide import (
     Declare,
     DeclareTask,
     DeleteVersion,

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from amed.alerting import ClearAlert, Deliver, RaiseAlert
-from amed.plan import (
+from amed.plan.alerts import ClearAlert, Deliver, RaiseAlert
+from amed.plan.decide import (
     Action,
     Block,
     Declare,

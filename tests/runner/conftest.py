@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from amed.executors import ExecutorKind, ExecutorSpec
-from amed.runner import RunRequest
+from amed.engine.executors import ExecutorKind, ExecutorSpec
+from amed.engine.local import RunRequest
 
 MakeRequest = Callable[..., RunRequest]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from amed.executors import (
+from amed.engine.executors import (
     ExecutorSpec,
     major_minor,
     plan_for,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from amed.runner import run_task
+from amed.engine.local import run_task
 
 from .conftest import MakeRequest
 

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from amed.redact import Redactor
-from amed.runner import PASS_ENV, run_task
+from amed.engine.local import PASS_ENV, run_task
+from amed.engine.redact import Redactor
 
 from .conftest import MakeRequest
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from amed.workspace import make_working_copy
+from amed.engine.workspace import make_working_copy
 
 
 def test_copy_leaves_out_git_and_the_data_set_paths(project: Path, tmp_path: Path) -> None:

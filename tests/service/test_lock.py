@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from amed.lock import LOCK_FILENAME, DaemonLock, StateDirInUse
+from amed.daemon.lock import LOCK_FILENAME, DaemonLock, StateDirInUse
 from tests.conftest import Workspace
 from tests.service.conftest import StartDaemon
 

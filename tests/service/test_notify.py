@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from amed.notify import Notifier, send, socket_address, watchdog_interval_seconds
+from amed.daemon.notify import Notifier, send, socket_address, watchdog_interval_seconds
 from tests.conftest import Workspace
 from tests.service.conftest import StartDaemon
 from tests.service.daemon import wait_for

@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from amed.run_logs import RUN_LOG_KEEP_SECONDS, prune_run_dirs
+from amed.act.upkeep import RUN_LOG_KEEP_SECONDS, prune_run_dirs
 from tests.conftest import Workspace
 from tests.service.daemon import HELLO_SPEC, once_log
 

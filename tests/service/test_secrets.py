@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from amed.secrets import SecretError, secret_env
+from amed.engine.secrets import SecretError, secret_env
 from spec import SpecError, Task, load_text
 from tests.conftest import Workspace
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from amed.config import _KEYS, resolve
-from amed.service_settings import read_service_settings
+from amed.daemon.service_settings import read_service_settings
 from tests.conftest import command_path
 
 SYSTEMD = Path(__file__).resolve().parents[2] / "systemd"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from structlog.testing import capture_logs
 
-from amed.spec_file import SpecFile
+from amed.daemon.spec_file import SpecFile
 from tests.conftest import Workspace
 
 

@@ -13,7 +13,7 @@ import obstore
 import pytest
 from moto.server import ThreadedMotoServer
 
-from amed.store import ObjectStore, open_store
+from amed.store.objects import ObjectStore, open_store
 
 S3_REGION = "us-east-1"
 S3_ACCESS_KEY_ID = "AKIATESTSTOREKEY"

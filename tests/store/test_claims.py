@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from amed.claims import Claim, claim_key
-from amed.manifest import Manifest, file_key, manifest_key
-from amed.store import ObjectStore, ProjectClaimed, StoreError
+from amed.store.claims import Claim, claim_key
+from amed.store.manifest import Manifest, file_key, manifest_key
+from amed.store.objects import ObjectStore, ProjectClaimed, StoreError
 from tests.store.conftest import raw_keys, raw_put
 
 CREATED_AT = "2026-11-25T10:00:00.000Z"

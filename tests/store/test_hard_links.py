@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from amed.datafiles import collect_sources
-from amed.manifest import file_key
-from amed.store import ObjectStore
+from amed.store.datafiles import collect_sources
+from amed.store.manifest import file_key
+from amed.store.objects import ObjectStore
 from tests.store.conftest import local_root
 
 CREATED_AT = "2026-11-25T10:00:00Z"

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from amed.manifest import (
+from amed.store.manifest import (
     FileEntry,
     Manifest,
     file_key,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from amed.store import StoreError, open_store
+from amed.store.objects import StoreError, open_store
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from amed.datafiles import SPARSE_BLOCK_BYTES, SparseWriter
-from amed.store import ObjectStore
+from amed.store.datafiles import SPARSE_BLOCK_BYTES, SparseWriter
+from amed.store.objects import ObjectStore
 
 CREATED_AT = "2026-11-25T10:00:00Z"
 MiB = 1024 * 1024

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from amed.store import OutOfSpace, StoreError, StoreUnavailable, open_store
+from amed.store.objects import OutOfSpace, StoreError, StoreUnavailable, open_store
 from tests.store.conftest import (
     S3_ACCESS_KEY_ID,
     S3_SECRET_ACCESS_KEY,

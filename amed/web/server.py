@@ -10,12 +10,11 @@ Routes: `/` (every data set; `?all=1` adds removed ones), `/datasets/<project>/<
 `ame ds show NAME --json`), `/metrics`, `/healthz`.
 
 Before any route, a request must name an accepted host, and carry the token when one is set
-(`/healthz` excepted, for probes): see `amed.dashboard_access`.
+(`/healthz` excepted, for probes): see `amed.web.access`.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import socket
@@ -30,13 +29,14 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from amed import logs
-from amed.capacity import Usage, usage_of
-from amed.dashboard_access import Access, is_loopback, read_token
-from amed.dashboard_html import dataset_page, index_page
-from amed.diskspace import free_bytes_under
-from amed.listing import dataset_document, dataset_json, manifest_summary
-from amed.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from amed.metrics import metrics_text
+from amed.addresses import is_loopback, parse_address
+from amed.plan.capacity import Usage, usage_of
+from amed.store.diskspace import free_bytes_under
+from amed.web.access import Access, read_token
+from amed.web.listing import dataset_document, dataset_json, manifest_summary
+from amed.web.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from amed.web.metrics import metrics_text
+from amed.web.pages import dataset_page, index_page
 from state.read import StateReader
 from state.rows import DatasetRow
 
@@ -57,32 +57,6 @@ _HEADERS = {
 
 
 # -- the address ----------------------------------------------------------------------------
-
-
-def parse_address(address: str) -> tuple[str, int]:
-    """`HOST:PORT` (IPv6 as `[::1]:PORT`; port 0 picks a free one) as (host, port). Raises
-    ValueError with one line saying what is wrong."""
-    host, sep, port_text = address.strip().rpartition(":")
-    expected = f"invalid dashboard address {address!r}: expected HOST:PORT, e.g. 127.0.0.1:8321"
-    if not sep or not host or not (port_text.isascii() and port_text.isdigit()):
-        raise ValueError(expected)
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-        if not _is_ipv6(host):
-            raise ValueError(expected)
-    elif ":" in host or "[" in host or "]" in host:
-        raise ValueError(f"{expected} (an IPv6 host goes in brackets: [::1]:8321)")
-    port = int(port_text)
-    if port > 65535:
-        raise ValueError(f"invalid dashboard address {address!r}: port {port} is above 65535")
-    return host, port
-
-
-def _is_ipv6(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).version == 6
-    except ValueError:
-        return False
 
 
 # -- the server -----------------------------------------------------------------------------

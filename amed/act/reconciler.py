@@ -8,7 +8,7 @@ Giving up a version is always recorded before its objects are deleted (`dataset_
 `dataset_removed`, then `version_deleted`): a crash in between leaves a version nobody
 serves, whose deletion the next pass finishes, never a `ready` data set with missing files.
 
-A store may be shared (amed.claims): the store is bound to this state's id, and a project
+A store may be shared (amed.store.claims): the store is bound to this state's id, and a project
 another state has claimed is left alone from the moment that is seen (at start, when the
 project's name changes, at a sweep, or when a version is stored or deleted): nothing is
 produced, stored, evicted or swept there any more, and the daemon says so once.
@@ -27,13 +27,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from amed import logs
-from amed.alerting import ClearAlert, Deliver, RaiseAlert
-from amed.alerts import AlertChannels, AlertSender, Delivery, Outcome
-from amed.claims import Claim
+from amed.act.consume import Consumer
+from amed.act.produce import Producer
+from amed.act.upkeep import RUN_LOG_KEEP_DAYS, prune_run_dirs
+from amed.alerts.channels import AlertChannels, AlertSender, Delivery, Outcome
 from amed.config import Settings
-from amed.consumers import StartTask
-from amed.consuming import Consumer
-from amed.plan import (
+from amed.plan.alerts import ClearAlert, Deliver, RaiseAlert
+from amed.plan.decide import (
     Action,
     Block,
     Declare,
@@ -51,9 +51,9 @@ from amed.plan import (
     decide,
     summarize,
 )
-from amed.producer import Producer
-from amed.run_logs import RUN_LOG_KEEP_DAYS, prune_run_dirs
-from amed.store import ObjectStore, ProjectClaimed, StoreError, StoreUnavailable
+from amed.plan.tasks import StartTask
+from amed.store.claims import Claim
+from amed.store.objects import ObjectStore, ProjectClaimed, StoreError, StoreUnavailable
 from spec import Project, format_bytes
 from state.db import StateStore
 from state.events import (

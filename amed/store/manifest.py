@@ -7,7 +7,7 @@ Pure: no I/O. The store layout is
 
 A version exists only once its manifest is written, so the manifest is the single source
 of truth for a version's files, their sizes and their sha256 digests. It also names the
-state that wrote it: two states may share a store (see amed.claims), and a reader must
+state that wrote it: two states may share a store (see amed.store.claims), and a reader must
 never take another state's version at the same key for its own.
 
 Relative paths are stored in the manifest exactly as they are on disk. In keys, the few

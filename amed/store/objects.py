@@ -5,11 +5,11 @@ into `StoreError` (permanent), `StoreUnavailable` (temporary: retry later) or `O
 each a single line that never carries credentials: obstore's `store.config` holds them in
 clear text and is never logged, and any secret we were given is masked in error text.
 
-Commit protocol (see amed.manifest for the layout): a version's files are uploaded first,
+Commit protocol (see amed.store.manifest for the layout): a version's files are uploaded first,
 its manifest.json last. A version prefix without a manifest is never a committed version,
 so whatever a crash leaves behind is debris that `sweep_debris` removes.
 
-A store may be shared by several states (amed.claims). Once `bind` tells it which state it
+A store may be shared by several states (amed.store.claims). Once `bind` tells it which state it
 serves, it writes and deletes under a project only while that state's claim holds, and
 hands out only manifests that state wrote: the store itself, not each caller, keeps one
 state off another's data.
@@ -41,8 +41,15 @@ from obstore.exceptions import (
 from obstore.store import LocalStore, MemoryStore, S3Store, from_url
 
 from amed import logs
-from amed.claims import Claim, claim_key
-from amed.datafiles import (
+
+# Re-exported: the store's errors are part of its door.
+from amed.errors import OutOfSpace as OutOfSpace
+from amed.errors import ProjectClaimed as ProjectClaimed
+from amed.errors import StoreError as StoreError
+from amed.errors import StoreUnavailable as StoreUnavailable
+from amed.errors import StoreURLError as StoreURLError
+from amed.store.claims import Claim, claim_key
+from amed.store.datafiles import (
     HashingReader,
     SourceFile,
     SparseWriter,
@@ -55,14 +62,7 @@ from amed.datafiles import (
     run_all,
     write_file,
 )
-
-# Re-exported: the store's errors are part of its door.
-from amed.errors import OutOfSpace as OutOfSpace
-from amed.errors import ProjectClaimed as ProjectClaimed
-from amed.errors import StoreError as StoreError
-from amed.errors import StoreUnavailable as StoreUnavailable
-from amed.errors import StoreURLError as StoreURLError
-from amed.manifest import (
+from amed.store.manifest import (
     DATASETS_PREFIX,
     FileEntry,
     Manifest,
@@ -118,7 +118,7 @@ _URL_USERINFO = re.compile(r"//[^/@\s]*@")
 
 
 class ObjectStore:
-    """A store reached through obstore, with data sets laid out as amed.manifest says.
+    """A store reached through obstore, with data sets laid out as amed.store.manifest says.
 
     `url` is the URL it was opened with, minus any credentials: safe to log.
     """
@@ -380,7 +380,7 @@ class ObjectStore:
             removed += self._sweep_local(scope, owned_set, in_flight)
         return removed
 
-    # ---- claims (amed.claims) ------------------------------------------------------
+    # ---- claims (amed.store.claims) ------------------------------------------------------
 
     def read_claim(self, project: str) -> Claim | None:
         """The claim on a project, or None when no state has claimed it."""

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from amed.capacity import Usage
-from amed.listing import age
+from amed.plan.capacity import Usage
+from amed.web.listing import age
 from spec import format_bytes
 from state.read import LoggedEvent
 from state.rows import AlertRow, DatasetRow, VersionRow

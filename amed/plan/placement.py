@@ -11,9 +11,9 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from amed.actions import Block, Evict, Produce
-from amed.capacity import Usage, choose_victims, evictable
-from amed.facts import Facts, Key
+from amed.plan.actions import Block, Evict, Produce
+from amed.plan.capacity import Usage, choose_victims, evictable
+from amed.plan.facts import Facts, Key
 from spec import DataSet, format_bytes
 from state.events import DatasetBlocked, DatasetEvicted
 from state.rows import DatasetRow

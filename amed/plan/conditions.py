@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from amed.alerting import Condition
-from amed.capacity import Usage
-from amed.facts import Facts
+from amed.plan.alerts import Condition
+from amed.plan.capacity import Usage
+from amed.plan.facts import Facts
 from spec import Project, format_bytes
 from state.events import DatasetBlocked, DatasetEvicted
 from state.rows import DatasetRow
@@ -20,7 +20,7 @@ from state.timefmt import format_time
 
 def mass_deletion_key(project: str) -> str:
     """The alert a held deletion raises. The planner reads it back: while it fires, the
-    deletion is still held (see `amed.plan`)."""
+    deletion is still held (see `amed.plan.decide`)."""
     return f"mass_deletion:{project}"
 
 

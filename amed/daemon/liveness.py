@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from amed import logs
-from amed.notify import Notifier
-from amed.reconciler import Reconciler
-from amed.spec_file import SpecFile
-from amed.store import StoreError
+from amed.act.reconciler import Reconciler
+from amed.daemon.notify import Notifier
+from amed.daemon.spec_file import SpecFile
+from amed.store.objects import StoreError
 from spec import format_bytes
 from state.heartbeat import DaemonRow, DaemonState
 from state.observed import Observed

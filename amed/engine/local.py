@@ -6,9 +6,9 @@ there. Every process of the run, setup included:
 
 - runs in its own session and process group, with stdin from /dev/null, so the whole group
   can be stopped (SIGTERM, then SIGKILL after the grace period) on timeout or cancel; when
-  it exits, every process it started is ended, in its group or not (amed.proctree);
+  it exits, every process it started is ended, in its group or not (amed.engine.proctree);
 - writes stdout and stderr into `<run_dir>/output.log` (mode 0600): straight through the
-  file descriptor when there is nothing to mask, else through a pipe that amed.redact
+  file descriptor when there is nothing to mask, else through a pipe that amed.engine.redact
   masks every secret value in before a byte is written; output is never kept in memory;
 - gets a clean environment, never the daemon's: the names of `PASS_ENV` (and of
   `tasks.pass_env`) taken from the daemon's, then the task's env and secrets, and
@@ -35,8 +35,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from amed import logs, proctree
-from amed.executors import (
+from amed import logs
+from amed.engine import proctree
+from amed.engine.executors import (
     REQUIREMENTS_FILE,
     ExecutorSpec,
     Plan,
@@ -48,8 +49,8 @@ from amed.executors import (
     venv_install_command,
     venv_key,
 )
-from amed.redact import Redactor
-from amed.workspace import make_working_copy
+from amed.engine.redact import Redactor
+from amed.engine.workspace import make_working_copy
 
 log = logs.named(__name__)
 
@@ -517,7 +518,7 @@ class _Run:
         return _Exit(code)
 
     def _end_the_rest(self, pgid: int, grace_seconds: float) -> None:
-        """Nothing the run started may outlive it: see amed.proctree."""
+        """Nothing the run started may outlive it: see amed.engine.proctree."""
         if proctree.end_run(self.req.run_id, pgid, grace_seconds):
             self.strays = True
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import os
-import re
 import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from amed.addresses import allowed_host, is_ip, is_loopback
 from amed.config import ConfigError
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
@@ -31,30 +31,6 @@ TOKEN_CREDENTIAL = "dashboard-token"
 MIN_TOKEN_CHARS = 16
 MAX_TOKEN_BYTES = 4096
 ALLOWED_HOSTS_KEY = "http.allowed_hosts (AME_HTTP_ALLOWED_HOSTS)"
-_NAME = re.compile(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*")
-
-
-def allowed_host(value: str) -> str:
-    """A configured host name or IP literal, lowercase, IPv6 without brackets. Raises
-    ValueError (one line) for anything with a scheme, a port, a path or a space."""
-    text = value.strip().lower()
-    inner = text[1:-1] if text.startswith("[") and text.endswith("]") else text
-    if _is_ip(inner):
-        return inner
-    if not _NAME.fullmatch(text):
-        raise ValueError(
-            f"{value!r} is not a host name: give a bare name such as amed.example.org, "
-            "without scheme or port"
-        )
-    return text
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _host_of(header: str) -> str | None:
@@ -62,7 +38,7 @@ def _host_of(header: str) -> str | None:
     text = header.strip().lower()
     if text.startswith("["):
         inner, sep, rest = text[1:].partition("]")
-        if not sep or ":" not in inner or not _is_ip(inner):
+        if not sep or ":" not in inner or not is_ip(inner):
             return None
         if rest and not rest.startswith(":"):
             return None
@@ -93,7 +69,7 @@ class Access:
         cls, bound_host: str, allowed_hosts: Iterable[str] = (), token: str | None = None
     ) -> Access:
         bound = bound_host.lower()
-        any_ip = _is_ip(bound) and ipaddress.ip_address(bound).is_unspecified
+        any_ip = is_ip(bound) and ipaddress.ip_address(bound).is_unspecified
         names: list[str] = [] if any_ip else [bound]
         if not any_ip and is_loopback(bound):
             names += LOOPBACK_NAMES
@@ -104,7 +80,7 @@ class Access:
         host = _host_of(header) if header is not None else None
         if host is None:
             return False
-        return host in self.names or (self.any_ip and _is_ip(host))
+        return host in self.names or (self.any_ip and is_ip(host))
 
     def host_refusal(self) -> str:
         """One line for a refused host: what is accepted, and the key that adds a name."""
@@ -125,10 +101,6 @@ class Access:
         if scheme.lower() != "bearer" or not given.isascii():
             return False
         return hmac.compare_digest(given.encode(), self.token.encode())
-
-
-def is_loopback(host: str) -> bool:
-    return host == "localhost" or (_is_ip(host) and ipaddress.ip_address(host).is_loopback)
 
 
 def read_token(token_file: Path | None, env: Mapping[str, str]) -> str | None:

@@ -6,10 +6,10 @@ the log calls live belong to a daemon that is running, so it never reports them 
 
 from __future__ import annotations
 
-from amed.alerting import ClearAlert, Deliver, RaiseAlert
+from amed.act.reconciler import policy_of, utc_now
 from amed.config import Settings
-from amed.diskspace import free_bytes_under
-from amed.plan import (
+from amed.plan.alerts import ClearAlert, Deliver, RaiseAlert
+from amed.plan.decide import (
     Action,
     Block,
     Declare,
@@ -22,7 +22,7 @@ from amed.plan import (
     Remove,
     decide,
 )
-from amed.reconciler import policy_of, utc_now
+from amed.store.diskspace import free_bytes_under
 from spec import Project, format_bytes
 from state.read import StateReader
 from state.timefmt import format_time

@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Literal
 
 from amed import logs
-from amed.backoff import retry_delay_seconds
 from amed.config import Settings
-from amed.executors import ExecutorSpec
-from amed.plan import Produce
-from amed.redact import Redactor
-from amed.runner import RunRequest, RunResult, run_task
-from amed.secrets import SecretError, secret_env
-from amed.store import ObjectStore, OutOfSpace, StoreError, StoreUnavailable
+from amed.engine.executors import ExecutorSpec
+from amed.engine.local import RunRequest, RunResult, run_task
+from amed.engine.redact import Redactor
+from amed.engine.secrets import SecretError, secret_env
+from amed.plan.backoff import retry_delay_seconds
+from amed.plan.decide import Produce
+from amed.store.objects import ObjectStore, OutOfSpace, StoreError, StoreUnavailable
 from spec import Executor
 from state.events import Event, RunFailed, RunSucceeded, VersionStored
 from state.timefmt import format_time

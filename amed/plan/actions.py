@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from amed.alerting import ClearAlert, Deliver, RaiseAlert
-from amed.consumers import StartTask
+from amed.plan.alerts import ClearAlert, Deliver, RaiseAlert
+from amed.plan.tasks import StartTask
 from spec import DataSet
 from state.events import (
     DatasetBlocked,

@@ -1,6 +1,6 @@
 """Turn a task's executor into the commands that run it, as plain data.
 
-Nothing here starts a process, reads a file or looks at the environment: `amed.runner` is
+Nothing here starts a process, reads a file or looks at the environment: `amed.engine.local` is
 the one place that executes what these functions describe (borgmatic's `execute.py` is the
 model). Keeping the commands as data makes every executor testable without running it.
 """

@@ -2,11 +2,11 @@
 
 `decide` is a pure function. It reads no clock, disk or network: the time, the runs alive in
 this process, free worker slots and free space come in as `Facts`. It returns commands in
-the imperative (`amed.actions`) that the daemon carries out and records as events. Deciding
+the imperative (`amed.plan.actions`) that the daemon carries out and records as events. Deciding
 over a converged world returns nothing, which is what makes a pass over it append no event.
 
-The parts: declarations and deletions here; space in `amed.placement`; tasks that consume
-data sets in `amed.consumers`; alerts in `amed.alerting` and `amed.conditions`.
+The parts: declarations and deletions here; space in `amed.plan.placement`; tasks that consume
+data sets in `amed.plan.tasks`; alerts in `amed.plan.alerts` and `amed.plan.conditions`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from amed.actions import (
+from amed.plan.actions import (
     Action,
     Block,
     Declare,
@@ -30,12 +30,12 @@ from amed.actions import (
     RequestTask,
     summarize,
 )
-from amed.alerting import AlertAction, alert_actions
-from amed.capacity import usage_of
-from amed.conditions import HeldDeletions, conditions, mass_deletion_key
-from amed.consumers import StartTask, plan_tasks
-from amed.facts import Facts, Key, Policy
-from amed.placement import Candidate, Placement, keep_under_watermark, place
+from amed.plan.alerts import AlertAction, alert_actions
+from amed.plan.capacity import usage_of
+from amed.plan.conditions import HeldDeletions, conditions, mass_deletion_key
+from amed.plan.facts import Facts, Key, Policy
+from amed.plan.placement import Candidate, Placement, keep_under_watermark, place
+from amed.plan.tasks import StartTask, plan_tasks
 from spec import DataSet, Project
 from state.events import DatasetDeclared, DatasetUndeclared, RunFailed
 from state.fold import apply_dataset

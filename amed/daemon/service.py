@@ -31,18 +31,19 @@ from typing import Any
 
 import schedule
 
-from amed import logs, proctree
-from amed.alerts import AlertChannels
+from amed import logs
+from amed.act.reconciler import Reconciler
+from amed.alerts.channels import AlertChannels
 from amed.config import ConfigError, Settings, resolve
-from amed.liveness import Heartbeat, PassOutcome, one_line, utc_now
-from amed.lock import DaemonLock
-from amed.notify import Notifier
-from amed.plan import Produce
-from amed.reconciler import Reconciler
-from amed.runner import WORK_DIR_NAME
-from amed.service_settings import ServiceSettings, read_service_settings
-from amed.spec_file import SpecFile, load_spec, spec_path
-from amed.store import open_store
+from amed.daemon.liveness import Heartbeat, PassOutcome, one_line, utc_now
+from amed.daemon.lock import DaemonLock
+from amed.daemon.notify import Notifier
+from amed.daemon.service_settings import ServiceSettings, read_service_settings
+from amed.daemon.spec_file import SpecFile, load_spec, spec_path
+from amed.engine import proctree
+from amed.engine.local import WORK_DIR_NAME
+from amed.plan.decide import Produce
+from amed.store.objects import open_store
 from spec import Project
 from state.db import StateError, StateStore
 
@@ -184,7 +185,7 @@ def run_forever(
     with DaemonLock.acquire(settings.state_dir), _Signals().installed(hangup=True) as signals:
         reconciler = _open(settings, take_over=take_over)
         if settings.http_address:
-            from amed.dashboard import start_dashboard  # http.server only when asked for
+            from amed.web.server import start_dashboard  # http.server only when asked for
         dashboard = (
             start_dashboard(
                 settings.state_dir,

@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from amed.manifest import check_state_id, project_prefix
+from amed.store.manifest import check_state_id, project_prefix
 
 CLAIMS_PREFIX = "claims/"
 CLAIM_FORMAT = 1

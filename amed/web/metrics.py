@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from amed.capacity import Usage
+from amed.plan.capacity import Usage
 from state.rows import STATUSES
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -2,7 +2,7 @@
 that stay inside it), hashing a file while it is read or copied, writing a download with
 its holes kept, running work on a pool.
 
-No obstore here: this is plain file plumbing that `amed.store` builds on.
+No obstore here: this is plain file plumbing that `amed.store.objects` builds on.
 """
 
 from __future__ import annotations

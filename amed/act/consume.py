@@ -15,13 +15,13 @@ from datetime import datetime
 from pathlib import Path
 
 from amed import logs
+from amed.act.produce import executor_spec
 from amed.config import Settings
-from amed.consumers import StartTask
-from amed.producer import executor_spec
-from amed.redact import Redactor
-from amed.runner import RunRequest, RunResult, run_task
-from amed.secrets import SecretError, secret_env
-from amed.store import ObjectStore, StoreError
+from amed.engine.local import RunRequest, RunResult, run_task
+from amed.engine.redact import Redactor
+from amed.engine.secrets import SecretError, secret_env
+from amed.plan.tasks import StartTask
+from amed.store.objects import ObjectStore, StoreError
 from state.events import Event, TaskFinished
 
 
