@@ -10,11 +10,15 @@ back, or made readable by `chmod`, looks unchanged to `stat` but loads now.
 from __future__ import annotations
 
 import stat
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from amed import logs
 from spec import Project, SpecError, load_project
+
+SETTLE_SECONDS = 1.0
+"""How long ame.yaml must keep failing to load before it counts as invalid."""
 
 
 def spec_path(project_dir: Path) -> Path:
@@ -43,6 +47,10 @@ class SpecFile:
     `seen` is the (mtime, size, inode) of the file at the last attempt to load it, good or
     bad, so that `changed_on_disk` is true exactly once per edit. A file that is missing,
     empty or invalid never replaces the last good spec.
+
+    A file that fails to load counts as invalid only once it has failed for SETTLE_SECONDS:
+    many editors save in two steps (truncate then write, or write a new file then rename),
+    and the moment in between must not raise a critical alert and its resolved notice.
     """
 
     path: Path
@@ -52,6 +60,7 @@ class SpecFile:
     last_error: str | None = None
     attempted: bool = False
     _loaded: tuple[tuple[int, int, int] | None, Project] | None = None
+    _failing_since: float | None = None
 
     def _stamp(self) -> tuple[int, int, int] | None:
         try:
@@ -61,10 +70,13 @@ class SpecFile:
         return (info.st_mtime_ns, info.st_size, info.st_ino)
 
     def changed_on_disk(self) -> bool:
-        """Whether a pass should load the file again: it changed since the last attempt, or
-        the last attempt failed and the file loads now (`load` then takes that result)."""
+        """Whether a pass should load the file again: it changed since the last attempt, a
+        failure has settled, or the last attempt failed and the file loads now (`load` then
+        takes that result)."""
         if not self.attempted:
             return False
+        if self._failing_since is not None and self._settled():
+            return True
         if self.last_error is None:
             return self._stamp() != self.seen
         stamp = self._stamp()
@@ -83,6 +95,7 @@ class SpecFile:
         self.stamp = self.seen = None
         self.last_error = None
         self.attempted = False
+        self._failing_since = None
 
     @property
     def valid(self) -> bool:
@@ -105,6 +118,10 @@ class SpecFile:
         try:
             project = load_spec(self.path)
         except SpecError as exc:
+            if self.last_error is None and not self._settled():
+                # Perhaps an editor's save half done: look again once it has settled.
+                logs.get().info("spec_settling", error=str(exc), seconds=SETTLE_SECONDS)
+                return self.project
             if str(exc) != self.last_error:
                 logs.get().error(
                     "spec_invalid", error=str(exc), keeping_last_good=bool(self.project)
@@ -113,7 +130,15 @@ class SpecFile:
             return self.project
         return self._good(project, stamp)
 
+    def _settled(self) -> bool:
+        """Whether the current failure has lasted SETTLE_SECONDS (starting its clock)."""
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = now
+        return now - self._failing_since >= SETTLE_SECONDS
+
     def _good(self, project: Project, stamp: tuple[int, int, int] | None) -> Project:
+        self._failing_since = None
         if self.last_error is not None:
             logs.get().info("spec_valid_again")
         for warning in project.warnings:

@@ -121,3 +121,17 @@ def _readable(path: Path) -> bool:
     except PermissionError:
         return False
     return True
+
+
+def test_a_save_in_two_steps_raises_no_alert(ws: Workspace, start_daemon: StartDaemon) -> None:
+    """Editors that truncate before they write leave an empty ame.yaml for a moment."""
+    path = ws.write_spec(GOOD)
+    daemon = start_daemon("--interval", "3600")
+    wait_for(lambda: statuses(ws).get("a") == ("ready", 1))
+    path.write_text("")
+    daemon.wait_for_log("spec_settling")
+    path.write_text(FIXED)
+    wait_for(lambda: statuses(ws).get("b") == ("ready", 1))
+    assert not daemon.logged("spec_invalid")
+    assert spec_status(ws)["valid"] is True
+    assert daemon.stop() == 0
