@@ -99,7 +99,8 @@ def _append_rate(state_dir: Path, events: list[Event]) -> float:
 
 
 def _raw_rate(state_dir: Path, count: int) -> float:
-    from state.db import StateStore, connect
+    from state.connection import connect
+    from state.db import StateStore
 
     StateStore.in_dir(state_dir).close()  # the same schema, made by amed itself
     conn = connect(state_dir / "state.db")

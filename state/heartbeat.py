@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Any, Literal, get_args
 
+from state.connection import immediate
 from state.timefmt import format_time, parse_time
 
 DaemonState = Literal["running", "stopping", "stopped"]
@@ -89,16 +90,11 @@ def write(conn: sqlite3.Connection, row: DaemonRow) -> None:
     record = to_record(row)
     columns = ", ".join(["id", *record])
     marks = ", ".join("?" for _ in range(len(record) + 1))
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with immediate(conn):
         conn.execute(
             f"INSERT OR REPLACE INTO daemon ({columns}) VALUES ({marks})",
             (1, *record.values()),
         )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def read(conn: sqlite3.Connection) -> DaemonRow | None:

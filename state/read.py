@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from state.connection import DB_FILENAME, connect_read_only
 from state.heartbeat import DaemonRow
 from state.heartbeat import read as read_heartbeat
 from state.observed import Observed
@@ -34,10 +35,6 @@ from state.rows import (
 if TYPE_CHECKING:
     from state.events import Event
 
-# Shared with the writer, which imports them from here: a reader (`ame ds list`) must not
-# pay for importing the writer and the event models (pydantic) at start-up.
-BUSY_TIMEOUT_MS = 5000
-DB_FILENAME = "state.db"
 _IDENTIFIER = re.compile(r"[a-z_]+")
 
 
@@ -52,9 +49,7 @@ class StateReader:
         self.path = path
         self._conn: sqlite3.Connection | None = None
         if path.exists():
-            uri = f"{path.resolve().as_uri()}?mode=ro"
-            self._conn = sqlite3.connect(uri, uri=True)
-            self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            self._conn = connect_read_only(path)
             self._conn.row_factory = sqlite3.Row
             if self._conn.execute("PRAGMA user_version").fetchone()[0] == 0:
                 # Created but not migrated yet (a daemon starting right now): nothing
@@ -78,13 +73,11 @@ class StateReader:
         """Everything the planner looks at, as the daemon would see it now."""
         if self._conn is None:
             return Observed()
-        self._conn.row_factory = None
-        try:
-            from state.db import load_tables
+        # Here, not at the top: the tables fold events, and the event models (pydantic)
+        # would slow the start of every command that only lists rows.
+        from state.tables import load_tables
 
-            return load_tables(self._conn).observed()
-        finally:
-            self._conn.row_factory = sqlite3.Row
+        return load_tables(self._conn).observed()
 
     def alerts(self) -> list[AlertRow]:
         if self._conn is None:
