@@ -14,11 +14,11 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from spec.errors import SpecError
-from spec.model import EXECUTOR_TYPES
+from spec.executor_kinds import EXECUTOR_TAGS
 from spec.strict import SPEC_PROBLEM, UNKNOWN_KEY
 from spec.yaml_loader import LocatedData, NodePath, Position
 
-_EXECUTOR_TAGS = ", ".join(f"!{name}" for name in EXECUTOR_TYPES)
+_EXECUTOR_TAGS = ", ".join(EXECUTOR_TAGS)
 
 
 class LocatedProblem(Exception):

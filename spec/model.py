@@ -67,9 +67,9 @@ class PipEnvExecutor(SpecModel):
     command: NonEmptyText
 
 
+# One model per name in spec.executor_kinds.EXECUTOR_TYPES, in its order (a test checks).
 Executor = CustomExecutor | PipExecutor | PoetryExecutor | PipEnvExecutor
 TaggedExecutor = Annotated[Executor, Field(discriminator="type")]
-EXECUTOR_TYPES = ("custom", "pip", "poetry", "pipEnv")
 
 
 class EnvVar(SpecModel):

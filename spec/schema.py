@@ -9,13 +9,15 @@ the forms a model accepts besides its own fields (a bare name for a reference, `
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, get_args
 
 from spec.document import PROJECT_NAME_KEYS, ProjectDoc
 from spec.fields import NAME_PATTERN
+from spec.model import Executor
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
-_TYPED = ("CustomExecutor", "PipExecutor", "PoetryExecutor", "PipEnvExecutor", "Secret")
+_TYPED = (*(model.__name__ for model in get_args(Executor)), "Secret")
+"""The models written as a tagged mapping, whose `type` the file must give."""
 _NAME = {"type": "string", "pattern": NAME_PATTERN}
 
 

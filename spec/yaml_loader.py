@@ -34,6 +34,7 @@ from yaml.events import (
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from spec.errors import SpecError
+from spec.executor_kinds import EXECUTOR_TAGS, tag_list
 
 try:  # libyaml finds events several times faster; composing them stays ours.
     from yaml._yaml import CParser
@@ -49,16 +50,9 @@ MAX_DEPTH = 40
 MAX_ALIASES = 100
 MAX_EXPANDED_NODES = 200_000
 
-EXECUTOR_TAGS: dict[str, str] = {
-    "!custom": "custom",
-    "!pip": "pip",
-    "!poetry": "poetry",
-    "!pipEnv": "pipEnv",
-}
 SECRET_TAGS: dict[str, str] = {"!ame": "ame"}
 UNSUPPORTED_TAGS: dict[str, str] = {
-    "!mlflow": "the !mlflow executor is not supported by amed; use !custom, !pip, !poetry"
-    " or !pipEnv",
+    "!mlflow": f"the !mlflow executor is not supported by amed; use {tag_list()}",
 }
 _YAML = "tag:yaml.org,2002:"
 _TEXT_TAGS = {f"{_YAML}{name}" for name in ("str", "int", "float", "bool", "timestamp")}
