@@ -19,12 +19,13 @@ from types import TracebackType
 from state.connection import DB_FILENAME, connect, create_private, immediate
 from state.errors import StateError as StateError  # re-exported
 from state.errors import StoreMismatch as StoreMismatch
-from state.events import Event, event_data, event_from_row
+from state.event_rows import COLUMNS, INSERT_SQL, from_row, to_row
+from state.events import Event
 from state.fold import FOLD_VERSION
 from state.heartbeat import DaemonRow
 from state.heartbeat import write as write_heartbeat
 from state.observed import Observed
-from state.rows import AlertRow, ChannelRow, DatasetRow, time_column
+from state.rows import AlertRow, ChannelRow, DatasetRow
 from state.schema import MIGRATIONS, SCHEMA_VERSION
 from state.tables import (
     SQL_TABLE,
@@ -145,17 +146,7 @@ class StateStore:
                 self._refresh()
                 tables = self._tables
                 for event in events:
-                    cursor = conn.execute(
-                        "INSERT INTO events (at, type, project, dataset, data) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        (
-                            time_column(event.at),
-                            event.type,
-                            event.project,
-                            event.dataset,
-                            event_data(event),
-                        ),
-                    )
+                    cursor = conn.execute(INSERT_SQL, to_row(event))
                     ids.append(int(cursor.lastrowid or 0))
                     tables.fold(event, before)
                 for (table, key), old in before.items():
@@ -171,11 +162,10 @@ class StateStore:
 
     def events(self, after_id: int = 0) -> Iterator[tuple[int, Event]]:
         rows = self._conn.execute(
-            "SELECT id, type, at, project, dataset, data FROM events WHERE id > ? ORDER BY id",
-            (after_id,),
+            f"SELECT {COLUMNS} FROM events WHERE id > ? ORDER BY id", (after_id,)
         )
-        for id_, type_, at, project, dataset, data in rows:
-            yield id_, event_from_row(type_, at, project, dataset, json.loads(data))
+        for row in rows:
+            yield from_row(row)
 
     def check(self) -> list[Mismatch]:
         """Differences between the live projection tables and a replay of the whole log."""

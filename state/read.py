@@ -7,7 +7,6 @@ means nothing has been recorded yet.
 
 from __future__ import annotations
 
-import json
 import re
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -163,7 +162,7 @@ class StateReader:
     ) -> Iterator[LoggedEvent]:
         if self._conn is None:
             return
-        from state.events import event_from_row
+        from state.event_rows import COLUMNS, from_row
 
         where = ["id > ?"]
         params: list[object] = [after_id]
@@ -173,14 +172,13 @@ class StateReader:
         if dataset is not None:
             where.append("dataset = ?")
             params.append(dataset)
-        sql = f"SELECT * FROM events WHERE {' AND '.join(where)} ORDER BY id"
+        sql = f"SELECT {COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY id"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        for r in self._conn.execute(sql, params):
-            event = event_from_row(
-                r["type"], r["at"], r["project"], r["dataset"], json.loads(r["data"])
-            )
-            yield LoggedEvent(r["id"], event)
+        cursor = self._conn.execute(sql, params)
+        cursor.row_factory = None
+        for row in cursor:
+            yield LoggedEvent(*from_row(row))
 
     def state_id(self) -> str | None:
         """The state's id (StateStore.state_id), or None when no daemon has made one yet."""

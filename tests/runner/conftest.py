@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from amed.engine.executors import ExecutorKind, ExecutorSpec
-from amed.engine.local import RunRequest
+from amed.engine.base import RunRequest
+from amed.engine.plans import ExecutorSpec
 
 MakeRequest = Callable[..., RunRequest]
 
@@ -36,7 +36,7 @@ def make_request(tmp_path: Path, project: Path) -> MakeRequest:
     def make(
         command: str,
         *,
-        kind: ExecutorKind = "custom",
+        kind: str = "custom",
         python_version: str | None = None,
         env: Mapping[str, str] | None = None,
         exclude: tuple[str, ...] = ("data/out",),

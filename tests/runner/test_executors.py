@@ -1,4 +1,4 @@
-"""Executors as data: what each one runs, before anything is run."""
+"""Executor kinds as data: what each one runs, before anything is run."""
 
 from __future__ import annotations
 
@@ -6,38 +6,47 @@ from pathlib import Path
 
 import pytest
 
-from amed.engine.executors import (
-    ExecutorSpec,
-    major_minor,
-    plan_for,
-    requirements_to_install,
-    venv_install_command,
-    venv_key,
-)
+from amed.engine.executors import KINDS, ExecutorSpec, plan_for
+from amed.engine.plans import SharedVenv, major_minor
+from amed.engine.venvs import activate, requirements_to_install, venv_install_command, venv_key
+from spec.executor_kinds import EXECUTOR_TYPES
+
+
+def test_every_kind_ame_yaml_can_name_has_a_module_and_no_other() -> None:
+    assert set(KINDS) == set(EXECUTOR_TYPES)
+
+
+def test_an_unknown_kind_is_refused_in_one_line() -> None:
+    with pytest.raises(ValueError, match="unknown executor kind 'conda'"):
+        plan_for(ExecutorSpec(kind="conda", command="true"))
 
 
 def test_custom_runs_the_command_through_the_shell_with_no_setup() -> None:
-    plan = plan_for(ExecutorSpec(kind="custom", command="make data"), venv_dir=None)
+    plan = plan_for(ExecutorSpec(kind="custom", command="make data"))
     assert plan.argv == ("/bin/sh", "-c", "make data")
     assert plan.setup == ()
     assert plan.needs_tool is None
+    assert plan.venv is None
 
 
-def test_pip_puts_the_venv_first_on_path_and_sets_virtual_env() -> None:
+def test_pip_asks_for_a_shared_venv_of_its_python_version() -> None:
+    plan = plan_for(ExecutorSpec(kind="pip", command="true", python_version="3.12"))
+    assert plan.venv == SharedVenv(python_version="3.12")
+    assert plan.path_prepend == ()
+
+
+def test_pip_in_its_venv_puts_the_venv_first_on_path_and_sets_virtual_env() -> None:
     venv = Path("/state/venvs/py3.11-abc")
-    plan = plan_for(ExecutorSpec(kind="pip", command="python make.py"), venv_dir=venv)
+    plan = activate(plan_for(ExecutorSpec(kind="pip", command="python make.py")), venv)
     assert plan.argv == ("/bin/sh", "-c", "python make.py")
     assert plan.path_prepend == ("/state/venvs/py3.11-abc/bin",)
     assert plan.env == {"VIRTUAL_ENV": "/state/venvs/py3.11-abc"}
-
-
-def test_pip_without_a_venv_is_a_programming_error() -> None:
-    with pytest.raises(ValueError, match="virtualenv"):
-        plan_for(ExecutorSpec(kind="pip", command="true"), venv_dir=None)
+    assert plan.env_remove == ("PYTHONHOME",)
+    assert plan.venv is None
 
 
 def test_poetry_installs_without_the_root_package_then_runs_through_poetry() -> None:
-    plan = plan_for(ExecutorSpec(kind="poetry", command="python make.py"), venv_dir=None)
+    plan = plan_for(ExecutorSpec(kind="poetry", command="python make.py"))
     assert plan.needs_tool == "poetry"
     assert plan.setup == (("poetry", "install", "--no-root", "--no-interaction"),)
     assert plan.argv == ("poetry", "run", "/bin/sh", "-c", "python make.py")
@@ -46,13 +55,13 @@ def test_poetry_installs_without_the_root_package_then_runs_through_poetry() -> 
 
 def test_poetry_with_a_python_version_selects_it_before_installing() -> None:
     spec = ExecutorSpec(kind="poetry", command="true", python_version="3.10.4")
-    plan = plan_for(spec, venv_dir=None)
+    plan = plan_for(spec)
     assert plan.setup[0] == ("poetry", "env", "use", "3.10")
     assert plan.setup[1][:2] == ("poetry", "install")
 
 
 def test_pipenv_installs_then_runs_through_pipenv() -> None:
-    plan = plan_for(ExecutorSpec(kind="pipEnv", command="python make.py"), venv_dir=None)
+    plan = plan_for(ExecutorSpec(kind="pipEnv", command="python make.py"))
     assert plan.needs_tool == "pipenv"
     assert plan.setup == (("pipenv", "install"),)
     assert plan.argv == ("pipenv", "run", "/bin/sh", "-c", "python make.py")

@@ -13,15 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from state.events import (
-    Event,
-    RunFailed,
-    RunSucceeded,
-    TaskStarted,
-    event_data,
-    event_from_row,
-    event_payload,
-)
+from state.event_rows import event_data, event_payload, from_row
+from state.events import Event, RunFailed, RunSucceeded, TaskStarted
 
 EVENT_TYPES: tuple[type[BaseModel], ...] = get_args(get_args(Event)[0])
 COMMON = {"at", "project", "dataset", "type"}
@@ -94,8 +87,6 @@ def test_event_data_reads_back_as_the_same_event() -> None:
     event = RunSucceeded(
         at=datetime(2026, 1, 1, tzinfo=UTC), project="p", dataset="d", run_id="r", seconds=2.5
     )
-    back = event_from_row(
-        event.type, "2026-01-01T00:00:00.000Z", "p", "d", json.loads(event_data(event))
-    )
-    assert back == event
+    row = (7, event.type, "2026-01-01T00:00:00.000Z", "p", "d", event_data(event))
+    assert from_row(row) == (7, event)
     assert json.loads(event_data(event)) == event_payload(event)
