@@ -1,10 +1,19 @@
-"""A run of a task asked for and how it ended, as plain data, wherever the task runs."""
+"""What an engine is: the one door through which amed runs a task, wherever it runs.
+
+The act side asks an engine to start a run and waits for, polls or cancels it; it never
+starts a process itself. `local` runs tasks as child processes of the daemon
+(amed.engine.local); another engine may run them elsewhere, so the request and the result
+are plain data, and a run is named by its run id, which outlives the daemon: after a
+restart, `attach` asks the engine for a run an earlier daemon started.
+"""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from amed.engine.plans import ExecutorSpec
 
@@ -59,3 +68,50 @@ class RunResult:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+class CannotAttach(Exception):
+    """The engine cannot follow this run (any more); one line that says why. Whatever the
+    run left behind has been or will be ended by `end_leftovers`, never adopted."""
+
+
+class Run(Protocol):
+    """A run an engine started or attached to."""
+
+    @property
+    def run_id(self) -> str: ...
+
+    def poll(self) -> RunResult | None:
+        """The result once the run is over, else None; never blocks."""
+        ...
+
+    def wait(self) -> RunResult:
+        """Block until the run is over. Failures of the task are in the result; an
+        exception means the engine itself failed (a programming error)."""
+        ...
+
+    def cancel(self) -> None:
+        """Ask the run to stop as on a timeout; `wait` then reports it cancelled."""
+        ...
+
+
+class Engine(Protocol):
+    """Where tasks run. Picked by name from amed.engine.engines.ENGINES."""
+
+    @property
+    def name(self) -> str: ...
+
+    def start(self, request: RunRequest, *, cancel: threading.Event | None = None) -> Run:
+        """Begin a run and return at once. Setting `cancel` (one event for many runs,
+        such as the daemon's stop) cancels it as `Run.cancel` does."""
+        ...
+
+    def attach(self, run_id: str) -> Run:
+        """The run with this id, to wait for or cancel again; CannotAttach when the engine
+        cannot follow it (for instance, it was started by a daemon that is gone)."""
+        ...
+
+    def end_leftovers(self, runs_dir: Path) -> int:
+        """At a daemon's start, before any run: end what runs under `runs_dir` left that
+        nobody can attach to; how many were ended."""
+        ...
