@@ -7,8 +7,6 @@ replays them over the whole log; both must agree, and a property test holds them
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from state.events import (
     AlertCleared,
     AlertDelivered,
@@ -34,6 +32,7 @@ from state.events import (
     VersionStored,
 )
 from state.rows import (
+    ERROR_TAIL_CHARS,
     UNHEALTHY_AFTER_FAILURES,
     AlertRow,
     ChannelRow,
@@ -41,16 +40,8 @@ from state.rows import (
     Status,
     TaskRow,
     VersionRow,
+    replace_row,
 )
-
-if TYPE_CHECKING:
-    # mypy checks the field names given to dataclasses.replace; at run time the folds use
-    # the same operation without the cost of calling __init__ (see state.rows.replace_row).
-    from dataclasses import replace
-else:
-    from state.rows import replace_row as replace
-
-_TAIL_CHARS = 2000
 
 FOLD_VERSION = 1
 """What the events mean for the tables. Raise it with any change to the folds, so that a
@@ -67,7 +58,7 @@ def apply_dataset(row: DatasetRow | None, event: Event) -> DatasetRow | None:
     at = event.at
     match event:
         case RunStarted():
-            return replace(
+            return replace_row(
                 row,
                 status="running",
                 run_id=event.run_id,
@@ -78,11 +69,11 @@ def apply_dataset(row: DatasetRow | None, event: Event) -> DatasetRow | None:
         case RunSucceeded():
             if row.run_id != event.run_id:
                 return row
-            return replace(row, status="uploading", updated_at=at)
+            return replace_row(row, status="uploading", updated_at=at)
         case RunFailed():
             if row.run_id != event.run_id:
                 return row  # about a run this row no longer waits for
-            return replace(
+            return replace_row(
                 row,
                 status="failed",
                 run_id=None,
@@ -96,9 +87,9 @@ def apply_dataset(row: DatasetRow | None, event: Event) -> DatasetRow | None:
             )
         case VersionStored():
             if not serves(row, event):
-                return replace(row, last_version=max(row.last_version, event.version))
+                return replace_row(row, last_version=max(row.last_version, event.version))
             fresh = event.spec_hash == row.spec_hash
-            return replace(
+            return replace_row(
                 row,
                 status="ready" if fresh else "pending",
                 version=event.version,
@@ -120,7 +111,7 @@ def apply_dataset(row: DatasetRow | None, event: Event) -> DatasetRow | None:
         case DatasetUndeclared():
             if row.status in ("removed", "deleting"):
                 return row
-            return replace(
+            return replace_row(
                 row,
                 status="deleting",
                 status_before=row.status,
@@ -130,17 +121,17 @@ def apply_dataset(row: DatasetRow | None, event: Event) -> DatasetRow | None:
         case DeletionApproved():
             if row.status != "deleting":
                 return row
-            return replace(row, delete_after=at, updated_at=at)
+            return replace_row(row, delete_after=at, updated_at=at)
         case DatasetRequested():
             if row.status == "removed":
                 return row
-            return replace(row, requested_at=at, updated_at=at)
+            return replace_row(row, requested_at=at, updated_at=at)
         case DatasetPulled():
-            return replace(row, last_used_at=at)
+            return replace_row(row, last_used_at=at)
         case VersionDeleted():
             if row.version != event.version:
-                return replace(row, updated_at=at)
-            return replace(
+                return replace_row(row, updated_at=at)
+            return replace_row(
                 row,
                 version=None,
                 size_bytes=None,
@@ -150,7 +141,7 @@ def apply_dataset(row: DatasetRow | None, event: Event) -> DatasetRow | None:
                 updated_at=at,
             )
         case DatasetEvicted():
-            return replace(
+            return replace_row(
                 row,
                 status="evicted",
                 version=None,
@@ -161,7 +152,7 @@ def apply_dataset(row: DatasetRow | None, event: Event) -> DatasetRow | None:
                 updated_at=at,
             )
         case DatasetBlocked():
-            return replace(
+            return replace_row(
                 row,
                 status="blocked",
                 error=event.reason,
@@ -171,7 +162,7 @@ def apply_dataset(row: DatasetRow | None, event: Event) -> DatasetRow | None:
                 updated_at=at,
             )
         case DatasetRemoved():
-            return replace(
+            return replace_row(
                 row,
                 status="removed",
                 version=None,
@@ -200,10 +191,10 @@ def apply_dataset_use(row: DatasetRow | None, event: Event) -> DatasetRow | None
     match event:
         case TaskStarted():
             users = tuple(sorted({*row.in_use_by, event.task}))
-            return replace(row, in_use_by=users, last_used_at=event.at)
+            return replace_row(row, in_use_by=users, last_used_at=event.at)
         case TaskFinished():
             users = tuple(u for u in row.in_use_by if u != event.task)
-            return replace(row, in_use_by=users, last_used_at=event.at)
+            return replace_row(row, in_use_by=users, last_used_at=event.at)
     return row
 
 
@@ -221,7 +212,7 @@ def apply_task(row: TaskRow | None, event: Event) -> TaskRow | None:
                 schedule=event.schedule,
                 data_sets=event.data_sets,
             )
-        return replace(row, schedule=event.schedule, data_sets=event.data_sets, updated_at=at)
+        return replace_row(row, schedule=event.schedule, data_sets=event.data_sets, updated_at=at)
     if row is None and isinstance(event, TaskRequested):
         # Asked for before the daemon declared it (`ame task run` right after an edit).
         row = TaskRow(
@@ -233,8 +224,8 @@ def apply_task(row: TaskRow | None, event: Event) -> TaskRow | None:
         case TaskRequested():
             scheduled = event.scheduled_for or row.last_scheduled_for
             if row.status in ("waiting", "running"):
-                return replace(row, last_scheduled_for=scheduled)
-            return replace(
+                return replace_row(row, last_scheduled_for=scheduled)
+            return replace_row(
                 row,
                 status="waiting",
                 request_id=event.request_id,
@@ -247,7 +238,7 @@ def apply_task(row: TaskRow | None, event: Event) -> TaskRow | None:
         case TaskStarted():
             if event.request_id != row.request_id:
                 return row
-            return replace(
+            return replace_row(
                 row,
                 status="running",
                 run_id=event.run_id,
@@ -258,7 +249,7 @@ def apply_task(row: TaskRow | None, event: Event) -> TaskRow | None:
         case TaskFinished():
             if event.request_id != row.request_id:
                 return row
-            return replace(
+            return replace_row(
                 row,
                 status="succeeded" if event.ok else "failed",
                 request_id=None,
@@ -294,7 +285,7 @@ def _declared(row: DatasetRow | None, event: DatasetDeclared) -> DatasetRow:
     if changed and status not in ("running", "uploading", "evicted"):
         fresh = row.version is not None and row.stored_spec_hash == event.spec_hash
         status = "ready" if fresh else "pending"
-    return replace(
+    return replace_row(
         row,
         status=status,
         path=event.path,
@@ -314,7 +305,7 @@ def _declared(row: DatasetRow | None, event: DatasetDeclared) -> DatasetRow:
 def _failure_text(event: RunFailed) -> str:
     text = event.reason
     if event.output_tail:
-        tail = event.output_tail[-_TAIL_CHARS:].rstrip()
+        tail = event.output_tail[-ERROR_TAIL_CHARS:].rstrip()
         if tail:
             text = f"{text}\n{tail}"
     return text
@@ -336,7 +327,7 @@ def apply_versions(
         case VersionStored():
             kept = tuple(r for r in rows if r.version != event.version)
             if serving:
-                kept = tuple(replace(r, current=False) for r in kept)
+                kept = tuple(replace_row(r, current=False) for r in kept)
             added = VersionRow(
                 project=event.project,
                 dataset=event.dataset,
@@ -351,7 +342,7 @@ def apply_versions(
         case VersionDeleted():
             return tuple(r for r in rows if r.version != event.version)
         case DatasetEvicted() | DatasetRemoved():
-            return tuple(replace(r, current=False) if r.current else r for r in rows)
+            return tuple(replace_row(r, current=False) if r.current else r for r in rows)
     return rows
 
 
@@ -382,14 +373,14 @@ def apply_alert(row: AlertRow | None, event: Event) -> AlertRow | None:
     match event:
         case AlertCleared():
             notice = "resolved" if row.resolvable and row.delivered_at is not None else None
-            return replace(
+            return replace_row(
                 row, firing=False, pending=notice, failures=0, undelivered=(), updated_at=at
             )
         case AlertDelivered():
             if (event.notice == "alert") != row.firing:
                 return row  # about an earlier state of the key
             undelivered = tuple(c for c in row.undelivered if c not in event.channels)
-            return replace(
+            return replace_row(
                 row,
                 pending=row.pending if undelivered else None,
                 undelivered=undelivered,
@@ -401,7 +392,7 @@ def apply_alert(row: AlertRow | None, event: Event) -> AlertRow | None:
         case AlertDeliveryFailed():
             if (event.notice == "alert") != row.firing:
                 return row  # about an earlier state of the key
-            return replace(
+            return replace_row(
                 row,
                 pending=event.notice,
                 undelivered=tuple(sorted({*row.undelivered, event.channel})),

@@ -65,6 +65,13 @@ class DatasetRow:
         return (self.project, self.name)
 
 
+ERROR_TAIL_CHARS = 2000
+"""How much of a failed run's output `DatasetRow.error` keeps after the reason (its end): a
+limit of what the state stores, so that a task that printed megabytes before failing does
+not make its row, and every read of the tables, that much larger. The event keeps the tail
+the runner sent."""
+
+
 @dataclass(frozen=True)
 class VersionRow:
     """A committed version: its manifest is in the store and its `version_stored` event is in
@@ -224,7 +231,8 @@ def replace_row(row: RowT, /, **changes: Any) -> RowT:
     It holds because the rows are frozen dataclasses without slots, `__post_init__` or
     `init=False` fields: their `__init__` only stores each field in the instance's
     `__dict__`, which is what this does with a copy of the old values. An unknown field
-    name is refused, as `replace` refuses it.
+    name is refused, as `replace` refuses it, but only when the call runs: mypy checks the
+    names given to `replace`, not these, so a test reads every call in the folds for them.
     """
     cls = type(row)
     unknown = changes.keys() - _field_names(cls)

@@ -1,9 +1,12 @@
 """The row helpers of the append path: a cheaper `dataclasses.replace` for the folds, and the
-columns an UPDATE must set. Both stand in for something slower, so each is held to it."""
+columns an UPDATE must set. Both stand in for something slower, so each is held to it (and
+`replace_row`'s field names, which mypy does not check, are checked here)."""
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import inspect
 from datetime import UTC, datetime
 from typing import Any, get_type_hints
 
@@ -11,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import state.fold
 from state.rows import (
     AlertRow,
     AnyRow,
@@ -102,3 +106,31 @@ def test_changed_columns_are_sqlite_values() -> None:
         "started_at": "2026-01-01T00:00:00.000Z",
         "runs": 1,
     }
+
+
+def test_every_replace_row_in_the_folds_names_fields_of_its_row() -> None:
+    """What mypy checks for `dataclasses.replace`, for every call, run by a test or not: each
+    fold's row type is the one row class its signature names."""
+    by_name = {cls.__name__: cls for cls in ROW_TYPES}
+    tree = ast.parse(inspect.getsource(state.fold))
+    calls = 0
+    for function in tree.body:
+        if not isinstance(function, ast.FunctionDef):
+            continue
+        named = {
+            node.id
+            for arg in function.args.args
+            if arg.annotation is not None
+            for node in ast.walk(arg.annotation)
+            if isinstance(node, ast.Name) and node.id in by_name
+        }
+        for node in ast.walk(function):
+            if not (isinstance(node, ast.Call) and getattr(node.func, "id", "") == "replace_row"):
+                continue
+            assert len(named) == 1, f"{function.name}: which row does it replace?"
+            (row_class,) = named
+            fields = {f.name for f in dataclasses.fields(by_name[row_class])}
+            unknown = {k.arg for k in node.keywords} - fields
+            assert not unknown, f"{function.name}, line {node.lineno}: {unknown}"
+            calls += 1
+    assert calls >= 25
