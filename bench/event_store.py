@@ -6,26 +6,17 @@ producing cycle appends (`run_started`, `run_succeeded`, `version_stored`, and t
 Baseline: the same number of transactions on a database of the same schema and pragmas,
 each one `INSERT` into `events` and one `INSERT OR REPLACE` of the data set's row, with
 statements and JSON prepared in advance: what SQLite itself can do here.
-
-Also the `data` column's JSON, per event type: amed's `event_data` against pydantic's
-`model_dump_json` (ASCII-escaped) of the same event, which must give the same bytes for the
-figure to count. One event of each of the 21 types, its payload's fields filled with plain
-values (a time where the type has one, a 2 KB output tail where it has one).
 """
 
 from __future__ import annotations
 
 import json
 import time
-import types
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
 
 from bench import many
 from bench.common import Result, runs_for, scratch
-from state.event_rows import event_data
 from state.events import Event, RunStarted, RunSucceeded, VersionDeleted, VersionStored
 
 QUESTION = "5 event store"
@@ -55,8 +46,7 @@ def run(quick: bool) -> list[Result]:
         tuple(raw),
         target=f"≥ {TARGET_RATIO}× raw",
     )
-    met = Result(**{**result.__dict__, "met": (result.ratio or 0) >= TARGET_RATIO})
-    return [met, *_json_results(quick)]
+    return [Result(**{**result.__dict__, "met": (result.ratio or 0) >= TARGET_RATIO})]
 
 
 def _cycle_events(
@@ -151,91 +141,3 @@ def _raw_rate(state_dir: Path, count: int) -> float:
     finally:
         conn.close()
     return count / seconds
-
-
-# -- the `data` column's JSON ------------------------------------------------------------
-
-_PAYLOAD_EXCLUDE = {"at": True, "project": True, "dataset": True, "type": True}
-_OUTPUT_TAIL = "".join(f"step {i}: loss 0.{i:04d}, 512 items in 0.8 s\n" for i in range(50))
-
-
-def _json_results(quick: bool) -> list[Result]:
-    encoders: tuple[Callable[[Event], str], Callable[[Event], str]] = (event_data, _pydantic_json)
-    events = [_sample_event(cls) for cls in get_args(get_args(Event)[0])]
-    for event in events:
-        if event_data(event) != _pydantic_json(event):
-            raise AssertionError(f"{event.type}: the two spell the payload differently")
-    count = 500 if quick else 5_000
-    timings: dict[str, tuple[list[float], list[float]]] = {e.type: ([], []) for e in events}
-    for index in range(runs_for(quick)):
-        for event in events:
-            # Interleaved, and each goes first in every other sample.
-            order = (0, 1) if index % 2 == 0 else (1, 0)
-            for which in order:
-                timings[event.type][which].append(_micros(encoders[which], event, count))
-    results = [
-        Result(
-            QUESTION,
-            f"`data` JSON of one `{name}` event",
-            "µs",
-            tuple(amed),
-            "pydantic `model_dump_json`, same bytes",
-            tuple(pydantic),
-        )
-        for name, (amed, pydantic) in timings.items()
-    ]
-    total = [sum(ts[0][i] for ts in timings.values()) for i in range(runs_for(quick))]
-    total_pydantic = [sum(ts[1][i] for ts in timings.values()) for i in range(runs_for(quick))]
-    results.append(
-        Result(
-            QUESTION,
-            f"`data` JSON of one event of each of the {len(events)} types",
-            "µs",
-            tuple(total),
-            "pydantic `model_dump_json`, same bytes",
-            tuple(total_pydantic),
-        )
-    )
-    return results
-
-
-def _pydantic_json(event: Event) -> str:
-    return event.model_dump_json(exclude=_PAYLOAD_EXCLUDE, ensure_ascii=True)
-
-
-def _micros(encode: Callable[[Event], str], event: Event, count: int) -> float:
-    started = time.perf_counter()
-    for _ in range(count):
-        encode(event)
-    return (time.perf_counter() - started) / count * 1e6
-
-
-def _sample_event(cls: Any) -> Event:
-    values: dict[str, Any] = {"at": many.STARTED_AT, "project": many.PROJECT}
-    for name, info in cls.model_fields.items():
-        if name not in values and name != "type":
-            values[name] = _sample_value(name, info.annotation)
-    event: Event = cls(**values)
-    return event
-
-
-def _sample_value(name: str, hint: Any) -> Any:
-    origin, args = get_origin(hint), get_args(hint)
-    if origin in (Union, types.UnionType):
-        return _sample_value(name, next(a for a in args if a is not type(None)))
-    if origin is Literal:
-        return args[0]
-    if name == "output_tail":
-        return _OUTPUT_TAIL
-    if origin is tuple:
-        return ("d00001", "d00002")
-    if origin is dict:
-        return {"d00001": 3, "d00002": 4}
-    samples: dict[Any, Any] = {
-        str: f"{name}-d00042",
-        bool: True,
-        int: 1_073_741_824,
-        float: 12.375,
-        type(many.STARTED_AT): many.STARTED_AT + timedelta(hours=1),
-    }
-    return samples[hint]

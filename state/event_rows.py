@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 from collections.abc import Sequence
-from json.encoder import encode_basestring_ascii
 from typing import Any
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import TypeAdapter
 
 from state.events import Event
 from state.rows import time_column
@@ -22,7 +20,8 @@ INSERT_SQL = "INSERT INTO events (at, type, project, dataset, data) VALUES (?, ?
 # The columns `from_row` takes, in this order.
 COLUMNS = "id, type, at, project, dataset, data"
 
-_COMMON = frozenset({"at", "project", "dataset", "type"})
+# The columns of their own, left out of `data`.
+_PAYLOAD_EXCLUDE = {"at": True, "project": True, "dataset": True, "type": True}
 
 
 def to_row(event: Event) -> tuple[str, str, str, str | None, str]:
@@ -43,85 +42,13 @@ def _event_adapter() -> TypeAdapter[Event]:
     return TypeAdapter(Event)
 
 
-def event_payload(event: Event) -> dict[str, Any]:
-    """The fields of an event beyond the columns every event has, as JSON-ready values."""
-    return event.model_dump(mode="json", exclude=set(_COMMON))
-
-
 def event_data(event: Event) -> str:
-    """The `data` column of an event: `event_payload` as compact JSON (json.dumps with
-    `separators=(",", ":")`), byte for byte.
+    """The `data` column of an event: its payload as compact JSON, text ASCII-escaped.
 
-    It is written on every append, so payloads of plain values (text, numbers, booleans,
-    None, and lists and string-keyed maps of those) are written directly, as the json
-    module writes them; anything else (a time, say) goes through `event_payload`, so that
-    pydantic alone decides how such a value is spelled.
+    pydantic writes it, not the json module: as fast or faster for every kind of payload
+    that matters (bench/RESULTS.md). Rows written through `json.dumps` hold the same values;
+    the two spell a few differently (a float below 1e-4, a DEL character), which no reader
+    sees, since all of them parse the JSON. NaN and the infinities keep the json module's
+    spelling (the models' `ser_json_inf_nan`), so a log holding one still reads back.
     """
-    values = event.__dict__
-    parts: list[str] = []
-    for name, key in _payload_keys(type(event)):
-        text = _plain_json(values[name])
-        if text is None:
-            return json.dumps(event_payload(event), separators=(",", ":"))
-        parts.append(key + text)
-    return "{" + ",".join(parts) + "}"
-
-
-_PAYLOAD_KEYS: dict[type, tuple[tuple[str, str], ...]] = {}
-
-
-def _payload_keys(cls: type[BaseModel]) -> tuple[tuple[str, str], ...]:
-    """The payload's fields of an event class, in pydantic's order, each with its JSON key
-    and colon."""
-    keys = _PAYLOAD_KEYS.get(cls)
-    if keys is None:
-        keys = tuple(
-            (name, encode_basestring_ascii(name) + ":")
-            for name in cls.model_fields
-            if name not in _COMMON
-        )
-        _PAYLOAD_KEYS[cls] = keys
-    return keys
-
-
-def _plain_json(value: Any) -> str | None:
-    """A plain value as json.dumps spells it (ASCII only, NaN and Infinity allowed); None
-    for a value that is not plain."""
-    kind = type(value)
-    if kind is str:
-        return encode_basestring_ascii(value)
-    if kind is int:
-        return int.__repr__(value)
-    if kind is float:
-        return _float_json(value)
-    if value is None:
-        return "null"
-    if kind is bool:
-        return "true" if value else "false"
-    if kind is tuple or kind is list:
-        items: list[str] = []
-        for item in value:
-            text = _plain_json(item)
-            if text is None:
-                return None
-            items.append(text)
-        return "[" + ",".join(items) + "]"
-    if kind is dict:
-        parts: list[str] = []
-        for key, item in value.items():
-            text = _plain_json(item)
-            if type(key) is not str or text is None:
-                return None
-            parts.append(encode_basestring_ascii(key) + ":" + text)
-        return "{" + ",".join(parts) + "}"
-    return None
-
-
-def _float_json(value: float) -> str:
-    if value != value:
-        return "NaN"
-    if value == math.inf:
-        return "Infinity"
-    if value == -math.inf:
-        return "-Infinity"
-    return float.__repr__(value)
+    return event.model_dump_json(exclude=_PAYLOAD_EXCLUDE, ensure_ascii=True)

@@ -15,8 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 class _Event(BaseModel):
     # Validators are built at an event type's first use, not at import: a run uses a few
-    # of the 21 types, and building them all cost ~0.2 s of every command's start.
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+    # of the 21 types, and building them all cost ~0.2 s of every command's start. A NaN
+    # or an infinity goes into the log's JSON as NaN or Infinity: as null it would not
+    # read back into a float field.
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", defer_build=True, ser_json_inf_nan="constants"
+    )
 
     at: datetime
     project: str
