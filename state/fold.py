@@ -1,17 +1,15 @@
 """The projections as pure folds over the event log.
 
 `apply_dataset` and `apply_versions` are the only definitions of what an event means for the
-tables. The writer applies them on every append inside the same transaction, and a rebuild
-replays them over the whole log; both must agree, and a property test holds them to it.
+tables (the tasks' folds are beside them, the alerts' in `state.fold_alerts`; `FOLD_VERSION`
+covers them all). The writer applies them on every append inside the same transaction, and
+a rebuild replays them over the whole log; both must agree, and a property test holds them
+to it.
 """
 
 from __future__ import annotations
 
 from state.events import (
-    AlertCleared,
-    AlertDelivered,
-    AlertDeliveryFailed,
-    AlertRaised,
     DatasetBlocked,
     DatasetDeclared,
     DatasetEvicted,
@@ -33,9 +31,6 @@ from state.events import (
 )
 from state.rows import (
     ERROR_TAIL_CHARS,
-    UNHEALTHY_AFTER_FAILURES,
-    AlertRow,
-    ChannelRow,
     DatasetRow,
     Status,
     TaskRow,
@@ -344,86 +339,3 @@ def apply_versions(
         case DatasetEvicted() | DatasetRemoved():
             return tuple(replace_row(r, current=False) if r.current else r for r in rows)
     return rows
-
-
-def apply_alert(row: AlertRow | None, event: Event) -> AlertRow | None:
-    """An alert key after `event`."""
-    at = event.at
-    match event:
-        case AlertRaised():
-            still_firing = row is not None and row.firing
-            return AlertRow(
-                key=event.key,
-                severity=event.severity,
-                title=event.title,
-                body=event.body,
-                resolvable=event.resolvable,
-                firing=True,
-                raised_at=row.raised_at if row is not None and still_firing else at,
-                last_raised_at=at,
-                updated_at=at,
-                delivered_at=row.delivered_at if row is not None else None,
-                pending="alert",
-                failures=0,
-                last_error=None,
-                undelivered=(),
-            )
-    if row is None:
-        return None
-    match event:
-        case AlertCleared():
-            notice = "resolved" if row.resolvable and row.delivered_at is not None else None
-            return replace_row(
-                row, firing=False, pending=notice, failures=0, undelivered=(), updated_at=at
-            )
-        case AlertDelivered():
-            if (event.notice == "alert") != row.firing:
-                return row  # about an earlier state of the key
-            undelivered = tuple(c for c in row.undelivered if c not in event.channels)
-            return replace_row(
-                row,
-                pending=row.pending if undelivered else None,
-                undelivered=undelivered,
-                delivered_at=at if event.notice == "alert" else row.delivered_at,
-                failures=row.failures if undelivered else 0,
-                last_error=row.last_error if undelivered else None,
-                updated_at=at,
-            )
-        case AlertDeliveryFailed():
-            if (event.notice == "alert") != row.firing:
-                return row  # about an earlier state of the key
-            return replace_row(
-                row,
-                pending=event.notice,
-                undelivered=tuple(sorted({*row.undelivered, event.channel})),
-                failures=row.failures + 1,
-                last_error=event.error,
-                updated_at=at,
-            )
-    return row
-
-
-def apply_channel(row: ChannelRow | None, channel: str, event: Event) -> ChannelRow | None:
-    """A channel's health after `event`."""
-    at = event.at
-    match event:
-        case AlertDelivered():
-            return ChannelRow(
-                channel=channel,
-                healthy=True,
-                failures=0,
-                updated_at=at,
-                last_ok_at=at,
-                last_error=None,
-            )
-        case AlertDeliveryFailed():
-            failures = (row.failures if row else 0) + 1
-            return ChannelRow(
-                channel=channel,
-                healthy=failures < UNHEALTHY_AFTER_FAILURES,
-                failures=failures,
-                updated_at=at,
-                last_ok_at=row.last_ok_at if row else None,
-                last_error=event.error,
-            )
-    return row

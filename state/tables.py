@@ -24,14 +24,13 @@ from state.events import (
     VersionStored,
 )
 from state.fold import (
-    apply_alert,
-    apply_channel,
     apply_dataset,
     apply_dataset_use,
     apply_task,
     apply_versions,
     serves,
 )
+from state.fold_alerts import apply_alert, apply_channel
 from state.observed import Observed
 from state.rows import (
     AlertRow,

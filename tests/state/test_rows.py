@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import state.fold
+import state.fold_alerts
 from state.rows import (
     AlertRow,
     AnyRow,
@@ -112,9 +113,10 @@ def test_every_replace_row_in_the_folds_names_fields_of_its_row() -> None:
     """What mypy checks for `dataclasses.replace`, for every call, run by a test or not: each
     fold's row type is the one row class its signature names."""
     by_name = {cls.__name__: cls for cls in ROW_TYPES}
-    tree = ast.parse(inspect.getsource(state.fold))
+    modules = (state.fold, state.fold_alerts)
+    functions = [f for m in modules for f in ast.parse(inspect.getsource(m)).body]
     calls = 0
-    for function in tree.body:
+    for function in functions:
         if not isinstance(function, ast.FunctionDef):
             continue
         named = {
