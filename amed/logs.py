@@ -5,7 +5,10 @@ left to command output.
 
 structlog is imported only here. When rich is installed, structlog imports it at once
 for a traceback formatter amed never uses (`configure` picks plain tracebacks), which
-costs every process ~4 MB and ~60 ms; it is hidden from that one import.
+costs every process ~4 MB and ~60 ms; it is hidden from that one import. structlog has no
+setting for this (its `dev` and `tracebacks` modules try `import rich` when loaded), so
+tests/test_logs.py pins the trick to that: it fails when structlog stops importing rich
+eagerly, and when the trick stops keeping rich out.
 """
 
 from __future__ import annotations
