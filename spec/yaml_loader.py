@@ -5,8 +5,8 @@ last of duplicate keys without a word, it forgets positions once it builds Pytho
 and an alias bomb expands without bound. ``read_located`` builds plain data straight from
 the parser's events, with limits on depth, aliases and the expanded size checked as it goes,
 and (when asked) the start of each value and each key by its path
-(``("dataSets", 0, "size")``). ``yaml.load(text, Loader=AmeLoader)`` composes a node graph
-under the same limits, for callers that want YAML's usual scalar types.
+(``("dataSets", 0, "size")``). It is the only composer: PyYAML's (``yaml.load``) is not
+used, so there is one place where the limits hold.
 
 Scalars stay text (``3.10`` is ``"3.10"``, ``1`` is ``"1"``, ``yes`` is ``"yes"``); only
 YAML's null becomes ``None``. The models decide what a text means, so an unquoted Python
@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol, cast
 
-import yaml
 from yaml.composer import ComposerError
 from yaml.events import (
     AliasEvent,
@@ -32,6 +31,10 @@ from yaml.events import (
     StreamEndEvent,
 )
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.parser import Parser
+from yaml.reader import Reader
+from yaml.resolver import Resolver
+from yaml.scanner import Scanner
 
 from spec.errors import SpecError
 from spec.executor_kinds import EXECUTOR_TAGS, tag_list
@@ -92,29 +95,23 @@ class LocatedData:
     keys: dict[NodePath, Position] = field(default_factory=dict)
 
 
-class AmeLoader(yaml.SafeLoader):
-    """A SafeLoader that knows AME's tags and refuses what a hostile file could abuse."""
+class AmeLoader(Reader, Scanner, Parser, Resolver):
+    """PyYAML's reader, scanner, parser and resolver, with AME's tags; no composer and no
+    constructor, so ``yaml.load`` cannot use it, and nothing but `located` builds data."""
 
     def __init__(self, stream: str, filename: str = "ame.yaml", use_libyaml: bool = True) -> None:
-        super().__init__(stream)  # the Reader refuses characters YAML does not allow
+        Reader.__init__(self, stream)  # refuses characters YAML does not allow
+        Scanner.__init__(self)
+        Parser.__init__(self)
+        Resolver.__init__(self)
         self.spec_file = filename
-        self._depth = 0
-        self._aliases = 0
-        self._expanded: dict[int, int] = {}
         self._fast = CParser(stream) if use_libyaml and HAVE_LIBYAML else None
-        self._scalars_as_text = False
         if self._fast is not None:
-            # Bound straight to libyaml: the composer calls these once or more per node.
-            self.check_event = self._fast.check_event  # type: ignore[method-assign]
+            # Bound straight to libyaml: the builder calls these once or more per node.
             self.peek_event = self._fast.peek_event  # type: ignore[method-assign,assignment]
             self.get_event = self._fast.get_event  # type: ignore[method-assign,assignment]
 
     # Events come from libyaml when it is there: same events and marks, found faster.
-
-    def check_event(self, *choices: Any) -> bool:
-        if self._fast is not None:
-            return bool(self._fast.check_event(*choices))
-        return bool(super().check_event(*choices))
 
     def peek_event(self) -> Event:
         if self._fast is not None:
@@ -135,60 +132,16 @@ class AmeLoader(yaml.SafeLoader):
         where = position(mark) if mark is not None else Position(1, 1)
         return SpecError(message, self.spec_file, where.line, where.column)
 
-    # Composing (yaml.load): limits are checked while the node graph grows.
-
     def resolve(self, kind: type[Node], value: Any, implicit: tuple[bool, bool]) -> str:
-        """The tag of an untagged node. `located` keeps every scalar but null as text, so a
-        plain scalar is null, a merge key or text, and matching it against YAML's int, float,
-        bool and timestamp patterns (most of the time spent composing) would be wasted."""
-        if self._scalars_as_text and kind is ScalarNode and implicit[0]:
+        """The tag of an untagged node. Every scalar but null stays text, so a plain scalar
+        is null, a merge key or text, and matching it against YAML's int, float, bool and
+        timestamp patterns (most of the time spent composing) would be wasted."""
+        if kind is ScalarNode and implicit[0]:
             if value in _NULL_WORDS:
                 return _NULL_TAG
             if value not in ("<<", "="):
                 return _STR_TAG
         return cast(str, super().resolve(kind, value, implicit))  # type: ignore[no-untyped-call]
-
-    def compose_node(self, parent: Node | None, index: Any) -> Node:
-        event = self.peek_event()
-        if isinstance(event, AliasEvent):
-            self._aliases += 1
-            if self._aliases > MAX_ALIASES:
-                raise self.fail(
-                    f"too many aliases (more than {MAX_ALIASES}); an ame.yaml needs few",
-                    event.start_mark,
-                )
-            target = self.anchors.get(event.anchor)
-            if target is not None and id(target) not in self._expanded:
-                raise self.fail(
-                    f"the alias '*{event.anchor}' refers to a node that contains it",
-                    event.start_mark,
-                )
-        self._depth += 1
-        try:
-            if self._depth > MAX_DEPTH:
-                raise self.fail(f"nesting is deeper than {MAX_DEPTH} levels", event.start_mark)
-            node = cast(Node, super().compose_node(parent, index))
-        finally:
-            self._depth -= 1
-        if id(node) not in self._expanded:
-            self._expanded[id(node)] = self._expanded_size(node)
-        return node
-
-    def _expanded_size(self, node: Node) -> int:
-        if isinstance(node, SequenceNode):
-            children: list[Node] = list(node.value)
-        elif isinstance(node, MappingNode):
-            children = [part for pair in node.value for part in pair]
-        else:
-            return 1
-        size = 1 + sum(self._expanded.get(id(child), 1) for child in children)
-        if size > MAX_EXPANDED_NODES:
-            raise self.fail(
-                f"the document expands to more than {MAX_EXPANDED_NODES} nodes"
-                " (an alias bomb?); write it out plainly",
-                node.start_mark,
-            )
-        return size
 
     # Building: plain data straight from the parser's events, no node graph.
 
@@ -198,7 +151,6 @@ class AmeLoader(yaml.SafeLoader):
         Without `positions` nothing is recorded but the data: loading a valid file needs
         no positions, and a failed one is read again with them to place its error.
         """
-        self._scalars_as_text = True
         return _Builder(self, positions).document()
 
     def scalar_value(self, tag: str, value: str, mark: Mark) -> str | None:
@@ -223,17 +175,6 @@ class AmeLoader(yaml.SafeLoader):
         shown = "!!" + tag.removeprefix(_YAML) if tag.startswith(_YAML) else tag
         known = " ".join([*EXECUTOR_TAGS, *SECRET_TAGS])
         return self.fail(f"unknown tag '{shown}' (ame.yaml uses only {known})", mark)
-
-    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
-        """For ``yaml.load(..., Loader=AmeLoader)``: duplicate keys are refused there too."""
-        seen: dict[str, Mark] = {}
-        for key_node, _ in node.value:
-            if isinstance(key_node, ScalarNode) and key_node.tag != _MERGE_TAG:
-                key = str(key_node.value)
-                if key in seen:
-                    raise self.fail(f"duplicate key '{key}'; keep one", key_node.start_mark)
-                seen[key] = key_node.start_mark
-        return super().construct_mapping(node, deep=deep)
 
 
 class _Anchor(NamedTuple):
@@ -545,21 +486,3 @@ def read_located(
         return loader.located(positions=positions)
     finally:
         loader.dispose()
-
-
-def _construct_tagged(type_field: str) -> Any:
-    def construct(loader: yaml.SafeLoader, node: Node) -> dict[str, Any]:
-        if not isinstance(node, MappingNode):
-            raise yaml.constructor.ConstructorError(
-                None, None, f"{node.tag} needs a mapping", node.start_mark
-            )
-        fields = loader.construct_mapping(node, deep=True)
-        return {"type": type_field, **{str(key): value for key, value in fields.items()}}
-
-    return construct
-
-
-# So that yaml.load(text, Loader=AmeLoader) gives the plain-dict form of a file too (with
-# YAML's usual scalar types), e.g. to check it against the JSON Schema.
-for _tag, _type in {**EXECUTOR_TAGS, **SECRET_TAGS}.items():
-    AmeLoader.add_constructor(_tag, _construct_tagged(_type))

@@ -84,18 +84,18 @@ def test_non_text_keys_are_refused() -> None:
     assert (raised.value.line, raised.value.column) == (1, 3)
 
 
-def test_yaml_load_with_the_loader_also_refuses_duplicate_keys() -> None:
-    with pytest.raises(SpecError, match="duplicate key 'a'"):
-        yaml.load("a: 1\na: 2\n", Loader=AmeLoader)
+@pytest.mark.parametrize("use_libyaml", [True, False], ids=["libyaml", "pure_python"])
+def test_duplicate_keys_are_refused_at_the_second(use_libyaml: bool) -> None:
+    with pytest.raises(SpecError, match="duplicate key 'a'") as raised:
+        read_located("a: 1\na: 2\n", use_libyaml=use_libyaml)
+    assert (raised.value.line, raised.value.column) == (2, 1)
 
 
-def test_yaml_load_with_the_loader_gives_the_plain_dict_form() -> None:
-    data = yaml.load("e: !custom {command: x}\n", Loader=AmeLoader)
-    assert data == {"e": {"type": "custom", "command": "x"}}
-
-
-def test_the_loader_is_a_safe_loader() -> None:
-    assert issubclass(AmeLoader, yaml.SafeLoader)
+def test_yaml_load_cannot_use_the_loader() -> None:
+    """No composer and no constructor: data is built by `read_located` alone, under its
+    limits, and never as Python objects a tag asks for."""
+    with pytest.raises(AttributeError):
+        yaml.load("a: 1\n", Loader=AmeLoader)
 
 
 ANCHORED = yaml_text(
