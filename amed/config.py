@@ -1,26 +1,34 @@
 """Settings: flags > environment (`AME_*`) > config file (TOML) > defaults.
 
-Defaults need no file at all. Every source is validated the same way, and a bad value is one
-line that names its source (`/etc/ame/amed.toml: storage.capacity: ...`).
+One model, `Settings`, read by the daemon and by `ame` alike, so that a value means the same
+thing (and is refused the same way) whichever command reads it. Each field names where it
+may come from (`Key`) next to its default and its check. pydantic-settings merges the
+sources in that order; the sources themselves are ours, because the TOML file's tables do
+not mirror the model's flat names, a missing or malformed file must be an error (its own
+TOML source skips a missing file), and each `AME_*` name is chosen, not derived.
+
+Defaults need no file at all. A bad value is one line that names the key and its source
+(`/etc/ame/amed.toml: storage.capacity: ...`, `AME_MAX_PARALLEL: ...`, `--capacity: ...`);
+an alert URL holds credentials and is never echoed.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field, PlainValidator, ValidationError, ValidationInfo, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from spec import parse_quantity
-
-DEFAULT_INTERVAL_SECONDS = 10.0
-DEFAULT_TASK_TIMEOUT_SECONDS = 6 * 3600.0
-DEFAULT_MAX_PARALLEL = 2
-DEFAULT_RETRY_BASE_SECONDS = 10.0
-
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\*?")
 
@@ -30,66 +38,364 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
-class Settings:
-    project_dir: Path
-    state_dir: Path
-    storage_url: str
-    capacity_bytes: int | None = None
-    interval_seconds: float = DEFAULT_INTERVAL_SECONDS
-    task_timeout_seconds: float = DEFAULT_TASK_TIMEOUT_SECONDS
-    max_parallel: int = DEFAULT_MAX_PARALLEL
-    retry_base_seconds: float = DEFAULT_RETRY_BASE_SECONDS
-    eviction_high_percent: float = 90.0
-    eviction_low_percent: float = 80.0
-    low_space_percent: float = 85.0
-    alert_urls: tuple[str, ...] = ()
-    alert_config: Path | None = None
-    alert_repeat_seconds: float = 4 * 3600.0
-    alert_after_failures: int = 3
-    http_address: str | None = None
-    http_allowed_hosts: tuple[str, ...] = ()
-    task_pass_env: tuple[str, ...] = ()
-    http_token_file: Path | None = None
-    deletion_grace_seconds: float = 3600.0
-    deletion_max_percent: float = 50.0
-    config_file: Path | None = None
+class Key:
+    """Where a setting may be given: its TOML path (dotted), `AME_*` variable and flag."""
+
+    toml: str = ""
+    env: str = ""
+    flag: str = ""
 
 
-# (setting, flag, TOML path, environment variable)
-_KEYS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
-    ("project_dir", "--project", ("project",), "AME_PROJECT"),
-    ("state_dir", "--state-dir", ("state_dir",), "AME_STATE_DIR"),
-    ("storage_url", "--storage", ("storage", "url"), "AME_STORAGE"),
-    ("capacity_bytes", "--capacity", ("storage", "capacity"), "AME_CAPACITY"),
-    ("interval_seconds", "--interval", ("interval_seconds",), "AME_INTERVAL"),
-    ("task_timeout_seconds", "", ("tasks", "timeout_seconds"), "AME_TASK_TIMEOUT"),
-    ("max_parallel", "", ("tasks", "max_parallel"), "AME_MAX_PARALLEL"),
-    ("retry_base_seconds", "", ("tasks", "retry_base_seconds"), "AME_RETRY_BASE_SECONDS"),
-    ("eviction_high_percent", "", ("eviction", "high_percent"), "AME_EVICTION_HIGH_PERCENT"),
-    ("eviction_low_percent", "", ("eviction", "low_percent"), "AME_EVICTION_LOW_PERCENT"),
-    ("low_space_percent", "", ("alerts", "low_space_percent"), "AME_LOW_SPACE_PERCENT"),
-    ("alert_urls", "", ("alerts", "urls"), "AME_ALERT_URLS"),
-    ("alert_config", "", ("alerts", "config"), "AME_ALERT_CONFIG"),
-    ("alert_repeat_seconds", "", ("alerts", "repeat_interval_seconds"), "AME_ALERT_REPEAT_SECONDS"),
-    ("alert_after_failures", "", ("alerts", "after_failures"), "AME_ALERT_AFTER_FAILURES"),
-    ("http_address", "--http", ("http", "address"), "AME_HTTP"),
-    ("http_allowed_hosts", "", ("http", "allowed_hosts"), "AME_HTTP_ALLOWED_HOSTS"),
-    ("task_pass_env", "", ("tasks", "pass_env"), "AME_TASK_PASS_ENV"),
-    ("http_token_file", "", ("http", "token_file"), "AME_HTTP_TOKEN_FILE"),
-    ("deletion_grace_seconds", "", ("deletion", "grace_seconds"), "AME_DELETION_GRACE_SECONDS"),
-    ("deletion_max_percent", "", ("deletion", "max_percent"), "AME_DELETION_MAX_PERCENT"),
-)
-_KNOWN_TOML = {
-    "project",
-    "state_dir",
-    "interval_seconds",
-    "storage",
-    "tasks",
-    "eviction",
-    "alerts",
-    "http",
-    "deletion",
-}
+# -- checks: each raises ValueError with the line's text after `<source>: ` -----------------
+
+
+def _number(value: Any, kind: type[float] | type[int]) -> Any:
+    """Text or a TOML number; a bool is refused, though Python counts it as 1 or 0."""
+    noun = "a whole number" if kind is int else "a number"
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"{value!r} is not {noun}")
+    if kind is int and isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(f"{value!r} is not {noun}")
+        return int(value)
+    try:
+        return kind(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not {noun}") from None
+
+
+def _seconds_above_zero(value: Any) -> float:
+    seconds = _number(value, float)
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise ValueError(f"{value!r} must be a number of seconds above 0")
+    return float(seconds)
+
+
+def _grace_seconds(value: Any) -> float:
+    seconds = _number(value, float)
+    if not (seconds >= 0 and math.isfinite(seconds)):
+        raise ValueError(f"{value!r} must be 0 or more seconds")
+    return float(seconds)
+
+
+def _stop_seconds(value: Any) -> float:
+    seconds = _number(value, float)
+    if not (seconds >= 0 and math.isfinite(seconds)):
+        raise ValueError(f"{value!r} must be a number of seconds, 0 or more")
+    return float(seconds)
+
+
+def _percent(value: Any) -> float:
+    percent = _number(value, float)
+    if not 0 < percent <= 100:
+        raise ValueError(f"{value!r} must be a percentage above 0 and at most 100")
+    return float(percent)
+
+
+def _count(value: Any) -> int:
+    count = _number(value, int)
+    if count < 1:
+        raise ValueError(f"{value!r} must be at least 1")
+    return int(count)
+
+
+def _path(value: Any) -> Path:
+    if not isinstance(value, str | os.PathLike):
+        raise ValueError(f"{value!r} is not a path")
+    return Path(value)
+
+
+def _optional_path(value: Any) -> Path | None:
+    return None if value is None else _path(value)
+
+
+def _directory(value: Any) -> Path:
+    """Relative to where the command was started, as a person typing it means."""
+    return _path(value).expanduser().absolute()
+
+
+def _storage_url(value: Any, info: ValidationInfo) -> str:
+    """No URL means the state dir's own `objects` folder."""
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a store URL (file://…, s3://…)")
+    if value:
+        return value
+    state_dir = info.data.get("state_dir")  # absent when it was refused itself
+    return (state_dir / "objects").as_uri() if isinstance(state_dir, Path) else value
+
+
+def _capacity(value: Any) -> int | None:
+    if value is None:
+        return None
+    size = parse_quantity(value)
+    if size <= 0:
+        raise ValueError(f"{value!r} must be more than 0 bytes")
+    return size
+
+
+def _address(value: Any) -> str | None:
+    if value is None:
+        return None
+    from amed.addresses import parse_address  # ipaddress, only when an address is given
+
+    parse_address(str(value))
+    return str(value)
+
+
+def _string_list(value: Any, split: Callable[[str], list[str]], noun: str) -> tuple[str, ...]:
+    """A TOML list of strings, or the text of a variable or flag, split."""
+    items = split(value) if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise ValueError(f"must be a list of {noun}")
+    return tuple(items)
+
+
+def _allowed_hosts(value: Any) -> tuple[str, ...]:
+    from amed.addresses import allowed_host
+
+    hosts = _string_list(value, lambda text: text.split(","), "host names")
+    return tuple(allowed_host(h) for h in hosts if h.strip())
+
+
+def _pass_env(value: Any) -> tuple[str, ...]:
+    noun = "environment variable names (or PREFIX_* patterns)"
+    names = _string_list(value, lambda text: text.replace(",", " ").split(), noun)
+    if not all(_ENV_NAME.fullmatch(n) for n in names):
+        raise ValueError(f"must be a list of {noun}")
+    return names
+
+
+def _alert_urls(value: Any) -> tuple[str, ...]:
+    """An alert URL carries credentials: the message never holds the value."""
+    return _string_list(value, str.split, "apprise URLs")
+
+
+Seconds = Annotated[float, PlainValidator(_seconds_above_zero)]
+Percent = Annotated[float, PlainValidator(_percent)]
+Count = Annotated[int, PlainValidator(_count)]
+Directory = Annotated[Path, PlainValidator(_directory)]
+OptionalPath = Annotated[Path | None, PlainValidator(_optional_path)]
+
+
+# -- the model ------------------------------------------------------------------------------
+
+
+class Settings(BaseSettings):
+    """Every setting amed and ame read, with its one default."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="forbid")
+
+    project_dir: Annotated[Directory, Key("project", "AME_PROJECT", "--project")] = Path()
+    state_dir: Annotated[Directory, Key("state_dir", "AME_STATE_DIR", "--state-dir")]
+    """Its default depends on the environment (`default_state_dir`): `_StandardDirs` gives it."""
+    storage_url: Annotated[
+        str, PlainValidator(_storage_url), Key("storage.url", "AME_STORAGE", "--storage")
+    ] = ""
+    capacity_bytes: Annotated[
+        int | None,
+        PlainValidator(_capacity),
+        Key("storage.capacity", "AME_CAPACITY", "--capacity"),
+    ] = None
+    interval_seconds: Annotated[Seconds, Key("interval_seconds", "AME_INTERVAL", "--interval")] = (
+        10.0
+    )
+    task_timeout_seconds: Annotated[Seconds, Key("tasks.timeout_seconds", "AME_TASK_TIMEOUT")] = (
+        6 * 3600.0
+    )
+    max_parallel: Annotated[Count, Key("tasks.max_parallel", "AME_MAX_PARALLEL")] = 2
+    retry_base_seconds: Annotated[
+        Seconds, Key("tasks.retry_base_seconds", "AME_RETRY_BASE_SECONDS")
+    ] = 10.0
+    stop_timeout_seconds: Annotated[
+        float,
+        PlainValidator(_stop_seconds),
+        Key("tasks.stop_timeout_seconds", "AME_STOP_TIMEOUT"),
+    ] = 30.0
+    """On SIGTERM or SIGINT, how long running tasks may take before their groups are ended."""
+    eviction_high_percent: Annotated[
+        Percent, Key("eviction.high_percent", "AME_EVICTION_HIGH_PERCENT")
+    ] = 90.0
+    eviction_low_percent: Annotated[
+        Percent, Key("eviction.low_percent", "AME_EVICTION_LOW_PERCENT")
+    ] = 80.0
+    low_space_percent: Annotated[
+        Percent, Key("alerts.low_space_percent", "AME_LOW_SPACE_PERCENT")
+    ] = 85.0
+    alert_urls: Annotated[
+        tuple[str, ...],
+        PlainValidator(_alert_urls),
+        Key("alerts.urls", "AME_ALERT_URLS"),
+        Field(repr=False),  # they hold credentials
+    ] = ()
+    alert_config: Annotated[OptionalPath, Key("alerts.config", "AME_ALERT_CONFIG")] = None
+    alert_repeat_seconds: Annotated[
+        Seconds, Key("alerts.repeat_interval_seconds", "AME_ALERT_REPEAT_SECONDS")
+    ] = 4 * 3600.0
+    alert_after_failures: Annotated[
+        Count, Key("alerts.after_failures", "AME_ALERT_AFTER_FAILURES")
+    ] = 3
+    http_address: Annotated[
+        str | None, PlainValidator(_address), Key("http.address", "AME_HTTP", "--http")
+    ] = None
+    http_allowed_hosts: Annotated[
+        tuple[str, ...],
+        PlainValidator(_allowed_hosts),
+        Key("http.allowed_hosts", "AME_HTTP_ALLOWED_HOSTS"),
+    ] = ()
+    task_pass_env: Annotated[
+        tuple[str, ...], PlainValidator(_pass_env), Key("tasks.pass_env", "AME_TASK_PASS_ENV")
+    ] = ()
+    http_token_file: Annotated[OptionalPath, Key("http.token_file", "AME_HTTP_TOKEN_FILE")] = None
+    deletion_grace_seconds: Annotated[
+        float,
+        PlainValidator(_grace_seconds),
+        Key("deletion.grace_seconds", "AME_DELETION_GRACE_SECONDS"),
+    ] = 3600.0
+    deletion_max_percent: Annotated[
+        Percent, Key("deletion.max_percent", "AME_DELETION_MAX_PERCENT")
+    ] = 50.0
+    config_file: Annotated[OptionalPath, Key(env="AME_CONFIG", flag="--config")] = None
+    """The TOML file the other settings were read from, if any."""
+
+    @model_validator(mode="after")
+    def _low_below_high(self) -> Settings:
+        if self.eviction_low_percent >= self.eviction_high_percent:
+            raise ValueError(
+                f"eviction.low_percent ({self.eviction_low_percent:g}) must be below "
+                f"eviction.high_percent ({self.eviction_high_percent:g})"
+            )
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Flags (the keyword arguments), then ours; pydantic-settings' own environment,
+        dotenv and secrets sources would read variables named after the fields."""
+        reading = _READING.get() or _Reading(os.environ)
+        env = _EnvSource(settings_cls, reading.env)
+        toml = _TomlSource(settings_cls)
+        reading.sources = [env, toml]
+        return (init_settings, env, toml, _StandardDirs(settings_cls, reading.env))
+
+
+def _key_of(info: FieldInfo) -> Key:
+    return next((m for m in info.metadata if isinstance(m, Key)), Key())
+
+
+KEYS: dict[str, Key] = {name: _key_of(info) for name, info in Settings.model_fields.items()}
+"""Each setting's TOML path, variable and flag, by field name."""
+_TOML_TOP_KEYS = sorted({key.toml.split(".")[0] for key in KEYS.values() if key.toml})
+
+
+# -- the sources ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Reading:
+    """One `resolve`: the environment it reads, and the sources that said where each value
+    came from, so that an invalid value can be reported against its source."""
+
+    env: Mapping[str, str]
+    sources: list[_Source] = field(default_factory=list)
+
+
+_READING: ContextVar[_Reading | None] = ContextVar("amed_settings_reading", default=None)
+"""pydantic-settings builds the sources in a classmethod that takes no per-call argument:
+the environment a `resolve` reads reaches them through here."""
+
+
+class _Source(PydanticBaseSettingsSource):
+    """Raw values by field name; `where` names each one's origin for error lines."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        self.where: dict[str, str] = {}
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        raise NotImplementedError  # `__call__` reads every field at once
+
+    def __call__(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class _EnvSource(_Source):
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self.env = env
+
+    def __call__(self) -> dict[str, Any]:
+        values = {}
+        for name, key in KEYS.items():
+            if key.env and self.env.get(key.env):  # set but empty counts as not set
+                values[name], self.where[name] = self.env[key.env], key.env
+        return values
+
+
+class _TomlSource(_Source):
+    """The config file the flags or `AME_CONFIG` name: sources with higher precedence have
+    already run, so it is in `current_state`."""
+
+    def __call__(self) -> dict[str, Any]:
+        given = self.current_state.get("config_file")
+        if not given:
+            return {}
+        path = Path(given)
+        data = _read_toml(path)
+        values = {}
+        for name, key in KEYS.items():
+            value = _dig(data, key.toml.split(".")) if key.toml else None
+            if value is not None:
+                values[name], self.where[name] = value, f"{path}: {key.toml}"
+        return values
+
+
+class _StandardDirs(_Source):
+    """The state dir's default comes from the environment, yet below the config file."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self.env = env
+
+    def __call__(self) -> dict[str, Any]:
+        return {"state_dir": default_state_dir(self.env)}
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; a config file is TOML") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    unknown = sorted(set(data) - set(_TOML_TOP_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown key {unknown[0]!r} (known: {', '.join(_TOML_TOP_KEYS)})"
+        )
+    return data
+
+
+def _dig(data: Mapping[str, Any], path: list[str]) -> Any:
+    value: Any = data
+    for part in path:
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+# -- reading --------------------------------------------------------------------------------
 
 
 def default_state_dir(env: Mapping[str, str]) -> Path:
@@ -107,149 +413,31 @@ def resolve(
     env: Mapping[str, str] | None = None,
     config_file: Path | None = None,
 ) -> Settings:
-    """Merge the sources. `flags` holds only the flags a person actually gave."""
-    env = os.environ if env is None else env
-    if config_file is None and env.get("AME_CONFIG"):
-        config_file = Path(env["AME_CONFIG"])
-    file_values = _read_toml(config_file) if config_file else {}
-    raw: dict[str, tuple[Any, str]] = {}
-    for name, flag, toml_path, env_name in _KEYS:
-        if name in flags and flags[name] is not None:
-            raw[name] = (flags[name], flag or name)
-        elif env.get(env_name):
-            raw[name] = (env[env_name], env_name)
-        else:
-            value = _dig(file_values, toml_path)
-            if value is not None:
-                raw[name] = (value, f"{config_file}: {'.'.join(toml_path)}")
-    values = {name: _parse(name, value, where) for name, (value, where) in raw.items()}
-    state_dir = Path(values.get("state_dir") or default_state_dir(env)).expanduser().absolute()
-    project_dir = Path(values.get("project_dir") or Path.cwd()).expanduser().absolute()
-    storage_url = values.get("storage_url") or (state_dir / "objects").as_uri()
-    settings = Settings(
-        project_dir=project_dir,
-        state_dir=state_dir,
-        storage_url=storage_url,
-        config_file=config_file,
-    )
-    rest = {k: v for k, v in values.items() if k not in ("state_dir", "project_dir", "storage_url")}
-    settings = replace(settings, **rest)
-    if settings.eviction_low_percent >= settings.eviction_high_percent:
-        raise ConfigError(
-            f"eviction.low_percent ({settings.eviction_low_percent:g}) must be below "
-            f"eviction.high_percent ({settings.eviction_high_percent:g})"
-        )
-    return settings
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
+    """Merge the sources. `flags` holds only the flags a person actually gave (None is
+    dropped); `config_file` is the `--config` flag. Raises ConfigError."""
+    given = {name: value for name, value in flags.items() if value is not None}
+    if config_file is not None:
+        given["config_file"] = config_file
+    reading = _Reading(os.environ if env is None else env)
+    token = _READING.set(reading)
     try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text; a config file is TOML") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    unknown = sorted(set(data) - _KNOWN_TOML)
-    if unknown:
-        raise ConfigError(
-            f"{path}: unknown key {unknown[0]!r} (known: {', '.join(sorted(_KNOWN_TOML))})"
-        )
-    return data
+        return Settings(**given)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc, given, reading)) from None
+    finally:
+        _READING.reset(token)
 
 
-def _dig(data: Mapping[str, Any], path: tuple[str, ...]) -> Any:
-    value: Any = data
-    for part in path:
-        if not isinstance(value, Mapping) or part not in value:
-            return None
-        value = value[part]
-    return value
-
-
-def _parse(name: str, value: Any, where: str) -> Any:
-    try:
-        if name in ("project_dir", "state_dir", "alert_config", "http_token_file"):
-            return Path(str(value))
-        if name == "http_address":
-            from amed.addresses import parse_address  # here: the dashboard imports config
-
-            parse_address(str(value))
-            return str(value)
-        if name == "http_allowed_hosts":
-            from amed.addresses import allowed_host
-
-            hosts = value.split(",") if isinstance(value, str) else value
-            if not isinstance(hosts, list | tuple) or not all(isinstance(h, str) for h in hosts):
-                raise ValueError("must be a list of host names")
-            return tuple(allowed_host(h) for h in hosts if h.strip())
-        if name == "task_pass_env":
-            names = value.replace(",", " ").split() if isinstance(value, str) else value
-            if not isinstance(names, list | tuple) or not all(
-                isinstance(n, str) and _ENV_NAME.fullmatch(n) for n in names
-            ):
-                raise ValueError(
-                    "must be a list of environment variable names (or PREFIX_* patterns)"
-                )
-            return tuple(names)
-        if name == "alert_urls":
-            urls = value.split() if isinstance(value, str) else value
-            if not isinstance(urls, list | tuple) or not all(isinstance(u, str) for u in urls):
-                raise ValueError("must be a list of apprise URLs")
-            return tuple(urls)
-        if name == "deletion_grace_seconds":
-            grace = _number(value, float)
-            if grace < 0:
-                raise ValueError(f"{value!r} must be 0 or more seconds")
-            return grace
-        if name in (
-            "eviction_high_percent",
-            "eviction_low_percent",
-            "low_space_percent",
-            "deletion_max_percent",
-        ):
-            percent = _number(value, float)
-            if not 0 < percent <= 100:
-                raise ValueError(f"{value!r} must be a percentage above 0 and at most 100")
-            return percent
-        if name == "storage_url":
-            if not isinstance(value, str):
-                raise ValueError(f"{value!r} is not a store URL (file://…, s3://…)")
-            return value
-        if name == "capacity_bytes":
-            size = parse_quantity(value)
-            if size <= 0:
-                raise ValueError(f"{value!r} must be more than 0 bytes")
-            return size
-        if name in (
-            "interval_seconds",
-            "task_timeout_seconds",
-            "retry_base_seconds",
-            "alert_repeat_seconds",
-        ):
-            seconds = _number(value, float)
-            if not seconds > 0:
-                raise ValueError(f"{value!r} must be a number of seconds above 0")
-            return seconds
-        if name in ("max_parallel", "alert_after_failures"):
-            count = _number(value, int)
-            if count < 1:
-                raise ValueError(f"{value!r} must be at least 1")
-            return count
-    except ValueError as exc:
-        # An alert URL carries credentials: never echo it.
-        message = "must be a list of apprise URLs" if name == "alert_urls" else str(exc)
-        raise ConfigError(f"{where}: {message}") from None
-    raise AssertionError(name)
-
-
-def _number(value: Any, kind: type[float] | type[int]) -> Any:
-    try:
-        return kind(value)
-    except (TypeError, ValueError):
-        noun = "a whole number" if kind is int else "a number"
-        raise ValueError(f"{value!r} is not {noun}") from None
+def _one_line(exc: ValidationError, given: Mapping[str, Any], reading: _Reading) -> str:
+    """The first error (in field order), after the source that gave the value."""
+    error = exc.errors(include_url=False, include_input=False)[0]
+    cause = error.get("ctx", {}).get("error")
+    message = str(cause) if isinstance(cause, Exception) else error["msg"]
+    if not error["loc"]:
+        return message
+    name = str(error["loc"][0])
+    key = KEYS.get(name, Key())
+    if name in given:
+        return f"{key.flag or name}: {message}"
+    where = next((s.where[name] for s in reading.sources if name in s.where), name)
+    return f"{where}: {message}"

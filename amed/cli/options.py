@@ -32,4 +32,5 @@ def state_dir_option(fn: F) -> F:
 
 
 def settings_from(config_file: Path | None = None, **flags: Any) -> Settings:
-    return resolve({k: v for k, v in flags.items() if v is not None}, config_file=config_file)
+    """A flag left out is None, and yields to the environment, the config file and the default."""
+    return resolve(flags, config_file=config_file)

@@ -175,7 +175,7 @@ def test_an_unknown_flag_is_bad_usage(runner: CliRunner) -> None:
     ("args", "env", "message"),
     [
         (["--capacity", "lots"], {}, "--capacity: 'lots' is not a quantity"),
-        (["--interval", "0"], {}, "--interval"),
+        (["--interval", "0"], {}, "--interval: 0.0 must be a number of seconds above 0"),
         ([], {"AME_MAX_PARALLEL": "0"}, "AME_MAX_PARALLEL: '0' must be at least 1"),
     ],
 )
@@ -204,6 +204,23 @@ def test_a_config_file_with_an_unknown_key_is_refused(runner: CliRunner, tmp_pat
         "(known: alerts, deletion, eviction, http, interval_seconds, project, state_dir, storage, "
         "tasks)"
     )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["run", "--once"], ["ds", "list"]],
+    ids=["amed run --once", "ame ds list"],
+)
+def test_amed_and_ame_refuse_a_bool_for_a_number_alike(
+    runner: CliRunner, tmp_path: Path, argv: list[str]
+) -> None:
+    config = tmp_path / "amed.toml"
+    config.write_text(f'project = "{tmp_path}"\ninterval_seconds = true\n')
+    (tmp_path / "ame.yaml").write_text(VALID)
+    command = amed if argv[0] == "run" else ame
+    result = runner.invoke(command, [*argv, "--config", str(config)], env={"HOME": str(tmp_path)})
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"error: {config}: interval_seconds: True is not a number"
 
 
 def test_flags_beat_environment_beat_the_config_file(tmp_path: Path) -> None:

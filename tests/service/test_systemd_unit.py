@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from amed.config import _KEYS, resolve
-from amed.daemon.service_settings import read_service_settings
+from amed.config import KEYS, resolve
 from tests.conftest import command_path
 
 SYSTEMD = Path(__file__).resolve().parents[2] / "systemd"
@@ -84,7 +83,7 @@ def test_the_unit_is_a_notify_service_that_reloads_restarts_and_keeps_tasks_quie
         f"{INSTALLED_AMED} run --config /etc/ame/amed.toml --log-format json"
     ]
     assert int(unit["Service.WatchdogSec"][0]) > 0
-    stop_timeout = read_service_settings(EXAMPLE_CONFIG, {}).stop_timeout_seconds
+    stop_timeout = resolve({}, {"HOME": "/nonexistent"}, EXAMPLE_CONFIG).stop_timeout_seconds
     assert int(unit["Service.TimeoutStopSec"][0]) > stop_timeout + 10, (
         "systemd must wait for the stop timeout and the runner's grace before killing"
     )
@@ -93,16 +92,16 @@ def test_the_unit_is_a_notify_service_that_reloads_restarts_and_keeps_tasks_quie
 def test_the_example_config_is_valid_and_documents_every_setting() -> None:
     settings = resolve({}, {"HOME": "/nonexistent"}, EXAMPLE_CONFIG)
     assert settings.project_dir == Path("/srv/ame/project")
-    assert read_service_settings(EXAMPLE_CONFIG, {}).stop_timeout_seconds == 30
+    assert settings.stop_timeout_seconds == 30
     text = EXAMPLE_CONFIG.read_text()
     tables = {"": text.split("\n[", 1)[0]}
     for chunk in text.split("\n[")[1:]:
         name, _, body = chunk.partition("]")
         tables[name] = body
-    toml_paths = [path for _, _, path, _ in _KEYS] + [("tasks", "stop_timeout_seconds")]
-    for path in toml_paths:
-        table, key = (path[0], path[1]) if len(path) == 2 else ("", path[0])
+    for key in KEYS.values():
+        if not key.toml:
+            continue  # the file's own name (--config, AME_CONFIG)
+        table, _, name = key.toml.rpartition(".")
         body = tables.get(table, "")
-        assert f"\n{key} = " in body or f"\n# {key} = " in body, ".".join(path)
-    for _, _, _, env_name in _KEYS:
-        assert env_name in text, env_name
+        assert f"\n{name} = " in body or f"\n# {name} = " in body, key.toml
+        assert key.env in text, key.env
