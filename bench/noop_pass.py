@@ -65,7 +65,7 @@ def run(quick: bool) -> list[Result]:
 def _in_process(root: Path, project: object, count: int, quick: bool) -> Result:
     from amed.act.reconciler import Reconciler
     from amed.config import Settings
-    from amed.store.objects import open_store
+    from amed.store.schemes import open_store
     from spec import Project
     from state.db import StateStore
 

@@ -77,7 +77,7 @@ def pull(
             f"note: {name} is {row.status}; pulling its stored version {row.version}", err=True
         )
     assert row.version is not None
-    from amed.store.objects import open_store
+    from amed.store.schemes import open_store
     from state.events import DatasetPulled
 
     store = open_store(settings.storage_url)

@@ -32,7 +32,7 @@ def release(
     config_file: Path | None, state_dir: Path | None, storage_url: str | None, project: str
 ) -> int:
     """Delete this state's claim on PROJECT, so that another state may claim it."""
-    from amed.store.objects import open_store
+    from amed.store.schemes import open_store
 
     settings = settings_from(config_file, state_dir=state_dir, storage_url=storage_url)
     reader = StateReader.in_dir(settings.state_dir)

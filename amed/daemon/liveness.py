@@ -18,7 +18,7 @@ from amed import logs
 from amed.act.reconciler import Reconciler
 from amed.daemon.notify import Notifier
 from amed.daemon.spec_file import SpecFile
-from amed.store.objects import StoreError
+from amed.errors import StoreError
 from spec import format_bytes
 from state.heartbeat import DaemonRow, DaemonState
 from state.observed import Observed

@@ -126,7 +126,8 @@ def manifest_summary(
     written by another state than `state_id`, in a shared store, is not this one's)."""
     if row.version is None:
         return None
-    from amed.store.objects import StoreError, open_store
+    from amed.errors import StoreError
+    from amed.store.schemes import open_store
 
     try:
         manifest = open_store(storage_url).read_manifest(

@@ -14,7 +14,8 @@ from pathlib import Path
 import obstore
 import pytest
 
-from amed.store.objects import ObjectStore, open_store
+from amed.store.objects import ObjectStore
+from amed.store.schemes import open_store
 from state.read import StateReader
 from tests.conftest import Workspace
 from tests.service.daemon import Daemon, wait_for

@@ -13,7 +13,9 @@ import obstore
 import pytest
 from moto.server import ThreadedMotoServer
 
-from amed.store.objects import ObjectStore, open_store
+from amed.store.local import LocalObjectStore
+from amed.store.objects import ObjectStore
+from amed.store.schemes import open_store
 
 S3_REGION = "us-east-1"
 S3_ACCESS_KEY_ID = "AKIATESTSTOREKEY"
@@ -95,5 +97,5 @@ def raw_delete(store: ObjectStore, key: str) -> None:
 
 
 def local_root(store: ObjectStore) -> Path:
-    assert store._local_root is not None
-    return store._local_root
+    assert isinstance(store, LocalObjectStore)
+    return store.root

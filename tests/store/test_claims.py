@@ -3,15 +3,17 @@ that share a store never write, sweep or serve under each other's projects."""
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from pathlib import Path
 
 import pytest
 
+from amed.errors import ProjectClaimed, StoreError
 from amed.store.claims import Claim, claim_key
 from amed.store.manifest import Manifest, file_key, manifest_key
-from amed.store.objects import ObjectStore, ProjectClaimed, StoreError
+from amed.store.objects import ObjectStore
 from tests.store.conftest import raw_keys, raw_put
 
 CREATED_AT = "2026-11-25T10:00:00.000Z"
@@ -21,7 +23,7 @@ SECOND = "second0state0id2"
 
 def state_of(store: ObjectStore, state_id: str, lost: list[Claim] | None = None) -> ObjectStore:
     """Another handle on the same objects, serving one state, as a second daemon has."""
-    shared = ObjectStore(store._backend, store.url, local_root=store._local_root)
+    shared = copy.copy(store)
     shared.bind(
         state_id,
         host=f"host-{state_id[:5]}",

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from amed.store.objects import StoreError, open_store
+from amed.errors import StoreError
+from amed.store.schemes import open_store
 
 
 @pytest.mark.parametrize(

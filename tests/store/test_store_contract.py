@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from amed.errors import OutOfSpace, StoreError
 from amed.store.manifest import file_key, manifest_key, version_prefix
-from amed.store.objects import ObjectStore, OutOfSpace, StoreError
+from amed.store.objects import ObjectStore
 from tests.store.conftest import raw_delete, raw_keys, raw_put
 
 CREATED_AT = "2026-11-25T10:00:00.000Z"

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from amed.errors import OutOfSpace
 from amed.store.manifest import file_key, version_prefix
-from amed.store.objects import ObjectStore, OutOfSpace, open_store
+from amed.store.objects import ObjectStore
+from amed.store.schemes import open_store
 from tests.store.conftest import local_root, raw_keys, raw_put
 
 CREATED_AT = "2026-11-25T10:00:00Z"
@@ -127,7 +129,7 @@ def test_put_version_streams_a_big_file_instead_of_loading_it(tmp_path: Path) ->
         f"""
         import resource, sys
         from pathlib import Path
-        from amed.store.objects import open_store
+        from amed.store.schemes import open_store
 
         root = Path(sys.argv[1])
         src = root / "src"

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from amed.store.objects import OutOfSpace, StoreError, StoreUnavailable, open_store
+from amed.errors import OutOfSpace, StoreError, StoreUnavailable
+from amed.store.schemes import open_store
 from tests.store.conftest import (
     S3_ACCESS_KEY_ID,
     S3_SECRET_ACCESS_KEY,

@@ -1,0 +1,173 @@
+"""A file:// store: the commit protocol of amed.store.objects, with the bytes moved by the
+kernel instead of through the object API.
+
+obstore's LocalStore is kept as the backend (listing, deleting, keys it must escape), but
+for the common key a version's file is linked or copied straight into the file obstore
+would have written, and read back straight from it: obstore reads a local file in small
+pieces, some 30 times slower than one buffer reused. The disk also has things the object
+API does not show: its free space, the directories of deleted versions, and the hidden
+temporary files a killed `put` leaves.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import re
+import shutil
+import threading
+from collections.abc import Callable, Collection
+from contextlib import suppress
+from pathlib import Path
+
+from obstore.store import LocalStore
+
+from amed.errors import StoreError
+from amed.store.access import CHUNK_SIZE_BYTES, DOWNLOAD_CHUNK_BYTES, Chunk
+from amed.store.datafiles import (
+    SourceFile,
+    copy_and_hash,
+    hash_file,
+    link_sole_name,
+    local_error,
+    remove_tree,
+    write_file,
+)
+from amed.store.manifest import DATASETS_PREFIX, FileEntry, parse_version_key, version_prefix
+from amed.store.objects import ObjectStore, Owner
+
+# obstore's local store writes `<key>#<n>` and renames it into place; a kill in between
+# leaves the temporary file, which list() does not show.
+_LOCAL_TEMP_SUFFIX = re.compile(r"#\d+$")
+# Keys that obstore's LocalStore stores under a file of exactly the same relative name.
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9._/-]+")
+
+
+class LocalObjectStore(ObjectStore):
+    """The store in the directory `root` (which must exist)."""
+
+    def __init__(self, root: Path, url: str, *, secrets: Collection[str] = ()) -> None:
+        super().__init__(LocalStore(root, automatic_cleanup=True), url, secrets=secrets)
+        self.root = root
+
+    def free_bytes(self) -> int | None:
+        """The real free space of the disk under the store."""
+        try:
+            return shutil.disk_usage(self.root).free
+        except OSError as exc:
+            raise local_error(f"cannot read free space of {self.root}", exc) from None
+
+    # ---- hooks of ObjectStore ---------------------------------------------------------
+
+    def _remove_prefix(self, prefix: str) -> None:
+        remove_tree(self.root / prefix)
+
+    def _sweep_unlisted(self, scope: str, owned: set[Owner], committed: set[Owner]) -> list[str]:
+        """Remove obstore's hidden temporary files and empty directories on disk, except
+        under a version being uploaded (owned, not yet committed)."""
+        in_flight = {version_prefix(*o) for o in owned - committed if _valid_owner(o)}
+        root = self.root
+        top = root / scope
+        removed: list[str] = []
+        for dirpath, _dirnames, filenames in os.walk(top, topdown=False):
+            rel_dir = Path(dirpath).relative_to(root).as_posix() + "/"
+            if any(rel_dir.startswith(prefix) for prefix in in_flight):
+                continue
+            for name in filenames:
+                key = rel_dir + name
+                match = _LOCAL_TEMP_SUFFIX.search(name)
+                if match is None:
+                    continue
+                owner = parse_version_key(key[: len(key) - len(match.group())])
+                if owner in owned and version_prefix(*owner) in in_flight:
+                    continue
+                try:
+                    (Path(dirpath) / name).unlink()
+                except FileNotFoundError:
+                    continue
+                except OSError as exc:
+                    raise local_error(f"cannot remove {key}", exc) from None
+                removed.append(key)
+            if Path(dirpath) == root / DATASETS_PREFIX:
+                continue
+            if any(prefix.startswith(rel_dir) for prefix in in_flight):
+                continue
+            try:
+                Path(dirpath).rmdir()
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
+                    raise local_error(f"cannot remove {rel_dir}", exc) from None
+                continue
+            removed.append(rel_dir)
+        return removed
+
+    # ---- the bytes, moved by the kernel -----------------------------------------------
+
+    def _prepare_upload(self, keys: list[str]) -> None:
+        """The directories of a version's files, made once before the copies start rather
+        than tried again for every file."""
+        parents = {key.rpartition("/")[0] for key in keys if _PLAIN_KEY.fullmatch(key)}
+        for parent in sorted(parents):
+            try:
+                (self.root / parent).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise local_error(f"cannot create {parent}", exc) from None
+
+    def _upload_file(
+        self, key: str, source: SourceFile, abort: threading.Event, owned: bool = False
+    ) -> FileEntry:
+        """Store one file under the name obstore's LocalStore would give it, copied by the
+        kernel while this thread hashes it (a big file), or read once and hashed in memory
+        (a small one). An `owned` file with no other name is linked, not copied. Only for
+        keys made of characters that LocalStore maps to the same file name (`_PLAIN_KEY`);
+        anything else goes through obstore.
+
+        The file is written in place, not beside it and renamed as LocalStore does: no
+        reader looks at a version's files before its manifest exists, and a copy cut short
+        is under an uncommitted version, which is debris either way (and one rename per
+        file fewer)."""
+        if not _PLAIN_KEY.fullmatch(key):
+            return super()._upload_file(key, source, abort, owned)
+        dest = f"{self.root}/{key}"
+        if abort.is_set():
+            raise StoreError("upload cancelled")
+        try:
+            with open(source.disk_path, "rb", buffering=0) as src:
+                linked = owned and link_sole_name(src.fileno(), source.disk_path, dest)
+                if source.size_bytes <= CHUNK_SIZE_BYTES:
+                    data = src.readall()
+                    digest = hashlib.sha256(data).hexdigest()
+                    if not linked:
+                        write_file(dest, data)
+                    size_bytes = len(data)
+                elif linked:
+                    digest, size_bytes = hash_file(src.fileno(), abort)
+                else:
+                    digest, size_bytes = copy_and_hash(src, dest, abort)
+        except OSError as exc:
+            with suppress(OSError):
+                Path(dest).unlink()
+            raise local_error(f"cannot store {source.rel_path}", exc) from None
+        if size_bytes != source.size_bytes:
+            raise StoreError(f"{source.rel_path} changed while it was being stored")
+        return FileEntry(source.rel_path, size_bytes, digest)
+
+    def _read_object(self, key: str, take: Callable[[Chunk], None]) -> None:
+        """Read the file `_upload_file` wrote, through one buffer reused."""
+        if not _PLAIN_KEY.fullmatch(key):
+            super()._read_object(key, take)
+            return
+        buffer = bytearray(DOWNLOAD_CHUNK_BYTES)
+        view = memoryview(buffer)
+        with open(f"{self.root}/{key}", "rb", buffering=0) as src:
+            while read := src.readinto(buffer):
+                take(view[:read])
+
+
+def _valid_owner(owner: Owner) -> bool:
+    try:
+        version_prefix(*owner)
+    except (TypeError, ValueError):
+        return False
+    return True
