@@ -8,7 +8,8 @@ apprise's own error text is scrubbed of every credential-like part of the URL be
 logged or recorded.
 
 apprise is imported only when a channel is configured: it is the daemon's largest import
-(~1 MB of source, ~6 MB resident), and most machines run without alerts.
+(~1 MB of source, ~6 MB resident), and most machines run without alerts. amed's own lines
+go through structlog (amed.logs); the stdlib `logging` here only holds apprise's logger down.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from amed import logs
 from amed.errors import AlertConfigError as AlertConfigError  # re-exported
 
 if TYPE_CHECKING:
@@ -39,12 +41,15 @@ _TASK_MASK_CHARS = 8
 
 @dataclass(frozen=True)
 class Delivery:
+    """`project`: whose alert it is, handed back in the outcome; apprise never sees it."""
+
     key: str
     notice: str
     severity: str
     title: str
     body: str
     channels: tuple[str, ...] = ()
+    project: str = ""
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,7 @@ class Outcome:
     notice: str
     delivered: tuple[str, ...]
     failed: tuple[tuple[str, str], ...]
+    project: str = ""
 
 
 @dataclass(frozen=True)
@@ -69,7 +75,7 @@ class AlertChannels:
             return
         import apprise
 
-        logging.getLogger("apprise").setLevel(logging.INFO)
+        _quiet_apprise()
         for index, url in enumerate(urls):
             target = apprise.Apprise()
             if not target.add(url):
@@ -115,7 +121,7 @@ class AlertChannels:
     def send(self, delivery: Delivery) -> Outcome:
         """Blocking: tries each channel once (only `delivery.channels`, when it names some)."""
         if not self._channels:
-            return Outcome(delivery.key, delivery.notice, (), ())
+            return Outcome(delivery.key, delivery.notice, (), (), delivery.project)
         import apprise
 
         delivered: list[str] = []
@@ -142,7 +148,9 @@ class AlertChannels:
                 delivered.append(channel.name)
             else:
                 failed.append((channel.name, _scrub(_last_line(text), channel.secrets)))
-        return Outcome(delivery.key, delivery.notice, tuple(delivered), tuple(failed))
+        return Outcome(
+            delivery.key, delivery.notice, tuple(delivered), tuple(failed), delivery.project
+        )
 
 
 class AlertSender:
@@ -180,11 +188,18 @@ class AlertSender:
             try:
                 outcome = self.channels.send(delivery)
                 self._on_outcome(outcome)
-            except Exception:  # the worker must outlive any one delivery
-                logging.getLogger("amed").exception("alert delivery crashed")
+            except Exception:  # noqa: BLE001 - the worker must outlive any one delivery
+                logs.get(key=delivery.key).exception("alert_delivery_crashed")
             finally:
                 with self._lock:
                     self._in_flight.discard((delivery.key, delivery.notice))
+
+
+def _quiet_apprise() -> None:
+    """At DEBUG apprise logs URLs with their tokens: its logger is raised to INFO if it was
+    below (as by default), never lowered."""
+    apprise_log = logging.getLogger("apprise")
+    apprise_log.setLevel(max(apprise_log.level, logging.INFO))
 
 
 def _channel(service: object, secrets: tuple[str, ...]) -> _Channel:

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
-import pytest
+import logging
 
-from amed.alerts.channels import AlertChannels, AlertConfigError, Delivery
+import pytest
+from structlog.testing import capture_logs
+
+from amed.alerts.channels import AlertChannels, AlertConfigError, AlertSender, Delivery, Outcome
 from tests.receivers import free_port, webhook
 
 SLACK = "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ"
@@ -54,3 +57,40 @@ def test_a_delivery_can_be_limited_to_the_channels_that_still_owe_it() -> None:
         outcome = channels.send(Delivery("k", "alert", "info", "t", "b", only))
         assert outcome.delivered == only
         assert first.received == [] and len(second.received) == 1
+
+
+def test_an_outcome_names_the_project_its_delivery_was_for() -> None:
+    with webhook() as hook:
+        channels = AlertChannels([hook.url])
+        outcome = channels.send(Delivery("k", "alert", "info", "t", "b", project="mnist"))
+        assert outcome.project == "mnist" and outcome.delivered
+
+
+@pytest.mark.parametrize(("before", "after"), [(logging.NOTSET, logging.INFO), (40, 40)])
+def test_apprise_logger_is_raised_to_info_and_never_lowered(before: int, after: int) -> None:
+    apprise_log = logging.getLogger("apprise")
+    saved = apprise_log.level
+    apprise_log.setLevel(before)
+    try:
+        AlertChannels(["json://127.0.0.1:9/hook"])
+        assert apprise_log.level == after
+    finally:
+        apprise_log.setLevel(saved)
+
+
+def test_a_crash_recording_an_outcome_is_logged_and_the_next_delivery_still_goes() -> None:
+    recorded: list[Outcome] = []
+
+    def record(outcome: Outcome) -> None:
+        if not recorded:
+            recorded.append(outcome)
+            raise RuntimeError("database is locked")
+        recorded.append(outcome)
+
+    with webhook() as hook, capture_logs() as logged:
+        sender = AlertSender(AlertChannels([hook.url]), record)
+        sender.submit(Delivery("first", "alert", "info", "t", "b"))
+        sender.submit(Delivery("second", "alert", "info", "t", "b"))
+        sender.close()
+    assert [o.key for o in recorded] == ["first", "second"]
+    assert any(e["event"] == "alert_delivery_crashed" and e["key"] == "first" for e in logged)
