@@ -1,49 +1,64 @@
 """Running a task that consumes data sets: place each ready version into the task's
 working copy (checked against its manifest), run the task, record how it ended.
 
-Runs in a worker thread. While it runs, the data sets it uses are in use (`task_started`
-put them there): they cannot be evicted, and each use moves their last use.
+Runs in a worker thread (amed.act.runs). While it runs, the data sets it uses are in use
+(`task_started` put them there): they cannot be evicted, and each use moves their last use.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
-import threading
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 from amed import logs
 from amed.act.produce import executor_spec
-from amed.config import Settings
-from amed.engine.local import RunRequest, RunResult, run_task
+from amed.act.runs import Runs, RunSetup
+from amed.engine.base import RunRequest, RunResult
+from amed.engine.engines import DEFAULT_ENGINE, engine_named
 from amed.engine.redact import Redactor
 from amed.engine.secrets import SecretError, secret_env
+from amed.errors import StoreError
 from amed.plan.tasks import StartTask
-from amed.store.objects import ObjectStore, StoreError
-from state.events import Event, TaskFinished
+from amed.store.objects import ObjectStore
+from state.events import Event, TaskFinished, TaskStarted
 
 
 class Consumer:
     def __init__(
         self,
-        settings: Settings,
         store: ObjectStore,
         append: Callable[[list[Event]], None],
+        runs: Runs,
         clock: Callable[[], datetime],
-        cancel: threading.Event,
-        data_paths: Callable[[], tuple[str, ...]],
+        credentials: tuple[str, ...],
     ) -> None:
-        self.settings = settings
+        """`credentials`: the store's and alert channels' secrets, masked in what tasks print."""
         self.store = store
         self.append = append
+        self.runs = runs
         self.clock = clock
-        self.cancel = cancel
-        self.data_paths = data_paths
-        self.credentials: tuple[str, ...] = ()
+        self.credentials = credentials
 
-    def consume(self, start: StartTask, run_id: str) -> None:
+    def start(self, start: StartTask, setup: RunSetup) -> None:
+        run_id = f"{start.task.name}-{secrets.token_hex(4)}"
+        started = TaskStarted(
+            at=self.clock(),
+            project=start.project,
+            task=start.task.name,
+            request_id=start.request_id,
+            run_id=run_id,
+            inputs=dict(start.inputs),
+        )
+        self.runs.start(run_id, started, lambda: self.consume(start, run_id, setup))
+        logs.get().info(
+            "task_started", task=start.task.name, run_id=run_id, inputs=dict(start.inputs)
+        )
+
+    def consume(self, start: StartTask, run_id: str, setup: RunSetup) -> None:
         log = logs.get(task=start.task.name, run_id=run_id)
         result: RunResult | None = None
         reason: str | None
@@ -51,7 +66,8 @@ class Consumer:
             if start.task.executor is None:
                 reason = f"task {start.task.name} has no executor to run"
             else:
-                result = run_task(self._request(start, run_id), cancel=self.cancel)
+                request = self._request(start, run_id, setup)
+                result = engine_named(DEFAULT_ENGINE).start(request, cancel=self.runs.cancel).wait()
                 reason = result.error
         except SecretError as exc:
             reason = str(exc)
@@ -59,7 +75,7 @@ class Consumer:
             log.exception("task_crashed")
             reason = Redactor(self.credentials).text(f"internal error: {exc}")
         finally:
-            shutil.rmtree(self.settings.state_dir / "runs" / run_id / "work", ignore_errors=True)
+            shutil.rmtree(setup.settings.state_dir / "runs" / run_id / "work", ignore_errors=True)
         ok = result is not None and result.ok
         self.append(
             [
@@ -83,13 +99,14 @@ class Consumer:
         else:
             log.warning("task_failed", error=reason)
 
-    def _request(self, start: StartTask, run_id: str) -> RunRequest:
+    def _request(self, start: StartTask, run_id: str, setup: RunSetup) -> RunRequest:
         task = start.task
         assert task.executor is not None
+        settings = setup.settings
         env = {var.key: var.val for var in task.env}
         env["AME_TASK"] = task.name
-        secrets = secret_env(task, self.settings.state_dir, os.environ)
-        env.update(secrets)
+        task_secrets = secret_env(task, settings.state_dir, os.environ)
+        env.update(task_secrets)
 
         def place(work: Path) -> None:
             for name, version in sorted(start.inputs.items()):
@@ -100,14 +117,14 @@ class Consumer:
 
         return RunRequest(
             run_id=run_id,
-            project_dir=self.settings.project_dir,
-            run_dir=self.settings.state_dir / "runs" / run_id,
+            project_dir=settings.project_dir,
+            run_dir=settings.state_dir / "runs" / run_id,
             executor=executor_spec(task.executor),
             env=env,
-            exclude=self.data_paths(),
-            timeout_seconds=self.settings.task_timeout_seconds,
-            venv_root=self.settings.state_dir / "venvs",
-            redact=(*secrets.values(), *self.credentials),
-            pass_env=self.settings.task_pass_env,
+            exclude=setup.exclude,
+            timeout_seconds=settings.task_timeout_seconds,
+            venv_root=settings.state_dir / "venvs",
+            redact=(*task_secrets.values(), *self.credentials),
+            pass_env=settings.task_pass_env,
             prepare=place,
         )

@@ -1,33 +1,35 @@
 """Producing one data set version: run the task, store its output, record each outcome.
 
-Runs in a worker thread. The events of a run come in a fixed order (`run_started` is
-appended before the worker starts, then `run_succeeded` and `version_stored`, or
-`run_failed`), and `version_stored` is appended only after the manifest is in the store:
-a crash at any point leaves at worst debris that the next sweep deletes, never a `ready`
-data set without its data.
+Runs in a worker thread (amed.act.runs). The events of a run come in a fixed order
+(`run_started` is appended before the worker starts, then `run_succeeded` and
+`version_stored`, or `run_failed`), and `version_stored` is appended only after the manifest
+is in the store: a crash at any point leaves at worst debris that the next sweep deletes,
+never a `ready` data set without its data.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
-import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
 from amed import logs
-from amed.config import Settings
-from amed.engine.executors import ExecutorSpec
-from amed.engine.local import RunRequest, RunResult, run_task
+from amed.act.runs import Runs, RunSetup
+from amed.engine.base import RunRequest, RunResult
+from amed.engine.engines import DEFAULT_ENGINE, engine_named
+from amed.engine.plans import ExecutorSpec
 from amed.engine.redact import Redactor
 from amed.engine.secrets import SecretError, secret_env
+from amed.errors import OutOfSpace, StoreError
 from amed.plan.backoff import retry_delay_seconds
 from amed.plan.decide import Produce
-from amed.store.objects import ObjectStore, OutOfSpace, StoreError, StoreUnavailable
-from spec import Executor
-from state.events import Event, RunFailed, RunSucceeded, VersionStored
+from amed.store.objects import ObjectStore
+from spec import Executor, format_bytes
+from state.events import Event, RunFailed, RunStarted, RunSucceeded, VersionStored
 from state.timefmt import format_time
 
 Stage = Literal["task", "store", "space"]
@@ -58,35 +60,56 @@ def executor_spec(executor: Executor) -> ExecutorSpec:
 class Producer:
     def __init__(
         self,
-        settings: Settings,
         store: ObjectStore,
         append: Callable[[list[Event]], None],
+        runs: Runs,
         clock: Callable[[], datetime],
         jitter: Callable[[], float],
-        cancel: threading.Event,
-        on_store_result: Callable[[StoreError | None], None],
+        report_store: Callable[[StoreError | None], None],
+        credentials: tuple[str, ...],
     ) -> None:
-        self.settings = settings
+        """`report_store`: how the store answered (amed.act.upkeep.StoreHealth).
+        `credentials`: the store's and alert channels' secrets, masked in what tasks print."""
         self.store = store
         self.append = append
+        self.runs = runs
         self.clock = clock
         self.jitter = jitter
-        self.cancel = cancel
-        self.on_store_result = on_store_result
-        self.data_paths: tuple[str, ...] = ()
-        self.credentials: tuple[str, ...] = ()
+        self.report_store = report_store
+        self.credentials = credentials
 
-    @property
-    def runs_dir(self) -> Path:
-        return self.settings.state_dir / "runs"
+    def start(self, action: Produce, setup: RunSetup) -> None:
+        data_set = action.data_set
+        run_id = f"{data_set.name}-v{action.version}-{secrets.token_hex(3)}"
+        started = RunStarted(
+            at=self.clock(),
+            project=action.project,
+            dataset=data_set.name,
+            run_id=run_id,
+            version=action.version,
+            spec_hash=data_set.spec_hash,
+            task=data_set.producer.name,
+            attempt=action.attempt,
+        )
+        self.runs.start(run_id, started, lambda: self.produce(action, run_id, setup))
+        logs.get().info(
+            "run_started",
+            dataset=data_set.name,
+            run_id=run_id,
+            version=action.version,
+            attempt=action.attempt,
+            reason=action.reason,
+            budget=format_bytes(action.budget_bytes) if action.budget_bytes is not None else None,
+        )
 
-    def produce(self, action: Produce, run_id: str) -> None:
+    def produce(self, action: Produce, run_id: str, setup: RunSetup) -> None:
         data_set = action.data_set
         log = logs.get(dataset=data_set.name, run_id=run_id)
         try:
-            result = run_task(self._request(action, run_id), cancel=self.cancel)
+            request = self._request(action, run_id, setup)
+            result = engine_named(DEFAULT_ENGINE).start(request, cancel=self.runs.cancel).wait()
             if not result.ok:
-                self._failed(action, run_id, "task", result.error or "failed", result)
+                self._failed(action, run_id, setup, "task", result.error or "failed", result)
                 log.warning("run_failed", error=result.error, exit_code=result.exit_code)
                 return
             self.append(
@@ -101,23 +124,23 @@ class Producer:
                 ]
             )
             log.info("run_succeeded", seconds=round(result.seconds, 3))
-            self._store(action, run_id, result)
+            self._store(action, run_id, setup, result)
         except SecretError as exc:
-            self._failed(action, run_id, "task", str(exc), None)
+            self._failed(action, run_id, setup, "task", str(exc), None)
             log.warning("run_failed", error=str(exc))
         except Exception as exc:  # the daemon must outlive any one run
             log.exception("run_crashed")
             reason = Redactor(self.credentials).text(f"internal error: {exc}")
-            self._failed(action, run_id, "task", reason, None)
+            self._failed(action, run_id, setup, "task", reason, None)
         finally:
-            shutil.rmtree(self.runs_dir / run_id / "work", ignore_errors=True)
+            shutil.rmtree(setup.settings.state_dir / "runs" / run_id / "work", ignore_errors=True)
 
-    def _store(self, action: Produce, run_id: str, result: RunResult) -> None:
+    def _store(self, action: Produce, run_id: str, setup: RunSetup, result: RunResult) -> None:
         data_set = action.data_set
         log = logs.get(dataset=data_set.name, run_id=run_id)
         escape = _leaves(result.workdir, data_set.path)
         if escape is not None:
-            self._failed(action, run_id, "task", escape, None)
+            self._failed(action, run_id, setup, "task", escape, None)
             log.warning("store_refused", error=escape)
             return
         began = self.clock()
@@ -136,12 +159,12 @@ class Producer:
                 root=result.workdir,  # a file with a name outside the working copy is not stored
             )
         except StoreError as exc:
-            self.on_store_result(exc if isinstance(exc, StoreUnavailable) else None)
+            self.report_store(exc)
             stage: Stage = "space" if isinstance(exc, OutOfSpace) else "store"
-            self._failed(action, run_id, stage, str(exc), None)
+            self._failed(action, run_id, setup, stage, str(exc), None)
             log.warning("store_failed", error=str(exc), out_of_space=stage == "space")
             return
-        self.on_store_result(None)
+        self.report_store(None)
         seconds = (self.clock() - began).total_seconds()
         for skipped in manifest.skipped:
             log.warning("file_skipped", detail=skipped)
@@ -169,11 +192,17 @@ class Producer:
         )
 
     def _failed(
-        self, action: Produce, run_id: str, stage: Stage, reason: str, result: RunResult | None
+        self,
+        action: Produce,
+        run_id: str,
+        setup: RunSetup,
+        stage: Stage,
+        reason: str,
+        result: RunResult | None,
     ) -> None:
         now = self.clock()
         delay = retry_delay_seconds(
-            action.attempt, self.jitter(), base_seconds=self.settings.retry_base_seconds
+            action.attempt, self.jitter(), base_seconds=setup.settings.retry_base_seconds
         )
         self.append(
             [
@@ -191,24 +220,25 @@ class Producer:
             ]
         )
 
-    def _request(self, action: Produce, run_id: str) -> RunRequest:
+    def _request(self, action: Produce, run_id: str, setup: RunSetup) -> RunRequest:
         data_set = action.data_set
         task = data_set.producer
         executor = task.executor
         assert executor is not None  # the spec refuses producers without one
+        settings = setup.settings
         env = {var.key: var.val for var in task.env}
         env.update(AME_DATASET=data_set.name, AME_DATASET_PATH=data_set.path)
-        secrets = secret_env(task, self.settings.state_dir, os.environ)
-        env.update(secrets)
+        task_secrets = secret_env(task, settings.state_dir, os.environ)
+        env.update(task_secrets)
         return RunRequest(
             run_id=run_id,
-            project_dir=self.settings.project_dir,
-            run_dir=self.runs_dir / run_id,
+            project_dir=settings.project_dir,
+            run_dir=settings.state_dir / "runs" / run_id,
             executor=executor_spec(executor),
             env=env,
-            exclude=self.data_paths,
-            timeout_seconds=self.settings.task_timeout_seconds,
-            venv_root=self.settings.state_dir / "venvs",
-            redact=(*secrets.values(), *self.credentials),
-            pass_env=self.settings.task_pass_env,
+            exclude=setup.exclude,
+            timeout_seconds=settings.task_timeout_seconds,
+            venv_root=settings.state_dir / "venvs",
+            redact=(*task_secrets.values(), *self.credentials),
+            pass_env=settings.task_pass_env,
         )

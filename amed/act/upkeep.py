@@ -1,19 +1,98 @@
-"""How long the run directories (`<state dir>/runs/<run id>/`, each run's output.log) are kept.
+"""Keeping the store and the state dir tidy, and knowing whether the store answers.
 
-A daemon that runs for months would otherwise keep every log it ever wrote. At each hourly
-sweep, a run directory untouched for `RUN_LOG_KEEP_DAYS` is deleted, unless its run is live or
-is the current or last run of a data set or task (what `ame task logs` shows).
+Debris: anything under `datasets/` that no committed version or live run owns is left
+over from a crash and deleted, under the projects this state holds only (a store may be
+shared by other projects and other states).
+
+Run directories (`<state dir>/runs/<run id>/`, each run's output.log): a daemon that runs
+for months would otherwise keep every log it ever wrote. At each sweep, a run directory
+untouched for `RUN_LOG_KEEP_DAYS` is deleted, unless its run is live or is the current or
+last run of a data set or task (what `ame task logs` shows).
+
+Store health: whether the store answered the last time it was asked, for the
+`store_unreachable` alert. The pass thread and the run workers both report it, so
+`StoreHealth._lock` guards `_error`.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import threading
+import time
 from collections.abc import Collection
 from pathlib import Path
 
+from amed import logs
+from amed.errors import ProjectClaimed, StoreError, StoreUnavailable
+from amed.store.objects import ObjectStore
+from state.observed import Observed
+
 RUN_LOG_KEEP_DAYS = 30
 RUN_LOG_KEEP_SECONDS = RUN_LOG_KEEP_DAYS * 24 * 3600.0
+
+
+class StoreHealth:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._error: str | None = None
+
+    @property
+    def error(self) -> str | None:
+        """Why the store is unreachable, as first seen; None while it answers."""
+        with self._lock:
+            return self._error
+
+    def report(self, error: StoreError | None) -> None:
+        """How the store answered: None, or the error it raised. Only StoreUnavailable
+        means it did not answer; any other StoreError (a refusal, a missing key) is an
+        answer. Logged once per change."""
+        unreachable = str(error) if isinstance(error, StoreUnavailable) else None
+        with self._lock:
+            before = self._error
+            if unreachable is None:
+                self._error = None
+            elif before is None:
+                self._error = unreachable
+        if unreachable is None and before is not None:
+            logs.get().info("store_reachable_again")
+        elif unreachable is not None and before is None:
+            logs.get().warning("store_unreachable", error=unreachable)
+
+
+def sweep_debris(
+    store: ObjectStore, observed: Observed, projects: Collection[str], health: StoreHealth
+) -> list[str] | None:
+    """Delete the debris under `projects` and return the objects deleted; None when the
+    store could not be swept. A project the store says is not ours is skipped."""
+    log = logs.get()
+    owned = observed.owned_versions()
+    removed: list[str] = []
+    try:
+        for project in sorted(projects):
+            try:
+                removed += store.sweep_debris(owned, project=project)
+            except ProjectClaimed as exc:  # another state's, or never claimed by us
+                log.info("sweep_skipped", project=project, reason=str(exc))
+    except StoreError as exc:
+        health.report(exc)
+        log.warning("sweep_failed", error=str(exc))
+        return None
+    health.report(None)
+    if removed:
+        log.info("debris_deleted", objects=len(removed))
+    return removed
+
+
+def prune_run_logs(runs_dir: Path, observed: Observed, live: Collection[str]) -> None:
+    """Delete old run directories but those of live runs and of the runs the log names."""
+    keep = set(live)
+    keep |= {row.run_id for row in observed.datasets.values() if row.run_id}
+    for task in observed.tasks.values():
+        keep |= {run for run in (task.run_id, task.last_run_id) if run}
+    pruned = prune_run_dirs(runs_dir, keep, time.time())
+    if pruned:
+        logs.get().info("run_logs_deleted", runs=len(pruned), kept_days=RUN_LOG_KEEP_DAYS)
 
 
 def prune_run_dirs(

@@ -1,12 +1,13 @@
 """`amed run --once --dry-run`: what a pass would do and why, changing nothing.
 
-It reads the state database read-only, does not create the store, and assumes that runs
-the log calls live belong to a daemon that is running, so it never reports them as lost.
+It plans from the facts a pass would gather (amed.act.observe), read without changing
+anything: the state database read-only, the store not created, and the runs the log calls
+live taken as a running daemon's, so they are never reported as lost.
 """
 
 from __future__ import annotations
 
-from amed.act.reconciler import policy_of, utc_now
+from amed.act.observe import observe_read_only, utc_now
 from amed.config import Settings
 from amed.plan.alerts import ClearAlert, Deliver, RaiseAlert
 from amed.plan.decide import (
@@ -15,34 +16,18 @@ from amed.plan.decide import (
     Declare,
     DeleteVersion,
     Evict,
-    Facts,
     MarkDeleting,
     MarkLost,
     Produce,
     Remove,
     decide,
 )
-from amed.store.diskspace import free_bytes_under
 from spec import Project, format_bytes
-from state.read import StateReader
 from state.timefmt import format_time
 
 
 def dry_run(settings: Settings, desired: Project) -> list[str]:
-    reader = StateReader.in_dir(settings.state_dir)
-    try:
-        observed = reader.observed()
-    finally:
-        reader.close()
-    live = frozenset(r.run_id for r in observed.datasets.values() if r.run_id)
-    facts = Facts(
-        now=utc_now(),
-        running_runs=live,
-        free_slots=settings.max_parallel - len(live),
-        capacity_bytes=settings.capacity_bytes,
-        disk_free_bytes=free_bytes_under(settings.storage_url),
-        policy=policy_of(settings),
-    )
+    observed, facts = observe_read_only(settings, utc_now())
     return [line for a in decide(desired, observed, facts) if (line := describe(a))]
 
 
