@@ -2,7 +2,8 @@
 that stay inside it), hashing a file while it is read or copied, writing a download with
 its holes kept, running work on a pool.
 
-No obstore here: this is plain file plumbing that `amed.store.objects` builds on.
+No obstore here: this is plain file plumbing that `amed.store.access` and `amed.store.local`
+build on.
 """
 
 from __future__ import annotations

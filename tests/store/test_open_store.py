@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from amed.errors import StoreError
-from amed.store.schemes import open_store
+from amed.store.schemes import OPENERS, open_store
 
 
 @pytest.mark.parametrize(
@@ -46,3 +46,9 @@ def test_file_url_under_a_regular_file_is_a_store_error(tmp_path: Path) -> None:
 def test_each_memory_store_starts_empty() -> None:
     assert open_store("memory://").used_bytes() == 0
     assert open_store("memory://").url == "memory://"
+
+
+def test_an_unknown_scheme_names_every_scheme_in_the_table() -> None:
+    with pytest.raises(StoreError) as raised:
+        open_store("ftp://host/dir")
+    assert all(f"{scheme}://" in str(raised.value) for scheme in OPENERS)
