@@ -25,7 +25,6 @@ import signal
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import fields, replace
 from types import FrameType
 from typing import Any
 
@@ -38,12 +37,11 @@ from amed.config import ConfigError, Settings, resolve
 from amed.daemon.liveness import Heartbeat, PassOutcome, one_line, utc_now
 from amed.daemon.lock import DaemonLock
 from amed.daemon.notify import Notifier
-from amed.daemon.service_settings import ServiceSettings, read_service_settings
 from amed.daemon.spec_file import SpecFile, load_spec, spec_path
-from amed.engine import proctree
+from amed.engine.engines import DEFAULT_ENGINE, engine_named
 from amed.engine.local import WORK_DIR_NAME
 from amed.plan.decide import Produce
-from amed.store.objects import open_store
+from amed.store.schemes import open_store
 from spec import Project
 from state.db import StateError, StateStore
 
@@ -113,7 +111,6 @@ def run_once(settings: Settings, *, take_over: bool = False) -> int:
     is ready.
     """
     desired = load_spec(spec_path(settings.project_dir))
-    service = read_service_settings(settings.config_file)
     with DaemonLock.acquire(settings.state_dir), _Signals().installed(hangup=False) as signals:
         reconciler = _open(settings, take_over=take_over)
         spec = SpecFile(spec_path(settings.project_dir), project=desired, attempted=True)
@@ -140,7 +137,7 @@ def run_once(settings: Settings, *, take_over: bool = False) -> int:
                     reconciler.wait_for_change(timeout=POLL_SECONDS)
             if signals.stop is not None:
                 logs.get().info("stopping", signal=signals.stop.name)
-                _drain(reconciler, service, signals, heart)
+                _drain(reconciler, settings, signals, heart)
             return _outcome(reconciler, desired, stopped=signals.stop is not None)
         except BaseException as exc:
             ok, error = False, one_line(exc)
@@ -181,7 +178,6 @@ def run_forever(
     environment over the config file); by default the config file and environment are read
     again and the values that differed from them at start (given as flags) are kept.
     """
-    service = read_service_settings(settings.config_file)
     with DaemonLock.acquire(settings.state_dir), _Signals().installed(hangup=True) as signals:
         reconciler = _open(settings, take_over=take_over)
         if settings.http_address:
@@ -200,9 +196,7 @@ def run_forever(
         )
         clean = False
         try:
-            code = _Service(settings, service, reload or _rereader(settings), reconciler).run(
-                signals
-            )
+            code = _Service(settings, reload or _rereader(settings), reconciler).run(signals)
             clean = True
             return code
         finally:
@@ -215,11 +209,8 @@ def run_forever(
 
 
 class _Service:
-    def __init__(
-        self, settings: Settings, service: ServiceSettings, reload: Reload, reconciler: Reconciler
-    ) -> None:
+    def __init__(self, settings: Settings, reload: Reload, reconciler: Reconciler) -> None:
         self.settings = settings
-        self.service = service
         self.reload_settings = reload
         self.reconciler = reconciler
         self.spec = SpecFile(spec_path(settings.project_dir))
@@ -240,7 +231,7 @@ class _Service:
             state_dir=str(self.settings.state_dir),
             store=reconciler.store.url,
             interval_seconds=self.settings.interval_seconds,
-            stop_timeout_seconds=self.service.stop_timeout_seconds,
+            stop_timeout_seconds=self.settings.stop_timeout_seconds,
         )
         _recover(reconciler)
         self.notifier.ready(self.heart.status_line())
@@ -271,7 +262,7 @@ class _Service:
             self.heart.beat()
         assert signals.stop is not None
         log.info("stopping", signal=signals.stop.name)
-        _drain(reconciler, self.service, signals, self.heart)
+        _drain(reconciler, self.settings, signals, self.heart)
         self.heart.state = "stopped"
         self.heart.beat(force=True)
         log.info("stopped")
@@ -299,18 +290,17 @@ class _Service:
         old = self.settings
         try:
             new = self.reload_settings()
-            service = read_service_settings(new.config_file)
         except ConfigError as exc:
             self.log.error("config_invalid", error=str(exc), keeping="the running settings")
-            new, service = old, self.service
+            new = old
         fixed = [name for name in FIXED_WHILE_RUNNING if getattr(new, name) != getattr(old, name)]
         if fixed:
             self.log.warning("config_needs_restart", keys=fixed)
-            new = replace(new, **{name: getattr(old, name) for name in fixed})
-        changed = [f.name for f in fields(Settings) if getattr(new, f.name) != getattr(old, f.name)]
-        if service != self.service:
-            changed.append("stop_timeout_seconds")
-        self.settings, self.service = new, service
+            new = new.model_copy(update={name: getattr(old, name) for name in fixed})
+        changed = [
+            name for name in Settings.model_fields if getattr(new, name) != getattr(old, name)
+        ]
+        self.settings = new
         self.reconciler.apply_settings(new)
         if new.project_dir != old.project_dir:
             self.spec = self.heart.spec = SpecFile(spec_path(new.project_dir))
@@ -330,28 +320,26 @@ def _rereader(settings: Settings) -> Reload:
     except ConfigError:
         at_start = None
     pinned = {
-        f.name: getattr(settings, f.name)
-        for f in fields(Settings)
-        if at_start is None or getattr(settings, f.name) != getattr(at_start, f.name)
+        name: getattr(settings, name)
+        for name in Settings.model_fields
+        if at_start is None or getattr(settings, name) != getattr(at_start, name)
     }
-    return lambda: replace(resolve({}, env, settings.config_file), **pinned)
+    return lambda: resolve({}, env, settings.config_file).model_copy(update=pinned)
 
 
-def _drain(
-    reconciler: Reconciler, service: ServiceSettings, signals: _Signals, heart: Heartbeat
-) -> None:
+def _drain(reconciler: Reconciler, settings: Settings, signals: _Signals, heart: Heartbeat) -> None:
     """Start nothing new; let running tasks finish for up to the stop timeout (or until a
     second signal), then end their process groups; return once every run is recorded."""
     log = logs.get()
     heart.state = "stopping"
     live = sorted(reconciler.live_runs())
     heart.notifier.stopping(
-        f"stopping: waiting up to {service.stop_timeout_seconds:g} s for {len(live)} runs"
+        f"stopping: waiting up to {settings.stop_timeout_seconds:g} s for {len(live)} runs"
     )
     heart.beat(force=True)
     if live:
-        log.info("waiting_for_runs", runs=live, timeout_seconds=service.stop_timeout_seconds)
-    deadline = time.monotonic() + service.stop_timeout_seconds
+        log.info("waiting_for_runs", runs=live, timeout_seconds=settings.stop_timeout_seconds)
+    deadline = time.monotonic() + settings.stop_timeout_seconds
     stops = signals.stops
     while reconciler.busy() and time.monotonic() < deadline and signals.stops == stops:
         reconciler.wait_for_change(timeout=min(POLL_SECONDS, deadline - time.monotonic()))
@@ -383,7 +371,7 @@ def _recover(reconciler: Reconciler) -> None:
     reason = reconciler.state.why_check()
     if reason is not None:
         _check_tables(reconciler.state, reason)
-    proctree.end_leftovers(reconciler.settings.state_dir / "runs")
+    engine_named(DEFAULT_ENGINE).end_leftovers(reconciler.settings.state_dir / "runs")
     _remove_stale_copies(reconciler)
 
 
