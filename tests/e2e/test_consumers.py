@@ -9,6 +9,7 @@ import json
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import Workspace, command_path
@@ -40,6 +41,15 @@ def spec(consumers: int, produce: str = PRODUCE, consume: str = CONSUME) -> str:
         ]
     lines += ["dataSets:", "  - name: mnist", "    path: data", "    task: {taskRef: fetch}"]
     return "\n".join(lines) + "\n"
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout_seconds: float = 60) -> None:
+    """Wait for an event, polling; the bound only turns a hang into a failure, so it is
+    far above what a loaded machine needs."""
+    deadline = time.monotonic() + timeout_seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout_seconds:.0f} s"
+        time.sleep(0.05)
 
 
 def count(ws: Workspace, word: str) -> int:
@@ -181,7 +191,11 @@ def test_pulling_an_evicted_data_set_asks_the_daemon_and_waits_for_it(ws: Worksp
 
 
 def test_a_running_consumer_shows_its_data_set_in_use(ws: Workspace) -> None:
-    ws.write_spec(spec(1, consume='touch "$RUNS_LOG.started"; sleep 3'))
+    """The task runs until the test has looked: it says it started, then waits for a file
+    the test writes only after checking, so no timing decides what the test sees."""
+    started, looked = Path(f"{ws.root}/runs.log.started"), Path(f"{ws.root}/runs.log.looked")
+    waits = 'touch "$RUNS_LOG.started"; while [ ! -e "$RUNS_LOG.looked" ]; do sleep 0.05; done'
+    ws.write_spec(spec(1, consume=waits))
     assert ws.once().returncode == 0
     daemon = subprocess.Popen(
         [command_path("amed"), "--interval", "0.3"],
@@ -193,11 +207,7 @@ def test_a_running_consumer_shows_its_data_set_in_use(ws: Workspace) -> None:
     )
     try:
         ws.run("ame", "task", "run", "train0", check=True)
-        marker = Path(f"{ws.root}/runs.log.started")
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not marker.exists():
-            time.sleep(0.1)
-        assert marker.exists()
+        wait_until(started.exists, "the consumer started")
         assert ws.dataset("mnist")["in_use_by"] == ["train0"]
         # Even far over capacity, data in use is not chosen for eviction.
         squeezed = dict(
@@ -209,7 +219,10 @@ def test_a_running_consumer_shows_its_data_set_in_use(ws: Workspace) -> None:
             del ws.env[key]
         assert plan.returncode == 0, plan.stderr
         assert not [line for line in plan.stdout.splitlines() if line.startswith("evict")]
+        looked.touch()
+        wait_until(lambda: ws.dataset("mnist")["in_use_by"] == [], "the consumer finished")
     finally:
+        looked.touch()  # a consumer still waiting must not hold the daemon's stop
         daemon.send_signal(signal.SIGTERM)
         daemon.communicate(timeout=30)
 
