@@ -116,7 +116,7 @@ class Reconciler:
         self.cancel = self.runs.cancel
         self.observer = Observer(self.journal, self.runs, store, self.health, clock)
         channels = channels if channels is not None else AlertChannels()
-        self.deliveries = Deliveries(channels, self.journal, clock, self.changed)
+        self.deliveries = Deliveries(channels, self.journal, clock, self.changed, settings)
         credentials = (*store.credentials, *channels.credentials)
         append = self.journal.append
         self.producer = Producer(
@@ -195,6 +195,7 @@ class Reconciler:
             self._act(action, setup)
         if time.monotonic() - self._last_sweep > SWEEP_INTERVAL_SECONDS:
             self.sweep()  # also clears what a failed clean-up left behind
+        self.deliveries.pass_succeeded()
         return PassResult(actions)
 
     def _act(self, action: Action, setup: RunSetup) -> None:

@@ -43,11 +43,14 @@ class ClearAlert:
 @dataclass(frozen=True)
 class Deliver:
     """Send what `key` still owes: the alert, or its resolved notice; to `channels` only
-    when some already took it (empty: every channel)."""
+    when some already took it (empty: every channel). `cleared_at`: when a resolved
+    notice's condition stopped holding, for its text, when known (a notice retried after a
+    refusal no longer knows it: the row's time is then the refusal's)."""
 
     key: str
     notice: str
     channels: tuple[str, ...] = ()
+    cleared_at: datetime | None = None
 
 
 AlertAction = RaiseAlert | ClearAlert | Deliver
@@ -91,14 +94,15 @@ def alert_actions(
             cleared.add(key)
             actions.append(ClearAlert(AlertCleared(at=now, project=project, key=key)))
             if row.resolvable and row.delivered_at is not None:
-                actions.append(Deliver(key, "resolved"))
+                actions.append(Deliver(key, "resolved", cleared_at=now))
     actions.extend(Deliver(key, "alert") for key in sorted(raised))
     for key, row in sorted(alerts.items()):
         if key in raised or key in cleared or row.pending is None:
             continue
         if row.failures and now < row.updated_at + timedelta(seconds=retry_seconds(row.failures)):
             continue
-        actions.append(Deliver(key, row.pending, row.undelivered))
+        cleared_at = row.updated_at if row.pending == "resolved" and not row.failures else None
+        actions.append(Deliver(key, row.pending, row.undelivered, cleared_at))
     return actions
 
 

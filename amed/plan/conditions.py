@@ -79,7 +79,7 @@ def conditions(
                 Condition(
                     key=f"failed:{project}/{name}",
                     severity="critical",
-                    title=f"amed: data set {name} failed {row.attempts} time(s)",
+                    title=f"amed: data set {name} failed {_times(row.attempts)}",
                     body=(
                         f"Producing {name} (project {project}, task {row.task}) failed: "
                         f"{(row.error or 'unknown error').strip()}\n{retry} See "
@@ -139,7 +139,10 @@ def conditions(
             Condition(
                 key=f"evictions:{project}:{format_time(facts.now)}",
                 severity="info",
-                title=f"amed: evicted {len(evictions)} data set(s), {format_bytes(total)} freed",
+                title=(
+                    f"amed: evicted {_count(len(evictions), 'data set')}, "
+                    f"{format_bytes(total)} freed"
+                ),
                 body=(
                     f"To free space in the object store amed evicted:\n{lines}\nThey are "
                     "produced again when something needs them."
@@ -208,7 +211,7 @@ def _held_deletion(project: str, held: HeldDeletions, facts: Facts) -> Condition
             f"the data of {', '.join(others)} is kept, nothing is deleted"
         )
     else:
-        title = f"amed: {len(ours)} data sets left ame.yaml at once; nothing is deleted"
+        title = f"amed: {_count(len(ours), 'data set')} left ame.yaml at once; nothing is deleted"
     return Condition(
         key=mass_deletion_key(project),
         severity="critical",
@@ -219,6 +222,14 @@ def _held_deletion(project: str, held: HeldDeletions, facts: Facts) -> Condition
 
 def _names(rows: Sequence[DatasetRow]) -> str:
     return ", ".join(r.name for r in rows[:10]) + (", …" if len(rows) > 10 else "")
+
+
+def _times(count: int) -> str:
+    return "once" if count == 1 else "twice" if count == 2 else f"{count} times"
+
+
+def _count(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _suggest(size_bytes: int) -> str:

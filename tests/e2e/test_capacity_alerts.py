@@ -63,7 +63,7 @@ def test_a_declared_size_that_fits_only_after_evicting_evicts_the_two_least_rece
             ("b", 20 * MiB),
         ]
         titles = [m["title"] for m in hook.wait_for(1)]
-        assert any("evicted 2 data set(s), 40.0 MiB freed" in t for t in titles), titles
+        assert any("evicted 2 data sets, 40.0 MiB freed" in t for t in titles), titles
 
 
 def test_a_size_that_cannot_fit_is_blocked_with_one_alert_even_across_restarts(
