@@ -322,11 +322,13 @@ def duration(seconds: float) -> str:
 
 
 def ago(moment: datetime, now: datetime) -> str:
-    return f"{duration((now - moment).total_seconds())} ago"
+    seconds = (now - moment).total_seconds()
+    return "just now" if seconds < 1 else f"{duration(seconds)} ago"
 
 
 def ahead(moment: datetime, now: datetime) -> str:
-    return f"in {duration((moment - now).total_seconds())}"
+    seconds = (moment - now).total_seconds()
+    return "in a moment" if seconds < 1 else f"in {duration(seconds)}"
 
 
 def when(moment: datetime, now: datetime) -> str:
