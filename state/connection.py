@@ -30,9 +30,26 @@ def connect(path: Path) -> sqlite3.Connection:
 
 def connect_read_only(path: Path) -> sqlite3.Connection:
     """A reader connection: under WAL it never blocks the writer, and it cannot change
-    anything by mistake."""
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    anything by mistake.
+
+    A reader that may not write the directory (a member of a service's group) reads WAL
+    through the -wal and -shm files the running writer keeps. Once the writer has closed,
+    they are gone and SQLite may not create them: the database file then holds every
+    commit, and is read as immutable. A writer that starts meanwhile writes to a new -wal
+    file, not to the database file, until its first checkpoint: far later than a read ends.
+    """
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    conn = sqlite3.connect(uri, uri=True)
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    try:
+        conn.execute("PRAGMA schema_version").fetchone()
+    except sqlite3.OperationalError as exc:
+        wal = path.with_name(f"{path.name}-wal")
+        if getattr(exc, "sqlite_errorname", "") != "SQLITE_READONLY_DIRECTORY" or wal.exists():
+            conn.close()
+            raise
+        conn.close()
+        conn = sqlite3.connect(f"{uri}&immutable=1", uri=True)
     return conn
 
 
@@ -55,9 +72,11 @@ def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 
 def create_private(path: Path) -> None:
-    """Create the database file readable by its owner only, before SQLite opens it."""
+    """Create the database file before SQLite opens it: writable by its owner, readable by
+    its group (readers of a service's state join it), nothing for others. SQLite gives
+    the -wal and -shm files the database's mode."""
     if path.exists():
         return
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o640)
     os.close(fd)

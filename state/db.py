@@ -66,7 +66,7 @@ class StateStore:
 
     @classmethod
     def in_dir(cls, state_dir: Path) -> StateStore:
-        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
         return cls(state_dir / DB_FILENAME)
 
     def close(self) -> None:

@@ -33,8 +33,9 @@ class DaemonLock:
 
     @classmethod
     def acquire(cls, state_dir: Path) -> DaemonLock:
-        """Take the state dir (created private if missing), or raise StateDirInUse."""
-        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        """Take the state dir (created if missing, readable by its group), or raise
+        StateDirInUse. The lock file stays the owner's: no reader needs it."""
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
         path = state_dir / LOCK_FILENAME
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         try:

@@ -70,13 +70,14 @@ def run_task(
     redactor = Redactor(req.redact)
     work = req.run_dir / WORK_DIR_NAME
     log_path = req.run_dir / OUTPUT_LOG_NAME
-    # Run directories and logs may hold what a task printed (a token, a path): owner only.
-    req.run_dir.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    req.run_dir.mkdir(exist_ok=True, mode=0o700)
+    # Run directories and logs hold what a task printed (secrets masked): the owner and the
+    # state's group (`ame ds logs` as a member of it), nobody else.
+    req.run_dir.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+    req.run_dir.mkdir(exist_ok=True, mode=0o750)
     if work.exists() or work.is_symlink():
         raise FileExistsError(f"{work} already exists: every run needs a run id of its own")
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC
-    log_fd = os.open(log_path, flags, 0o600)
+    log_fd = os.open(log_path, flags, 0o640)
     try:
         run = _Run(req, work, log_fd, cancel or threading.Event(), started, redactor)
         try:

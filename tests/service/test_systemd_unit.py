@@ -74,6 +74,9 @@ def test_the_unit_is_a_notify_service_that_reloads_restarts_and_keeps_tasks_quie
         "Service.NotifyAccess": ["main"],
         "Service.Restart": ["on-failure"],
         "Service.StateDirectory": ["ame"],
+        # The state is readable by group ame's members; nothing for others.
+        "Service.StateDirectoryMode": ["0750"],
+        "Service.UMask": ["0027"],
         "Service.ExecReload": ["/bin/kill -HUP $MAINPID"],
         "Service.KillMode": ["mixed"],
     }
