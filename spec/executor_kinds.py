@@ -15,6 +15,10 @@ EXECUTOR_TAGS: dict[str, str] = {f"!{kind}": kind for kind in EXECUTOR_TYPES}
 """`!pipEnv` → `pipEnv`: the tag in the file and the `type` of its plain-data form."""
 
 
+AME_ONLY_TAGS: dict[str, str] = {"!mlflow": "mlflow"}
+"""Executors AME defines that amed cannot run: read (so the file stays AME's), then ignored."""
+
+
 def tag_list() -> str:
     """`!custom, !pip, !poetry or !pipEnv`, for messages that say what is allowed."""
     *rest, last = EXECUTOR_TAGS

@@ -103,6 +103,22 @@ def _non_empty(value: str) -> str:
     return value
 
 
+_TRUE = frozenset({"true", "True", "TRUE"})
+_FALSE = frozenset({"false", "False", "FALSE"})
+
+
+def _flag(value: Any) -> Any:
+    """YAML's true and false (its core schema, as AME's serde_yaml reads them), which the
+    loader hands over as text; ``yes`` or ``1`` are not booleans there, so not here."""
+    if isinstance(value, bool):
+        return value
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"{value!r} is not true or false")
+
+
 def _env_key(value: str) -> str:
     if not value or "=" in value or "\x00" in value:
         raise ValueError(f"{value!r} is not a valid environment variable name")
@@ -134,6 +150,11 @@ VersionText = Annotated[
 ]
 EnvKey = Annotated[
     str, AfterValidator(_env_key), WithJsonSchema({"type": "string", "minLength": 1})
+]
+Flag = Annotated[
+    bool,
+    BeforeValidator(_flag),
+    WithJsonSchema({"anyOf": [{"type": "boolean"}, {"enum": sorted(_TRUE | _FALSE)}]}),
 ]
 Bytes = Annotated[int, BeforeValidator(parse_quantity), WithJsonSchema(_QUANTITY_SCHEMA)]
 SizeBytes = Annotated[int, BeforeValidator(parse_size), WithJsonSchema(_SIZE_SCHEMA)]

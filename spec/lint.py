@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from spec.errors import located_line
+from spec.errors import Problem
 from spec.locate import format_path, walk
 from spec.model import Project
 from spec.yaml_loader import LocatedData, NodePath, Position
@@ -30,21 +30,21 @@ def suspects(project: Project) -> list[NodePath]:
     ]
 
 
-def warning_lines(
+def suspect_problems(
     project: Project, found: list[NodePath], located: LocatedData, filename: str
-) -> tuple[str, ...]:
-    """``ame.yaml:5:11: warning: dataSets[0].size: ...`` for each suspect, in file order."""
-    lines: list[str] = []
+) -> list[Problem]:
+    """``ame.yaml:5:11: warning: dataSets[0].size: ...`` for each suspect."""
+    problems: list[Problem] = []
     for path in found:
         index = path[1]
         assert isinstance(index, int)
         size_bytes = project.data_sets[index].size_bytes
         assert size_bytes is not None
         where = walk(located, path)
-        problem = _tiny_size(_written(located, where), size_bytes)
-        position = located.values.get(where, Position(1, 1))
-        lines.append(located_line(f"warning: {format_path(path)}: {problem}", filename, *position))
-    return tuple(lines)
+        message = _tiny_size(_written(located, where), size_bytes)
+        line, column = located.values.get(where, Position(1, 1))
+        problems.append(Problem(message, filename, line, column, format_path(path), "warning"))
+    return problems
 
 
 def _written(located: LocatedData, path: NodePath) -> Any:

@@ -1,4 +1,10 @@
-"""Reading an ame.yaml from disk or text into a resolved Project, or one SpecError.
+"""Reading an ame.yaml from disk or text into a resolved Project, or a SpecError with
+every problem found.
+
+Problems are found in stages, and a stage runs only on what the one before accepted: the
+text (size, encoding, YAML syntax: the first problem stops the parser), then the file's
+shape (every key and value at once), then what needs the whole project (references, names,
+places). A file with problems of several stages shows those of the first one.
 
 Hostile input is refused before or while parsing, never by running out of time or memory:
 the size is checked before reading, binary and non-UTF-8 content before parsing, and depth,
@@ -15,9 +21,10 @@ import yaml
 from pydantic import ValidationError
 
 from spec.document import ProjectDoc
-from spec.errors import SpecError
-from spec.lint import suspects, warning_lines
-from spec.locate import LocatedProblem, problem_error, validation_error
+from spec.errors import SpecError, in_file_order
+from spec.ignored import ignored_keys
+from spec.lint import suspect_problems, suspects
+from spec.locate import LocatedProblems, located_problem, validation_problems
 from spec.model import Project
 from spec.places import PROJECT_FILE_NAMES
 from spec.quantity import format_bytes
@@ -141,17 +148,26 @@ def _load(text: str, filename: str, file_field: str) -> Project:
     try:
         doc = ProjectDoc.model_validate(located.data, context=yaml_context())
     except ValidationError as error:
-        raise validation_error(error, _located(text, filename), filename) from None
+        problems = validation_problems(error, _located(text, filename), filename)
+        raise SpecError.of(problems) from None
     del located  # the models hold what they need; free the plain data before resolving
     try:
         project = resolve(doc, file_field)
-    except LocatedProblem as problem:
-        raise problem_error(problem, _located(text, filename), filename) from None
-    found = suspects(project)
-    if not found:
+    except LocatedProblems as found:
+        where = _located(text, filename)
+        raise SpecError.of(located_problem(p, where, filename) for p in found.problems) from None
+    ignored = ignored_keys(doc)
+    tiny = suspects(project)
+    if not ignored and not tiny:
         return project
-    lines = warning_lines(project, found, _located(text, filename), filename)
-    return project.model_copy(update={"warnings": lines})
+    where = _located(text, filename)
+    warnings = in_file_order(
+        [
+            *suspect_problems(project, tiny, where, filename),
+            *(located_problem(p, where, filename, "warning") for p in ignored),
+        ]
+    )
+    return project.model_copy(update={"warning_problems": warnings})
 
 
 def _located(text: str, filename: str) -> LocatedData:

@@ -1,4 +1,4 @@
-"""Turning a validation problem into a SpecError that points at the offending node.
+"""Turning validation problems into located Problems that point at the offending nodes.
 
 A problem is located by its path in the document (pydantic's ``loc``). The path is walked
 through the data the loader built; where it ends is the node reported: the value for a bad
@@ -13,12 +13,19 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from spec.errors import SpecError
+from spec.document import PROJECT_NAME_KEYS
+from spec.errors import Problem, Severity
 from spec.executor_kinds import EXECUTOR_TAGS
+from spec.model import SECRET_VARIANT
 from spec.strict import SPEC_PROBLEM, UNKNOWN_KEY
 from spec.yaml_loader import LocatedData, NodePath, Position
 
 _EXECUTOR_TAGS = ", ".join(EXECUTOR_TAGS)
+# pydantic reports a missing project name under its first spelling, AME's own.
+PROJECT_NAME_KEY = PROJECT_NAME_KEYS[0]
+# Mappings that hold a node's fields one level down in the file: a data set reference's
+# `ref: {...}` and a secret's `ame: {...}`; the models see the fields directly.
+_WRAPPERS = ("ref", SECRET_VARIANT)
 
 
 class LocatedProblem(Exception):
@@ -32,6 +39,14 @@ class LocatedProblem(Exception):
         self.path = path
         self.message = message
         self.key = key
+
+
+class LocatedProblems(Exception):
+    """Every problem found after validation, raised together."""
+
+    def __init__(self, problems: list[LocatedProblem]) -> None:
+        super().__init__(f"{len(problems)} problems")
+        self.problems = problems
 
 
 @dataclass(frozen=True)
@@ -56,8 +71,8 @@ def walk(located: LocatedData, loc: tuple[str | int, ...]) -> NodePath:
     """The longest prefix of ``loc`` that exists in the document, as a document path.
 
     Pydantic's path can differ from the document's: a discriminated union adds the tag
-    (``executor.custom.command``) and the ``{ref: {...}}`` form hides a level; both are
-    stepped over here.
+    (``executor.custom.command``) and the ``{ref: {...}}`` and ``{ame: {...}}`` forms hide
+    a level; both are stepped over here.
     """
     data: Any = located.data
     path: NodePath = ()
@@ -67,11 +82,19 @@ def walk(located: LocatedData, loc: tuple[str | int, ...]) -> NodePath:
             path, data = (*path, part), data[part]
         elif isinstance(data, dict) and data.get("type") == part:
             continue
-        elif isinstance(data, dict) and isinstance(data.get("ref"), dict) and part in data["ref"]:
-            path, data = (*path, "ref", part), data["ref"][part]
+        elif isinstance(data, dict) and (wrapper := _wrapper_holding(data, part)):
+            path, data = (*path, wrapper, part), data[wrapper][part]
         else:
             break
     return path
+
+
+def _wrapper_holding(data: dict[str, Any], part: str | int) -> str | None:
+    for wrapper in _WRAPPERS:
+        inner = data.get(wrapper)
+        if isinstance(inner, dict) and part in inner:
+            return wrapper
+    return None
 
 
 def _value_position(located: LocatedData, path: NodePath) -> Position:
@@ -96,6 +119,8 @@ def _message(error: ErrorDetails) -> str:
     if kind in (SPEC_PROBLEM, UNKNOWN_KEY):
         return str(context["message"])
     if kind == "missing":
+        if tuple(error["loc"]) == (PROJECT_NAME_KEY,):
+            return f"missing required key '{PROJECT_NAME_KEY}' (the project's name)"
         return f"missing required key '{error['loc'][-1]}'"
     if kind == "value_error":
         return str(context.get("error", error["msg"]))
@@ -139,21 +164,26 @@ def _at_key(located: LocatedData, mapping: tuple[str | int, ...], key: str, mess
     return _Found(_value_position(located, path), path, message)
 
 
-def _spec_error(found: _Found, filename: str) -> SpecError:
-    where = format_path(found.shown_path)
-    message = f"{where}: {found.message}" if where else found.message
-    return SpecError(message, filename, found.where.line, found.where.column)
+def _problem(found: _Found, filename: str, severity: Severity = "error") -> Problem:
+    line, column = found.where
+    return Problem(found.message, filename, line, column, format_path(found.shown_path), severity)
 
 
-def validation_error(error: ValidationError, located: LocatedData, filename: str) -> SpecError:
-    """The first problem in file order, as one SpecError."""
-    found = [_locate_error(located, details) for details in error.errors()]
-    first = min(found, key=lambda f: (f.where.line, f.where.column))
-    return _spec_error(first, filename)
+def validation_problems(
+    error: ValidationError, located: LocatedData, filename: str
+) -> list[Problem]:
+    return [_problem(_locate_error(located, details), filename) for details in error.errors()]
 
 
-def problem_error(problem: LocatedProblem, located: LocatedData, filename: str) -> SpecError:
+def located_problem(
+    problem: LocatedProblem,
+    located: LocatedData,
+    filename: str,
+    severity: Severity = "error",
+) -> Problem:
     if problem.key is not None:
-        return _spec_error(_at_key(located, problem.path, problem.key, problem.message), filename)
-    path = walk(located, problem.path)
-    return _spec_error(_Found(_value_position(located, path), path, problem.message), filename)
+        found = _at_key(located, problem.path, problem.key, problem.message)
+    else:
+        path = walk(located, problem.path)
+        found = _Found(_value_position(located, path), path, problem.message)
+    return _problem(found, filename, severity)

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Annotated, Any, ClassVar, Literal
 
 from cronsim import CronSim, CronSimError
-from pydantic import AfterValidator, AliasChoices, Field
+from pydantic import AfterValidator, AliasChoices, ConfigDict, Field, model_validator
 
+from spec.errors import Problem
 from spec.fields import (
     Bytes,
     Cores,
@@ -27,18 +29,36 @@ from spec.fields import (
     Text,
     VersionText,
 )
+from spec.quantity import parse_count
 from spec.strict import SpecModel, problem
+
+# AME's serde form of a secret, `- ame: {...}`; also the step the locator takes into it.
+SECRET_VARIANT = "ame"
+# Kubernetes' extended resources: a domain, a slash and a name (`nvidia.com/gpu`).
+EXTENDED_RESOURCE_PATTERN = (
+    r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
+)
+_EXTENDED_RESOURCE = re.compile(EXTENDED_RESOURCE_PATTERN)
 
 # Bump when what spec_hash covers changes, so every stored version is seen as changed once.
 SPEC_HASH_FORMAT = 1
 
 
 class CustomExecutor(SpecModel):
-    """``!custom {command}``: run the command as it is."""
+    """``!custom {command}``: run the command as it is.
+
+    ``pythonVersion`` is AME's (its image has that Python); amed runs the command with what
+    the machine has, so the field is read, warned about, and left out of every dump (and
+    so of ``spec_hash``: it changes nothing amed produces).
+    """
 
     spec_kind: ClassVar[str] = "a !custom executor"
+    spec_ignored: ClassVar[dict[str, str]] = {
+        "python_version": "amed ignores 'pythonVersion' for !custom: the command runs as it is"
+    }
     type: Literal["custom"] = "custom"
     command: NonEmptyText
+    python_version: VersionText | None = Field(default=None, alias="pythonVersion", exclude=True)
 
 
 class PipExecutor(SpecModel):
@@ -93,13 +113,41 @@ class EnvVar(SpecModel):
 
 
 class Resources(SpecModel):
-    """What a task asks for. ``cpu`` in cores (``"500m"`` is 0.5), sizes in bytes."""
+    """What a task asks for. ``cpu`` in cores (``"500m"`` is 0.5), sizes in bytes.
 
+    AME hands these to Kubernetes, which also takes extended resources named
+    ``<domain>/<name>`` (whole numbers); those are accepted as such and kept as extras.
+    """
+
+    model_config = ConfigDict(extra="allow")
     spec_kind: ClassVar[str] = "resources"
     cpu: Cores | None = None
     memory_bytes: Bytes | None = Field(default=None, alias="memory")
     storage_bytes: Bytes | None = Field(default=None, alias="storage")
+    ephemeral_storage_bytes: Bytes | None = Field(default=None, alias="ephemeral-storage")
     gpu: Count | None = Field(default=None, alias="nvidia.com/gpu")
+    gpus: Count | None = None
+
+    @classmethod
+    def spec_accepts(cls, key: str) -> bool:
+        return _EXTENDED_RESOURCE.fullmatch(key) is not None
+
+    @classmethod
+    def spec_unknown_key(cls, key: str, known: list[str]) -> str:
+        return (
+            f"{super().spec_unknown_key(key, known)}; other resources are written"
+            " <domain>/<name>, e.g. example.com/fpga"
+        )
+
+    @model_validator(mode="after")
+    def _whole_extended_resources(self) -> Resources:
+        extra = self.__pydantic_extra__ or {}
+        for key, value in extra.items():
+            try:
+                extra[key] = parse_count(value)
+            except ValueError as error:
+                raise problem(f"'{key}': {error}", key=key) from None
+        return self
 
 
 class DataSetRef(SpecModel):
@@ -124,12 +172,34 @@ class DataSetRef(SpecModel):
 
 
 class Secret(SpecModel):
-    """``!ame {key, injectAs}``: an AME secret, given to the task as an environment variable."""
+    """An AME secret, given to the task as an environment variable: ``!ame {key, injectAs}``
+    as AME documents it, or ``ame: {key, injectAs}`` as AME's serde reads it (a flattened
+    enum); both name the same secret."""
 
     spec_kind: ClassVar[str] = "an !ame secret"
     type: Literal["ame"] = "ame"
     key: Name  # a file name under the credentials directory: no '/' or '..'
     inject_as: EnvKey = Field(alias="injectAs")
+
+    @classmethod
+    def spec_normalize(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or SECRET_VARIANT not in data:
+            return data
+        for key in data:
+            if key != SECRET_VARIANT:
+                raise problem(
+                    f"'{key}' is not valid next to '{SECRET_VARIANT}'; put it inside"
+                    f" '{SECRET_VARIANT}'",
+                    key=str(key),
+                )
+        inner = data[SECRET_VARIANT]
+        if not isinstance(inner, dict):
+            raise problem(
+                f"'{SECRET_VARIANT}' needs a mapping, e.g. {SECRET_VARIANT}: {{key: k,"
+                " injectAs: K}",
+                key=SECRET_VARIANT,
+            )
+        return {"type": "ame", **inner}
 
 
 def _cron(text: str) -> str:
@@ -199,9 +269,9 @@ class DataSet(SpecModel):
 class Project(SpecModel):
     """A loaded ame.yaml. ``file`` is the absolute path it was read from (or the name given).
 
-    ``warnings`` are located lines (``ame.yaml:5:11: warning: ...``) about what is valid but
-    most likely not meant; they travel with the project so that every reader of the file
-    (``ame validate``, the daemon) can show them without loading it again.
+    ``warning_problems`` are what is valid but most likely not meant, or not acted on by
+    amed; they travel with the project so that every reader of the file (``ame validate``,
+    the daemon) can show them without loading it again.
     """
 
     spec_kind: ClassVar[str] = "a project"
@@ -209,7 +279,12 @@ class Project(SpecModel):
     tasks: tuple[Task, ...] = ()
     data_sets: tuple[DataSet, ...] = ()
     file: str = "ame.yaml"
-    warnings: tuple[str, ...] = ()
+    warning_problems: tuple[Problem, ...] = ()
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """The warnings as located lines, ``ame.yaml:5:11: warning: ...``, in file order."""
+        return tuple(str(problem) for problem in self.warning_problems)
 
     def data_set(self, name: str) -> DataSet | None:
         return next((data_set for data_set in self.data_sets if data_set.name == name), None)

@@ -4,18 +4,30 @@ What must hold afterwards: names are unique per kind, no two data sets share a d
 and none is the project file (see places), every ``taskRef`` and ``fromTemplate`` names
 something in this project, every data set a task consumes from this project is declared,
 every data set's producer has an executor, and no data set depends on itself.
-Each violation is a ``LocatedProblem`` naming the node at fault.
+Each violation is a ``LocatedProblem`` naming the node at fault; all of them are raised
+together. What refers to a task that has problems of its own says nothing more, so that
+one mistake is one line.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 
-from spec.document import ProducerDoc, ProjectDoc, RefDoc, TaskBodyDoc, TemplateDoc
-from spec.locate import LocatedProblem
+from spec.document import (
+    DocExecutor,
+    MlflowExecutor,
+    ProducerDoc,
+    ProjectDoc,
+    RefDoc,
+    TaskBodyDoc,
+    TemplateDoc,
+)
+from spec.executor_kinds import tag_list
+from spec.locate import LocatedProblem, LocatedProblems
 from spec.model import DataSet, EnvVar, Project, Resources, Task
-from spec.places import refuse_shared_places
+from spec.places import shared_places
 from spec.yaml_loader import NodePath
 
 _BODY_FIELDS = ("executor", "env", "resources", "data_sets", "triggers", "secrets")
@@ -31,29 +43,54 @@ def _listing(names: list[str]) -> str:
     return f"{shown}, and {more} more" if more > 0 else shown
 
 
+@dataclass
+class _Context:
+    """What resolving one project needs at every step, and what it found wrong."""
+
+    project: str
+    declared: set[str]
+    templates: dict[str, TemplateDoc]
+    tasks: dict[str, Task] = field(default_factory=dict)
+    # Tasks whose own problems are reported already: what refers to them says nothing more.
+    broken: set[str] = field(default_factory=set)
+    # Tasks whose executor is one amed cannot run (and so has none).
+    unrunnable: set[str] = field(default_factory=set)
+    problems: list[LocatedProblem] = field(default_factory=list)
+
+
 def resolve(doc: ProjectDoc, file: str) -> Project:
-    _unique_names("task", [task.name for task in doc.tasks], "tasks")
-    _unique_names("template", [template.name for template in doc.templates], "templates")
-    _unique_names("data set", [data_set.name for data_set in doc.data_sets], "dataSets")
-    refuse_shared_places([(data_set.name, data_set.path) for data_set in doc.data_sets], file)
-    declared = {data_set.name for data_set in doc.data_sets}
-
+    """The resolved project; raises LocatedProblems with every problem found."""
+    problems = [
+        *_unique_names("task", [task.name for task in doc.tasks], "tasks"),
+        *_unique_names("template", [template.name for template in doc.templates], "templates"),
+        *_unique_names("data set", [data_set.name for data_set in doc.data_sets], "dataSets"),
+        *shared_places([(data_set.name, data_set.path) for data_set in doc.data_sets], file),
+    ]
+    context = _Context(
+        project=doc.name,
+        declared={data_set.name for data_set in doc.data_sets},
+        templates={template.name: template for template in doc.templates},
+        problems=problems,
+    )
     for i, template_doc in enumerate(doc.templates):
-        _check_body(template_doc, ("templates", i), doc.name, declared)
-    templates = {template.name: template for template in doc.templates}
+        problems += _body_problems(template_doc, ("templates", i), context)
 
-    tasks: dict[str, Task] = {}
     for i, task_doc in enumerate(doc.tasks):
-        _check_body(task_doc, ("tasks", i), doc.name, declared)
-        template = _template(task_doc.from_template, ("tasks", i), doc.name, templates)
-        tasks[task_doc.name] = _merge(task_doc.name, task_doc, template, doc.name)
+        found = _body_problems(task_doc, ("tasks", i), context)
+        template = _template(task_doc.from_template, ("tasks", i), context, found)
+        if found:
+            problems += found
+            context.broken.add(task_doc.name)
+        if isinstance(_written_executor(task_doc, template), MlflowExecutor):
+            context.unrunnable.add(task_doc.name)
+        context.tasks[task_doc.name] = _merge(task_doc.name, task_doc, template, doc.name)
 
     data_sets: list[DataSet] = []
     for i, data_set in enumerate(doc.data_sets):
-        at: NodePath = ("dataSets", i, "task")
-        producer, task_ref = _producer(
-            data_set.task, data_set.name, at, doc.name, declared, tasks, templates
-        )
+        resolved = _producer(data_set.task, data_set.name, ("dataSets", i, "task"), context)
+        if resolved is None:
+            continue
+        producer, task_ref = resolved
         # Unset optional fields are left out, not passed as None: pydantic keeps a set of the
         # fields given per model, and one of five names takes 728 bytes against 216 for three
         # (~5 MB over 10,000 data sets).
@@ -66,51 +103,72 @@ def resolve(doc: ProjectDoc, file: str) -> Project:
                 **{key: value for key, value in optional.items() if value is not None},
             )
         )
-    _refuse_cycles(doc.name, data_sets)
+    problems += _cycles(doc.name, data_sets)
+    if problems:
+        raise LocatedProblems(problems)
     return Project(
-        name=doc.name, tasks=tuple(tasks.values()), data_sets=tuple(data_sets), file=file
+        name=doc.name, tasks=tuple(context.tasks.values()), data_sets=tuple(data_sets), file=file
     )
 
 
-def _unique_names(kind: str, names: Sequence[str], section: str) -> None:
+def _unique_names(kind: str, names: Sequence[str], section: str) -> list[LocatedProblem]:
     first: dict[str, int] = {}
+    found: list[LocatedProblem] = []
     for i, name in enumerate(names):
         if name in first:
-            raise LocatedProblem(
-                (section, i, "name"),
-                f"duplicate {kind} name '{name}' (also {section}[{first[name]}]);"
-                " names must be unique",
+            found.append(
+                LocatedProblem(
+                    (section, i, "name"),
+                    f"duplicate {kind} name '{name}' (also {section}[{first[name]}]);"
+                    " names must be unique",
+                )
             )
-        first[name] = i
+        else:
+            first[name] = i
+    return found
 
 
-def _check_body(body: TaskBodyDoc, at: NodePath, project: str, declared: set[str]) -> None:
+def _body_problems(body: TaskBodyDoc, at: NodePath, context: _Context) -> list[LocatedProblem]:
+    found: list[LocatedProblem] = []
     seen: set[str] = set()
     for j, env in enumerate(body.env):
         if env.key in seen:
-            raise LocatedProblem((*at, "env", j), f"'{env.key}' is set twice in env; keep one")
+            found.append(
+                LocatedProblem((*at, "env", j), f"'{env.key}' is set twice in env; keep one")
+            )
         seen.add(env.key)
     for j, ref in enumerate(body.data_sets):
-        if ref.project in (None, project) and ref.name not in declared:
-            known = _listing(sorted(declared))
-            raise LocatedProblem(
-                (*at, "dataSets", j),
-                f"data set '{ref.name}' is not declared in this project (declared: {known})",
+        if ref.project in (None, context.project) and ref.name not in context.declared:
+            known = _listing(sorted(context.declared))
+            found.append(
+                LocatedProblem(
+                    (*at, "dataSets", j),
+                    f"data set '{ref.name}' is not declared in this project (declared: {known})",
+                )
             )
+    return found
+
+
+def _written_executor(own: TaskBodyDoc, template: TemplateDoc | None) -> DocExecutor | None:
+    if "executor" in own.model_fields_set or template is None:
+        return own.executor
+    return template.executor
 
 
 def _template(
-    ref: RefDoc | None, at: NodePath, project: str, templates: dict[str, TemplateDoc]
+    ref: RefDoc | None, at: NodePath, context: _Context, found: list[LocatedProblem]
 ) -> TemplateDoc | None:
     if ref is None:
         return None
     where: NodePath = (*at, "fromTemplate")
-    if ref.project not in (None, project):
-        raise LocatedProblem(where, "fromTemplate to another project is not supported")
-    if ref.name not in templates:
-        known = _listing(sorted(templates))
-        raise LocatedProblem(where, f"no template named '{ref.name}' (templates: {known})")
-    return templates[ref.name]
+    if ref.project not in (None, context.project):
+        found.append(LocatedProblem(where, "fromTemplate to another project is not supported"))
+        return None
+    if ref.name not in context.templates:
+        known = _listing(sorted(context.templates))
+        found.append(LocatedProblem(where, f"no template named '{ref.name}' (templates: {known})"))
+        return None
+    return context.templates[ref.name]
 
 
 def _merge(name: str, own: TaskBodyDoc, template: TemplateDoc | None, project: str) -> Task:
@@ -120,13 +178,15 @@ def _merge(name: str, own: TaskBodyDoc, template: TemplateDoc | None, project: s
     file wrote it, so that None always means "this project".
     """
     values: dict[str, object] = {}
-    for field in _BODY_FIELDS:
-        mine = field in own.model_fields_set
-        theirs = template is not None and field in template.model_fields_set
+    for key in _BODY_FIELDS:
+        mine = key in own.model_fields_set
+        theirs = template is not None and key in template.model_fields_set
         if mine:
-            values[field] = getattr(own, field)
+            values[key] = getattr(own, key)
         elif theirs:
-            values[field] = getattr(template, field)
+            values[key] = getattr(template, key)
+    if isinstance(values.get("executor"), MlflowExecutor):
+        del values["executor"]  # read as AME's, but amed has nothing to run it with
     if template is not None and "resources" in own.model_fields_set:
         values["resources"] = _merge_resources(template.resources, own.resources)
     if template is not None and "env" in own.model_fields_set:
@@ -153,43 +213,63 @@ def _merge_env(template: tuple[EnvVar, ...], own: tuple[EnvVar, ...]) -> tuple[E
 
 
 def _producer(
-    task: ProducerDoc,
-    data_set: str,
-    at: NodePath,
-    project: str,
-    declared: set[str],
-    tasks: dict[str, Task],
-    templates: dict[str, TemplateDoc],
-) -> tuple[Task, str | None]:
+    task: ProducerDoc, data_set: str, at: NodePath, context: _Context
+) -> tuple[Task, str | None] | None:
+    """The data set's producer and the name of the task it refers to (if it does); None
+    when something is wrong, which is then in ``context.problems``."""
     if task.task_ref is not None:
         where: NodePath = (*at, "taskRef")
         ref = task.task_ref
-        if ref.project not in (None, project):
-            raise LocatedProblem(where, "taskRef to another project is not supported")
-        if ref.name not in tasks:
-            known = _listing(list(tasks))
-            raise LocatedProblem(where, f"no task named '{ref.name}' (tasks: {known})")
-        producer = tasks[ref.name]
-        if producer.executor is None:
-            raise LocatedProblem(
-                where,
-                f"task '{ref.name}' produces data set '{data_set}' but has no executor;"
-                " give it one, e.g. executor: !custom {command: ...}",
+        if ref.project not in (None, context.project):
+            context.problems.append(
+                LocatedProblem(where, "taskRef to another project is not supported")
             )
+            return None
+        if ref.name in context.broken:
+            return None
+        if ref.name not in context.tasks:
+            known = _listing(list(context.tasks))
+            context.problems.append(
+                LocatedProblem(where, f"no task named '{ref.name}' (tasks: {known})")
+            )
+            return None
+        producer = context.tasks[ref.name]
+        if producer.executor is None:
+            has = (
+                f"an !mlflow executor, which amed cannot run; give it one of {tag_list()}"
+                if ref.name in context.unrunnable
+                else "no executor; give it one, e.g. executor: !custom {command: ...}"
+            )
+            context.problems.append(
+                LocatedProblem(
+                    where, f"task '{ref.name}' produces data set '{data_set}' but has {has}"
+                )
+            )
+            return None
         return producer, ref.name
-    _check_body(task, at, project, declared)
-    template = _template(task.from_template, at, project, templates)
-    producer = _merge(task.name or data_set, task, template, project)
+    found = _body_problems(task, at, context)
+    template = _template(task.from_template, at, context, found)
+    if found:
+        context.problems += found
+        return None
+    producer = _merge(task.name or data_set, task, template, context.project)
     if producer.executor is None:
-        raise LocatedProblem(
-            at,
-            f"the task that produces '{data_set}' has no executor; add one, e.g."
-            " executor: !custom {command: ...}, or use taskRef",
-        )
+        if isinstance(_written_executor(task, template), MlflowExecutor):
+            message = (
+                f"the task that produces '{data_set}' has an !mlflow executor, which amed"
+                f" cannot run; use one of {tag_list()}"
+            )
+        else:
+            message = (
+                f"the task that produces '{data_set}' has no executor; add one, e.g."
+                " executor: !custom {command: ...}, or use taskRef"
+            )
+        context.problems.append(LocatedProblem(at, message))
+        return None
     return producer, None
 
 
-def _refuse_cycles(project: str, data_sets: list[DataSet]) -> None:
+def _cycles(project: str, data_sets: list[DataSet]) -> list[LocatedProblem]:
     """A data set whose producer needs it (directly or through others) can never be made."""
     graph = {
         d.name: [r.name for r in d.producer.data_sets if r.project in (None, project)]
@@ -200,7 +280,10 @@ def _refuse_cycles(project: str, data_sets: list[DataSet]) -> None:
     except CycleError as error:
         cycle: list[str] = list(reversed(error.args[1]))
         index = next(i for i, d in enumerate(data_sets) if d.name == cycle[0])
-        raise LocatedProblem(
-            ("dataSets", index),
-            f"data set '{cycle[0]}' depends on itself: {' -> '.join(cycle)}",
-        ) from None
+        return [
+            LocatedProblem(
+                ("dataSets", index),
+                f"data set '{cycle[0]}' depends on itself: {' -> '.join(cycle)}",
+            )
+        ]
+    return []

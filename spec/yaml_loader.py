@@ -37,7 +37,7 @@ from yaml.resolver import Resolver
 from yaml.scanner import Scanner
 
 from spec.errors import SpecError
-from spec.executor_kinds import EXECUTOR_TAGS, tag_list
+from spec.executor_kinds import AME_ONLY_TAGS, EXECUTOR_TAGS
 
 try:  # libyaml finds events several times faster; composing them stays ours.
     from yaml._yaml import CParser
@@ -54,9 +54,8 @@ MAX_ALIASES = 100
 MAX_EXPANDED_NODES = 200_000
 
 SECRET_TAGS: dict[str, str] = {"!ame": "ame"}
-UNSUPPORTED_TAGS: dict[str, str] = {
-    "!mlflow": f"the !mlflow executor is not supported by amed; use {tag_list()}",
-}
+# Tags that make a mapping with a `type` field: every executor AME defines, and secrets.
+MAPPING_TAGS: dict[str, str] = {**EXECUTOR_TAGS, **AME_ONLY_TAGS, **SECRET_TAGS}
 _YAML = "tag:yaml.org,2002:"
 _TEXT_TAGS = {f"{_YAML}{name}" for name in ("str", "int", "float", "bool", "timestamp")}
 _NULL_TAG = f"{_YAML}null"
@@ -153,11 +152,13 @@ class AmeLoader(Reader, Scanner, Parser, Resolver):
         """
         return _Builder(self, positions).document()
 
-    def scalar_value(self, tag: str, value: str, mark: Mark) -> str | None:
+    def scalar_value(self, tag: str, value: str, mark: Mark) -> str | dict[str, str] | None:
         if tag == _NULL_TAG:
             return None
         if tag in _TEXT_TAGS:
             return value
+        if tag in AME_ONLY_TAGS and value == "":
+            return {"type": AME_ONLY_TAGS[tag]}  # `executor: !mlflow`, as AME's projects write it
         if tag in EXECUTOR_TAGS or tag in SECRET_TAGS:
             raise self.fail(
                 f"{tag} needs a mapping, e.g. {tag} {{command: python run.py}}"
@@ -168,13 +169,14 @@ class AmeLoader(Reader, Scanner, Parser, Resolver):
         raise self.bad_tag(tag, mark)
 
     def bad_tag(self, tag: str, mark: Mark) -> SpecError:
-        if tag in UNSUPPORTED_TAGS:
-            return self.fail(UNSUPPORTED_TAGS[tag], mark)
-        if tag in EXECUTOR_TAGS or tag in SECRET_TAGS:
+        if tag in MAPPING_TAGS:
             return self.fail(f"{tag} must tag a mapping", mark)
         shown = "!!" + tag.removeprefix(_YAML) if tag.startswith(_YAML) else tag
-        known = " ".join([*EXECUTOR_TAGS, *SECRET_TAGS])
-        return self.fail(f"unknown tag '{shown}' (ame.yaml uses only {known})", mark)
+        known = " ".join(MAPPING_TAGS)
+        by_case = {known_tag.casefold(): known_tag for known_tag in MAPPING_TAGS}
+        meant = by_case.get(tag.casefold())
+        hint = f"; did you mean '{meant}'?" if meant else ""
+        return self.fail(f"unknown tag '{shown}'{hint} (ame.yaml uses only {known})", mark)
 
 
 class _Anchor(NamedTuple):
@@ -262,7 +264,7 @@ class _Builder:
                 if tag is None or tag == "!":
                     tag = self.resolve(ScalarNode, event.value, event.implicit)
                 value: Any = self.loader.scalar_value(tag, event.value, mark)
-                if value is not None:
+                if type(value) is str:
                     value = self.texts.setdefault(value, value)
                 size = 1
             elif kind is SequenceStartEvent:
@@ -346,7 +348,7 @@ class _Builder:
         tag = start.tag
         if tag is None or tag == "!":
             tag = self.resolve(MappingNode, None, start.implicit)
-        if tag != _MAP_TAG and tag not in EXECUTOR_TAGS and tag not in SECRET_TAGS:
+        if tag != _MAP_TAG and tag not in MAPPING_TAGS:
             raise self.loader.bad_tag(tag, start.start_mark)
         data: dict[str, Any] = {}
         first_seen: dict[str, Mark] = {}
@@ -380,10 +382,8 @@ class _Builder:
         self.get_event()
         for source, mark, values, keys in merges:
             self.merge(data, path, source, mark, values, keys)
-        if tag in EXECUTOR_TAGS:
-            return {"type": EXECUTOR_TAGS[tag], **data}, size
-        if tag in SECRET_TAGS:
-            return {"type": SECRET_TAGS[tag], **data}, size
+        if tag in MAPPING_TAGS:
+            return {"type": MAPPING_TAGS[tag], **data}, size
         return data, size
 
     def is_merge_key(self, event: Any) -> bool:

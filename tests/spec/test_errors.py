@@ -1,4 +1,4 @@
-"""Each kind of mistake gives one SpecError that points at the offending node.
+"""Each kind of mistake is one located line that points at the offending node.
 
 Positions are 1-based ``line:column``: the value for a bad value, the key for an unknown or
 duplicate key, the enclosing mapping for a missing key.
@@ -130,7 +130,7 @@ CASES: list[tuple[str, str, str, str]] = [
         tasks: []
         """,
         "1:1:",
-        "missing required key 'projectname'",
+        "missing required key 'name' (the project's name)",
     ),
     (
         "missing command in a tagged executor",
@@ -167,15 +167,30 @@ CASES: list[tuple[str, str, str, str]] = [
         "an executor needs a tag",
     ),
     (
-        "mlflow executor",
+        "mlflow executor producing a data set",
+        """
+        projectname: p
+        dataSets:
+          - name: d
+            path: d
+            task:
+              executor: !mlflow {command: x}
+        """,
+        "6:7: dataSets[0].task",
+        "the task that produces 'd' has an !mlflow executor, which amed cannot run; use one of",
+    ),
+    (
+        "mlflow executor of a task a data set refers to",
         """
         projectname: p
         tasks:
           - name: t
-            executor: !mlflow {command: x}
+            executor: !mlflow
+        dataSets:
+          - {name: d, path: d, task: {taskRef: t}}
         """,
-        "4:15:",
-        "!mlflow executor is not supported by amed",
+        "6:40: dataSets[0].task.taskRef",
+        "task 't' produces data set 'd' but has an !mlflow executor, which amed cannot run",
     ),
     (
         "unknown tag",
@@ -520,13 +535,15 @@ CASES: list[tuple[str, str, str, str]] = [
         "is not a whole number",
     ),
     (
-        "models are not supported",
+        "data sets under the key AME does not read",
         """
         projectname: p
-        models: []
+        data_sets:
+          - name: d
         """,
         "2:1:",
-        "AME models are not supported by amed",
+        "'data_sets' is not read by AME (it reads 'dataSets'), so these data sets would be"
+        " lost; did you mean 'dataSets'?",
     ),
     (
         "two keys name the project",
@@ -634,3 +651,52 @@ def test_spec_error_str_leaves_out_unknown_parts() -> None:
     assert str(SpecError("bad", "f.yaml", 3)) == "f.yaml:3: bad"
     assert str(SpecError("bad", "f.yaml")) == "f.yaml: bad"
     assert str(SpecError("two\nlines")) == "ame.yaml: two lines"
+
+
+def test_every_problem_of_the_files_shape_is_one_line_in_file_order() -> None:
+    error = spec_error(
+        """
+        projectname: p
+        tasks:
+          - name: t
+            executor: !custom {command: x, shel: sh}
+            env: {A: b}
+        dataSets:
+          - name: d
+            pth: data
+            task: {taskRef: t}
+        """
+    )
+    assert error.lines == (
+        "ame.yaml:4:36: tasks[0].executor: 'shel' is not a valid key for a !custom executor"
+        " (known keys: command, pythonVersion)",
+        "ame.yaml:5:10: tasks[0].env: expected a list, got a mapping",
+        "ame.yaml:8:5: dataSets[0]: 'pth' is not a valid key for a data set; did you mean"
+        " 'path'? (known keys: name, path, size, task)",
+    )
+    assert str(error) == "\n".join(error.lines)
+    assert error.message == error.problems[0].text, "the first problem is the error's own"
+
+
+def test_every_problem_found_once_the_shape_is_valid_is_one_line() -> None:
+    error = spec_error(
+        """
+        projectname: p
+        tasks:
+          - name: t
+            executor: !custom {command: x}
+            fromTemplate: nowhere
+          - name: t
+        dataSets:
+          - {name: a, path: a, task: {taskRef: t}}
+          - {name: b, path: a, task: {taskRef: gone}}
+        """
+    )
+    assert [line.split(": ", 2)[:2] for line in error.lines] == [
+        ["ame.yaml:5:19", "tasks[0].fromTemplate"],
+        ["ame.yaml:6:11", "tasks[1].name"],
+        ["ame.yaml:8:24", "dataSets[1].path"],
+        ["ame.yaml:8:44", "dataSets[1].task.taskRef"],
+    ]
+    assert "no template named 'nowhere'" in error.lines[0]
+    assert "no task named 'gone'" in error.lines[3]

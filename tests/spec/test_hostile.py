@@ -30,7 +30,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "duplicate_key.yaml": ("5:5", "duplicate key 'path'"),
     "empty.yaml": ("1:1", "the file is empty"),
     "latin1.yaml": ("3:14", "not UTF-8"),
-    "mlflow.yaml": ("4:15", "not supported by amed"),
+    "mlflow.yaml": ("6:7", "has an !mlflow executor, which amed cannot run"),
     "python_tag.yaml": ("3:11", "unknown tag '!!python/object/apply:os.system'"),
     "recursive_alias.yaml": ("4:10", "refers to a node that contains it"),
     "scalar_document.yaml": ("1:1", "the top level must be a mapping"),

@@ -68,10 +68,17 @@ def test_overlapping_paths_are_refused_naming_both_data_sets(
     assert "directories must not overlap" in where
 
 
-def test_the_first_overlap_in_the_file_is_the_one_reported(tmp_path: Path) -> None:
+def test_every_overlap_is_reported_in_file_order(tmp_path: Path) -> None:
     text = HEAD + entry("a", "a") + entry("b", "b") + entry("c", "b/c") + entry("d", "a")
-    where = load_error(tmp_path, text)
-    assert where.startswith("5:21: dataSets[2].path: data set 'c' ('b/c') is inside data set 'b'")
+    path = write(tmp_path, text)
+    with pytest.raises(SpecError) as raised:
+        load_project(path)
+    lines = [line.removeprefix(f"{path}:") for line in raised.value.lines]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith(
+        "5:21: dataSets[2].path: data set 'c' ('b/c') is inside data set 'b'"
+    )
+    assert lines[1].startswith("6:21: dataSets[3].path: data set 'd' has the same path as data set")
 
 
 def test_paths_that_share_a_prefix_of_characters_but_not_of_segments_load(
