@@ -1,7 +1,16 @@
-"""Error types of the store and alert doors, in a module that imports nothing heavy: the
-CLI maps them to exit codes without loading obstore or apprise for a `ame ds list`."""
+"""Error types every layer may raise, in a module that imports nothing heavy: the CLI maps
+them to exit codes without loading obstore, apprise or pydantic for a `ame ds list`."""
 
 from __future__ import annotations
+
+
+class ConfigError(Exception):
+    """A setting is invalid; the message starts with where it came from."""
+
+
+class StateDirError(Exception):
+    """`ame` found no state database where it looked, or may not read it: the operation
+    fails (exit 1); the message names the places and, for a permission, the group that may."""
 
 
 class StoreError(Exception):
