@@ -695,8 +695,8 @@ def test_every_problem_found_once_the_shape_is_valid_is_one_line() -> None:
     assert [line.split(": ", 2)[:2] for line in error.lines] == [
         ["ame.yaml:5:19", "tasks[0].fromTemplate"],
         ["ame.yaml:6:11", "tasks[1].name"],
-        ["ame.yaml:8:24", "dataSets[1].path"],
-        ["ame.yaml:8:44", "dataSets[1].task.taskRef"],
+        ["ame.yaml:9:21", "dataSets[1].path"],
+        ["ame.yaml:9:40", "dataSets[1].task.taskRef"],
     ]
     assert "no template named 'nowhere'" in error.lines[0]
     assert "no task named 'gone'" in error.lines[3]
