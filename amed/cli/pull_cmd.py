@@ -164,9 +164,12 @@ def _request_and_wait(
 
 
 def _download(store: ObjectStore, manifest: Manifest, dest: Path) -> None:
+    from amed.store.access import process_umask
+
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.pull-", dir=dest.parent))
     try:
+        staging.chmod(0o777 & ~process_umask())  # it becomes DEST: made as mkdir would
         if sys.stderr.isatty() and manifest.files:
             from rich.progress import Progress
 

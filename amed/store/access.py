@@ -14,6 +14,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager, suppress
+from functools import cache
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, cast
 
@@ -163,6 +164,7 @@ class ObjectAccess:
                     f"manifest says {entry.size_bytes} bytes with sha256 {entry.sha256}"
                 )
             Path(temp_name).replace(target)
+            target.chmod(0o666 & ~process_umask())  # mkstemp's 0600 was for the temp name only
         except OSError as exc:
             Path(temp_name).unlink(missing_ok=True)
             raise local_error(f"cannot write {target}", exc) from None
@@ -192,3 +194,15 @@ class ObjectAccess:
         with self._errors(f"get {key}"):
             self._read_object(key, take)
         return digest.hexdigest(), size_bytes
+
+
+@cache
+def process_umask() -> int:
+    """Read without setting it: `os.umask` sets it, and the downloads run in threads."""
+    with suppress(OSError, ValueError), open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
