@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,6 +41,37 @@ _IDENTIFIER = re.compile(r"[a-z_]+")
 class LoggedEvent:
     id: int
     event: Event
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run as the log tells it: a data set's producing run (`dataset` set), or a
+    consumer's run of a request (`request_id` set; `run_id` None when the request ended
+    before a run started, its data set having failed). `ok` is None while it runs; `seq`
+    (its first event's id) orders runs as they began."""
+
+    seq: int
+    run_id: str | None
+    started_at: str | None
+    ended_at: str | None = None
+    ok: bool | None = None
+    reason: str | None = None
+    dataset: str | None = None
+    request_id: str | None = None
+
+
+_PRODUCING_RUNS_SQL = (
+    "SELECT id, type, at, json_extract(data, '$.run_id'), json_extract(data, '$.reason') "
+    "FROM events WHERE project = ? AND dataset = ? "
+    "AND type IN ('run_started', 'run_failed', 'version_stored') ORDER BY id"
+)
+_TASK_RUNS_SQL = (
+    "SELECT id, type, at, json_extract(data, '$.request_id'), json_extract(data, '$.run_id'), "
+    "json_extract(data, '$.ok'), json_extract(data, '$.reason') "
+    "FROM events WHERE project = ? AND dataset IS NULL "
+    "AND type IN ('task_started', 'task_finished') AND json_extract(data, '$.task') = ? "
+    "AND id > ? ORDER BY id"
+)
 
 
 class StateReader:
@@ -179,6 +210,41 @@ class StateReader:
         cursor.row_factory = None
         for row in cursor:
             yield LoggedEvent(*from_row(row))
+
+    def producing_runs(self, project: str, dataset: str) -> list[RunRecord]:
+        """The data set's producing runs, oldest first (times as stored: ISO 8601 text)."""
+        if self._conn is None:
+            return []
+        runs: dict[str, RunRecord] = {}
+        for id_, type_, at, run_id, reason in self._conn.execute(
+            _PRODUCING_RUNS_SQL, (project, dataset)
+        ):
+            if type_ == "run_started":
+                runs[run_id] = RunRecord(id_, run_id, at, dataset=dataset)
+            elif run_id in runs and runs[run_id].ok is None:
+                ok = type_ == "version_stored"
+                runs[run_id] = replace(runs[run_id], ended_at=at, ok=ok, reason=reason)
+        return list(runs.values())
+
+    def task_runs(self, project: str, task: str, *, after_id: int = 0) -> list[RunRecord]:
+        """The runs of a task that consumes data sets, one per request that started or
+        ended after event `after_id`, oldest first."""
+        if self._conn is None:
+            return []
+        runs: dict[str, RunRecord] = {}
+        rows = self._conn.execute(_TASK_RUNS_SQL, (project, task, after_id))
+        for id_, type_, at, request_id, run_id, ok, reason in rows:
+            if type_ == "task_started":
+                runs[request_id] = RunRecord(id_, run_id, at, request_id=request_id)
+            else:
+                began = runs.get(request_id) or RunRecord(id_, run_id, None, request_id=request_id)
+                runs[request_id] = replace(began, ended_at=at, ok=bool(ok), reason=reason)
+        return list(runs.values())
+
+    def last_event_id(self) -> int:
+        if self._conn is None:
+            return 0
+        return int(self._conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0])
 
     def state_id(self) -> str | None:
         """The state's id (StateStore.state_id), or None when no daemon has made one yet."""
