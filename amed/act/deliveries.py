@@ -26,12 +26,15 @@ from amed.addresses import parse_address
 from amed.alerts.channels import AlertChannels, AlertSender, Delivery, Outcome
 from amed.alerts.message import Message, Seen, render, subject_of
 from amed.config import Settings
+from amed.engine.local_run import OUTPUT_LOG_NAME
 from amed.plan.alerts import Deliver
 from state.events import AlertDelivered, AlertDeliveryFailed, Event
 from state.observed import Observed
 from state.rows import AlertRow
 
 _WILDCARDS = ("0.0.0.0", "::", "")
+OUTPUT_TAIL_BYTES = 2000
+"""How much of a failed task's output an alert quotes: its end, where the error is."""
 
 
 class Deliveries:
@@ -47,6 +50,7 @@ class Deliveries:
         self.clock = clock
         self.changed = changed
         self.channels = channels
+        self.runs_dir = settings.state_dir / "runs" if settings else None
         self.host = (settings.alert_instance if settings else None) or socket.gethostname()
         self.dashboard_url = dashboard_url(settings) if settings else None
         heartbeat = settings.alert_heartbeat_url if settings else None
@@ -145,9 +149,25 @@ class Deliveries:
             dataset=dataset,
             task=task,
             task_next_run=_next_run(task.schedule, now) if task and task.schedule else None,
+            task_output=self._output_tail(task.last_run_id) if task else None,
             cleared_at=delivery.cleared_at,
             dashboard_url=self.dashboard_url,
         )
+
+    def _output_tail(self, run_id: str | None) -> str | None:
+        """The end of a run's output log (masked as it was written), whole lines only."""
+        if self.runs_dir is None or not run_id or "/" in run_id:
+            return None
+        try:
+            with (self.runs_dir / run_id / OUTPUT_LOG_NAME).open("rb") as log:
+                size = log.seek(0, 2)
+                log.seek(max(size - OUTPUT_TAIL_BYTES, 0))
+                tail = log.read().decode("utf-8", errors="replace")
+        except OSError:
+            return None
+        if len(tail.encode()) >= OUTPUT_TAIL_BYTES and "\n" in tail:
+            tail = tail.split("\n", 1)[1]  # the first line is cut
+        return tail.rstrip() or None
 
     def _record(self, outcome: Outcome) -> None:
         """On the alert worker: append the outcome, say when a channel turned unhealthy."""

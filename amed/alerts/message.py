@@ -61,8 +61,9 @@ class Seen:
     """The rows a message is written from, read just before sending.
 
     `cleared_at`: when the condition stopped holding (resolved notices). `task_next_run`:
-    the task's next scheduled run, if it has a schedule. `dashboard_url`: the dashboard's
-    base URL, if people can reach it."""
+    the task's next scheduled run, if it has a schedule; `task_output`: the end of what its
+    last run printed (masked when written). `dashboard_url`: the dashboard's base URL, if
+    people can reach it."""
 
     now: datetime
     host: str
@@ -71,6 +72,7 @@ class Seen:
     dataset: DatasetRow | None = None
     task: TaskRow | None = None
     task_next_run: datetime | None = None
+    task_output: str | None = None
     cleared_at: datetime | None = None
     dashboard_url: str | None = None
 
@@ -143,7 +145,7 @@ def _failed_dataset(row: DatasetRow, seen: Seen, since: str) -> tuple[str, str]:
 
 def _failed_task(task: TaskRow, seen: Seen, since: str) -> tuple[str, str]:
     name = task.name
-    streak = task_failures_in_row(task)
+    streak = task.failures_in_row
     finished = f" {when(task.finished_at, seen.now)}" if task.finished_at else ""
     run = f" (run {task.last_run_id})" if task.last_run_id else ""
     if task.status == "running":
@@ -163,6 +165,7 @@ def _failed_task(task: TaskRow, seen: Seen, since: str) -> tuple[str, str]:
         "",
         "Last error:",
         (task.error or "unknown error").strip(),
+        *([seen.task_output.rstrip()] if seen.task_output and seen.task_output.strip() else []),
         "",
         f"Next run: {upcoming}",
         since,
@@ -170,12 +173,6 @@ def _failed_task(task: TaskRow, seen: Seen, since: str) -> tuple[str, str]:
         f"See `ame task logs {name}` for its output and `ame task list` for its state.",
     ]
     return f"task {name} failed {times(streak)}", "\n".join(lines)
-
-
-def task_failures_in_row(task: TaskRow) -> int:
-    """Failed runs since its last success; tasks recorded before amed counted them give
-    their failures in all."""
-    return int(getattr(task, "failures_in_row", task.failures))
 
 
 # -- resolved ---------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from amed.plan.capacity import Usage
 from amed.plan.facts import Facts
 from spec import Project, format_bytes
 from state.events import DatasetBlocked, DatasetEvicted
-from state.rows import DatasetRow
+from state.rows import DatasetRow, TaskRow
 from state.timefmt import format_time
 
 
@@ -45,9 +45,11 @@ def conditions(
     usage: Usage,
     facts: Facts,
     held: HeldDeletions | None = None,
+    tasks: Mapping[tuple[str, str], TaskRow] | None = None,
 ) -> list[Condition]:
     project = desired.name
     found: list[Condition] = []
+    found.extend(_failing_tasks(desired, tasks or {}, facts))
     blocked_now = {b.dataset: b for b in blocks}
     for data_set in desired.data_sets:
         row = rows.get((project, data_set.name))
@@ -173,6 +175,33 @@ def conditions(
                 body=(
                     f"{facts.spec_error}\named keeps acting on the last valid ame.yaml and "
                     "deletes nothing until the file is fixed. Check it with `ame validate`."
+                ),
+            )
+        )
+    return found
+
+
+def _failing_tasks(
+    desired: Project, tasks: Mapping[tuple[str, str], TaskRow], facts: Facts
+) -> list[Condition]:
+    """A consumer task that failed `alerts.after_failures` times in a row. Held through the
+    runs that follow until one succeeds: a new request is not a recovery."""
+    project = desired.name
+    found = []
+    for task in desired.tasks:
+        row = tasks.get((project, task.name))
+        if row is None or row.failures_in_row < facts.policy.alert_after_failures:
+            continue
+        name = task.name
+        found.append(
+            Condition(
+                key=f"task_failed:{project}/{name}",
+                severity="critical",
+                title=f"amed: task {name} failed {_times(row.failures_in_row)}",
+                body=(
+                    f"Task {name} (project {project}) failed {_times(row.failures_in_row)} "
+                    f"in a row: {(row.error or 'unknown error').strip()}\nSee `ame task logs "
+                    f"{name}` for its output and `ame task list` for its state."
                 ),
             )
         )

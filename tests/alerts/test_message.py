@@ -196,7 +196,8 @@ def test_resolved_without_a_data_set_says_what_stopped_holding(key: str, cause: 
 
 def test_a_failing_task_says_its_streak_error_and_next_scheduled_run() -> None:
     row = task(
-        failures=4,
+        failures=6,
+        failures_in_row=4,
         error="exit 1: CUDA out of memory",
         finished_at=NOW - timedelta(seconds=20),
         last_run_id="r-7",

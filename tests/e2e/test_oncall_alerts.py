@@ -3,6 +3,7 @@ to a real webhook (json://) and a real SMTP server on 127.0.0.1, and a heartbeat
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -94,9 +95,9 @@ def test_a_failing_data_set_alerts_with_labels_and_link_repeats_its_count_and_re
                 return [m for m in hook.received if m.get("notice") == "alert"]
 
             first = wait_until(lambda: alerts()[:1])[0]
-            repeat = wait_until(
-                lambda: [m for m in alerts() if m["title"] != first["title"]][:1]
-            )[0]
+            repeat = wait_until(lambda: [m for m in alerts() if m["title"] != first["title"]][:1])[
+                0
+            ]
             (ws.root / "runs.log.ok").touch()
             resolved = wait_until(
                 lambda: [m for m in hook.received if m.get("notice") == "resolved"][:1]
@@ -134,6 +135,92 @@ def test_a_failing_data_set_alerts_with_labels_and_link_repeats_its_count_and_re
     body = text_of(mail)
     assert "<b>x</b> <img src=x>\r\nsecond line\r\n" in body
     assert "key: failed:demo/flaky" in body
+
+
+CONSUMER = """
+projectname: demo
+tasks:
+  - name: train
+    executor: !custom
+      command: sh train.sh
+    dataSets: [mnist]
+dataSets:
+  - name: mnist
+    path: data
+    task:
+      executor: !custom
+        command: mkdir -p data && echo hi > data/x
+"""
+# Fails like a GPU job out of memory until "$RUNS_LOG.ok" exists.
+TRAIN = """
+if [ -f "$RUNS_LOG.ok" ]; then echo trained; exit 0; fi
+echo 'epoch 1 <loss>0.3</loss>'
+echo 'RuntimeError: CUDA out of memory' >&2
+exit 1
+"""
+
+
+def test_a_failing_consumer_task_alerts_after_its_failures_repeats_and_resolves(
+    ws: Workspace,
+) -> None:
+    ws.write_spec(CONSUMER)
+    ws.write("train.sh", TRAIN)
+    with webhook() as hook, smtp_server() as mailbox:
+        ws.env.update(
+            AME_ALERT_URLS=f"{hook.url} {mailbox.url}",
+            AME_ALERT_INSTANCE="e2e-host",
+            AME_ALERT_AFTER_FAILURES="2",
+            AME_ALERT_REPEAT_SECONDS="1",
+            AME_DASHBOARD_URL="https://amed.example.org/",
+        )
+        with daemon(ws):
+
+            def finished() -> int | None:
+                """Runs of train that ended; None until the daemon has declared it."""
+                tasks = json.loads(ws.run("ame", "task", "list", "--json", check=True).stdout)
+                row = next((t for t in tasks if t["name"] == "train"), None)
+                return None if row is None else int(row["runs"])
+
+            def run_once_more() -> None:
+                before = wait_until(lambda: (finished(),) if finished() is not None else None)[0]
+                ws.run("ame", "task", "run", "train", check=True)
+                wait_until(lambda: (finished() or 0) > before)
+
+            def of_task(notice: str) -> list[dict[str, Any]]:
+                return [
+                    m
+                    for m in hook.received
+                    if m.get("key") == "task_failed:demo/train" and m.get("notice") == notice
+                ]
+
+            run_once_more()
+            run_once_more()
+            first = wait_until(lambda: of_task("alert")[:1])[0]
+            run_once_more()
+            repeat = wait_until(lambda: [m for m in of_task("alert") if "3 times" in m["title"]])[0]
+            (ws.root / "runs.log.ok").touch()
+            run_once_more()
+            resolved = wait_until(lambda: of_task("resolved")[:1])[0]
+            mail = wait_until(
+                lambda: [m for m in mailbox.messages if "task train" in str(m["Subject"])][:1]
+            )[0]
+
+    assert first["title"] == "amed@e2e-host: task train failed twice"
+    assert first["labels"] == {
+        "host": "e2e-host",
+        "project": "demo",
+        "task": "train",
+        "severity": "critical",
+        "key": "task_failed:demo/train",
+    }
+    assert first["link"] == "https://amed.example.org/"
+    assert "RuntimeError: CUDA out of memory" in first["message"]
+    assert "has failed twice in a row" in first["message"]
+    assert repeat["title"] == "amed@e2e-host: task train failed 3 times"
+    assert resolved["title"] == "RESOLVED: amed@e2e-host: task train succeeded"
+    assert re.match(r"What resolved it: run \S+ succeeded at ", resolved["message"])
+    body = text_of(mail)
+    assert "epoch 1 <loss>0.3</loss>\r\nRuntimeError: CUDA out of memory" in body
 
 
 @contextmanager
