@@ -75,7 +75,8 @@ def apply_channel(row: ChannelRow | None, channel: str, event: Event) -> Channel
                 failures=0,
                 updated_at=at,
                 last_ok_at=at,
-                last_error=None,
+                last_error=row.last_error if row else None,
+                last_failed_at=row.last_failed_at if row else None,
             )
         case AlertDeliveryFailed():
             failures = (row.failures if row else 0) + 1
@@ -86,5 +87,6 @@ def apply_channel(row: ChannelRow | None, channel: str, event: Event) -> Channel
                 updated_at=at,
                 last_ok_at=row.last_ok_at if row else None,
                 last_error=event.error,
+                last_failed_at=at,
             )
     return row

@@ -262,3 +262,39 @@ def test_the_heartbeat_is_pinged_while_the_daemon_runs_and_not_once_it_stopped(
         assert len(pings) == stopped
     assert proc.returncode == 0
     assert "heartbeat_ok" in stderr and "t0k3n" not in stderr
+
+
+def test_a_refusing_channel_records_its_reason_and_ame_status_shows_each_channel(
+    ws: Workspace,
+) -> None:
+    ws.write_spec(
+        "projectname: demo\ndataSets:\n  - name: huge\n    path: d\n    size: 1Gi\n"
+        "    task:\n      executor: !custom\n        command: 'true'\n"
+    )
+    with webhook() as hook, smtp_server() as mailbox:
+        refusing = (
+            f"mailto://ops:hunter2secret@127.0.0.1:{mailbox.port}"
+            "?mode=insecure&from=a@example.org&to=b@example.org"
+        )
+        ws.env.update(AME_CAPACITY="10Mi", AME_ALERT_URLS=f"{hook.url} {refusing}")
+        assert ws.once().returncode == 1
+        hook.wait_for(1)
+    events = [json.loads(line) for line in ws.run("ame", "events", "--json").stdout.splitlines()]
+    (failure,) = [e for e in events if e["type"] == "alert_delivery_failed"]
+    assert failure["error"] == (
+        'Connection error while submitting email to "127.0.0.1": '
+        "SMTP AUTH extension not supported by server."
+    )
+    status = ws.run("ame", "status")
+    lines = [line for line in status.stdout.splitlines() if line.startswith("alerts:")]
+    assert len(lines) == 2, status.stdout
+    mail_line = next(line for line in lines if "mailto://" in line)
+    hook_line = next(line for line in lines if "json://" in line)
+    assert "last sent never; last refused 20" in mail_line
+    assert mail_line.endswith("SMTP AUTH extension not supported by server.")
+    assert "last sent 20" in hook_line and hook_line.endswith("never refused")
+    report = json.loads(ws.run("ame", "status", "--json").stdout)
+    assert {c["channel"]: c["last_error"] for c in report["channels"]}[
+        f"mailto://127.0.0.1:{mailbox.port}/…"
+    ] == failure["error"]
+    assert "hunter2secret" not in status.stdout + json.dumps(events)
