@@ -36,6 +36,7 @@ from amed.store.datafiles import (
 )
 from amed.store.manifest import DATASETS_PREFIX, FileEntry, parse_version_key, version_prefix
 from amed.store.objects import ObjectStore, Owner
+from amed.store.reading import FileSource, ObjectSource
 
 # obstore's local store writes `<key>#<n>` and renames it into place; a kill in between
 # leaves the temporary file, which list() does not show.
@@ -163,6 +164,13 @@ class LocalObjectStore(ObjectStore):
         with open(f"{self.root}/{key}", "rb", buffering=0) as src:
             while read := src.readinto(buffer):
                 take(view[:read])
+
+    def _open_source(self, key: str, label: str, size_bytes: int) -> ObjectSource:
+        """The file `_upload_file` wrote, read through its descriptor: held open, it stays
+        readable whatever happens to the version meanwhile."""
+        if not _PLAIN_KEY.fullmatch(key):
+            return super()._open_source(key, label, size_bytes)
+        return FileSource(label, size_bytes, f"{self.root}/{key}")
 
 
 def _valid_owner(owner: Owner) -> bool:

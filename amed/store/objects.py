@@ -35,7 +35,8 @@ from amed.store.manifest import (
     project_prefix,
     version_prefix,
 )
-from amed.store.sharing import SharedAccess
+from amed.store.pointer import manifest_digest, parse_pointer_key
+from amed.store.publishing import Publishing
 
 log = logs.named(__name__)
 
@@ -47,7 +48,7 @@ BIG_FILE_SLOTS = 4
 Owner = tuple[str, str, int]  # (project, dataset, version)
 
 
-class ObjectStore(SharedAccess):
+class ObjectStore(Publishing):
     """A store reached through obstore, with data sets laid out as amed.store.manifest says.
 
     `url` is the URL it was opened with, minus any credentials: safe to log.
@@ -209,13 +210,15 @@ class ObjectStore(SharedAccess):
         run_all(fetch, list(manifest.files), None)
 
     def delete_version(self, project: str, dataset: str, version: int) -> int:
-        """Delete a version, manifest first so a crash halfway leaves only debris.
+        """Delete a version: out of its data set's pointer first (readers with only the
+        store stop finding it), then the manifest, so a crash halfway leaves only debris.
 
         Idempotent; returns how many objects were deleted.
         """
         prefix = version_prefix(project, dataset, version)
         mkey = manifest_key(project, dataset, version)
         self._require_claim(project, take_free=True)
+        self.unpublish(project, dataset, version)
         keys = list(self._list_sizes(prefix))
         if mkey in keys:
             self._delete([mkey])
@@ -224,13 +227,23 @@ class ObjectStore(SharedAccess):
         self._remove_prefix(prefix)
         return len(keys)
 
-    def sweep_debris(self, owned: Collection[Owner], *, project: str | None = None) -> list[str]:
+    def sweep_debris(
+        self,
+        owned: Collection[Owner],
+        *,
+        project: str | None = None,
+        current: Collection[Owner] | None = None,
+    ) -> list[str]:
         """Delete everything under `datasets/` (or `datasets/<project>/`) that no owned
         version accounts for, and return the keys (and, for file://, the paths) removed.
 
         `owned` must include any version being uploaded right now: a version that is
         owned but has no manifest yet is left untouched. An owned version with a manifest
         keeps exactly its manifest and the files it lists.
+
+        Each data set's pointer (amed.store.publishing) is kept, and tidied before anything
+        is deleted: it ends up naming only committed versions, and, when the log's
+        `current` versions are given, each of those (mending a crash before `publish`).
 
         A bound store sweeps one project at a time, and only one its state has claimed
         already: whatever else is under `datasets/` may be another state's committed data.
@@ -243,26 +256,34 @@ class ObjectStore(SharedAccess):
         owned_set = {(str(p), str(d), int(v)) for p, d, v in owned}
         by_version: dict[Owner, list[str]] = {}
         debris: list[str] = []
+        pointed = {(p, d) for p, d, _ in current or () if project in (None, p)}
         for key in self._list_sizes(scope):
+            pointer = parse_pointer_key(key)
+            if pointer is not None:
+                pointed.add(pointer)
+                continue
             owner = parse_version_key(key)
             if owner is None or owner not in owned_set:
                 debris.append(key)
             else:
                 by_version.setdefault(owner, []).append(key)
-        committed: set[Owner] = set()
+        committed: dict[Owner, tuple[Manifest, str]] = {}
         for owner, keys in by_version.items():
             mkey = manifest_key(*owner)
             if mkey not in keys:
                 continue
-            kept = self._keys_listed_by(mkey)
-            if kept is None:
+            found = self._committed_manifest(mkey)
+            if found is None:
                 continue
-            committed.add(owner)
+            committed[owner] = found
+            manifest = found[0]
+            kept = {mkey} | {file_key(*owner, entry.path) for entry in manifest.files}
             debris.extend(key for key in keys if key not in kept)
+        debris += self._tidy_pointers(pointed, owned_set, committed, current)
         manifests = [key for key in debris if key.endswith("/manifest.json")]
         self._delete(manifests)
         self._delete([key for key in debris if key not in set(manifests)])
-        return sorted(debris) + self._sweep_unlisted(scope, owned_set, committed)
+        return sorted(debris) + self._sweep_unlisted(scope, owned_set, set(committed))
 
     # ---- capacity ---------------------------------------------------------------------
 
@@ -316,8 +337,9 @@ class ObjectStore(SharedAccess):
         entries = run_all(upload, list(zip(keys, sources, strict=True)), abort)
         return tuple(sorted(entries, key=lambda entry: entry.path))
 
-    def _keys_listed_by(self, mkey: str) -> set[str] | None:
-        """The keys a committed manifest accounts for; None when it cannot be read."""
+    def _committed_manifest(self, mkey: str) -> tuple[Manifest, str] | None:
+        """A committed version's manifest and the sha256 of its bytes; None when it cannot
+        be read (its version is then debris)."""
         data = self._get_bytes(mkey)
         if data is None:
             return None
@@ -326,10 +348,9 @@ class ObjectStore(SharedAccess):
         except ValueError:
             log.warning("manifest_unreadable", store=self.url, key=mkey)
             return None
-        p, d, v = manifest.project, manifest.dataset, manifest.version
-        if mkey != manifest_key(p, d, v):
+        if mkey != manifest_key(manifest.project, manifest.dataset, manifest.version):
             return None
-        return {mkey} | {file_key(p, d, v, entry.path) for entry in manifest.files}
+        return manifest, manifest_digest(data)
 
     def _clear_uncommitted(self, prefix: str) -> None:
         """Remove whatever an earlier, unfinished attempt left under a version prefix."""
