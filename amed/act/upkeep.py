@@ -2,7 +2,9 @@
 
 Debris: anything under `datasets/` that no committed version or live run owns is left
 over from a crash and deleted, under the projects this state holds only (a store may be
-shared by other projects and other states).
+shared by other projects and other states). Each data set's pointer for readers with only
+the store is kept, and made to name the current version again if a crash came between its
+`version_stored` event and the pointer's write.
 
 Run directories (`<state dir>/runs/<run id>/`, each run's output.log): a daemon that runs
 for months would otherwise keep every log it ever wrote. At each sweep, a run directory
@@ -67,11 +69,12 @@ def sweep_debris(
     store could not be swept. A project the store says is not ours is skipped."""
     log = logs.get()
     owned = observed.owned_versions()
+    current = {v.key for rows in observed.versions.values() for v in rows if v.current}
     removed: list[str] = []
     try:
         for project in sorted(projects):
             try:
-                removed += store.sweep_debris(owned, project=project)
+                removed += store.sweep_debris(owned, project=project, current=current)
             except ProjectClaimed as exc:  # another state's, or never claimed by us
                 log.info("sweep_skipped", project=project, reason=str(exc))
     except StoreError as exc:
