@@ -177,7 +177,10 @@ def test_a_failing_consumer_task_alerts_after_its_failures_repeats_and_resolves(
 
             def finished() -> int | None:
                 """Runs of train that ended; None until the daemon has declared it."""
-                tasks = json.loads(ws.run("ame", "task", "list", "--json", check=True).stdout)
+                listed = ws.run("ame", "task", "list", "--json")
+                if listed.returncode != 0:  # no state database yet: amed is starting
+                    return None
+                tasks = json.loads(listed.stdout)
                 row = next((t for t in tasks if t["name"] == "train"), None)
                 return None if row is None else int(row["runs"])
 
