@@ -38,6 +38,17 @@ SAMPLES: dict[str, tuple[str, str, Any]] = {
     ),
     "alert_repeat_seconds": ("60", "60", 60.0),
     "alert_after_failures": ("1", "1", 1),
+    "alert_instance": ('"gpu-3"', "gpu-3", "gpu-3"),
+    "alert_heartbeat_url": (
+        '"https://hc-ping.com/5e0c-uuid"',
+        "https://hc-ping.com/5e0c-uuid",
+        "https://hc-ping.com/5e0c-uuid",
+    ),
+    "dashboard_url": (
+        '"https://amed.example.org/"',
+        "https://amed.example.org/",
+        "https://amed.example.org",
+    ),
     "http_address": ('"127.0.0.1:8321"', "127.0.0.1:8321", "127.0.0.1:8321"),
     "http_allowed_hosts": ('["A.lan", "b.lan"]', "A.lan, b.lan", ("a.lan", "b.lan")),
     "task_pass_env": (
@@ -268,6 +279,18 @@ def test_a_refused_flag_is_named(tmp_path: Path, flags: dict[str, Any], expected
         ),
         ({"AME_HTTP_ALLOWED_HOSTS": "a.lan:80"}, f"AME_HTTP_ALLOWED_HOSTS: 'a.lan:80' {NO_HOST}"),
         ({"AME_TASK_PASS_ENV": "OK, NOT-OK"}, f"AME_TASK_PASS_ENV: {ENV_NAMES}"),
+        (
+            {"AME_ALERT_HEARTBEAT_URL": "hc-ping.com/5e0c-uuid"},
+            "AME_ALERT_HEARTBEAT_URL: the value must be an http:// or https:// URL with a host",
+        ),
+        (
+            {"AME_DASHBOARD_URL": "amed.example.org"},
+            "AME_DASHBOARD_URL: 'amed.example.org' must be an http:// or https:// URL with a host",
+        ),
+        (
+            {"AME_ALERT_INSTANCE": " "},
+            "AME_ALERT_INSTANCE: ' ' must be a name on one line, at most 200 characters",
+        ),
     ],
 )
 def test_a_refused_variable_is_named(tmp_path: Path, env: dict[str, str], expected: str) -> None:
@@ -345,7 +368,7 @@ def test_a_refusal_names_the_source_that_won(
     [
         (
             'stroage = "x"\n',
-            "{file}: unknown key 'stroage' (known: alerts, deletion, eviction, http, "
+            "{file}: unknown key 'stroage' (known: alerts, dashboard, deletion, eviction, http, "
             "interval_seconds, project, state_dir, storage, tasks)",
         ),
         (
