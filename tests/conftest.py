@@ -99,13 +99,15 @@ class Workspace:
         return len(proc.stdout.splitlines())
 
     def store_keys(self) -> list[str]:
-        """The data in the store: keys under datasets/ (a project's claim is not data)."""
+        """The data in the store: keys under datasets/ (a project's claim is not data, nor
+        is a data set's pointer for readers, datasets/<project>/<name>/current.json)."""
+        from amed.store.pointer import parse_pointer_key
+
         data = self.objects / "datasets"
         if not data.exists():
             return []
-        return sorted(
-            p.relative_to(self.objects).as_posix() for p in data.rglob("*") if p.is_file()
-        )
+        keys = (p.relative_to(self.objects).as_posix() for p in data.rglob("*") if p.is_file())
+        return sorted(key for key in keys if parse_pointer_key(key) is None)
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from obstore.exceptions import AlreadyExistsError
 from amed.errors import StoreError
 from amed.store.datafiles import HashingReader, SourceFile, SparseWriter, local_error
 from amed.store.manifest import FileEntry
+from amed.store.reading import ContentMismatch
 from amed.store.translate import longest_first, translating
 
 if TYPE_CHECKING:
@@ -159,7 +160,7 @@ class ObjectAccess:
             finally:
                 os.close(fd)
             if size_bytes != entry.size_bytes or digest != entry.sha256:
-                raise StoreError(
+                raise ContentMismatch(
                     f"{self.url}: {key}: got {size_bytes} bytes with sha256 {digest}, the "
                     f"manifest says {entry.size_bytes} bytes with sha256 {entry.sha256}"
                 )
