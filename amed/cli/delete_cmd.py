@@ -12,14 +12,13 @@ from pathlib import Path
 import click
 
 from amed.cli.exits import EXIT_FAILED, EXIT_INVALID, EXIT_OK
-from amed.cli.options import config_option, settings_from, state_dir_option
+from amed.cli.options import ame_settings, ame_state_option
 from amed.cli.requests import append, daemon_alive, no_daemon_hint, now
 from state.read import StateReader
 
 
 @click.command("delete")
-@config_option
-@state_dir_option
+@ame_state_option
 @click.option("--now", "at_once", is_flag=True, help="Delete NAME now instead of after its grace.")
 @click.option("--all-pending", is_flag=True, help="Every data set that left ame.yaml.")
 @click.option("--confirm", is_flag=True, help="Needed with --all-pending.")
@@ -43,7 +42,7 @@ def delete(
         raise click.UsageError("ame ds delete NAME needs --now (without it the grace applies)")
     if all_pending and not confirm:
         raise click.UsageError("--all-pending deletes every undeclared data set: add --confirm")
-    settings = settings_from(config_file, state_dir=state_dir)
+    settings = ame_settings(config_file, state_dir)
     project = load_project(spec_path(settings.project_dir))
     declared = {(project.name, d.name) for d in project.data_sets}
     reader = StateReader.in_dir(settings.state_dir)

@@ -9,8 +9,14 @@ from typing import Any
 
 import click
 
-from amed.config import ConfigError
-from amed.errors import AlertConfigError, ProjectClaimed, StoreError, StoreURLError
+from amed.errors import (
+    AlertConfigError,
+    ConfigError,
+    ProjectClaimed,
+    StateDirError,
+    StoreError,
+    StoreURLError,
+)
 from spec import SpecError
 from state.errors import StateError, StoreMismatch
 
@@ -39,7 +45,9 @@ def exit_code_for(exc: BaseException) -> int:
 
 
 def message_for(exc: BaseException) -> str | None:
-    if isinstance(exc, SpecError | ConfigError | AlertConfigError | StoreError | StateError):
+    if isinstance(
+        exc, SpecError | ConfigError | AlertConfigError | StoreError | StateError | StateDirError
+    ):
         return f"error: {exc}" if not isinstance(exc, SpecError) else str(exc)
     if isinstance(exc, click.exceptions.Exit):
         return None
@@ -76,6 +84,7 @@ class Cli(click.Group):
             AlertConfigError,
             StoreError,
             StateError,
+            StateDirError,
             OSError,
             sqlite3.Error,
             click.Abort,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import click
 
 from amed.cli.exits import EXIT_FAILED, EXIT_INVALID, EXIT_OK
-from amed.cli.options import config_option, settings_from, state_dir_option
+from amed.cli.options import ame_settings, ame_state_option
 from amed.cli.requests import append, daemon_alive, no_daemon_hint, now
 from amed.config import Settings
 from spec import format_bytes
@@ -35,8 +35,7 @@ GIVE_UP_STATUSES = ("failed", "blocked", "removed")
 
 
 @click.command("pull")
-@config_option
-@state_dir_option
+@ame_state_option
 @click.option("--storage", "storage_url", help="Object store URL (default: as the daemon's).")
 @click.option("--force", is_flag=True, help="Replace a DEST that is not empty.")
 @click.option(
@@ -59,7 +58,7 @@ def pull(
     dest: Path | None,
 ) -> int:
     """Download data set NAME into DEST (default: ./NAME)."""
-    settings = settings_from(config_file, state_dir=state_dir, storage_url=storage_url)
+    settings = ame_settings(config_file, state_dir, storage_url=storage_url)
     dest = (dest or Path(name)).absolute()
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())) and not force:
         click.echo(f"error: {dest} is not empty; pass --force to replace it", err=True)

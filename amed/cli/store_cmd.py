@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from amed.cli.exits import EXIT_FAILED, EXIT_OK, Cli
-from amed.cli.options import config_option, settings_from, state_dir_option
+from amed.cli.options import ame_settings, ame_state_option
 from amed.cli.requests import daemon_alive
 from state.read import StateReader
 
@@ -24,8 +24,7 @@ def store() -> None:
 
 
 @store.command("release")
-@config_option
-@state_dir_option
+@ame_state_option
 @click.option("--storage", "storage_url", help="Object store URL (default: as the daemon's).")
 @click.argument("project")
 def release(
@@ -34,7 +33,7 @@ def release(
     """Delete this state's claim on PROJECT, so that another state may claim it."""
     from amed.store.schemes import open_store
 
-    settings = settings_from(config_file, state_dir=state_dir, storage_url=storage_url)
+    settings = ame_settings(config_file, state_dir, must_exist=False, storage_url=storage_url)
     reader = StateReader.in_dir(settings.state_dir)
     try:
         state_id = reader.state_id()

@@ -63,10 +63,22 @@ def test_schema_prints_a_json_schema_naming_data_sets(runner: CliRunner) -> None
     assert "dataSets" in json.dumps(doc["properties"])
 
 
-def test_listing_an_empty_state_dir_is_an_empty_array(runner: CliRunner, tmp_path: Path) -> None:
+def test_listing_a_state_dir_without_a_database_fails_with_one_line_naming_it(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    result = runner.invoke(ame, ["ds", "list", "--json", "--state-dir", str(tmp_path)])
+    assert result.exit_code == 1 and result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"error: no state database in {tmp_path}: amed has not run there")
+    assert not (tmp_path / "state.db").exists()
+
+
+def test_listing_a_state_with_no_data_set_yet_is_an_empty_array(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    StateStore.in_dir(tmp_path).close()
     result = runner.invoke(ame, ["ds", "list", "--json", "--state-dir", str(tmp_path)])
     assert result.exit_code == 0 and json.loads(result.output) == []
-    assert not (tmp_path / "state.db").exists()
 
 
 def seed_state(state_dir: Path) -> None:
@@ -199,17 +211,19 @@ def test_a_config_file_with_an_unknown_key_is_refused(runner: CliRunner, tmp_pat
     config.write_text('stroage = "x"\n')
     result = runner.invoke(amed, ["run", "--once", "--config", str(config)])
     assert result.exit_code == 2
+    from amed.config import KEYS
+
+    known = sorted({key.toml.split(".")[0] for key in KEYS.values() if key.toml})
+    assert {"alerts", "project", "state_dir", "storage", "tasks"} <= set(known)
     assert result.stderr.strip() == (
-        f"error: {config}: unknown key 'stroage' "
-        "(known: alerts, deletion, eviction, http, interval_seconds, project, state_dir, storage, "
-        "tasks)"
+        f"error: {config}: unknown key 'stroage' (known: {', '.join(known)})"
     )
 
 
 @pytest.mark.parametrize(
     "argv",
-    [["run", "--once"], ["ds", "list"]],
-    ids=["amed run --once", "ame ds list"],
+    [["run", "--once"], ["ds", "show", "mnist"]],
+    ids=["amed run --once", "ame ds show"],
 )
 def test_amed_and_ame_refuse_a_bool_for_a_number_alike(
     runner: CliRunner, tmp_path: Path, argv: list[str]
@@ -221,6 +235,23 @@ def test_amed_and_ame_refuse_a_bool_for_a_number_alike(
     result = runner.invoke(command, [*argv, "--config", str(config)], env={"HOME": str(tmp_path)})
     assert result.exit_code == 2
     assert result.stderr.strip() == f"error: {config}: interval_seconds: True is not a number"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["run", "--once"], ["ds", "list"]],
+    ids=["amed run --once", "ame ds list"],
+)
+def test_a_listing_reads_only_the_state_dir_yet_refuses_a_bad_one_as_amed_does(
+    runner: CliRunner, tmp_path: Path, argv: list[str]
+) -> None:
+    config = tmp_path / "amed.toml"
+    config.write_text(f'project = "{tmp_path}"\nstate_dir = 7\n')
+    (tmp_path / "ame.yaml").write_text(VALID)
+    command = amed if argv[0] == "run" else ame
+    result = runner.invoke(command, [*argv, "--config", str(config)], env={"HOME": str(tmp_path)})
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"error: {config}: state_dir: 7 is not a path"
 
 
 def test_flags_beat_environment_beat_the_config_file(tmp_path: Path) -> None:
@@ -248,3 +279,16 @@ def test_defaults_need_no_file(tmp_path: Path) -> None:
     assert settings.storage_url == (tmp_path / ".local/state/ame/objects").as_uri()
     systemd = resolve({}, env={"STATE_DIRECTORY": "/var/lib/ame", "XDG_STATE_HOME": "/x"})
     assert systemd.state_dir == Path("/var/lib/ame")
+
+
+def test_help_lists_every_command_though_they_are_imported_when_called(
+    runner: CliRunner,
+) -> None:
+    top = runner.invoke(ame, ["--help"]).output
+    for name in ("ds", "dataset", "events", "schema", "status", "store", "task", "validate"):
+        assert f"  {name} " in top, name
+    data_sets = runner.invoke(ame, ["ds", "--help"]).output
+    for name in ("delete", "list", "logs", "pull", "show"):
+        assert f"  {name} " in data_sets, name
+    unknown = runner.invoke(ame, ["ds", "nope"])
+    assert unknown.exit_code == 2 and "No such command 'nope'" in unknown.stderr
