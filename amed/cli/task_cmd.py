@@ -1,100 +1,171 @@
-"""`ame task list | run | logs`: tasks that consume data sets."""
+"""`ame task list | run | logs`: tasks, with the runs that consume data sets and the runs
+that produce them (a data set's producing task runs when the data set is made)."""
 
 from __future__ import annotations
 
 import json
-import secrets
-import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 import click
 
 from amed.cli.exits import EXIT_FAILED, EXIT_OK, Cli
-from amed.cli.options import config_option, settings_from, state_dir_option
+from amed.cli.logs_cmd import POLL_SECONDS, pick_run, print_run_log
+from amed.cli.options import ame_settings, ame_state_option, state_dir_for
 from amed.cli.requests import append, daemon_alive, no_daemon_hint, now
 from amed.cli.table import print_table
+from amed.run_ids import consumer_run_id, manual_request_id
 from amed.web.listing import age
-from state.read import StateReader
-from state.rows import TaskRow
-from state.timefmt import format_time
+from state.read import RunRecord, StateReader
+from state.rows import DatasetRow, TaskRow
+from state.timefmt import format_time, parse_time
 
 
 @click.group(cls=Cli)
 def task() -> None:
-    """Tasks that consume data sets."""
+    """Tasks: those that consume data sets, and those that produce them."""
 
 
-def task_json(row: TaskRow) -> dict[str, object]:
-    def when(moment: object) -> str | None:
-        return format_time(moment) if moment is not None else None  # type: ignore[arg-type]
-
+def task_json(
+    key: tuple[str, str],
+    row: TaskRow | None,
+    produces: Sequence[DatasetRow] = (),
+    producing: Sequence[RunRecord] = (),
+) -> dict[str, object]:
+    """A task's consumer row (None: it only produces) merged with its producing runs: the
+    status, last run, times and error are those of its latest run of either kind."""
+    project, name = key
+    latest = _latest(row, producing)
+    running = [r for r in producing if r.ok is None]
+    if running:
+        status = "running"
+    elif row is not None and (row.status in ("waiting", "running") or latest is None):
+        status = row.status
+    elif isinstance(latest, RunRecord):
+        status = "succeeded" if latest.ok else "failed"
+    else:
+        status = row.status if row is not None else "idle"
+    if isinstance(latest, RunRecord):
+        last_run_id = latest.run_id
+        started_at = latest.started_at
+        finished_at = latest.ended_at
+        error = None if latest.ok is not False else latest.reason
+    else:
+        last_run_id = row.last_run_id if row is not None else None
+        started_at = _when(row.started_at if row is not None else None)
+        finished_at = _when(row.finished_at if row is not None else None)
+        error = row.error if row is not None else None
     return {
-        "name": row.name,
-        "project": row.project,
-        "status": row.status,
-        "schedule": row.schedule,
-        "data_sets": list(row.data_sets),
-        "run_id": row.run_id,
-        "last_run_id": row.last_run_id,
-        "requested_at": when(row.requested_at),
-        "started_at": when(row.started_at),
-        "finished_at": when(row.finished_at),
-        "runs": row.runs,
-        "failures": row.failures,
-        "error": row.error,
+        "name": name,
+        "project": project,
+        "status": status,
+        "schedule": row.schedule if row is not None else None,
+        "data_sets": list(row.data_sets) if row is not None else [],
+        "produces": [d.name for d in produces],
+        "run_id": (row.run_id if row is not None else None)
+        or (running[-1].run_id if running else None),
+        "last_run_id": last_run_id,
+        "requested_at": _when(row.requested_at if row is not None else None),
+        "started_at": started_at,
+        "finished_at": finished_at,
+        "runs": (row.runs if row is not None else 0) + len(producing),
+        "failures": (row.failures if row is not None else 0)
+        + sum(1 for r in producing if r.ok is False),
+        "error": error,
     }
 
 
+def _when(moment: datetime | None) -> str | None:
+    return format_time(moment) if moment is not None else None
+
+
+def _latest(row: TaskRow | None, producing: Sequence[RunRecord]) -> TaskRow | RunRecord | None:
+    """The run that started last: the consumer's (its row) or a producing one."""
+    last = max(producing, key=lambda r: r.seq, default=None)
+    consumed_at = row.started_at if row is not None else None
+    if last is None or last.started_at is None:
+        return row if consumed_at is not None else last
+    if consumed_at is not None and consumed_at > parse_time(last.started_at):
+        return row
+    return last
+
+
+def task_views(reader: StateReader) -> list[dict[str, object]]:
+    """Every task the state knows: consumers from the tasks table, and each data set's
+    producing task (a project task, or one written inline under the data set)."""
+    rows = {r.key: r for r in reader.tasks()}
+    producers: dict[tuple[str, str], list[DatasetRow]] = {}
+    for data_set in reader.datasets():
+        producers.setdefault((data_set.project, data_set.task), []).append(data_set)
+    views = []
+    for key in sorted(set(rows) | set(producers)):
+        produces = producers.get(key, [])
+        producing = [r for d in produces for r in reader.producing_runs(d.project, d.name)]
+        views.append(task_json(key, rows.get(key), produces, producing))
+    return views
+
+
 @task.command("list")
-@config_option
-@state_dir_option
+@ame_state_option
 @click.option("--json", "as_json", is_flag=True)
 def task_list(config_file: Path | None, state_dir: Path | None, as_json: bool) -> int:
-    """One row per task the daemon knows."""
-    settings = settings_from(config_file, state_dir=state_dir)
-    reader = StateReader.in_dir(settings.state_dir)
-    rows = reader.tasks()
-    reader.close()
+    """One row per task: its state, and its last run of either kind."""
+    found = state_dir_for(config_file, state_dir)
+    reader = StateReader.in_dir(found)
+    try:
+        views = task_views(reader)
+    finally:
+        reader.close()
     if as_json:
-        click.echo(json.dumps([task_json(r) for r in rows], indent=2))
+        click.echo(json.dumps(views, indent=2))
         return EXIT_OK
-    if not rows:
-        click.echo(f"no tasks recorded in {settings.state_dir}", err=True)
+    if not views:
+        click.echo(f"no tasks recorded in {found}", err=True)
         return EXIT_OK
     moment = now()
+
+    def ago(text: object) -> str:
+        return age(parse_time(text), moment) if isinstance(text, str) else "-"
+
     print_table(
-        ("NAME", "STATUS", "USES", "SCHEDULE", "LAST RUN", "ERROR"),
+        ("NAME", "STATUS", "USES", "PRODUCES", "SCHEDULE", "LAST RUN", "ENDED", "ERROR"),
         [
             (
-                r.name,
-                r.status,
-                ",".join(r.data_sets) or "-",
-                r.schedule or "-",
-                age(r.finished_at, moment) if r.finished_at else "-",
-                (r.error or "").splitlines()[0][:60] if r.error else "",
+                str(v["name"]),
+                str(v["status"]),
+                ",".join(v["data_sets"]) or "-",  # type: ignore[arg-type]
+                ",".join(v["produces"]) or "-",  # type: ignore[arg-type]
+                str(v["schedule"] or "-"),
+                str(v["last_run_id"] or "-"),
+                ago(v["finished_at"]),
+                str(v["error"] or "").splitlines()[0][:60] if v["error"] else "",
             )
-            for r in rows
+            for v in views
         ],
     )
     return EXIT_OK
 
 
 @task.command("run")
-@config_option
-@state_dir_option
+@ame_state_option
+@click.option("--wait", is_flag=True, help="Wait for the run to end; exit 0 if it succeeded.")
 @click.argument("name")
-def task_run(config_file: Path | None, state_dir: Path | None, name: str) -> int:
-    """Ask the daemon to run a task once its data sets are ready."""
+def task_run(config_file: Path | None, state_dir: Path | None, wait: bool, name: str) -> int:
+    """Ask the daemon to run a task once its data sets are ready; print the run's id."""
     from amed.daemon.service import spec_path
     from spec import SpecError, load_project
 
-    settings = settings_from(config_file, state_dir=state_dir)
+    # The request may be the state's first event: no database yet is no error here.
+    settings = ame_settings(config_file, state_dir, must_exist=False)
     try:
         project = load_project(spec_path(settings.project_dir))
     except SpecError:
         project = None
     reader = StateReader.in_dir(settings.state_dir)
     known = {(r.project, r.name) for r in reader.tasks()}
+    mark = reader.last_event_id()
     reader.close()
     if project is not None and project.task(name) is not None:
         project_name = project.name
@@ -105,7 +176,8 @@ def task_run(config_file: Path | None, state_dir: Path | None, name: str) -> int
         return EXIT_FAILED
     from state.events import TaskRequested
 
-    request_id = f"{name}-{secrets.token_hex(4)}"
+    request_id = manual_request_id(name)
+    run_id = consumer_run_id(request_id)
     append(
         settings.state_dir,
         [
@@ -114,31 +186,86 @@ def task_run(config_file: Path | None, state_dir: Path | None, name: str) -> int
             )
         ],
     )
-    click.echo(f"requested {request_id}: {name} runs once its data sets are ready")
+    click.echo(run_id)
+    click.echo(
+        f"requested: {name} runs once its data sets are ready, as run {run_id} "
+        f"(`ame task logs {name} --run {run_id} --follow`)",
+        err=True,
+    )
     if not daemon_alive(settings.state_dir):
-        click.echo(f"warning: {no_daemon_hint(settings.state_dir)}", err=True)
-    return EXIT_OK
+        hint = no_daemon_hint(settings.state_dir)
+        if wait:
+            click.echo(f"error: the request is recorded, but {hint}", err=True)
+            return EXIT_FAILED
+        click.echo(f"warning: {hint}", err=True)
+        return EXIT_OK
+    if not wait:
+        return EXIT_OK
+    return _wait_for_request(settings.state_dir, project_name, name, request_id, mark)
+
+
+def _wait_for_request(
+    state_dir: Path, project: str, name: str, request_id: str, after_id: int
+) -> int:
+    """Until the request's run ends (as the event log tells it), or the daemon stops."""
+    reader = StateReader.in_dir(state_dir)
+    try:
+        while True:
+            ended = [
+                r
+                for r in reader.task_runs(project, name, after_id=after_id)
+                if r.request_id == request_id and r.ok is not None
+            ]
+            if ended:
+                run = ended[-1]
+                outcome = "succeeded" if run.ok else f"failed: {run.reason or 'failed'}"
+                click.echo(f"{run.run_id or request_id}: {outcome}", err=True)
+                return EXIT_OK if run.ok else EXIT_FAILED
+            daemon = reader.daemon()
+            if daemon is None or not daemon.alive_at(now()):
+                click.echo(
+                    f"error: {request_id} has not ended and {no_daemon_hint(state_dir)}", err=True
+                )
+                return EXIT_FAILED
+            time.sleep(POLL_SECONDS)
+    finally:
+        reader.close()
 
 
 @task.command("logs")
-@config_option
-@state_dir_option
+@ame_state_option
+@click.option("--run", "run_id", help="This run's output (default: the current or last run).")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing until the run ends.")
 @click.argument("name")
-def task_logs(config_file: Path | None, state_dir: Path | None, name: str) -> int:
-    """The output of the task's current or last run."""
-    settings = settings_from(config_file, state_dir=state_dir)
-    reader = StateReader.in_dir(settings.state_dir)
-    rows = [r for r in reader.tasks() if r.name == name]
-    reader.close()
-    run_id = (rows[0].run_id or rows[0].last_run_id) if rows else None
-    if run_id is None:
-        click.echo(f"error: task {name!r} has not run yet", err=True)
+def task_logs(
+    config_file: Path | None, state_dir: Path | None, run_id: str | None, follow: bool, name: str
+) -> int:
+    """The output of the task's current or last run, consuming or producing."""
+    found = state_dir_for(config_file, state_dir)
+    reader = StateReader.in_dir(found)
+    try:
+        rows = [r for r in reader.tasks() if r.name == name]
+        produced = [d for d in reader.datasets(include_removed=True) if d.task == name]
+        runs = [r for row in rows for r in reader.task_runs(row.project, name)]
+        runs += [r for d in produced for r in reader.producing_runs(d.project, d.name)]
+    finally:
+        reader.close()
+    runs.sort(key=lambda r: r.seq)
+    current = next(
+        (r for r in [*(t.run_id for t in rows), *(d.run_id for d in produced)] if r), None
+    )
+    run = pick_run(runs, run_id, current=current, what=f"task {name!r}")
+    if run is None:
         return EXIT_FAILED
-    log = settings.state_dir / "runs" / run_id / "output.log"
-    if not log.exists():
-        click.echo(f"error: {log}: no output kept for run {run_id}", err=True)
-        return EXIT_FAILED
-    with log.open("rb") as handle:
-        while chunk := handle.read(1 << 16):
-            sys.stdout.buffer.write(chunk)
-    return EXIT_OK
+    projects = {t.project for t in rows} | {d.project for d in produced}
+
+    def refresh(reader: StateReader) -> RunRecord | None:
+        again: list[RunRecord] = []
+        for project in projects:
+            if run.dataset is not None:
+                again += reader.producing_runs(project, run.dataset)
+            else:
+                again += reader.task_runs(project, name)
+        return next((r for r in again if r.seq == run.seq), None)
+
+    return print_run_log(found, run, refresh if follow else None)
