@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 class _Event(BaseModel):
     # Validators are built at an event type's first use, not at import: a run uses a few
-    # of the 21 types, and building them all cost ~0.2 s of every command's start. A NaN
+    # of the 23 types, and building them all cost ~0.2 s of every command's start. A NaN
     # or an infinity goes into the log's JSON as NaN or Infinity: as null it would not
     # read back into a float field.
     model_config = ConfigDict(
@@ -36,10 +36,15 @@ class DatasetDeclared(_Event):
     path: str
     task: str
     declared_size_bytes: int | None = None
+    # The data sets of this project its producing task needs, by name: the graph's edges.
+    inputs: tuple[str, ...] = ()
 
 
 class RunStarted(_Event):
-    """A producing task was started; `version` is the version it will store."""
+    """A producing task was started; `version` is the version it will store, the one after
+    the last version stored (a failed attempt stores nothing, so it takes no number).
+    `inputs`: the version of each input placed in its working copy, in use until the run
+    ends. `code_digest`: the project files the task could see (amed.act.code_digest)."""
 
     type: Literal["run_started"] = "run_started"
     dataset: str
@@ -48,6 +53,8 @@ class RunStarted(_Event):
     spec_hash: str
     task: str
     attempt: int
+    inputs: dict[str, int] = {}
+    code_digest: str | None = None
 
 
 class RunSucceeded(_Event):
@@ -73,7 +80,14 @@ class RunFailed(_Event):
 
 
 class VersionStored(_Event):
-    """A version's files and manifest are in the store; from now on it is the current one."""
+    """A version's files and manifest are in the store; from now on it is the current one.
+
+    Its identity, besides `spec_hash`: `code_digest`, the project files its task could see,
+    and `inputs`, the content digest of each input version it was made from. Its own
+    `content_digest` (of its files' paths, sizes and sha256s, not of when or as which
+    version they were stored) goes into the identity of its dependants, so that the same
+    bytes stored again change nothing downstream. None in versions stored before amed
+    recorded identities."""
 
     type: Literal["version_stored"] = "version_stored"
     dataset: str
@@ -83,6 +97,9 @@ class VersionStored(_Event):
     size_bytes: int
     files: int
     seconds: float
+    content_digest: str | None = None
+    code_digest: str | None = None
+    inputs: dict[str, str] = {}
 
 
 class VersionDeleted(_Event):
@@ -150,6 +167,26 @@ class DatasetRequested(_Event):
 
     type: Literal["dataset_requested"] = "dataset_requested"
     dataset: str
+    reason: str
+
+
+class RebuildRequested(_Event):
+    """Someone asked for a new version of this data set (`ame ds rebuild`), whatever its
+    identity says: the next run that starts answers it."""
+
+    type: Literal["rebuild_requested"] = "rebuild_requested"
+    dataset: str
+    reason: str = "manual"
+
+
+class InputFailed(_Event):
+    """The data set was due but was not produced: an input it needs failed or is blocked
+    (`reason` says which and why). Not an attempt of its own: it is produced once its
+    inputs are ready."""
+
+    type: Literal["input_failed"] = "input_failed"
+    dataset: str
+    input: str
     reason: str
 
 
@@ -269,7 +306,9 @@ Event = Annotated[
     | TaskDeclared
     | TaskRequested
     | TaskStarted
-    | TaskFinished,
+    | TaskFinished
+    | RebuildRequested
+    | InputFailed,
     Field(discriminator="type"),
 ]
 

@@ -26,6 +26,7 @@ from state.events import (
 from state.fold import (
     apply_dataset,
     apply_dataset_use,
+    apply_input_use,
     apply_task,
     apply_versions,
     serves,
@@ -126,9 +127,28 @@ class Tables:
         key = (event.project, event.dataset)
         current = self.datasets.get(key)
         serving = serves(current, event) if isinstance(event, VersionStored) else True
-        self._put("datasets", key, apply_dataset(current, event), before)
+        folded = apply_dataset(current, event)
+        self._put("datasets", key, folded, before)
         rows = apply_versions(self.versions.get(key, ()), event, serving=serving)
         self._put("versions", key, rows or None, before)
+        if current is not None and folded is not None:
+            self._use_inputs(current, folded, event, before)
+
+    def _use_inputs(
+        self, old: DatasetRow, new: DatasetRow, event: Event, before: Before | None
+    ) -> None:
+        """Put the inputs of a producing run in use by its task when it starts, and out of
+        use when it ends (or its task is renamed meanwhile)."""
+        was = {(old.task, name) for name in old.running_inputs}
+        now = {(new.task, name) for name in new.running_inputs}
+        if was == now:
+            return
+        for (user, name), using in [(p, False) for p in sorted(was - now)] + [
+            (p, True) for p in sorted(now - was)
+        ]:
+            used = (event.project, name)
+            row = apply_input_use(self.datasets.get(used), user, event.at, using=using)
+            self._put("datasets", used, row, before)
 
     def _put(self, table: str, key: Any, row: object | None, before: Before | None) -> None:
         rows: dict[Any, Any] = getattr(self, table)

@@ -51,7 +51,7 @@ def row_of(event: BaseModel, data: str) -> tuple[object, ...]:
 
 
 def test_every_event_type_is_covered() -> None:
-    assert len(EVENT_TYPES) == 21
+    assert len(EVENT_TYPES) == 23
     assert all(issubclass(cls, BaseModel) for cls in EVENT_TYPES)
 
 

@@ -20,6 +20,8 @@ from state.events import (
     DatasetEvicted,
     DatasetRemoved,
     Event,
+    InputFailed,
+    RebuildRequested,
     RunFailed,
     RunStarted,
     RunSucceeded,
@@ -127,7 +129,7 @@ def test_a_failed_run_counts_attempts_and_keeps_the_reason_with_the_output_tail(
     assert row is not None
     assert row.status == "failed" and row.attempts == 1 and row.retry_at == at(15)
     assert row.error == "exited with code 3\nboom"
-    assert row.last_version == 1
+    assert row.last_version == 0, "a failed attempt takes no version number"
 
 
 def test_version_numbers_are_never_reused_after_removal(tmp_path: Path) -> None:
@@ -271,9 +273,12 @@ def event_sequences(draw: st.DrawFn) -> list[list[Event]]:
                         "block",
                         "alert",
                         "remove",
+                        "rebuild",
+                        "input_failed",
                     )
                 )
             )
+            others = [n for n in NAMES if n != name]
             run_id = f"r{version[name]}"
             if kind == "declare":
                 batch.append(declared(name, spec_hash, t))
@@ -287,8 +292,9 @@ def event_sequences(draw: st.DrawFn) -> list[list[Event]]:
                         run_id=f"r{version[name]}",
                         version=version[name],
                         spec_hash=spec_hash,
-                        task="t",
+                        task=draw(st.sampled_from(("t", "u"))),
                         attempt=1,
+                        inputs={n: 1 for n in draw(st.lists(st.sampled_from(others)))},
                     )
                 )
             elif kind == "succeed":
@@ -319,6 +325,9 @@ def event_sequences(draw: st.DrawFn) -> list[list[Event]]:
                         size_bytes=draw(st.integers(0, 10**12)),
                         files=1,
                         seconds=1,
+                        content_digest=draw(st.sampled_from((None, "c1", "c2"))),
+                        code_digest=draw(st.sampled_from((None, "k1"))),
+                        inputs={n: "c1" for n in draw(st.lists(st.sampled_from(others)))},
                     )
                 )
             elif kind == "delete":
@@ -378,6 +387,14 @@ def event_sequences(draw: st.DrawFn) -> list[list[Event]]:
                     ),
                 ]
                 batch.append(draw(st.sampled_from(alert_events)))
+            elif kind == "rebuild":
+                batch.append(RebuildRequested(at=at(t), project="p", dataset=name))
+            elif kind == "input_failed":
+                batch.append(
+                    InputFailed(
+                        at=at(t), project="p", dataset=name, input=others[0], reason="failed"
+                    )
+                )
             else:
                 batch.append(DatasetRemoved(at=at(t), project="p", dataset=name, reason="x"))
         batches.append(batch)
