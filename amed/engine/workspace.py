@@ -2,7 +2,8 @@
 
 A task runs in a copy so that it can damage neither the project nor another run, and so
 that what it produced is exactly what is in the copy when it exits. The copy leaves out
-`.git` and the data sets' own output paths (a task must produce them, not find old ones).
+what amed.engine.visibility says a task does not see: `.git`, the data sets' own output
+paths (a task must produce them, not find old ones) and what `.ameignore` excludes.
 """
 
 from __future__ import annotations
@@ -10,53 +11,38 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Collection
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-VCS_DIR_NAMES = frozenset({".git"})
-"""Directory names never copied, at any depth."""
+from amed.engine.visibility import VCS_DIR_NAMES, Visibility, excluded_set, is_special
+
+__all__ = ["VCS_DIR_NAMES", "make_working_copy"]
 
 
 def make_working_copy(project_dir: Path, dest: Path, *, exclude: Collection[str]) -> None:
     """Copy `project_dir` to `dest`, which must not exist yet.
 
     `exclude` holds paths relative to the project, in posix form ("data/out"); each one is
-    left out with everything under it. Symlinks are copied as symlinks and never followed,
+    left out with everything under it, as is what the project's `.ameignore` excludes.
+    Symlinks are copied as symlinks and never followed,
     so a link that points out of the project cannot pull outside files into the copy. File
     modes are kept; sockets, pipes and devices are left out. Raises `FileExistsError` if
     `dest` exists, and `OSError` (a `shutil.Error` listing every file) when something
     cannot be copied.
     """
     root = project_dir.resolve()
-    excluded = {_normalise(path) for path in exclude}
-    excluded.discard("")
+    visibility = Visibility(root, excluded_set(exclude))
 
     def ignore(directory: str, names: list[str]) -> set[str]:
         relative = Path(os.path.relpath(directory, root)).as_posix()
         prefix = "" if relative == "." else relative + "/"
-        left_out = _special_files(directory)
-        left_out.update(
-            name for name in names if name in VCS_DIR_NAMES or prefix + name in excluded
-        )
+        left_out: set[str] = set()
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                is_dir = entry.is_dir(follow_symlinks=False)
+                if is_special(entry) or visibility.hides(
+                    prefix + entry.name, entry.name, is_dir=is_dir
+                ):
+                    left_out.add(entry.name)
         return left_out
 
     shutil.copytree(root, dest, symlinks=True, ignore=ignore)
-
-
-def _special_files(directory: str) -> set[str]:
-    """Sockets, pipes and devices: never task input, and opening a pipe would block."""
-    with os.scandir(directory) as entries:
-        return {
-            entry.name
-            for entry in entries
-            if not (
-                entry.is_symlink()
-                or entry.is_file(follow_symlinks=False)
-                or entry.is_dir(follow_symlinks=False)
-            )
-        }
-
-
-def _normalise(path: str) -> str:
-    """`./data/out/` → `data/out`, so a data set path matches however it was written."""
-    parts = [part for part in PurePosixPath(path).parts if part not in (".", "/")]
-    return "/".join(parts)

@@ -18,6 +18,7 @@ temporary files) are percent-encoded; `file_key` is the one place that encoding 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -89,6 +90,15 @@ class Manifest:
     @property
     def size_bytes(self) -> int:
         return sum(entry.size_bytes for entry in self.files)
+
+    @property
+    def content_digest(self) -> str:
+        """sha256 of the files' paths, sizes and sha256s only: the same bytes stored again,
+        as another version or at another time, have the same digest (a data set's
+        dependants are produced again only when it differs)."""
+        listing = [[e.path, e.size_bytes, e.sha256] for e in self.files]
+        text = json.dumps(listing, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     def to_json(self) -> bytes:
         document = {
