@@ -1,5 +1,6 @@
 """Gathering what the planner is told: the state of the log and the facts it cannot find
-out for itself (the time, free space, live runs, whether the store answers).
+out for itself (the time, free space, live runs, whether the store answers, the digest of
+the project files a task can see).
 
 Shared by the daemon's passes and by `amed run --once --dry-run`, so that a dry run plans
 from the same facts a pass would. The dry run reads the state database read-only, does not
@@ -12,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from amed import logs
+from amed.act.code_digest import CACHE_NAME, CodeDigests, excluded_paths
 from amed.act.journal import Journal
 from amed.act.runs import Runs
 from amed.act.upkeep import StoreHealth
@@ -19,6 +22,7 @@ from amed.config import Settings
 from amed.plan.facts import Facts, Key, Policy
 from amed.store.diskspace import free_bytes_under
 from amed.store.objects import ObjectStore
+from spec import Project
 from state.observed import Observed
 from state.read import StateReader
 
@@ -50,6 +54,7 @@ def facts_of(
     hold: frozenset[Key] = frozenset(),
     store_error: str | None = None,
     spec_error: str | None = None,
+    code_digest: str | None = None,
 ) -> Facts:
     """`settings` is one snapshot: the policy and the budget come from the same one."""
     return Facts(
@@ -61,8 +66,19 @@ def facts_of(
         disk_free_bytes=disk_free_bytes,
         store_error=store_error,
         spec_error=spec_error,
+        code_digest=code_digest,
         policy=policy_of(settings),
     )
+
+
+def code_digest_of(digests: CodeDigests, settings: Settings, desired: Project) -> str | None:
+    """None when the project cannot be read: identities are then not compared on code,
+    rather than every data set being produced again for a read error."""
+    try:
+        return digests.digest(settings.project_dir, excluded_paths(settings, desired))
+    except OSError as exc:
+        logs.get().warning("code_digest_failed", error=str(exc))
+        return None
 
 
 class Observer:
@@ -76,10 +92,12 @@ class Observer:
         self.store = store
         self.health = health
         self.clock = clock
+        self._digests: CodeDigests | None = None
 
     def observe(
         self,
         settings: Settings,
+        desired: Project,
         *,
         hold: frozenset[Key] = frozenset(),
         spec_error: str | None = None,
@@ -91,6 +109,9 @@ class Observer:
             disk_free = self.store.free_bytes()
         except OSError:
             disk_free = None
+        cache = settings.state_dir / CACHE_NAME
+        if self._digests is None or self._digests.cache_file != cache:
+            self._digests = CodeDigests(cache)
         facts = facts_of(
             settings,
             now=self.clock(),
@@ -99,12 +120,16 @@ class Observer:
             hold=hold,
             store_error=self.health.error,
             spec_error=spec_error,
+            code_digest=code_digest_of(self._digests, settings, desired),
         )
         return self.journal.observed(), facts
 
 
-def observe_read_only(settings: Settings, now: datetime) -> tuple[Observed, Facts]:
-    """The log and the facts as a dry run sees them, changing nothing."""
+def observe_read_only(
+    settings: Settings, desired: Project, now: datetime
+) -> tuple[Observed, Facts]:
+    """The log and the facts as a dry run sees them, changing nothing (the code digest's
+    cache is read, never written)."""
     reader = StateReader.in_dir(settings.state_dir)
     try:
         observed = reader.observed()
@@ -116,5 +141,8 @@ def observe_read_only(settings: Settings, now: datetime) -> tuple[Observed, Fact
         now=now,
         running=live,
         disk_free_bytes=free_bytes_under(settings.storage_url),
+        code_digest=code_digest_of(
+            CodeDigests(settings.state_dir / CACHE_NAME, persist=False), settings, desired
+        ),
     )
     return observed, facts

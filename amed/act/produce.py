@@ -1,10 +1,12 @@
-"""Producing one data set version: run the task, store its output, record each outcome.
+"""Producing one data set version: place its inputs, run the task, store its output, record
+each outcome.
 
 Runs in a worker thread (amed.act.runs). The events of a run come in a fixed order
 (`run_started` is appended before the worker starts, then `run_succeeded` and
 `version_stored`, or `run_failed`), and `version_stored` is appended only after the manifest
 is in the store: a crash at any point leaves at worst debris that the next sweep deletes,
-never a `ready` data set without its data.
+never a `ready` data set without its data. The inputs are in use from `run_started` to the
+run's last event; `version_stored` records what the version was made from (its identity).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from amed import logs
+from amed.act.inputs import Placed, place_versions
 from amed.act.runs import Runs, RunSetup
 from amed.engine.base import RunRequest, RunResult
 from amed.engine.engines import DEFAULT_ENGINE, engine_named
@@ -90,6 +93,8 @@ class Producer:
             spec_hash=data_set.spec_hash,
             task=data_set.producer.name,
             attempt=action.attempt,
+            inputs={i.name: i.version for i in action.inputs},
+            code_digest=action.code_digest,
         )
         self.runs.start(run_id, started, lambda: self.produce(action, run_id, setup))
         logs.get().info(
@@ -99,6 +104,7 @@ class Producer:
             version=action.version,
             attempt=action.attempt,
             reason=action.reason,
+            inputs={i.name: i.version for i in action.inputs} or None,
             budget=format_bytes(action.budget_bytes) if action.budget_bytes is not None else None,
         )
 
@@ -145,6 +151,9 @@ class Producer:
             return
         began = self.clock()
         try:
+            # The number follows the last stored version, so an attempt that crashed while
+            # storing may have left objects under it (even a manifest): none is committed.
+            self.store.delete_version(action.project, data_set.name, action.version)
             manifest = self.store.put_version(
                 action.project,
                 data_set.name,
@@ -180,6 +189,9 @@ class Producer:
                     size_bytes=manifest.size_bytes,
                     files=len(manifest.files),
                     seconds=round(seconds, 3),
+                    content_digest=manifest.content_digest,
+                    code_digest=action.code_digest,
+                    inputs={i.name: i.digest for i in action.inputs},
                 )
             ]
         )
@@ -190,6 +202,10 @@ class Producer:
             files=len(manifest.files),
             seconds=round(seconds, 3),
         )
+        try:  # only now: readers with nothing but the store trust what the pointer names
+            self.store.publish(manifest)
+        except StoreError as exc:  # the next sweep names it
+            log.warning("publish_failed", version=action.version, error=str(exc))
 
     def _failed(
         self,
@@ -230,6 +246,11 @@ class Producer:
         env.update(AME_DATASET=data_set.name, AME_DATASET_PATH=data_set.path)
         task_secrets = secret_env(task, settings.state_dir, os.environ)
         env.update(task_secrets)
+        placed = [Placed(i.name, i.version, i.path, i.digest) for i in action.inputs]
+
+        def place(work: Path) -> None:
+            place_versions(self.store, action.project, placed, work)
+
         return RunRequest(
             run_id=run_id,
             project_dir=settings.project_dir,
@@ -241,4 +262,5 @@ class Producer:
             venv_root=settings.state_dir / "venvs",
             redact=(*task_secrets.values(), *self.credentials),
             pass_env=settings.task_pass_env,
+            prepare=place if placed else None,
         )
