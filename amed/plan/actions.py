@@ -15,6 +15,7 @@ from state.events import (
     DatasetDeclared,
     DatasetEvicted,
     DatasetUndeclared,
+    InputFailed,
     RunFailed,
     TaskDeclared,
     TaskFinished,
@@ -37,9 +38,22 @@ class MarkLost:
 
 
 @dataclass(frozen=True)
+class Input:
+    """A ready version of an input, to be placed at `path` in the producing task's working
+    copy. `digest`: its content digest ("" for a version stored before amed recorded them),
+    which becomes part of the new version's identity."""
+
+    name: str
+    version: int
+    path: str
+    digest: str
+
+
+@dataclass(frozen=True)
 class Produce:
     """Run the producing task and store its output as `version`. `budget_bytes`: the most
-    the output may take (None: no limit known)."""
+    the output may take (None: no limit known). `inputs` and `code_digest`: what the run
+    is made from, recorded with the version as its identity."""
 
     project: str
     data_set: DataSet
@@ -47,6 +61,15 @@ class Produce:
     attempt: int
     reason: str = "new"
     budget_bytes: int | None = None
+    inputs: tuple[Input, ...] = ()
+    code_digest: str | None = None
+
+
+@dataclass(frozen=True)
+class FailDependant:
+    """Record that a due data set is not produced because an input failed or is blocked."""
+
+    event: InputFailed
 
 
 @dataclass(frozen=True)
@@ -116,6 +139,7 @@ Action = (
     | Remove
     | Evict
     | Block
+    | FailDependant
     | Produce
     | DeclareTask
     | RequestTask

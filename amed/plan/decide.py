@@ -5,8 +5,9 @@ this process, free worker slots and free space come in as `Facts`. It returns co
 the imperative (`amed.plan.actions`) that the daemon carries out and records as events. Deciding
 over a converged world returns nothing, which is what makes a pass over it append no event.
 
-The parts: declarations and deletions here; space in `amed.plan.placement`; tasks that consume
-data sets in `amed.plan.tasks`; alerts in `amed.plan.alerts` and `amed.plan.conditions`.
+The parts: declarations and deletions here; what is due, in the order of the graph of data
+sets, in `amed.plan.graph`; space in `amed.plan.placement`; tasks that consume data sets in
+`amed.plan.tasks`; alerts in `amed.plan.alerts` and `amed.plan.conditions`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from amed.plan.actions import (
     DeclareTask,
     DeleteVersion,
     Evict,
+    FailDependant,
     FinishTask,
     MarkDeleting,
     MarkLost,
@@ -34,6 +36,7 @@ from amed.plan.alerts import AlertAction, alert_actions
 from amed.plan.capacity import usage_of
 from amed.plan.conditions import HeldDeletions, conditions, mass_deletion_key
 from amed.plan.facts import Facts, Key, Policy
+from amed.plan.graph import Flow, Waiting, input_names, plan_flow
 from amed.plan.placement import Candidate, Placement, keep_under_watermark, place
 from amed.plan.tasks import StartTask, plan_tasks
 from spec import DataSet, Project
@@ -50,6 +53,7 @@ __all__ = [
     "DeleteVersion",
     "Evict",
     "Facts",
+    "FailDependant",
     "FinishTask",
     "MarkDeleting",
     "MarkLost",
@@ -58,7 +62,9 @@ __all__ = [
     "Remove",
     "RequestTask",
     "StartTask",
+    "Waiting",
     "decide",
+    "decide_in_full",
     "summarize",
 ]
 
@@ -69,6 +75,7 @@ LOST_REASON = "the daemon stopped while this run was in progress"
 class _Plan:
     declares: list[Declare] = field(default_factory=list)
     lost: list[MarkLost | MarkDeleting] = field(default_factory=list)
+    failures: list[FailDependant] = field(default_factory=list)
     deletes: list[DeleteVersion | Remove] = field(default_factory=list)
     space: Placement = field(default_factory=Placement)
     tasks: list[DeclareTask | RequestTask | FinishTask] = field(default_factory=list)
@@ -79,6 +86,7 @@ class _Plan:
         return [
             *self.declares,
             *self.lost,
+            *self.failures,
             *self.tasks,
             *self.deletes,
             *self.space.evictions,
@@ -89,7 +97,19 @@ class _Plan:
         ]
 
 
+@dataclass(frozen=True)
+class Decision:
+    """A pass's actions, and the data sets that wait for their inputs (for a dry run)."""
+
+    actions: list[Action]
+    waiting: list[Waiting]
+
+
 def decide(desired: Project, observed: Observed, facts: Facts) -> list[Action]:
+    return decide_in_full(desired, observed, facts).actions
+
+
+def decide_in_full(desired: Project, observed: Observed, facts: Facts) -> Decision:
     plan = _Plan()
     project = desired.name
     rows: dict[Key, DatasetRow] = dict(observed.datasets)
@@ -105,13 +125,18 @@ def decide(desired: Project, observed: Observed, facts: Facts) -> list[Action]:
             assert row is not None
             rows[key] = row
 
-    tasks = plan_tasks(desired, observed.tasks, rows, facts.now, facts.running_runs)
+    asked = {k: "requested" for k, r in rows.items() if r.requested_at is not None}
+    asked.update((k, "wanted") for k in facts.wanted)
+    flow = plan_flow(desired, rows, facts, asked)
+    tasks = plan_tasks(
+        desired, observed.tasks, rows, facts.now, facts.running_runs, settling=flow.moving
+    )
     plan.tasks += [DeclareTask(e) for e in tasks.declares]
     plan.tasks += [RequestTask(e) for e in tasks.requests]
     plan.tasks += [FinishTask(e) for e in tasks.finishes]
-    wanted = dict(tasks.wanted)
-    wanted.update((k, "requested") for k, r in rows.items() if r.requested_at is not None)
-    wanted.update((k, "wanted") for k in facts.wanted)
+    if tasks.wanted.keys() - asked.keys():  # a task waits for a failed or evicted data set
+        flow = plan_flow(desired, rows, facts, {**tasks.wanted, **asked})
+    plan.failures = flow.failures
     needed = {
         (project, ref.name)
         for task in desired.tasks
@@ -119,17 +144,7 @@ def decide(desired: Project, observed: Observed, facts: Facts) -> list[Action]:
         for ref in task.data_sets
     }
 
-    candidates: list[Candidate] = []
-    for data_set in desired.data_sets:
-        key = (project, data_set.name)
-        row = rows[key]
-        if row.status in ("running", "uploading"):
-            if row.run_id not in facts.running_runs:
-                plan.lost.append(MarkLost(_lost(row, facts.now)))
-            continue
-        reason = _due(row, facts, wanted.get(key))
-        if reason and key not in facts.hold:
-            candidates.append(Candidate(data_set, row, reason))
+    candidates = _candidates(plan, flow, facts)
 
     freed = 0
     removing: set[Key] = set()
@@ -166,7 +181,7 @@ def decide(desired: Project, observed: Observed, facts: Facts) -> list[Action]:
     usage = usage_of(
         observed, capacity_bytes=facts.capacity_bytes, disk_free_bytes=facts.disk_free_bytes
     ).freeing(freed)
-    protected = facts.in_use | needed
+    protected = facts.in_use | needed | flow.protected
     if held is not None:
         protected |= {r.key for r in held.rows}  # evicting one would delete what the hold keeps
     usage = place(plan.space, project, candidates, rows, usage, facts, protected)
@@ -183,12 +198,22 @@ def decide(desired: Project, observed: Observed, facts: Facts) -> list[Action]:
             usage,
             facts,
             held,
+            observed.tasks,
         ),
         observed.alerts,
         facts.now,
         facts.policy.alert_repeat_seconds,
     )
-    return plan.actions()
+    return Decision(plan.actions(), flow.waiting)
+
+
+def _candidates(plan: _Plan, flow: Flow, facts: Facts) -> list[Candidate]:
+    """What is due now, in spec order; a run the log calls live that no process holds is
+    settled as lost."""
+    for row in flow.active:
+        if row.run_id not in facts.running_runs:
+            plan.lost.append(MarkLost(_lost(row, facts.now)))
+    return list(flow.due.values())
 
 
 def _undeclare(
@@ -256,23 +281,6 @@ def _stored_at(row: DatasetRow, observed: Observed) -> datetime | None:
     return None
 
 
-def _due(row: DatasetRow, facts: Facts, wanted: str | None) -> str | None:
-    """Why this data set should be produced now, or None. `wanted`: why something asked
-    for it, if anything did; that overrides both eviction and a failure's backoff."""
-    match row.status:
-        case "pending":
-            return "spec changed" if row.version is not None else "new"
-        case "blocked":
-            return "retry after blocked"
-        case "failed" if wanted is not None:
-            return wanted
-        case "failed" if row.retry_at is None or row.retry_at <= facts.now:
-            return "retry after lost run" if row.failed_stage == "lost" else "retry after failure"
-        case "evicted" if wanted is not None:
-            return wanted
-    return None
-
-
 def _declaration(project: str, data_set: DataSet, now: datetime) -> DatasetDeclared:
     return DatasetDeclared(
         at=now,
@@ -282,6 +290,7 @@ def _declaration(project: str, data_set: DataSet, now: datetime) -> DatasetDecla
         path=data_set.path,
         task=data_set.producer.name,
         declared_size_bytes=data_set.size_bytes,
+        inputs=input_names(data_set, project),
     )
 
 
@@ -290,12 +299,17 @@ def _differs(row: DatasetRow | None, data_set: DataSet) -> bool:
     pass over a converged world builds no event at all."""
     if row is None or row.status in ("removed", "deleting"):
         return True
-    return (row.spec_hash, row.path, row.task, row.declared_size_bytes) != (
+    producer = data_set.producer
+    if (row.spec_hash, row.path, row.task, row.declared_size_bytes) != (
         data_set.spec_hash,
         data_set.path,
-        data_set.producer.name,
+        producer.name,
         data_set.size_bytes,
-    )
+    ):
+        return True
+    if not producer.data_sets:
+        return bool(row.inputs)
+    return row.inputs != input_names(data_set, row.project)
 
 
 def _lost(row: DatasetRow, now: datetime) -> RunFailed:

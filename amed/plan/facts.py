@@ -30,6 +30,8 @@ class Facts:
     `disk_free_bytes`: the real free space under a local store. `in_use`: data sets that
     running tasks use. `wanted`: evicted data sets something asked for. `store_error` and
     `spec_error`: what is wrong with the store or ame.yaml right now, if anything.
+    `code_digest`: the digest of the project files a task can see (amed.act.code_digest),
+    part of every data set's identity; None when it is not known, and then not compared.
     """
 
     now: datetime
@@ -42,4 +44,5 @@ class Facts:
     wanted: frozenset[Key] = frozenset()
     store_error: str | None = None
     spec_error: str | None = None
+    code_digest: str | None = None
     policy: Policy = field(default_factory=Policy)

@@ -11,7 +11,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from amed.plan.actions import Block, Evict, Produce
+from amed.plan.actions import Block, Evict, Input, Produce
 from amed.plan.capacity import Usage, choose_victims, evictable
 from amed.plan.facts import Facts, Key
 from spec import DataSet, format_bytes
@@ -21,11 +21,12 @@ from state.rows import DatasetRow
 
 @dataclass
 class Candidate:
-    """A data set due to be produced, and why."""
+    """A data set due to be produced, why, and the input versions it is made from."""
 
     data_set: DataSet
     row: DatasetRow
     reason: str
+    inputs: tuple[Input, ...] = ()
 
 
 @dataclass
@@ -85,6 +86,8 @@ def place(
                 attempt=row.attempts + 1,
                 reason=candidate.reason,
                 budget_bytes=budget,
+                inputs=candidate.inputs,
+                code_digest=facts.code_digest,
             )
         )
         usage = usage.reserving(size or 0)

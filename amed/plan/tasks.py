@@ -2,14 +2,15 @@
 
 A run is requested by a person (`ame task run`, a `task_requested` event) or by the task's
 cron schedule, evaluated against the time the planner is given (UTC). A requested run waits
-until every data set it needs is ready; a data set that is pending, evicted or failed before
-the request is produced for it (once, however many tasks wait for it). If a data set fails
-after the request, the task does not run and fails with the reason.
+until every data set it needs is ready and settled (not about to get a new version because it,
+or a data set upstream of it, is being produced); a data set that is pending, evicted or
+failed before the request is produced for it (once, however many tasks wait for it). If a
+data set fails after the request, the task does not run and fails with the reason.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -50,6 +51,7 @@ def plan_tasks(
     datasets: Mapping[Key, DatasetRow],
     now: datetime,
     running_runs: frozenset[str],
+    settling: Collection[Key] = frozenset(),
 ) -> TaskPlan:
     plan = TaskPlan()
     project = desired.name
@@ -85,7 +87,7 @@ def plan_tasks(
                 )
             continue
         if row.status == "waiting":
-            _wait_or_start(plan, project, task, row, datasets, now)
+            _wait_or_start(plan, project, task, row, datasets, now, settling)
     return plan
 
 
@@ -96,6 +98,7 @@ def _wait_or_start(
     row: TaskRow,
     datasets: Mapping[Key, DatasetRow],
     now: datetime,
+    settling: Collection[Key],
 ) -> None:
     versions: dict[str, int] = {}
     paths: dict[str, str] = {}
@@ -114,6 +117,8 @@ def _wait_or_start(
         data = datasets.get((project, ref.name))
         if data is None:
             return  # declared this pass; its row exists from the next one
+        if data.key in settling:
+            continue  # it, or a data set upstream, is being produced: wait for the outcome
         if data.status == "ready" and data.version is not None:
             versions[ref.name] = data.version
             paths[ref.name] = data.path

@@ -275,8 +275,8 @@ ALERTS = [
     case(
         "a retry of a failing producer does not resolve its alert",
         spec=ONE,
-        given=[*failures("a", 3), passed(), running("a", version=4, attempt=4)],
-        facts=Facts(now=NOW, running_runs=frozenset({"a-4"})),
+        given=[*failures("a", 3), passed(), running("a", version=1, attempt=4)],
+        facts=Facts(now=NOW, running_runs=frozenset({"a-1"})),
         then=[],
     ),
     case(

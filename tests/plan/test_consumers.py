@@ -154,7 +154,7 @@ TASKS = [
             requested("evaluate", "r", NOW + timedelta(seconds=1)),
         ],
         facts=at(2),
-        then=[SCHEDULE, "produce mnist v2 (needed by task evaluate, attempt 2)"],
+        then=[SCHEDULE, "produce mnist v1 (needed by task evaluate, attempt 2)"],
     ),
     case(
         "a schedule fires once, for the latest time it was due",

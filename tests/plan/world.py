@@ -32,6 +32,7 @@ from amed.plan.decide import (
     DeleteVersion,
     Evict,
     Facts,
+    FailDependant,
     FinishTask,
     MarkDeleting,
     MarkLost,
@@ -41,6 +42,7 @@ from amed.plan.decide import (
     StartTask,
     decide,
 )
+from amed.plan.graph import input_names
 from spec import Project
 from state.db import replay
 from state.events import (
@@ -98,6 +100,7 @@ def outcome(action: Action, now: datetime) -> list[Event]:
             | MarkLost(event=event)
             | MarkDeleting(event=event)
             | Block(event=event)
+            | FailDependant(event=event)
             | RequestTask(event=event)
             | FinishTask(event=event)
             | RaiseAlert(event=event)
@@ -115,6 +118,8 @@ def outcome(action: Action, now: datetime) -> list[Event]:
                     spec_hash=data_set.spec_hash,
                     task=data_set.producer.name,
                     attempt=attempt,
+                    inputs={i.name: i.version for i in action.inputs},
+                    code_digest=action.code_digest,
                 )
             ]
         case StartTask(project=project, task=task, request_id=request_id, inputs=inputs):
@@ -179,13 +184,19 @@ def running(
     spec: Project | None = None,
 ) -> Step:
     """A run of the data set's task, declared as in `spec`, started at `at` with run id
-    `name-version`, and not finished."""
+    `name-version` and the versions its inputs have now placed, and not finished."""
 
     def step(world: World) -> None:
         desired = spec or world.spec
         declared(name, at=at, spec=desired)(world)
         data_set = desired.data_set(name)
         assert data_set is not None, name
+        rows = world.observed().datasets
+        placed = {
+            i: row.version
+            for i in input_names(data_set, desired.name)
+            if (row := rows[(desired.name, i)]).version is not None
+        }
         world.events.append(
             RunStarted(
                 at=at,
@@ -196,6 +207,7 @@ def running(
                 spec_hash=data_set.spec_hash,
                 task=data_set.producer.name,
                 attempt=attempt,
+                inputs=placed,
             )
         )
 
@@ -224,15 +236,31 @@ def finished(
     size_bytes: int = 10,
     at: datetime = NOW,
     spec: Project | None = None,
+    content: str | None = None,
+    code: str | None = None,
 ) -> Step:
     """The run `running` started succeeds and its version is stored at `at`; `spec` is the
-    one the run was started for (the world's, by default)."""
+    one the run was started for (the world's, by default). With a `content` digest, the
+    version records its identity: `code`, and the content digest of each input placed for
+    the run (as the world reads them now); without one, it is a version stored before amed
+    recorded identities."""
 
     def step(world: World) -> None:
         desired = spec or world.spec
         data_set = desired.data_set(name)
         assert data_set is not None, name
         run = {"project": desired.name, "dataset": name, "run_id": f"{name}-{version}"}
+        identity: dict[str, object] = {}
+        if content is not None:
+            rows = world.observed().datasets
+            row = rows[(desired.name, name)]
+            identity = {
+                "content_digest": content,
+                "code_digest": code,
+                "inputs": {
+                    i: rows[(desired.name, i)].content_digest or "" for i in row.running_inputs
+                },
+            }
         world.events += [
             RunSucceeded(at=at, seconds=1, **run),
             VersionStored(
@@ -243,6 +271,7 @@ def finished(
                 files=1,
                 seconds=1,
                 **run,
+                **identity,  # type: ignore[arg-type]
             ),
         ]
 
@@ -278,8 +307,9 @@ def failed(
 
 
 def failures(name: str, count: int) -> list[Step]:
-    """`count` failed attempts in a row, each with its own version."""
-    return [failed(name, version=n, attempt=n) for n in range(1, count + 1)]
+    """`count` failed attempts in a row: each would have stored the same version, as a
+    failed attempt takes no version number."""
+    return [failed(name, version=1, attempt=n) for n in range(1, count + 1)]
 
 
 def evicted(name: str, version: int = 1, at: datetime = NOW) -> Step:
@@ -347,7 +377,13 @@ def told(action: Action) -> str:
                 notes.append(f"attempt {action.attempt}")
             if action.budget_bytes is not None:
                 notes.append(f"budget {quantity(action.budget_bytes)}")
-            return f"produce {label(project, data_set.name)} v{version} ({', '.join(notes)})"
+            made = ", ".join(f"{i.name} v{i.version}" for i in action.inputs)
+            source = f" from {made}" if made else ""
+            return (
+                f"produce {label(project, data_set.name)} v{version} ({', '.join(notes)}){source}"
+            )
+        case FailDependant(event=e):
+            return f"fail {label(e.project, e.dataset)}: {e.reason}"
         case MarkLost(event=e):
             retry = f", retry at {clock(e.retry_at)}" if e.retry_at else ""
             return f"mark run {e.run_id} of {label(e.project, e.dataset)} {e.stage}{retry}"
