@@ -1,8 +1,10 @@
 """`amed run --once --dry-run`: what a pass would do and why, changing nothing.
 
 It plans from the facts a pass would gather (amed.act.observe), read without changing
-anything: the state database read-only, the store not created, and the runs the log calls
-live taken as a running daemon's, so they are never reported as lost.
+anything: the state database read-only, the store not created, the code digest's cache not
+written, and the runs the log calls live taken as a running daemon's, so they are never
+reported as lost. After the pass's actions come the data sets that wait for inputs being
+produced, in the order of the graph: what later passes would produce, inputs first.
 """
 
 from __future__ import annotations
@@ -16,19 +18,32 @@ from amed.plan.decide import (
     Declare,
     DeleteVersion,
     Evict,
+    FailDependant,
     MarkDeleting,
     MarkLost,
     Produce,
     Remove,
-    decide,
+    Waiting,
+    decide_in_full,
 )
 from spec import Project, format_bytes
 from state.timefmt import format_time
 
 
 def dry_run(settings: Settings, desired: Project) -> list[str]:
-    observed, facts = observe_read_only(settings, utc_now())
-    return [line for a in decide(desired, observed, facts) if (line := describe(a))]
+    observed, facts = observe_read_only(settings, desired, utc_now())
+    decision = decide_in_full(desired, observed, facts)
+    lines = [line for a in decision.actions if (line := describe(a))]
+    return lines + [waiting(w) for w in decision.waiting]
+
+
+def waiting(item: Waiting) -> str:
+    inputs = ", ".join(item.after)
+    if item.reason is None:
+        return _line("wait", item.name, f"for {inputs}; produced again if what they hold changes")
+    if not item.after:
+        return _line("wait", item.name, f"for its inputs, then produce: {item.reason}")
+    return _line("wait", item.name, f"for {inputs}, then produce: {item.reason}")
 
 
 def describe(action: Action) -> str | None:
@@ -45,11 +60,18 @@ def describe(action: Action) -> str | None:
                 if action.budget_bytes is not None
                 else ""
             )
+            made_from = (
+                " from " + ", ".join(f"{i.name} v{i.version}" for i in action.inputs)
+                if action.inputs
+                else ""
+            )
             return _line(
                 "produce",
                 action.data_set.name,
-                f"version {action.version}: {action.reason}{budget}",
+                f"version {action.version}: {action.reason}{made_from}{budget}",
             )
+        case FailDependant(event=e):
+            return _line("fail", e.dataset, e.reason)
         case Evict(event=e):
             return _line(
                 "evict",

@@ -5,7 +5,7 @@ The JSON fields are a contract (DESIGN.md): add fields, never rename or drop one
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +33,7 @@ def dataset_json(row: DatasetRow) -> dict[str, Any]:
         "last_used_at": _time(row.last_used_at),
         "attempts": row.attempts,
         "retry_at": _time(row.retry_at),
+        "inputs": list(row.inputs),
     }
 
 
@@ -56,6 +57,7 @@ DATASET_JSON_COLUMNS: tuple[tuple[str, str, bool], ...] = (
     ("last_used_at", "last_used_at", False),
     ("attempts", "attempts", False),
     ("retry_at", "retry_at", False),
+    ("inputs", "inputs", True),
 )
 
 
@@ -94,11 +96,16 @@ def age(moment: datetime, now: datetime) -> str:
 
 
 def dataset_document(
-    row: DatasetRow, versions: list[VersionRow], history: list[LoggedEvent]
+    row: DatasetRow,
+    versions: list[VersionRow],
+    history: list[LoggedEvent],
+    others: Sequence[DatasetRow] = (),
 ) -> dict[str, Any]:
-    """The document of `ame ds show NAME --json`: the list fields, the stored versions, and
-    every event of the data set, oldest first."""
+    """The document of `ame ds show NAME --json`: the list fields, its dependants (the data
+    sets among `others` whose task needs it), the stored versions, and every event of the
+    data set, oldest first."""
     return dataset_json(row) | {
+        "dependants": dependants(row, others),
         "versions": [
             {
                 "version": v.version,
@@ -114,6 +121,15 @@ def dataset_document(
             for e in history
         ],
     }
+
+
+def dependants(row: DatasetRow, others: Iterable[DatasetRow]) -> list[str]:
+    """The data sets of its project that are made from it, by name."""
+    return sorted(
+        o.name
+        for o in others
+        if o.project == row.project and row.name in o.inputs and o.status != "removed"
+    )
 
 
 MANIFEST_SAMPLE_FILES = 10
