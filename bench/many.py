@@ -2,8 +2,9 @@
 
 The state is what amed itself would have recorded: each data set's `dataset_declared`,
 `run_started`, `run_succeeded` and `version_stored`, appended through `StateStore.append` in
-large batches (fast), with the spec hashes of the generated ame.yaml, so a pass over it has
-nothing to do. `filler` adds further events that change no projection (a `run_succeeded`
+large batches (fast), with the spec hashes of the generated ame.yaml and each version's
+identity (a content digest, the project's code digest), so a pass over it has nothing to do
+but compare. `filler` adds further events that change no projection (a `run_succeeded`
 of a run the data set is not running), to give the log a realistic length cheaply.
 """
 
@@ -41,7 +42,9 @@ def spec_text(count: int, command: str = "true") -> str:
     return "\n".join(lines) + "\n"
 
 
-def ready_events(project: Project, first: int, last: int) -> list[Event]:
+def ready_events(
+    project: Project, first: int, last: int, code_digest: str | None = None
+) -> list[Event]:
     events: list[Event] = []
     for index, data_set in enumerate(project.data_sets[first:last], start=first):
         at = STARTED_AT + timedelta(milliseconds=index)
@@ -72,6 +75,8 @@ def ready_events(project: Project, first: int, last: int) -> list[Event]:
                 size_bytes=1024,
                 files=1,
                 seconds=0.01,
+                content_digest=f"{index:064x}",
+                code_digest=code_digest,
             ),
         ]
     return events
@@ -83,12 +88,21 @@ def build(project_dir: Path, state_dir: Path, count: int, *, filler: int = 0) ->
     text = spec_text(count)
     (project_dir / "ame.yaml").write_text(text)
     project = load_text(text)
+    code = code_digest(project_dir, project)
     with StateStore.in_dir(state_dir) as state:
         for first in range(0, count, BATCH_DATA_SETS):
-            state.append(ready_events(project, first, first + BATCH_DATA_SETS))
+            state.append(ready_events(project, first, first + BATCH_DATA_SETS, code))
     if filler:
         add_filler(state_dir / "state.db", project, filler)
     return project
+
+
+def code_digest(project_dir: Path, project: Project) -> str:
+    """The digest a daemon computes for the project: the same function, on the same files."""
+    from amed.act.code_digest import CodeDigests
+
+    paths = [d.path for d in project.data_sets]
+    return CodeDigests(None).digest(project_dir, paths)
 
 
 def add_filler(db_path: Path, project: Project, count: int) -> None:
