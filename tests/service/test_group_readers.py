@@ -78,6 +78,24 @@ def _reader_python() -> list[str]:
     )
     if system is None:
         pytest.skip(f"no {version} that user {MEMBER} may run")
+    site = next((CHECKOUT / ".venv/lib").glob("python3*/site-packages"))
+    probe = subprocess.run(
+        [
+            "runuser",
+            "-u",
+            MEMBER,
+            "--",
+            "env",
+            "-i",
+            f"PYTHONPATH={CHECKOUT}:{site}",
+            system,
+            "-c",
+            "import click, amed.cli.ame_cmd",
+        ],
+        capture_output=True,
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"user {MEMBER} cannot read this checkout ({CHECKOUT}) and its packages")
     return [system]
 
 
