@@ -44,9 +44,10 @@ from amed.datasets.errors import (
     VersionGone,
     VersionNotStored,
 )
+from amed.datasets.located import Located
 from amed.datasets.model import DatasetInfo, FileInfo, PlaceKind
-from amed.datasets.places import Located, place_for
-from amed.datasets.reading import copy_version, list_files, open_file, pull_into, read_file
+from amed.datasets.places import place_for
+from amed.datasets.reading import fetch_version, list_files, open_file, pull_into, read_file
 
 __all__ = [
     "ChecksumMismatch",
@@ -92,14 +93,18 @@ def info(
 ) -> DatasetInfo:
     """One data set as `list` shows it, the version it would be read at filled in."""
     found = locate(name, version=version, project=project, store=store)
-    files = list_files(found)
+    if found.manifest is not None:
+        sizes = [entry.size_bytes for entry in found.manifest.files]
+    else:
+        assert found.directory is not None
+        sizes = [p.stat().st_size for p in found.directory.rglob("*") if p.is_file()]
     return DatasetInfo(
         found.name,
         found.project,
         "ready",
         found.version,
-        sum(f.size_bytes for f in files),
-        len(files),
+        sum(sizes),
+        len(sizes),
         None,
         None,
         found.place,
@@ -239,11 +244,11 @@ def path(
         found.project,
         found.name,
         manifest.version,
-        manifest_key_digest(manifest),
+        found.identity(),
     )
 
     def fetch(directory: Path) -> None:
-        copy_version(found, directory)
+        fetch_version(found, directory)
 
     return cached_copy(entry, manifest.size_bytes, fetch, limit_bytes=cache_limit_bytes())
 
@@ -271,14 +276,3 @@ def pull(
         timeout_seconds=timeout_seconds,
     )
     return pull_into(found, Path(dest), overwrite=overwrite)
-
-
-def manifest_key_digest(manifest: object) -> str:
-    """What names a version's cache entry: the sha256 of its manifest, so that a version
-    number reused by another state never finds this one's files."""
-    import hashlib
-
-    from amed.store.manifest import Manifest
-
-    assert isinstance(manifest, Manifest)
-    return hashlib.sha256(manifest.to_json()).hexdigest()

@@ -23,7 +23,6 @@ import json
 import os
 import secrets
 import shutil
-import stat
 import time
 from collections.abc import Callable
 from contextlib import suppress
@@ -69,8 +68,9 @@ def cached_copy(
     limit_bytes: int,
 ) -> Path:
     """The `data` directory of `entry`, fetched into it first (by `fetch(directory)`,
-    which must verify what it writes) unless it is already there; then the cache is
-    trimmed to `limit_bytes`, least recently used first, never this entry."""
+    which must verify what it writes and leave it read-only) unless it is already there;
+    then the cache is trimmed to `limit_bytes`, least recently used first, never this
+    entry."""
     data = entry / DATA_DIR
     marker = entry / ENTRY_FILE
     if marker.is_file() and data.is_dir():
@@ -80,9 +80,8 @@ def cached_copy(
     temp = entry.parent / f".tmp-{secrets.token_hex(6)}"
     try:
         temp.mkdir()
-        fetch(temp / DATA_DIR)
+        fetch(temp / DATA_DIR)  # read-only files
         (temp / DATA_DIR).mkdir(exist_ok=True)  # a version without files
-        _read_only(temp / DATA_DIR)
         (temp / ENTRY_FILE).write_text(json.dumps({"size_bytes": size_bytes}) + "\n")
         try:
             temp.rename(entry)
@@ -136,14 +135,6 @@ def trim(root: Path, limit_bytes: int, *, keep: Path | None = None) -> list[Path
 def _touch(marker: Path) -> None:
     with suppress(OSError):  # a cache shared read-only still serves
         os.utime(marker)
-
-
-def _read_only(directory: Path) -> None:
-    """A cached file is shared by every caller of the same version: not to be edited."""
-    for path in directory.rglob("*"):
-        if path.is_file() and not path.is_symlink():
-            mode = path.stat().st_mode
-            path.chmod(stat.S_IMODE(mode) & ~0o222)
 
 
 def _remove(path: Path) -> None:

@@ -26,7 +26,7 @@ from fsspec.asyn import AsyncFileSystem
 from amed.datasets import list as list_datasets
 from amed.datasets import locate
 from amed.datasets.errors import DatasetError, UnknownDataset
-from amed.datasets.places import Located
+from amed.datasets.located import Located
 from amed.datasets.reading import list_files, open_file, read_file
 from amed.store.filesystem import ReadOnlyFileSystem
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from amed.datasets.errors import DatasetError, UnknownDataset
+from amed.datasets.located import Located, store_errors
 from amed.datasets.model import FileInfo
-from amed.datasets.places import Located, store_errors
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -103,6 +103,17 @@ def copy_version(located: Located, dest: Path) -> None:
         located.store.download_version(located.manifest, dest)
 
 
+def fetch_version(located: Located, dest: Path) -> None:
+    """Every file of the version into `dest`, a new directory that is thrown away whole if
+    this fails, read-only."""
+    if located.directory is not None:
+        shutil.copytree(located.directory, dest, symlinks=False)
+        return
+    assert located.store is not None and located.manifest is not None
+    with store_errors(f"ame://{located.project}/{located.name}"):
+        located.store.fetch_version(located.manifest, dest)
+
+
 def pull_into(located: Located, dest: Path, *, overwrite: bool) -> Path:
     """`dest` holding exactly the version, or left as it was: downloaded beside it and
     renamed into place once complete."""
@@ -131,7 +142,7 @@ def pull_into(located: Located, dest: Path, *, overwrite: bool) -> Path:
 
 
 def _stored(located: Located, path: str) -> tuple[ObjectStore, FileEntry]:
-    from amed.store.publishing import file_entry
+    from amed.store.published import file_entry
 
     assert located.store is not None and located.manifest is not None
     entry = file_entry(located.manifest, path.strip("/"))

@@ -24,7 +24,7 @@ from obstore.exceptions import AlreadyExistsError
 from amed.errors import StoreError
 from amed.store.datafiles import HashingReader, SourceFile, SparseWriter, local_error
 from amed.store.manifest import FileEntry
-from amed.store.reading import ContentMismatch
+from amed.store.sources import ContentMismatch
 from amed.store.translate import longest_first, translating
 
 if TYPE_CHECKING:

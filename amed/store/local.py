@@ -36,7 +36,7 @@ from amed.store.datafiles import (
 )
 from amed.store.manifest import DATASETS_PREFIX, FileEntry, parse_version_key, version_prefix
 from amed.store.objects import ObjectStore, Owner
-from amed.store.reading import FileSource, ObjectSource
+from amed.store.sources import FileSource, ObjectSource
 
 # obstore's local store writes `<key>#<n>` and renames it into place; a kill in between
 # leaves the temporary file, which list() does not show.

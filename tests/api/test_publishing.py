@@ -16,8 +16,8 @@ from amed.errors import StoreError
 from amed.store.manifest import Manifest
 from amed.store.objects import ObjectStore
 from amed.store.pointer import Pointer, pointer_key
-from amed.store.publishing import NotPublished, file_entry
-from amed.store.reading import ContentMismatch, ObjectGone
+from amed.store.published import NotPublished, file_entry
+from amed.store.sources import ContentMismatch, ObjectGone
 from tests.store.conftest import raw_keys, raw_put
 
 CREATED = "2026-01-01T00:00:00.000Z"
