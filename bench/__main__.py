@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, str] = {
     "reaction": "bench.reaction",
     "produce_once": "bench.produce_once",
     "run_end": "bench.run_end",
+    "datasets": "bench.datasets_read",
 }
 RESULTS_FILE = Path(__file__).resolve().parent / "RESULTS.md"
 

@@ -1,0 +1,248 @@
+"""9. Reading data sets through `amed.datasets`, against obstore's own get of the same objects.
+
+A version is stored and published through amed's store (as the daemon does), then read in
+this process the way a reader with only the store reads it:
+- `ds.open(name, path, store=..., project=...).read()` of one big file (1 GiB; 32 MiB under
+  `--quick`): the pointer and manifest are read, every byte is checked against the
+  manifest's sha256 before the bytes are returned;
+- `ds.path(name, ...)` of 2,000 files of 64 KiB (100 under `--quick`) into an empty cache:
+  every file downloaded, checked, made read-only, the entry renamed into place.
+
+Baselines, on the same objects in the same run, checksums included (what a careful user of
+obstore writes): `obstore.get(store, key).bytes()` then hashlib's sha256 compared with the
+manifest's; for the many files, the same from 16 threads, each file written to a local
+directory. A second figure for the big file gives the bare get, without the checksum.
+Stores: file:// on the repository's disk, S3 on moto (its own process, 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import shutil
+import urllib.request
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import obstore
+from obstore.store import LocalStore, S3Store
+
+from bench.common import Result, drop_dirty_pages, runs_for, scratch, timed
+from bench.data import ONE_GIB_FILE, SMALL_FILES, Shape, quick_shape, write_tree
+from bench.s3server import moto_server, s3_client
+
+QUESTION = "9 reading"
+TARGET_SPEED = 0.9
+BUCKET = "bench-read"
+PROJECT, NAME = "bench", "data"
+BASELINE_THREADS = 16
+
+
+@dataclasses.dataclass
+class Stored:
+    """A published version: the URL readers get, the manifest's (key, size, sha256) of each
+    file, and obstore's own store over the same objects for the baseline."""
+
+    url: str
+    files: list[tuple[str, str, int, str]]  # (relative path, key, size, sha256)
+    backend: Any
+
+
+def run(quick: bool) -> list[Result]:
+    big = quick_shape(ONE_GIB_FILE) if quick else ONE_GIB_FILE
+    small = quick_shape(SMALL_FILES) if quick else SMALL_FILES
+    results: list[Result] = []
+    with scratch("read") as root:
+        for shape, name in ((big, "big"), (small, "small")):
+            directory = root / f"objects-{name}"
+            stored = _store(root, directory.as_uri(), shape, lambda d=directory: LocalStore(d))
+            results += _measure("file://", stored, shape, root, quick)
+            shutil.rmtree(directory)
+        with moto_server() as env, _environment(env):
+            client: Any = s3_client(env)
+            for shape, name in ((big, "big"), (small, "small")):
+                _reset(env)
+                client.create_bucket(Bucket=BUCKET)
+
+                def backend(prefix: str = name) -> Any:
+                    return S3Store(
+                        BUCKET,
+                        prefix=prefix,
+                        endpoint=env["AWS_ENDPOINT_URL"],
+                        region=env["AWS_REGION"],
+                        access_key_id=env["AWS_ACCESS_KEY_ID"],
+                        secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+                        client_options={"allow_http": True},
+                    )
+
+                stored = _store(root, f"s3://{BUCKET}/{name}", shape, backend)
+                results += _measure("S3 (moto, 127.0.0.1)", stored, shape, root, quick)
+    return results
+
+
+def _measure(where: str, stored: Stored, shape: Shape, root: Path, quick: bool) -> list[Result]:
+    if shape.files == 1:
+        return _read_results(where, stored, shape, quick)
+    return [_path_result(where, stored, shape, root, quick)]
+
+
+@contextmanager
+def _environment(env: dict[str, str]) -> Iterator[None]:
+    """amed.datasets reads the store's credentials where a user would set them."""
+    before = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _reset(env: dict[str, str]) -> None:
+    request = urllib.request.Request(env["AWS_ENDPOINT_URL"] + "/moto-api/reset", method="POST")
+    urllib.request.urlopen(request, timeout=30).close()
+
+
+def _store(root: Path, url: str, shape: Shape, backend: Callable[[], Any]) -> Stored:
+    """Store and publish one version of `shape` at `url`, as the daemon would."""
+    from amed.store.manifest import file_key
+    from amed.store.schemes import open_store
+
+    source = root / "source"
+    write_tree(source, shape)
+    try:
+        store = open_store(url)
+        created = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        manifest = store.put_version(PROJECT, NAME, 1, source, created_at=created)
+        store.publish(manifest)
+    finally:
+        shutil.rmtree(source, ignore_errors=True)
+    files = [
+        (e.path, file_key(PROJECT, NAME, 1, e.path), e.size_bytes, e.sha256) for e in manifest.files
+    ]
+    return Stored(url, files, backend())
+
+
+# ---- one big file -------------------------------------------------------------------------
+
+
+def _read_results(where: str, stored: Stored, shape: Shape, quick: bool) -> list[Result]:
+    import amed.datasets as ds
+
+    path, key, size, sha = stored.files[0]
+
+    def amed() -> None:
+        with ds.open(NAME, path, store=stored.url, project=PROJECT) as handle:
+            data = handle.read()
+        assert len(data) == size
+
+    def baseline() -> None:
+        data = obstore.get(stored.backend, key).bytes()
+        if hashlib.sha256(data).hexdigest() != sha:
+            raise RuntimeError(f"{key}: checksum mismatch")
+
+    def bare() -> None:
+        obstore.get(stored.backend, key).bytes()
+
+    amed_s, base_s, bare_s = _interleaved(quick, amed, baseline, bare)
+    measure = f"{where}, {shape.label}: ds.open().read()"
+    return [
+        _result(measure, amed_s, "obstore get + sha256", base_s),
+        _result(measure, amed_s, "obstore get, no checksum", bare_s, target=False),
+    ]
+
+
+# ---- many small files ---------------------------------------------------------------------
+
+
+def _path_result(where: str, stored: Stored, shape: Shape, root: Path, quick: bool) -> Result:
+    import amed.datasets as ds
+
+    caches = root / "caches"
+    counter = iter(range(1_000_000))
+
+    def amed() -> None:
+        os.environ["XDG_CACHE_HOME"] = str(caches / f"c{next(counter)}")  # an empty cache
+        local = ds.path(NAME, store=stored.url, project=PROJECT)
+        assert local.is_dir()
+
+    def baseline() -> None:
+        dest = caches / f"b{next(counter)}"
+
+        def fetch(item: tuple[str, str, int, str]) -> None:
+            rel, key, _, sha = item
+            data = obstore.get(stored.backend, key).bytes()
+            if hashlib.sha256(data).hexdigest() != sha:
+                raise RuntimeError(f"{key}: checksum mismatch")
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+
+        with ThreadPoolExecutor(BASELINE_THREADS) as pool:
+            list(pool.map(fetch, stored.files))
+
+    saved = os.environ.get("XDG_CACHE_HOME")
+    try:
+        amed_s, base_s = _interleaved(quick, amed, baseline, cleanup=lambda: _empty(caches))
+    finally:
+        if saved is None:
+            os.environ.pop("XDG_CACHE_HOME", None)
+        else:
+            os.environ["XDG_CACHE_HOME"] = saved
+    return _result(
+        f"{where}, {shape.label}: ds.path() into an empty cache",
+        amed_s,
+        f"obstore get + sha256 + write, ×{BASELINE_THREADS} threads",
+        base_s,
+    )
+
+
+def _empty(directory: Path) -> None:
+    shutil.rmtree(directory, ignore_errors=True)
+    drop_dirty_pages()
+
+
+# ---- shared ---------------------------------------------------------------------------------
+
+
+def _interleaved(
+    quick: bool, *steps: Callable[[], None], cleanup: Callable[[], None] = drop_dirty_pages
+) -> list[list[float]]:
+    """Samples of each step, taken in turn; one untimed round first (connections, caches
+    of the pointer's manifest: what a reader that reads more than once has)."""
+    for step in steps:
+        step()
+        cleanup()
+    samples: list[list[float]] = [[] for _ in steps]
+    for _ in range(runs_for(quick)):
+        for index, step in enumerate(steps):
+            cleanup()
+            samples[index].append(timed(step))
+    cleanup()
+    return samples
+
+
+def _result(
+    measure: str, amed: list[float], baseline_name: str, baseline: list[float], target: bool = True
+) -> Result:
+    result = Result(
+        QUESTION,
+        measure,
+        "s",
+        tuple(amed),
+        baseline_name,
+        tuple(baseline),
+        speed=True,
+        target=f"≥ {TARGET_SPEED}× speed" if target else "",
+    )
+    if not target or result.ratio is None:
+        return result
+    return dataclasses.replace(result, met=result.ratio >= TARGET_SPEED)
