@@ -202,6 +202,10 @@ class Producer:
             files=len(manifest.files),
             seconds=round(seconds, 3),
         )
+        try:  # only now: readers with nothing but the store trust what the pointer names
+            self.store.publish(manifest)
+        except StoreError as exc:  # the next sweep names it
+            log.warning("publish_failed", version=action.version, error=str(exc))
 
     def _failed(
         self,
