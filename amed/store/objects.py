@@ -283,7 +283,9 @@ class ObjectStore(Publishing):
         manifests = [key for key in debris if key.endswith("/manifest.json")]
         self._delete(manifests)
         self._delete([key for key in debris if key not in set(manifests)])
-        return sorted(debris) + self._sweep_unlisted(scope, owned_set, set(committed))
+        with self._pointer_lock:  # a pointer being written shows as a hidden temporary file
+            unlisted = self._sweep_unlisted(scope, owned_set, set(committed))
+        return sorted(debris) + unlisted
 
     # ---- capacity ---------------------------------------------------------------------
 
