@@ -241,18 +241,20 @@ def _stale(
     facts: Facts,
 ) -> str | None:
     """Why the served version's identity is no longer the data set's, or None. A version
-    stored before amed recorded identities (no content digest) is taken as it is; so is a
-    part of the identity not known on either side (an input evicted, a digest missing)."""
+    stored before amed recorded identities (no content digest) is taken as it is while its
+    task needs the same inputs; so is a part of the identity not known on either side (an
+    input evicted, a digest missing)."""
+    if not needs and not row.stored_inputs:
+        stored: dict[str, str] = {}
+    else:
+        stored = dict(row.stored_inputs)
+        if set(stored) != set(needs):
+            return "inputs changed"
     if row.content_digest is None:
         return None
     code = facts.code_digest
     if code is not None and row.stored_code_digest is not None and code != row.stored_code_digest:
         return "code changed"
-    if not needs and not row.stored_inputs:
-        return None
-    stored = dict(row.stored_inputs)
-    if set(stored) != set(needs):
-        return "inputs changed"
     changed = []
     for name in needs:
         found = rows.get((project, name))

@@ -65,6 +65,10 @@ dataSets:
 SPEC = load_text(PIPELINE.format(fetch="fetch", stats_inputs="raw"))
 REFETCHED = load_text(PIPELINE.format(fetch="fetch --again", stats_inputs="raw"))
 STATS_OF_BOTH = load_text(PIPELINE.format(fetch="fetch", stats_inputs="raw, features"))
+LONE = load_text(
+    "projectname: p\n"
+    "dataSets: [{name: raw, path: raw, task: {executor: !custom {command: fetch}}}]\n"
+)
 CODE = "code-1"
 SLOTS = 4
 
@@ -239,10 +243,20 @@ IDENTITY = [
     ),
     case(
         "a version stored before identities were recorded is kept as it is",
+        spec=LONE,
+        given=[declared(), stored("raw")],
+        facts=at(code="code-2"),
+        then=[],
+    ),
+    case(
+        "unless its task needs inputs it was not made from",
         spec=SPEC,
         given=[declared(), stored("raw"), stored("features"), stored("stats"), stored("report")],
         facts=at(code="code-2"),
-        then=[],
+        then=[
+            "produce features v2 (inputs changed) from raw v1",
+            "produce stats v2 (inputs changed) from raw v1",
+        ],
     ),
     case(
         "a task that needs one more data set is produced again",
