@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from amed.datasets.errors import DatasetError, NotReady, UnknownDataset, VersionNotStored
 from amed.datasets.located import Located, store_errors
 from amed.datasets.model import DatasetInfo, PlaceKind
 from amed.datasets.task_place import load_spec
 from amed.errors import StoreURLError
-from amed.store.objects import ObjectStore
+
+if TYPE_CHECKING:
+    from amed.store.objects import ObjectStore
 
 
 class StorePlace:
