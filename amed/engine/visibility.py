@@ -2,7 +2,9 @@
 
 The working copy (amed.engine.workspace) and the code digest (amed.act.code_digest) follow
 the same rules, so that a data set's identity covers exactly the files its task could read.
-Left out: `.git` at any depth, the paths given (the data sets' own, the state dir or store
+Left out: `.git` and `__pycache__` at any depth (Python writes the latter next to the
+scripts a person runs in the project; counting it would make every such run look like an
+edit), the paths given (the data sets' own, the state dir or store
 when they lie in the project), sockets, pipes and devices, and whatever `.ameignore` at the
 project's root excludes.
 
@@ -26,8 +28,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-VCS_DIR_NAMES = frozenset({".git"})
-"""Directory names never copied, at any depth."""
+VCS_DIR_NAMES = frozenset({".git", "__pycache__"})
+"""Names never copied, at any depth."""
 AMEIGNORE_NAME = ".ameignore"
 
 

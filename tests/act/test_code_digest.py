@@ -52,6 +52,7 @@ FILES = {
     "build/out.bin": "bytes\n",
     "data/old.csv": "1,2\n",
     ".git/HEAD": "ref\n",
+    "lib/__pycache__/util.cpython-311.pyc": "compiled\n",
 }
 
 
@@ -67,6 +68,7 @@ FILES = {
         ("build/out.bin", False),
         ("data/old.csv", False),
         (".git/HEAD", False),
+        ("lib/__pycache__/util.cpython-311.pyc", False),
     ],
 )
 def test_only_an_edit_to_a_file_the_task_can_see_changes_the_digest(
