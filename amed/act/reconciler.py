@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from amed import logs
 from amed.act.claims import ProjectClaims
+from amed.act.code_digest import excluded_paths
 from amed.act.consume import Consumer
 from amed.act.deliveries import Deliveries
 from amed.act.journal import Journal
@@ -49,6 +50,7 @@ from amed.plan.decide import (
     DeclareTask,
     DeleteVersion,
     Evict,
+    FailDependant,
     FinishTask,
     MarkDeleting,
     MarkLost,
@@ -170,7 +172,9 @@ class Reconciler:
         spec_error: str | None = None,
     ) -> list[Action]:
         """What a pass would do now, without doing it."""
-        observed, facts = self.observer.observe(self.settings, hold=hold, spec_error=spec_error)
+        observed, facts = self.observer.observe(
+            self.settings, desired, hold=hold, spec_error=spec_error
+        )
         return decide(desired, observed, facts)
 
     def reconcile(
@@ -181,7 +185,7 @@ class Reconciler:
         spec_error: str | None = None,
     ) -> PassResult:
         self._project = desired.name
-        self._exclude = tuple(sorted({d.path for d in desired.data_sets}))
+        self._exclude = excluded_paths(self.settings, desired)
         self.claims.check_renamed(desired.name)
         actions = self.plan(desired, hold=hold, spec_error=spec_error)
         lost = self.claims.lost()
@@ -218,6 +222,9 @@ class Reconciler:
             case Block(event=blocked):
                 self.journal.append([blocked])
                 log.warning("dataset_blocked", dataset=blocked.dataset, reason=blocked.reason)
+            case FailDependant(event=failed):
+                self.journal.append([failed])
+                log.warning("input_failed", dataset=failed.dataset, reason=failed.reason)
             case RaiseAlert(event=raised):
                 self.journal.append([raised])
                 log.warning(
