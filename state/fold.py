@@ -9,6 +9,8 @@ to it.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from state.events import (
     DatasetBlocked,
     DatasetDeclared,
@@ -19,6 +21,8 @@ from state.events import (
     DatasetUndeclared,
     DeletionApproved,
     Event,
+    InputFailed,
+    RebuildRequested,
     RunFailed,
     RunStarted,
     RunSucceeded,
@@ -38,7 +42,7 @@ from state.rows import (
     replace_row,
 )
 
-FOLD_VERSION = 1
+FOLD_VERSION = 2
 """What the events mean for the tables. Raise it with any change to the folds, so that a
 start after an upgrade replays the log into the new tables even after a clean stop."""
 
@@ -53,12 +57,14 @@ def apply_dataset(row: DatasetRow | None, event: Event) -> DatasetRow | None:
     at = event.at
     match event:
         case RunStarted():
+            # No number is taken here: `last_version` counts stored versions only.
             return replace_row(
                 row,
                 status="running",
                 run_id=event.run_id,
                 running_version=event.version,
-                last_version=max(row.last_version, event.version),
+                running_inputs=tuple(sorted(event.inputs)),
+                rebuild_requested_at=None,
                 updated_at=at,
             )
         case RunSucceeded():
@@ -73,6 +79,7 @@ def apply_dataset(row: DatasetRow | None, event: Event) -> DatasetRow | None:
                 status="failed",
                 run_id=None,
                 running_version=None,
+                running_inputs=(),
                 attempts=row.attempts + 1,
                 retry_at=event.retry_at,
                 error=_failure_text(event),
@@ -91,10 +98,14 @@ def apply_dataset(row: DatasetRow | None, event: Event) -> DatasetRow | None:
                 size_bytes=event.size_bytes,
                 files=event.files,
                 stored_spec_hash=event.spec_hash,
+                content_digest=event.content_digest,
+                stored_code_digest=event.code_digest,
+                stored_inputs=tuple(sorted(event.inputs.items())),
                 produced_at=at,
                 last_used_at=at,
                 run_id=None,
                 running_version=None,
+                running_inputs=(),
                 last_version=max(row.last_version, event.version),
                 attempts=0,
                 retry_at=None,
@@ -121,6 +132,21 @@ def apply_dataset(row: DatasetRow | None, event: Event) -> DatasetRow | None:
             if row.status == "removed":
                 return row
             return replace_row(row, requested_at=at, updated_at=at)
+        case RebuildRequested():
+            if row.status == "removed":
+                return row
+            return replace_row(row, rebuild_requested_at=at, updated_at=at)
+        case InputFailed():
+            if row.status in ("running", "uploading", "deleting", "removed"):
+                return row
+            return replace_row(
+                row,
+                status="failed",
+                error=event.reason,
+                failed_stage="input",
+                retry_at=None,
+                updated_at=at,
+            )
         case DatasetPulled():
             return replace_row(row, last_used_at=at)
         case VersionDeleted():
@@ -132,6 +158,9 @@ def apply_dataset(row: DatasetRow | None, event: Event) -> DatasetRow | None:
                 size_bytes=None,
                 files=None,
                 stored_spec_hash=None,
+                content_digest=None,
+                stored_code_digest=None,
+                stored_inputs=(),
                 status="pending" if row.status == "ready" else row.status,
                 updated_at=at,
             )
@@ -143,6 +172,9 @@ def apply_dataset(row: DatasetRow | None, event: Event) -> DatasetRow | None:
                 size_bytes=None,
                 files=None,
                 stored_spec_hash=None,
+                content_digest=None,
+                stored_code_digest=None,
+                stored_inputs=(),
                 error=None,
                 updated_at=at,
             )
@@ -154,6 +186,7 @@ def apply_dataset(row: DatasetRow | None, event: Event) -> DatasetRow | None:
                 requested_at=None,
                 run_id=None,
                 running_version=None,
+                running_inputs=(),
                 updated_at=at,
             )
         case DatasetRemoved():
@@ -164,8 +197,13 @@ def apply_dataset(row: DatasetRow | None, event: Event) -> DatasetRow | None:
                 size_bytes=None,
                 files=None,
                 stored_spec_hash=None,
+                content_digest=None,
+                stored_code_digest=None,
+                stored_inputs=(),
                 run_id=None,
                 running_version=None,
+                running_inputs=(),
+                rebuild_requested_at=None,
                 attempts=0,
                 retry_at=None,
                 error=None,
@@ -191,6 +229,18 @@ def apply_dataset_use(row: DatasetRow | None, event: Event) -> DatasetRow | None
             users = tuple(u for u in row.in_use_by if u != event.task)
             return replace_row(row, in_use_by=users, last_used_at=event.at)
     return row
+
+
+def apply_input_use(
+    row: DatasetRow | None, user: str, at: datetime, *, using: bool
+) -> DatasetRow | None:
+    """An input while a producing task (`user`) runs with it, as `apply_dataset_use` for a
+    consuming task: in use from the run's start to its end, and a use at both."""
+    if row is None:
+        return None
+    others = tuple(u for u in row.in_use_by if u != user)
+    users = tuple(sorted({*others, user})) if using else others
+    return replace_row(row, in_use_by=users, last_used_at=at)
 
 
 def apply_task(row: TaskRow | None, event: Event) -> TaskRow | None:
@@ -255,6 +305,7 @@ def apply_task(row: TaskRow | None, event: Event) -> TaskRow | None:
                 error=None if event.ok else event.reason,
                 runs=row.runs + (1 if event.run_id else 0),
                 failures=row.failures + (0 if event.ok else 1),
+                failures_in_row=0 if event.ok else row.failures_in_row + 1,
                 updated_at=at,
             )
     return row
@@ -270,6 +321,7 @@ def _declared(row: DatasetRow | None, event: DatasetDeclared) -> DatasetRow:
             task=event.task,
             spec_hash=event.spec_hash,
             declared_size_bytes=event.declared_size_bytes,
+            inputs=event.inputs,
             updated_at=event.at,
             last_version=row.last_version if row else 0,
         )
@@ -287,6 +339,7 @@ def _declared(row: DatasetRow | None, event: DatasetDeclared) -> DatasetRow:
         task=event.task,
         spec_hash=event.spec_hash,
         declared_size_bytes=event.declared_size_bytes,
+        inputs=event.inputs,
         delete_after=None,
         status_before=None,
         attempts=0 if changed else row.attempts,

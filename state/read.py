@@ -140,14 +140,15 @@ class StateReader:
 
     def dataset_json_texts(
         self, fields: Sequence[tuple[str, str, bool]], *, include_removed: bool = False
-    ) -> list[str]:
+    ) -> Iterator[str]:
         """One JSON object per `datasets` row, as text built by SQLite, ordered like
         `datasets()`. `fields` are (key, column, holds JSON): a column holding JSON text (a
         list) is embedded as JSON, and as [] when NULL; times are the text `format_time`
         wrote. For listings of many rows: SQLite writes the JSON several times faster than
-        Python can build and encode a row object."""
+        Python can build and encode a row object, and each row can be written out as it
+        comes (the reader stays open until the last one)."""
         if self._conn is None:
-            return []
+            return
         pairs = []
         for key, column, holds_json in fields:
             if not (_IDENTIFIER.fullmatch(key) and _IDENTIFIER.fullmatch(column)):
@@ -160,7 +161,8 @@ class StateReader:
         sql += " ORDER BY project, name"
         cursor = self._conn.execute(sql)
         cursor.row_factory = None
-        return [text for (text,) in cursor]
+        for (text,) in cursor:
+            yield text
 
     def dataset(self, name: str, project: str | None = None) -> DatasetRow | None:
         if self._conn is None:

@@ -32,7 +32,16 @@ STATUSES: tuple[Status, ...] = get_args(Status)
 class DatasetRow:
     """One data set. `version` is the ready version people and consumers get (None if none);
     `running_version` the one a live run is producing; `last_version` the highest number ever
-    handed out, so a number is never reused, not even after removal."""
+    stored, so a number is never reused, not even after removal, and versions count 1, 2, 3
+    however many attempts failed in between (`attempts` counts those).
+
+    The graph and identity: `inputs` are the data sets its task needs (as declared);
+    `running_inputs` those placed for the live run, in use until it ends. The served
+    version's identity besides `stored_spec_hash`: `stored_code_digest` (the project files
+    its task could see) and `stored_inputs` ((input, content digest) pairs it was made
+    from); `content_digest` is its own, for its dependants' identity. All None or empty for
+    a version stored before amed recorded identities. `rebuild_requested_at`: a new version
+    was asked for (`ame ds rebuild`) and no run has started since."""
 
     project: str
     name: str
@@ -59,6 +68,12 @@ class DatasetRow:
     requested_at: datetime | None = None
     delete_after: datetime | None = None
     status_before: Status | None = None
+    inputs: tuple[str, ...] = ()
+    running_inputs: tuple[str, ...] = ()
+    content_digest: str | None = None
+    stored_code_digest: str | None = None
+    stored_inputs: tuple[tuple[str, str], ...] = ()
+    rebuild_requested_at: datetime | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -97,7 +112,9 @@ TaskStatus = Literal["idle", "waiting", "running", "succeeded", "failed"]
 @dataclass(frozen=True)
 class TaskRow:
     """A task of the project as a consumer of data sets. `waiting`: a run was requested and
-    waits for its data sets; `request_id` names that request until the run finishes."""
+    waits for its data sets; `request_id` names that request until the run finishes.
+    `failures_in_row`: runs that failed since the last one that succeeded (its alert waits
+    for `alerts.after_failures` of them)."""
 
     project: str
     name: str
@@ -118,6 +135,7 @@ class TaskRow:
     error: str | None = None
     runs: int = 0
     failures: int = 0
+    failures_in_row: int = 0
 
     @property
     def key(self) -> tuple[str, str]:
@@ -149,7 +167,8 @@ class AlertRow:
 
 @dataclass(frozen=True)
 class ChannelRow:
-    """An alert channel's health, by its redacted URL."""
+    """An alert channel's health, by its redacted URL. `last_error` is why it last refused
+    (at `last_failed_at`), kept after it delivers again so that `ame status` can tell."""
 
     channel: str
     healthy: bool
@@ -157,6 +176,7 @@ class ChannelRow:
     updated_at: datetime
     last_ok_at: datetime | None = None
     last_error: str | None = None
+    last_failed_at: datetime | None = None
 
 
 UNHEALTHY_AFTER_FAILURES = 3
@@ -171,12 +191,14 @@ _DATETIME_FIELDS = {
     "last_raised_at",
     "delivered_at",
     "last_ok_at",
+    "last_failed_at",
     "requested_at",
     "delete_after",
     "declared_at",
     "last_scheduled_for",
     "started_at",
     "finished_at",
+    "rebuild_requested_at",
 }
 
 
@@ -257,8 +279,18 @@ def _field_names(cls: type) -> frozenset[str]:
 
 def dataset_from_record(record: dict[str, Any]) -> DatasetRow:
     values = _decode(record, DatasetRow)
-    values["in_use_by"] = tuple(json.loads(values.get("in_use_by") or "[]"))
+    for name in ("in_use_by", "inputs", "running_inputs"):
+        values[name] = _strings(values.get(name))
+    pairs = _strings(values.get("stored_inputs"))
+    values["stored_inputs"] = tuple((str(name), str(digest)) for name, digest in pairs)
     return DatasetRow(**values)
+
+
+def _strings(text: str | None) -> tuple[Any, ...]:
+    """A JSON list column as a tuple; most are empty, and a load reads 10,000 rows."""
+    if not text or text == "[]":
+        return ()
+    return tuple(json.loads(text))
 
 
 def version_from_record(record: dict[str, Any]) -> VersionRow:
@@ -279,6 +311,7 @@ def task_from_record(record: dict[str, Any]) -> TaskRow:
     values = _decode(record, TaskRow)
     for name in ("data_sets", "inputs"):
         values[name] = tuple(json.loads(values.get(name) or "[]"))
+    values["failures_in_row"] = values.get("failures_in_row") or 0  # NULL before schema 8
     return TaskRow(**values)
 
 

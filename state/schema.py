@@ -172,6 +172,24 @@ def _v6(db: sqlite_utils.Database) -> None:
     db["meta"].create({"key": str, "value": str}, pk="key")  # type: ignore[union-attr]
 
 
+def _v7(db: sqlite_utils.Database) -> None:
+    """Data sets as a graph, and what a version was made from (its identity)."""
+    table = db["datasets"]
+    table.add_column("inputs", str)  # type: ignore[union-attr]
+    table.add_column("running_inputs", str)  # type: ignore[union-attr]
+    table.add_column("content_digest", str)  # type: ignore[union-attr]
+    table.add_column("stored_code_digest", str)  # type: ignore[union-attr]
+    table.add_column("stored_inputs", str)  # type: ignore[union-attr]
+    table.add_column("rebuild_requested_at", str)  # type: ignore[union-attr]
+
+
+def _v8(db: sqlite_utils.Database) -> None:
+    """A task's failures since its last success (its alert counts them), and when and why
+    an alert channel last refused, kept after it works again."""
+    db["tasks"].add_column("failures_in_row", int)  # type: ignore[union-attr]
+    db["alert_channels"].add_column("last_failed_at", str)  # type: ignore[union-attr]
+
+
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _v1,
     _v2,
@@ -179,5 +197,7 @@ MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _v4,
     _v5,
     _v6,
+    _v7,
+    _v8,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
