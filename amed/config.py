@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import tomllib
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -28,13 +27,12 @@ from pydantic import Field, PlainValidator, ValidationError, ValidationInfo, mod
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from amed.errors import ConfigError as ConfigError  # re-exported: its home is amed.errors
+from amed.state_dir import default_state_dir as default_state_dir  # re-exported
+from amed.state_dir import directory, read_toml
 from spec import parse_quantity
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\*?")
-
-
-class ConfigError(Exception):
-    """A setting is invalid; the message starts with where it came from."""
 
 
 @dataclass(frozen=True)
@@ -111,7 +109,7 @@ def _optional_path(value: Any) -> Path | None:
 
 def _directory(value: Any) -> Path:
     """Relative to where the command was started, as a person typing it means."""
-    return _path(value).expanduser().absolute()
+    return directory(value)
 
 
 def _storage_url(value: Any, info: ValidationInfo) -> str:
@@ -168,6 +166,39 @@ def _pass_env(value: Any) -> tuple[str, ...]:
 def _alert_urls(value: Any) -> tuple[str, ...]:
     """An alert URL carries credentials: the message never holds the value."""
     return _string_list(value, str.split, "apprise URLs")
+
+
+def _instance(value: Any) -> str | None:
+    """The host name alerts give; one line, as it heads every alert's title."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or "\n" in value or len(value) > 200:
+        raise ValueError(f"{value!r} must be a name on one line, at most 200 characters")
+    return value.strip()
+
+
+def _web_url(value: Any, *, secret: bool) -> str | None:
+    """An http(s) URL; a `secret` one (a heartbeat URL is its own token) is never echoed."""
+    if value is None:
+        return None
+    from urllib.parse import urlsplit
+
+    shown = "the value" if secret else repr(value)
+    if not isinstance(value, str):
+        raise ValueError(f"{shown} is not a URL")
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{shown} must be an http:// or https:// URL with a host")
+    return value.strip()
+
+
+def _dashboard_url(value: Any) -> str | None:
+    url = _web_url(value, secret=False)
+    return url.rstrip("/") if url else url
+
+
+def _heartbeat_url(value: Any) -> str | None:
+    return _web_url(value, secret=True)
 
 
 Seconds = Annotated[float, PlainValidator(_seconds_above_zero)]
@@ -234,6 +265,20 @@ class Settings(BaseSettings):
     alert_after_failures: Annotated[
         Count, Key("alerts.after_failures", "AME_ALERT_AFTER_FAILURES")
     ] = 3
+    alert_instance: Annotated[
+        str | None, PlainValidator(_instance), Key("alerts.instance", "AME_ALERT_INSTANCE")
+    ] = None
+    """The host alerts name; None: this machine's host name."""
+    alert_heartbeat_url: Annotated[
+        str | None,
+        PlainValidator(_heartbeat_url),
+        Key("alerts.heartbeat_url", "AME_ALERT_HEARTBEAT_URL"),
+        Field(repr=False),  # a healthchecks-style URL is its own credential
+    ] = None
+    dashboard_url: Annotated[
+        str | None, PlainValidator(_dashboard_url), Key("dashboard.url", "AME_DASHBOARD_URL")
+    ] = None
+    """Where people reach the dashboard (a proxy's address); alerts link to it."""
     http_address: Annotated[
         str | None, PlainValidator(_address), Key("http.address", "AME_HTTP", "--http")
     ] = None
@@ -346,7 +391,7 @@ class _TomlSource(_Source):
         if not given:
             return {}
         path = Path(given)
-        data = _read_toml(path)
+        data = read_toml(path, _TOML_TOP_KEYS)
         values = {}
         for name, key in KEYS.items():
             value = _dig(data, key.toml.split(".")) if key.toml else None
@@ -366,26 +411,6 @@ class _StandardDirs(_Source):
         return {"state_dir": default_state_dir(self.env)}
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text; a config file is TOML") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    unknown = sorted(set(data) - set(_TOML_TOP_KEYS))
-    if unknown:
-        raise ConfigError(
-            f"{path}: unknown key {unknown[0]!r} (known: {', '.join(_TOML_TOP_KEYS)})"
-        )
-    return data
-
-
 def _dig(data: Mapping[str, Any], path: list[str]) -> Any:
     value: Any = data
     for part in path:
@@ -396,16 +421,6 @@ def _dig(data: Mapping[str, Any], path: list[str]) -> Any:
 
 
 # -- reading --------------------------------------------------------------------------------
-
-
-def default_state_dir(env: Mapping[str, str]) -> Path:
-    """systemd's StateDirectory, then XDG, then ~/.local/state/ame."""
-    if env.get("STATE_DIRECTORY"):
-        return Path(env["STATE_DIRECTORY"].split(":")[0])
-    if env.get("XDG_STATE_HOME"):
-        return Path(env["XDG_STATE_HOME"]) / "ame"
-    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
-    return home / ".local" / "state" / "ame"
 
 
 def resolve(

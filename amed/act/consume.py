@@ -8,21 +8,21 @@ Runs in a worker thread (amed.act.runs). While it runs, the data sets it uses ar
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 from amed import logs
+from amed.act.inputs import Placed, place_versions
 from amed.act.produce import executor_spec
 from amed.act.runs import Runs, RunSetup
 from amed.engine.base import RunRequest, RunResult
 from amed.engine.engines import DEFAULT_ENGINE, engine_named
 from amed.engine.redact import Redactor
 from amed.engine.secrets import SecretError, secret_env
-from amed.errors import StoreError
 from amed.plan.tasks import StartTask
+from amed.run_ids import consumer_run_id
 from amed.store.objects import ObjectStore
 from state.events import Event, TaskFinished, TaskStarted
 
@@ -44,7 +44,7 @@ class Consumer:
         self.credentials = credentials
 
     def start(self, start: StartTask, setup: RunSetup) -> None:
-        run_id = f"{start.task.name}-{secrets.token_hex(4)}"
+        run_id = consumer_run_id(start.request_id)
         started = TaskStarted(
             at=self.clock(),
             project=start.project,
@@ -108,12 +108,10 @@ class Consumer:
         task_secrets = secret_env(task, settings.state_dir, os.environ)
         env.update(task_secrets)
 
+        placed = [Placed(n, v, start.paths[n]) for n, v in start.inputs.items()]
+
         def place(work: Path) -> None:
-            for name, version in sorted(start.inputs.items()):
-                manifest = self.store.read_manifest(start.project, name, version)
-                if manifest is None:
-                    raise StoreError(f"version {version} of data set {name} is not in the store")
-                self.store.download_version(manifest, work / start.paths[name])
+            place_versions(self.store, start.project, placed, work)
 
         return RunRequest(
             run_id=run_id,

@@ -6,26 +6,22 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from amed.cli.delete_cmd import delete
-from amed.cli.exits import EXIT_FAILED, EXIT_OK, Cli
-from amed.cli.options import config_option, settings_from, state_dir_option
-from amed.cli.pull_cmd import pull
-from amed.cli.status_cmd import status
-from amed.cli.store_cmd import store
+from amed.cli.exits import EXIT_FAILED, EXIT_OK
+from amed.cli.lazy import LazyCli
+from amed.cli.options import ame_settings, ame_state_option, state_dir_for
 from amed.cli.table import print_table
-from amed.cli.task_cmd import task
 from amed.web.listing import (
     DATASET_JSON_COLUMNS,
     TABLE_COLUMNS,
     dataset_cells,
     dataset_document,
     dataset_json,
-    json_array,
     manifest_summary,
 )
 from spec import format_bytes
@@ -33,45 +29,50 @@ from state.read import StateReader
 from state.timefmt import format_time
 
 
-@click.group(cls=Cli)
+# Subcommands in modules of their own are imported only when called (`module:command`).
+@click.group(
+    cls=LazyCli,
+    lazy={
+        "status": "amed.cli.status_cmd:status",
+        "store": "amed.cli.store_cmd:store",
+        "task": "amed.cli.task_cmd:task",
+    },
+)
 @click.version_option(package_name="amed")
 def cli() -> None:
     """Inspect the data sets amed keeps."""
 
 
-def _reader(config_file: Path | None, state_dir: Path | None) -> StateReader:
-    settings = settings_from(config_file, state_dir=state_dir)
-    return StateReader.in_dir(settings.state_dir)
-
-
-@click.group(cls=Cli)
+@click.group(
+    cls=LazyCli,
+    lazy={
+        "delete": "amed.cli.delete_cmd:delete",
+        "logs": "amed.cli.logs_cmd:logs",
+        "pull": "amed.cli.pull_cmd:pull",
+        "rebuild": "amed.cli.rebuild_cmd:rebuild",
+    },
+)
 def ds() -> None:
     """Data sets (also: `ame dataset`)."""
 
 
 cli.add_command(ds, "ds")
 cli.add_command(ds, "dataset")
-cli.add_command(status)
-cli.add_command(store)
-cli.add_command(task)
-ds.add_command(pull)
-ds.add_command(delete)
 
 
 @ds.command("list")
-@config_option
-@state_dir_option
+@ame_state_option
 @click.option("--json", "as_json", is_flag=True, help="A JSON array, one object per data set.")
 @click.option("--all", "include_removed", is_flag=True, help="Include removed data sets.")
 def ds_list(
     config_file: Path | None, state_dir: Path | None, as_json: bool, include_removed: bool
 ) -> int:
     """One row per data set."""
-    reader = _reader(config_file, state_dir)
+    reader = StateReader.in_dir(state_dir_for(config_file, state_dir))
     if as_json:
         texts = reader.dataset_json_texts(DATASET_JSON_COLUMNS, include_removed=include_removed)
+        _write_json_array(texts)
         reader.close()
-        click.echo(json_array(texts))
         return EXIT_OK
     rows = reader.datasets(include_removed=include_removed)
     reader.close()
@@ -82,14 +83,25 @@ def ds_list(
     return EXIT_OK
 
 
+def _write_json_array(texts: Iterable[str]) -> None:
+    """`json_array`'s text, written row by row as SQLite makes it: 10,000 rows never sit
+    in memory twice."""
+    out = sys.stdout
+    opening = "[\n"
+    for text in texts:
+        out.write(opening)
+        out.write(text)
+        opening = ",\n"
+    out.write("[]\n" if opening == "[\n" else "\n]\n")
+
+
 @ds.command("show")
-@config_option
-@state_dir_option
+@ame_state_option
 @click.option("--json", "as_json", is_flag=True)
 @click.argument("name")
 def ds_show(config_file: Path | None, state_dir: Path | None, as_json: bool, name: str) -> int:
     """A data set's details, its current manifest and its history from the event log."""
-    settings = settings_from(config_file, state_dir=state_dir)
+    settings = ame_settings(config_file, state_dir)
     reader = StateReader.in_dir(settings.state_dir)
     row = reader.dataset(name)
     if row is None:
@@ -98,13 +110,14 @@ def ds_show(config_file: Path | None, state_dir: Path | None, as_json: bool, nam
     history = list(reader.events(project=row.project, dataset=row.name))
     versions = reader.versions(row.project, row.name)
     state_id = reader.state_id()
+    others = reader.datasets()
     reader.close()
-    doc = dataset_document(row, versions, history)
+    doc = dataset_document(row, versions, history, others)
     doc["manifest"] = manifest_summary(settings.storage_url, row, state_id)
     if as_json:
         click.echo(json.dumps(doc, indent=2))
         return EXIT_OK
-    for key, value in dataset_json(row).items():
+    for key, value in (dataset_json(row) | {"dependants": doc["dependants"]}).items():
         click.echo(f"{key + ':':<22}{'-' if value is None else value}")
     manifest = doc["manifest"]
     if manifest is not None:
@@ -122,14 +135,31 @@ def ds_show(config_file: Path | None, state_dir: Path | None, as_json: bool, nam
 
 
 @cli.command()
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="A JSON array of the problems (or, when valid, the warnings): file, line, column,"
+    " path, message, severity.",
+)
 @click.argument("file", required=False, type=click.Path(path_type=Path))
-def validate(file: Path | None) -> int:
+def validate(file: Path | None, as_json: bool) -> int:
     """Check an ame.yaml (default: ./ame.yaml); one line per problem, exit 2 if invalid."""
+    from amed.cli.exits import EXIT_INVALID
     from amed.daemon.service import spec_path
-    from spec import load_project
+    from spec import SpecError, load_project
 
     path = file or spec_path(Path.cwd())
-    project = load_project(path)
+    try:
+        project = load_project(path)
+    except SpecError as error:
+        if not as_json:
+            raise
+        click.echo(json.dumps([problem.as_json() for problem in error.problems], indent=2))
+        return EXIT_INVALID
+    if as_json:
+        click.echo(json.dumps([w.as_json() for w in project.warning_problems], indent=2))
+        return EXIT_OK
     for warning in project.warnings:
         click.echo(warning, err=True)
     click.echo(
@@ -149,8 +179,7 @@ def schema() -> int:
 
 
 @cli.command()
-@config_option
-@state_dir_option
+@ame_state_option
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new events as they come.")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines.")
 @click.option("--dataset", help="Only this data set's events.")
@@ -162,10 +191,11 @@ def events(
     dataset: str | None,
 ) -> int:
     """The event log, oldest first."""
-    settings = settings_from(config_file, state_dir=state_dir)
+    # Following may start before the daemon has made the database: it then waits for it.
+    found = state_dir_for(config_file, state_dir, must_exist=not follow)
     last = 0
     while True:
-        reader = StateReader.in_dir(settings.state_dir)
+        reader = StateReader.in_dir(found)
         for logged in reader.events(after_id=last, dataset=dataset):
             last = logged.id
             item = _event_json(logged.id, logged.event)

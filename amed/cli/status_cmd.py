@@ -8,6 +8,7 @@ invalid (it keeps acting on the last good one), or a data set is failed or block
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,29 +16,31 @@ from typing import Any
 import click
 
 from amed.cli.exits import EXIT_FAILED, EXIT_OK
-from amed.cli.options import config_option, settings_from, state_dir_option
+from amed.cli.options import ame_state_option, state_dir_for
 from spec import format_bytes
 from state.heartbeat import DaemonRow
 from state.read import StateReader
+from state.rows import ChannelRow
 from state.timefmt import format_time
 
 UNHEALTHY_STATUSES = ("failed", "blocked")
 
 
 @click.command("status")
-@config_option
-@state_dir_option
+@ame_state_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 def status(config_file: Path | None, state_dir: Path | None, as_json: bool) -> int:
     """Whether amed is alive and healthy; exit 0 if so, 1 if not."""
-    settings = settings_from(config_file, state_dir=state_dir)
-    reader = StateReader.in_dir(settings.state_dir)
+    # No database is a report of its own (no amed has run there), not an error.
+    found = state_dir_for(config_file, state_dir, must_exist=False)
+    reader = StateReader.in_dir(found)
     try:
         row = reader.daemon()
         counts = reader.status_counts()
+        channels = reader.channels()
     finally:
         reader.close()
-    report = status_report(row, counts, now=datetime.now(UTC), state_dir=settings.state_dir)
+    report = status_report(row, counts, now=datetime.now(UTC), state_dir=found, channels=channels)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
@@ -47,9 +50,15 @@ def status(config_file: Path | None, state_dir: Path | None, as_json: bool) -> i
 
 
 def status_report(
-    row: DaemonRow | None, counts: dict[str, int], *, now: datetime, state_dir: Path
+    row: DaemonRow | None,
+    counts: dict[str, int],
+    *,
+    now: datetime,
+    state_dir: Path,
+    channels: Sequence[ChannelRow] = (),
 ) -> dict[str, Any]:
-    """The `--json` document; `problems` lists why it is not healthy, one line each."""
+    """The `--json` document; `problems` lists why it is not healthy, one line each.
+    `channels`: each alert channel's last delivery and last refusal, with its reason."""
     alive = row is not None and row.alive_at(now)
     problems: list[str] = []
     if row is None:
@@ -100,6 +109,16 @@ def status_report(
         "spec": None
         if row is None
         else {"path": row.spec_path, "valid": row.spec_valid, "error": row.spec_error},
+        "channels": [
+            {
+                "channel": c.channel,
+                "healthy": c.healthy,
+                "last_ok_at": _time(c.last_ok_at),
+                "last_failed_at": _time(c.last_failed_at),
+                "last_error": c.last_error,
+            }
+            for c in channels
+        ],
     }
 
 
@@ -136,9 +155,21 @@ def _lines(report: dict[str, Any]) -> list[str]:
     if spec is not None:
         validity = {True: "valid", False: f"INVALID: {spec['error']}", None: "not loaded yet"}
         lines.append(f"spec:       {spec['path']}: {validity[spec['valid']]}")
+    for channel in report["channels"]:
+        sent = f"last sent {channel['last_ok_at'] or 'never'}"
+        refused = (
+            f"last refused {channel['last_failed_at']}: {channel['last_error']}"
+            if channel["last_failed_at"]
+            else "never refused"
+        )
+        lines.append(f"alerts:     {channel['channel']}: {sent}; {refused}")
     health = "healthy" if report["healthy"] else "UNHEALTHY: " + "; ".join(report["problems"])
     lines.append(f"health:     {health}")
     return lines
+
+
+def _time(moment: datetime | None) -> str | None:
+    return None if moment is None else format_time(moment)
 
 
 def _size(size_bytes: int | None) -> str:

@@ -1,10 +1,11 @@
 """Where a user sees what the loader says: `ame validate` and `amed run --once` run as a
 user runs them (a refused ame.yaml is one located line per problem and exit 2, a suspicious
-one a located warning on stderr and still exit 0), and the daemon's log and its spec_invalid
-alert."""
+one a located warning on stderr and still exit 0), `ame validate --json` for scripts, and
+the daemon's log and its spec_invalid alert."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -122,6 +123,42 @@ def test_validate_prints_every_problem_in_file_order_and_exits_2(ws: Workspace) 
     assert proc.returncode == 2, proc.stderr
     assert proc.stdout == ""
     assert_four_lines(proc.stderr, path)
+
+
+def test_validate_json_gives_every_problem_as_an_object(ws: Workspace) -> None:
+    path = ws.write_spec(FOUR_PROBLEMS)
+    proc = ws.run("ame", "validate", "--json", str(path))
+    assert proc.returncode == 2, proc.stderr
+    problems = json.loads(proc.stdout)
+    assert [(p["line"], p["column"], p["path"]) for p in problems] == [
+        (line, column, where) for line, column, where, _ in FOUR_LINES
+    ]
+    for problem, (_, _, _, phrase) in zip(problems, FOUR_LINES, strict=True):
+        assert problem["file"] == str(path)
+        assert problem["message"].startswith(phrase)
+        assert problem["severity"] == "error"
+
+
+def test_validate_json_of_a_valid_file_gives_its_warnings(ws: Workspace) -> None:
+    path = ws.write_spec(
+        """
+        name: p
+        models:
+          - name: m
+        """
+    )
+    proc = ws.run("ame", "validate", "--json", str(path))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == [
+        {
+            "file": str(path),
+            "line": 2,
+            "column": 1,
+            "path": "",
+            "message": "amed ignores 'models': AME trains and deploys models, amed keeps data sets",
+            "severity": "warning",
+        }
+    ]
 
 
 def test_amed_run_once_prints_every_problem_and_exits_2(ws: Workspace) -> None:
