@@ -87,6 +87,9 @@ class Workspace:
         return self.run("amed", "run", "--once", *extra)
 
     def datasets(self, *extra: str) -> list[dict[str, Any]]:
+        """`ame ds list --json`; none before amed has made its state database."""
+        if not (self.state / "state.db").exists():
+            return []
         proc = self.run("ame", "ds", "list", "--json", *extra, check=True)
         return json.loads(proc.stdout)  # type: ignore[no-any-return]
 

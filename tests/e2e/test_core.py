@@ -270,7 +270,9 @@ def test_an_invalid_ame_yaml_on_a_fresh_machine_creates_no_state(ws: Workspace) 
     (ws.project / "ame.yaml").write_text("dataSets:\n  - name: x\n    size: lots\n")
     proc = ws.once()
     assert proc.returncode == 2
-    assert len(proc.stderr.strip().splitlines()) == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 4, lines  # every problem at once, one line each, no traceback
+    assert "missing required key 'name'" in lines[0] and "'lots' is not a quantity" in lines[-1]
     assert not ws.state.exists() and not ws.objects.exists()
 
 

@@ -39,7 +39,7 @@ def test_a_second_lock_on_the_same_state_dir_is_refused_with_the_holders_pid(
 
 def test_the_lock_file_and_a_new_state_dir_are_private(tmp_path: Path) -> None:
     with DaemonLock.acquire(tmp_path / "state"):
-        assert (tmp_path / "state").stat().st_mode & 0o777 == 0o700
+        assert (tmp_path / "state").stat().st_mode & 0o777 == 0o750  # the group reads state
         assert (tmp_path / "state" / LOCK_FILENAME).stat().st_mode & 0o777 == 0o600
 
 

@@ -171,11 +171,12 @@ def test_a_database_from_a_newer_amed_is_refused(tmp_path: Path) -> None:
         StateStore.in_dir(tmp_path)
 
 
-def test_the_database_file_and_state_dir_are_private(tmp_path: Path) -> None:
+def test_the_database_file_and_state_dir_are_for_the_owner_and_its_group(tmp_path: Path) -> None:
+    """Members of the service's group read the state (`ame ds list`); nobody else does."""
     state_dir = tmp_path / "state"
     StateStore.in_dir(state_dir).close()
-    assert (state_dir.stat().st_mode & 0o777) == 0o700
-    assert ((state_dir / "state.db").stat().st_mode & 0o777) == 0o600
+    assert (state_dir.stat().st_mode & 0o777) == 0o750
+    assert ((state_dir / "state.db").stat().st_mode & 0o777) == 0o640
 
 
 def test_a_reader_sees_what_another_connection_committed_and_cannot_write(tmp_path: Path) -> None:
