@@ -28,8 +28,8 @@ from amed.engine.plans import ExecutorSpec
 from amed.engine.redact import Redactor
 from amed.engine.secrets import SecretError, secret_env
 from amed.errors import OutOfSpace, StoreError
+from amed.plan.actions import Produce
 from amed.plan.backoff import retry_delay_seconds
-from amed.plan.decide import Produce
 from amed.store.objects import ObjectStore
 from spec import Executor, format_bytes
 from state.events import Event, RunFailed, RunStarted, RunSucceeded, VersionStored

@@ -42,8 +42,7 @@ from amed.act.upkeep import StoreHealth, prune_run_logs, sweep_debris
 from amed.alerts.channels import AlertChannels
 from amed.config import Settings
 from amed.errors import StoreError
-from amed.plan.alerts import ClearAlert, Deliver, RaiseAlert
-from amed.plan.decide import (
+from amed.plan.actions import (
     Action,
     Block,
     Declare,
@@ -57,9 +56,10 @@ from amed.plan.decide import (
     Produce,
     Remove,
     RequestTask,
-    decide,
     summarize,
 )
+from amed.plan.alerts import ClearAlert, Deliver, RaiseAlert
+from amed.plan.decide import decide
 from amed.plan.tasks import StartTask
 from amed.store.objects import ObjectStore
 from spec import Project

@@ -146,7 +146,7 @@ def ds_show(config_file: Path | None, state_dir: Path | None, as_json: bool, nam
 def validate(file: Path | None, as_json: bool) -> int:
     """Check an ame.yaml (default: ./ame.yaml); one line per problem, exit 2 if invalid."""
     from amed.cli.exits import EXIT_INVALID
-    from amed.daemon.service import spec_path
+    from amed.daemon.spec_file import spec_path
     from spec import SpecError, load_project
 
     path = file or spec_path(Path.cwd())

@@ -97,7 +97,7 @@ def run(
 
 def _dry_run(settings: Settings) -> int:
     from amed.daemon.dryrun import dry_run
-    from amed.daemon.service import spec_path
+    from amed.daemon.spec_file import spec_path
     from spec import load_project
 
     lines = dry_run(settings, load_project(spec_path(settings.project_dir)))

@@ -32,7 +32,7 @@ def delete(
     name: str | None,
 ) -> int:
     """Delete data sets that are no longer declared in ame.yaml."""
-    from amed.daemon.service import spec_path
+    from amed.daemon.spec_file import spec_path
     from spec import load_project
     from state.events import DatasetUndeclared, DeletionApproved, Event
 

@@ -154,7 +154,7 @@ def task_list(config_file: Path | None, state_dir: Path | None, as_json: bool) -
 @click.argument("name")
 def task_run(config_file: Path | None, state_dir: Path | None, wait: bool, name: str) -> int:
     """Ask the daemon to run a task once its data sets are ready; print the run's id."""
-    from amed.daemon.service import spec_path
+    from amed.daemon.spec_file import spec_path
     from spec import SpecError, load_project
 
     # The request may be the state's first event: no database yet is no error here.

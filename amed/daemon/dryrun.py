@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from amed.act.observe import observe_read_only, utc_now
 from amed.config import Settings
-from amed.plan.alerts import ClearAlert, Deliver, RaiseAlert
-from amed.plan.decide import (
+from amed.plan.actions import (
     Action,
     Block,
     Declare,
@@ -23,9 +22,10 @@ from amed.plan.decide import (
     MarkLost,
     Produce,
     Remove,
-    Waiting,
-    decide_in_full,
 )
+from amed.plan.alerts import ClearAlert, Deliver, RaiseAlert
+from amed.plan.decide import decide_in_full
+from amed.plan.graph import Waiting
 from spec import Project, format_bytes
 from state.timefmt import format_time
 

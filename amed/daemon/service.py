@@ -40,12 +40,10 @@ from amed.daemon.notify import Notifier
 from amed.daemon.spec_file import SpecFile, load_spec, spec_path
 from amed.engine.engines import DEFAULT_ENGINE, engine_named
 from amed.engine.local import WORK_DIR_NAME
-from amed.plan.decide import Produce
+from amed.plan.actions import Produce
 from amed.store.schemes import open_store
 from spec import Project
 from state.db import StateError, StateStore
-
-__all__ = ["load_spec", "run_forever", "run_once", "spec_path"]
 
 EXIT_CONVERGED = 0
 EXIT_FAILED = 1

@@ -18,24 +18,20 @@ from datetime import datetime, timedelta
 
 from amed.plan.actions import (
     Action,
-    Block,
     Declare,
     DeclareTask,
     DeleteVersion,
-    Evict,
     FailDependant,
     FinishTask,
     MarkDeleting,
     MarkLost,
-    Produce,
     Remove,
     RequestTask,
-    summarize,
 )
 from amed.plan.alerts import AlertAction, alert_actions
 from amed.plan.capacity import usage_of
 from amed.plan.conditions import HeldDeletions, conditions, mass_deletion_key
-from amed.plan.facts import Facts, Key, Policy
+from amed.plan.facts import Facts, Key
 from amed.plan.graph import Flow, Waiting, input_names, plan_flow
 from amed.plan.placement import Candidate, Placement, keep_under_watermark, place
 from amed.plan.tasks import StartTask, plan_tasks
@@ -44,29 +40,6 @@ from state.events import DatasetDeclared, DatasetUndeclared, RunFailed
 from state.fold import apply_dataset
 from state.observed import Observed
 from state.rows import DatasetRow
-
-__all__ = [
-    "Action",
-    "Block",
-    "Declare",
-    "DeclareTask",
-    "DeleteVersion",
-    "Evict",
-    "Facts",
-    "FailDependant",
-    "FinishTask",
-    "MarkDeleting",
-    "MarkLost",
-    "Policy",
-    "Produce",
-    "Remove",
-    "RequestTask",
-    "StartTask",
-    "Waiting",
-    "decide",
-    "decide_in_full",
-    "summarize",
-]
 
 LOST_REASON = "the daemon stopped while this run was in progress"
 

@@ -8,9 +8,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from amed.plan.actions import Action, Block, Evict
 from amed.plan.alerts import RaiseAlert
-from amed.plan.decide import Action, Block, Evict, Facts, Policy, decide
-from amed.plan.facts import Key
+from amed.plan.decide import decide
+from amed.plan.facts import Facts, Key, Policy
 from spec import Project, load_text
 from state.events import AlertDelivered, AlertDeliveryFailed, AlertRaised
 from tests.plan.world import (

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from amed.plan.decide import Facts
+from amed.plan.facts import Facts
 from spec import load_text
 from state.events import TaskStarted
 from tests.plan.world import (

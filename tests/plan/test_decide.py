@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 
 from amed.plan.alerts import RaiseAlert
-from amed.plan.decide import Facts, Policy, decide
+from amed.plan.decide import decide
+from amed.plan.facts import Facts, Policy
 from spec import Project, load_text
 from state.events import DeletionApproved
 from tests.plan.world import (

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import pytest
 
-from amed.plan.decide import Facts
+from amed.plan.facts import Facts
 from spec import Project, load_text
 from state.events import DatasetBlocked, RebuildRequested
 from tests.plan.world import (

@@ -9,21 +9,20 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from amed.plan.alerts import ClearAlert, Deliver, RaiseAlert
-from amed.plan.decide import (
+from amed.plan.actions import (
     Action,
     Block,
     Declare,
     DeclareTask,
     DeleteVersion,
     Evict,
-    Facts,
     MarkDeleting,
-    Policy,
     Produce,
     Remove,
-    decide,
 )
+from amed.plan.alerts import ClearAlert, Deliver, RaiseAlert
+from amed.plan.decide import decide
+from amed.plan.facts import Facts, Policy
 from spec import Project, load_text
 from state.db import replay
 from state.events import (

@@ -23,15 +23,13 @@ from typing import Literal
 
 import pytest
 
-from amed.plan.alerts import ClearAlert, Deliver, RaiseAlert
-from amed.plan.decide import (
+from amed.plan.actions import (
     Action,
     Block,
     Declare,
     DeclareTask,
     DeleteVersion,
     Evict,
-    Facts,
     FailDependant,
     FinishTask,
     MarkDeleting,
@@ -39,10 +37,12 @@ from amed.plan.decide import (
     Produce,
     Remove,
     RequestTask,
-    StartTask,
-    decide,
 )
+from amed.plan.alerts import ClearAlert, Deliver, RaiseAlert
+from amed.plan.decide import decide
+from amed.plan.facts import Facts
 from amed.plan.graph import input_names
+from amed.plan.tasks import StartTask
 from spec import Project
 from state.db import replay
 from state.events import (
