@@ -1,4 +1,4 @@
-"""9. What safety costs a run: masking its output, and ending everything it started.
+"""10. What safety costs a run: masking its output, and ending everything it started.
 
 - Masking: a task prints 256 MiB (32 MiB with --quick) into its log, with one secret to
   mask, against the same task writing straight into the log's file descriptor (what amed
@@ -19,7 +19,7 @@ from amed.engine.executors import ExecutorSpec
 from amed.engine.local import RunRequest, run_task
 from bench.common import MIB, Result, runs_for, scratch, timed
 
-QUESTION = "9 safety per run"
+QUESTION = "10 safety per run"
 SECRET = "bench-secret-value-0123456789"
 
 
