@@ -8,6 +8,7 @@ invalid (it keeps acting on the last good one), or a data set is failed or block
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +21,7 @@ from amed.cli.options import ame_state_option, state_dir_for
 from spec import format_bytes
 from state.heartbeat import DaemonRow
 from state.read import StateReader
-from state.rows import ChannelRow
+from state.rows import STATUSES, ChannelRow
 from state.timefmt import format_time
 
 UNHEALTHY_STATUSES = ("failed", "blocked")
@@ -36,7 +37,7 @@ def status(config_file: Path | None, state_dir: Path | None, as_json: bool) -> i
     reader = StateReader.in_dir(found)
     try:
         row = reader.daemon()
-        counts = reader.status_counts()
+        counts = _counts(reader)
         channels = reader.channels()
     finally:
         reader.close()
@@ -58,6 +59,8 @@ def status_report(
     channels: Sequence[ChannelRow] = (),
 ) -> dict[str, Any]:
     """The `--json` document; `problems` lists why it is not healthy, one line each.
+    `counts` has every status of the vocabulary, 0 when none, as `/metrics` does: a script
+    or a graph reads `counts["failed"]` without guarding for a missing key.
     `channels`: each alert channel's last delivery and last refusal, with its reason."""
     alive = row is not None and row.alive_at(now)
     problems: list[str] = []
@@ -97,7 +100,7 @@ def status_report(
             "outcome": "ok" if row.pass_ok else "failed",
             "error": row.pass_error,
         },
-        "counts": dict(sorted(counts.items())),
+        "counts": {status: counts.get(status, 0) for status in STATUSES},
         "storage": None
         if row is None
         else {
@@ -141,10 +144,8 @@ def _lines(report: dict[str, Any]) -> list[str]:
     if last is not None:
         outcome = "ok" if last["outcome"] == "ok" else f"FAILED: {last['error']}"
         lines.append(f"last pass:  {last['at']} ({last['seconds']:g} s), {outcome}")
-    counts = report["counts"]
-    lines.append(
-        "data sets:  " + (", ".join(f"{n} {s}" for s, n in counts.items()) or "none recorded")
-    )
+    shown = [f"{n} {s}" for s, n in report["counts"].items() if n and s != "removed"]
+    lines.append("data sets:  " + (", ".join(shown) or "none recorded"))
     if storage is not None:
         parts = [f"{_size(storage['used_bytes'])} used"]
         if storage["free_bytes"] is not None:
@@ -166,6 +167,21 @@ def _lines(report: dict[str, Any]) -> list[str]:
     health = "healthy" if report["healthy"] else "UNHEALTHY: " + "; ".join(report["problems"])
     lines.append(f"health:     {health}")
     return lines
+
+
+def _counts(reader: StateReader) -> dict[str, int]:
+    """Data sets in each status, removed ones included: `counts` lists `removed` too, and a
+    0 there must mean none (`StateReader.status_counts` leaves them out)."""
+    try:
+        rows = reader.datasets(include_removed=True)
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return {}  # the daemon has created the file but not its tables yet
+        raise
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.status] = counts.get(row.status, 0) + 1
+    return counts
 
 
 def _time(moment: datetime | None) -> str | None:

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from amed.plan.capacity import Usage
-from amed.web.listing import age
+from amed.web.listing import age, dependants
 from spec import format_bytes
 from state.read import LoggedEvent
 from state.rows import AlertRow, DatasetRow, VersionRow
@@ -62,6 +62,7 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem;margin:0}
 dt{color:#5b6573}dd{margin:0;overflow-wrap:anywhere}
 pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f3f4f6;padding:.5rem;
 border-radius:6px;margin:.3rem 0;font-size:.85rem}
+ul.links{list-style:none;padding:0;margin:0}ul.links li{margin:.1rem 0}
 ol.history{list-style:none;padding:0;margin:0}
 ol.history li{background:#fff;border:1px solid #dde1e7;border-radius:8px;
 padding:.5rem .75rem;margin-bottom:.5rem}
@@ -106,7 +107,11 @@ def _time(moment: datetime | None, now: datetime, *, relative: bool = True) -> s
 
 
 def dataset_href(row: DatasetRow) -> str:
-    return f"/datasets/{quote(row.project, safe='')}/{quote(row.name, safe='')}"
+    return _href(row.project, row.name)
+
+
+def _href(project: str, name: str) -> str:
+    return f"/datasets/{quote(project, safe='')}/{quote(name, safe='')}"
 
 
 def _badge(status: str) -> str:
@@ -256,6 +261,31 @@ def _details(row: DatasetRow, now: datetime) -> str:
     return f'<section class="panel"><dl>{pairs}</dl></section>{error}'
 
 
+def _pipeline(row: DatasetRow, others: Sequence[DatasetRow]) -> str:
+    """Its inputs and dependants, each a link to its page, with its status when recorded.
+    Dependants are found by `listing.dependants`, as `ame ds show` finds them, so the page,
+    the API and the command never disagree."""
+    statuses = {o.name: o.status for o in others if o.project == row.project}
+
+    def links(names: Sequence[str], list_id: str) -> str:
+        if not names:
+            return f'<span class="muted" id="{list_id}">none</span>'
+        items = "".join(
+            f'<li><a href="{_e(_href(row.project, n))}">{_e(n)}</a>'
+            + (f" {_badge(statuses[n])}" if n in statuses else "")
+            + "</li>"
+            for n in names
+        )
+        return f'<ul class="links" id="{list_id}">{items}</ul>'
+
+    return (
+        '<section class="panel" id="pipeline"><dl>'
+        f"<dt>inputs</dt><dd>{links(list(row.inputs), 'inputs')}</dd>"
+        f"<dt>dependants</dt><dd>{links(dependants(row, others), 'dependants')}</dd>"
+        "</dl></section>"
+    )
+
+
 def _versions(versions: Sequence[VersionRow], now: datetime) -> str:
     if not versions:
         return '<p class="muted">No stored version.</p>'
@@ -330,10 +360,13 @@ def dataset_page(
     row: DatasetRow,
     versions: Sequence[VersionRow],
     history: Sequence[LoggedEvent],
+    others: Sequence[DatasetRow] = (),
     *,
     now: datetime,
 ) -> str:
-    """One data set: its details, stored versions and its history, newest first."""
+    """One data set: its details, its inputs and dependants (`others`: the data sets it may
+    be linked to, as `ame ds show` reads them), stored versions and its history, newest
+    first."""
     newest = list(reversed(history))[:HISTORY_LIMIT]
     more = (
         f'<p class="muted small">The newest {HISTORY_LIMIT} of {len(history)} events; '
@@ -345,6 +378,8 @@ def dataset_page(
     body = (
         f"<h2>{_e(row.project)} / {_e(row.name)} {_badge(row.status)}</h2>"
         + _details(row, now)
+        + "<h2>Pipeline</h2>"
+        + _pipeline(row, others)
         + "<h2>Stored versions</h2>"
         + _versions(versions, now)
         + "<h2>History <span class='muted small'>(newest first)</span></h2>"

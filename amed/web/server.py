@@ -330,13 +330,14 @@ def _one(source: _Source, project: str, name: str, *, as_json: bool) -> Response
         versions = reader.versions(project, name)
         history = list(reader.events(project=project, dataset=name))
         state_id = reader.state_id()
+        others = reader.datasets()
     finally:
         reader.close()
     if as_json:
-        document = dataset_document(row, versions, history)
+        document = dataset_document(row, versions, history, others)
         document["manifest"] = manifest_summary(source.storage_url, row, state_id)
         return _json(document)
-    return _html(dataset_page(row, versions, history, now=datetime.now(UTC)))
+    return _html(dataset_page(row, versions, history, others, now=datetime.now(UTC)))
 
 
 def _metrics(source: _Source) -> Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,8 @@ from amed.cli.ame_cmd import cli as ame
 from amed.cli.amed_cmd import cli as amed
 from spec import load_text
 from state.db import StateStore
-from state.events import DatasetDeclared, RunFailed, RunStarted
+from state.events import DatasetDeclared, DatasetRemoved, RunFailed, RunStarted
+from state.rows import STATUSES
 
 VALID = """
 projectname: demo
@@ -84,8 +86,6 @@ def test_listing_a_state_with_no_data_set_yet_is_an_empty_array(
 def seed_state(state_dir: Path) -> None:
     project = load_text(VALID)
     data_set = project.data_sets[0]
-    from datetime import UTC, datetime
-
     now = datetime(2026, 5, 1, tzinfo=UTC)
     with StateStore.in_dir(state_dir) as store:
         store.append(
@@ -292,3 +292,36 @@ def test_help_lists_every_command_though_they_are_imported_when_called(
         assert f"  {name} " in data_sets, name
     unknown = runner.invoke(ame, ["ds", "nope"])
     assert unknown.exit_code == 2 and "No such command 'nope'" in unknown.stderr
+
+
+def test_status_json_counts_every_status_with_zeros_as_metrics_does(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    seed_state(tmp_path)
+    at = datetime(2026, 5, 1, tzinfo=UTC)
+    with StateStore.in_dir(tmp_path) as store:
+        store.append(
+            [
+                DatasetDeclared(
+                    at=at, project="demo", dataset="gone", spec_hash="h", path="g", task="fetch"
+                ),
+                DatasetRemoved(at=at, project="demo", dataset="gone", reason="not declared"),
+            ]
+        )
+    result = runner.invoke(ame, ["status", "--json", "--state-dir", str(tmp_path)])
+    assert result.exit_code == 1  # no daemon has run here, and mnist failed
+    counts = json.loads(result.stdout)["counts"]
+    assert list(counts) == list(STATUSES)
+    assert counts == dict.fromkeys(STATUSES, 0) | {"failed": 1, "removed": 1}
+    text = runner.invoke(ame, ["status", "--state-dir", str(tmp_path)]).stdout
+    assert "data sets:  1 failed\n" in text
+
+
+def test_status_json_of_a_state_without_data_sets_counts_each_status_as_zero(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    StateStore.in_dir(tmp_path).close()
+    result = runner.invoke(ame, ["status", "--json", "--state-dir", str(tmp_path)])
+    assert json.loads(result.stdout)["counts"] == dict.fromkeys(STATUSES, 0)
+    text = runner.invoke(ame, ["status", "--state-dir", str(tmp_path)]).stdout
+    assert "data sets:  none recorded\n" in text
