@@ -20,6 +20,7 @@ import os
 import socket
 import socketserver
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,10 +36,9 @@ from amed.store.diskspace import free_bytes_under
 from amed.web.access import Access, read_token
 from amed.web.listing import dataset_document, dataset_json, manifest_summary
 from amed.web.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from amed.web.metrics import metrics_text
+from amed.web.metrics import RUN_SECONDS_BOUNDS, Detail, RunSeconds, metrics_text
 from amed.web.pages import dataset_page, index_page
 from state.read import StateReader
-from state.rows import DatasetRow
 
 HTML = "text/html; charset=utf-8"
 JSON = "application/json"
@@ -343,19 +343,20 @@ def _one(source: _Source, project: str, name: str, *, as_json: bool) -> Response
 def _metrics(source: _Source) -> Response:
     reader = source.reader()
     try:
+        datasets = reader.dataset_states()
+        cumulative, count, total = reader.run_seconds_histogram(RUN_SECONDS_BOUNDS)
         text = metrics_text(
-            status_counts=_status_counts(reader.datasets(include_removed=True)),
+            status_counts=Counter(d.status for d in datasets),
             usage=source.usage(reader),
             event_counts=reader.event_counts(),
             alerts_firing=sum(1 for a in reader.alerts() if a.firing),
+            detail=Detail(
+                datasets=datasets,
+                channels=reader.channels(),
+                daemon=reader.daemon(),
+                run_seconds=RunSeconds(cumulative, count, total),
+            ),
         )
     finally:
         reader.close()
     return Response(200, METRICS_CONTENT_TYPE, text.encode())
-
-
-def _status_counts(rows: list[DatasetRow]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row.status] = counts.get(row.status, 0) + 1
-    return counts
