@@ -9,6 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+from amed.engine.local import WORK_DIR_NAME
 from tests.api.conftest import Stored, run_reader, sha256
 from tests.conftest import Workspace
 from tests.service.daemon import Daemon, statuses, wait_for
@@ -53,7 +54,8 @@ def test_a_task_that_uses_a_data_set_reads_the_copy_in_its_working_copy(
     assert out["storage"] is None, "a task is given no store"
     assert out["list"] == [["mnist", "task", "ready"]]
     assert out["text"] == "one"
-    assert "/runs/" in out["path"] and out["path"].endswith("/work/data")
+    placed = Path(out["path"]).relative_to(ws.state / "runs")
+    assert placed.parts[1:] == (WORK_DIR_NAME, "data"), "the run's own working copy"
     assert out["files"] == sorted([p, len(d), sha256(d)] for p, d in files.items())
 
 
