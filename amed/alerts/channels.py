@@ -178,7 +178,8 @@ class AlertChannels:
             if ok:
                 delivered.append(channel.name)
             else:
-                failed.append((channel.name, _scrub(captured.reason(), channel.secrets)))
+                reason = _scrub(captured.reason(), channel.secrets)
+                failed.append((channel.name, reason[:_REASON_CHARS]))
         return Outcome(
             delivery.key, delivery.notice, tuple(delivered), tuple(failed), delivery.project
         )
@@ -317,7 +318,8 @@ class _Captured(logging.Handler):
 
     def reason(self) -> str:
         """What went wrong, in apprise's words: its last warning (what it tried), then the
-        exception or the response it got, which it logs at DEBUG."""
+        exception or the response it got, which it logs at DEBUG. Whole: it is cut to
+        length only once scrubbed, or a token at the cut would keep its first characters."""
         said = [_one_line(r) for r in self.records if r.levelno >= logging.WARNING]
         detail = [
             _one_line(r).split(":", 1)[1].strip()
@@ -330,7 +332,7 @@ class _Captured(logging.Handler):
             parts.append(_essence(detail[-1]))
         if self.exception:
             parts.append(self.exception)
-        return ": ".join(parts)[:_REASON_CHARS]
+        return ": ".join(parts)
 
 
 _DETAIL = re.compile(r"^(Socket Exception|Response Details|\w*Exception):")

@@ -163,3 +163,36 @@ def test_a_failing_heartbeat_is_named_without_its_token() -> None:
     beat = Heartbeat(f"http://127.0.0.1:{free_port()}/ping/uuid-t0k3n")
     assert beat.name.endswith("/…") and "t0k3n" not in beat.name
     assert beat.ping() is False
+
+
+def test_a_refusal_whose_reason_is_cut_short_keeps_no_part_of_the_token() -> None:
+    """The server's answer echoes the URL's token; wherever the reason's length limit
+    falls, not even the token's first characters are kept."""
+    token = "Zq7TokenSecretValue4242"
+    pad: list[int] = [0]
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(500)
+            self.end_headers()
+            self.wfile.write(b"e" * pad[0] + self.path.encode())
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        channels = AlertChannels([f"json://127.0.0.1:{server.server_address[1]}/hook/{token}"])
+        reasons = []
+        for n in range(200, 320, 3):
+            pad[0] = n
+            ((_, reason),) = channels.send(DELIVERY).failed
+            reasons.append(reason)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert any("***" in r for r in reasons), reasons
+    assert not [r for r in reasons if token[:6] in r], reasons
