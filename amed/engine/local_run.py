@@ -34,7 +34,7 @@ from amed.engine import proctree
 from amed.engine.base import RunRequest, RunResult
 from amed.engine.environment import task_environment
 from amed.engine.executors import plan_for
-from amed.engine.output import OutputCopier, read_tail
+from amed.engine.output import OutputCopier, read_tail, write_all
 from amed.engine.plans import Plan
 from amed.engine.process_group import returncode, signal_name, stop_group
 from amed.engine.redact import Redactor
@@ -214,7 +214,8 @@ class _Run:
 
     def _step(self, argv: Sequence[str], env: Mapping[str, str], failure: str) -> None:
         """Run a command the task needs before its own; raise if it does not exit 0."""
-        os.write(self.log_fd, f"amed: $ {shlex.join(argv)}\n".encode())
+        line = self.redactor.text(f"amed: $ {shlex.join(argv)}\n")  # masked as output is
+        write_all(self.log_fd, line.encode())
         outcome = self._run(argv, env)
         if outcome.code != 0:
             raise self._failure(outcome, failure, exit_code=None)

@@ -4,6 +4,7 @@ environment in, every secret value masked out."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -80,3 +81,16 @@ def test_the_stream_masker_masks_whatever_the_pieces(piece: int) -> None:
     out = b"".join(masker.feed(text[i : i + piece]) for i in range(0, len(text), piece))
     out += masker.flush()
     assert out == f"a***b******c{STORE_KEY[:5]}d***".encode()
+
+
+def test_the_setup_lines_amed_writes_into_the_log_are_masked_too(
+    make_request: MakeRequest, tmp_path: Path
+) -> None:
+    """amed's own `amed: $ ...` lines name paths; a secret found in one is masked there as
+    it is in what the task prints."""
+    secret = tmp_path.name  # in every path of the run: the venv it builds, its working copy
+    result = run_task(make_request("true", kind="pip", redact=(secret,)))
+    assert result.ok, result.output_tail
+    log = result.log_path.read_text()
+    assert "amed: $ " in log and "-m venv" in log
+    assert secret not in log, log
