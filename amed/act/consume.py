@@ -7,20 +7,18 @@ Runs in a worker thread (amed.act.runs). While it runs, the data sets it uses ar
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 
 from amed import logs
-from amed.act.inputs import Placed, place_versions
-from amed.act.produce import executor_spec
+from amed.act.inputs import Placed
+from amed.act.requests import task_request
 from amed.act.runs import Runs, RunSetup
 from amed.engine.base import RunRequest, RunResult
 from amed.engine.engines import DEFAULT_ENGINE, engine_named
 from amed.engine.redact import Redactor
-from amed.engine.secrets import SecretError, secret_env
+from amed.engine.secrets import SecretError
 from amed.plan.tasks import StartTask
 from amed.run_ids import consumer_run_id
 from amed.store.objects import ObjectStore
@@ -100,29 +98,13 @@ class Consumer:
             log.warning("task_failed", error=reason)
 
     def _request(self, start: StartTask, run_id: str, setup: RunSetup) -> RunRequest:
-        task = start.task
-        assert task.executor is not None
-        settings = setup.settings
-        env = {var.key: var.val for var in task.env}
-        env["AME_TASK"] = task.name
-        task_secrets = secret_env(task, settings.state_dir, os.environ)
-        env.update(task_secrets)
-
-        placed = [Placed(n, v, start.paths[n]) for n, v in start.inputs.items()]
-
-        def place(work: Path) -> None:
-            place_versions(self.store, start.project, placed, work)
-
-        return RunRequest(
-            run_id=run_id,
-            project_dir=settings.project_dir,
-            run_dir=settings.state_dir / "runs" / run_id,
-            executor=executor_spec(task.executor),
-            env=env,
-            exclude=setup.exclude,
-            timeout_seconds=settings.task_timeout_seconds,
-            venv_root=settings.state_dir / "venvs",
-            redact=(*task_secrets.values(), *self.credentials),
-            pass_env=settings.task_pass_env,
-            prepare=place,
+        return task_request(
+            start.task,
+            run_id,
+            setup,
+            env={"AME_TASK": start.task.name},
+            store=self.store,
+            project=start.project,
+            inputs=[Placed(n, v, start.paths[n]) for n, v in start.inputs.items()],
+            credentials=self.credentials,
         )

@@ -11,7 +11,6 @@ run's last event; `version_stored` records what the version was made from (its i
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 from collections.abc import Callable
@@ -20,18 +19,18 @@ from pathlib import Path
 from typing import Literal
 
 from amed import logs
-from amed.act.inputs import Placed, place_versions
+from amed.act.inputs import Placed
+from amed.act.requests import task_request
 from amed.act.runs import Runs, RunSetup
 from amed.engine.base import RunRequest, RunResult
 from amed.engine.engines import DEFAULT_ENGINE, engine_named
-from amed.engine.plans import ExecutorSpec
 from amed.engine.redact import Redactor
-from amed.engine.secrets import SecretError, secret_env
+from amed.engine.secrets import SecretError
 from amed.errors import OutOfSpace, StoreError
 from amed.plan.actions import Produce
 from amed.plan.backoff import retry_delay_seconds
 from amed.store.objects import ObjectStore
-from spec import Executor, format_bytes
+from spec import format_bytes
 from state.events import Event, RunFailed, RunStarted, RunSucceeded, VersionStored
 from state.timefmt import format_time
 
@@ -50,14 +49,6 @@ def _leaves(workdir: Path, data_path: str) -> str | None:
     if real.is_relative_to(workdir.resolve()):
         return None
     return f"{data_path} leads outside the task's working copy (a symbolic link?); nothing stored"
-
-
-def executor_spec(executor: Executor) -> ExecutorSpec:
-    return ExecutorSpec(
-        kind=executor.type,
-        command=executor.command,
-        python_version=getattr(executor, "python_version", None),
-    )
 
 
 class Producer:
@@ -238,29 +229,13 @@ class Producer:
 
     def _request(self, action: Produce, run_id: str, setup: RunSetup) -> RunRequest:
         data_set = action.data_set
-        task = data_set.producer
-        executor = task.executor
-        assert executor is not None  # the spec refuses producers without one
-        settings = setup.settings
-        env = {var.key: var.val for var in task.env}
-        env.update(AME_DATASET=data_set.name, AME_DATASET_PATH=data_set.path)
-        task_secrets = secret_env(task, settings.state_dir, os.environ)
-        env.update(task_secrets)
-        placed = [Placed(i.name, i.version, i.path, i.digest) for i in action.inputs]
-
-        def place(work: Path) -> None:
-            place_versions(self.store, action.project, placed, work)
-
-        return RunRequest(
-            run_id=run_id,
-            project_dir=settings.project_dir,
-            run_dir=settings.state_dir / "runs" / run_id,
-            executor=executor_spec(executor),
-            env=env,
-            exclude=setup.exclude,
-            timeout_seconds=settings.task_timeout_seconds,
-            venv_root=settings.state_dir / "venvs",
-            redact=(*task_secrets.values(), *self.credentials),
-            pass_env=settings.task_pass_env,
-            prepare=place if placed else None,
+        return task_request(
+            data_set.producer,
+            run_id,
+            setup,
+            env={"AME_DATASET": data_set.name, "AME_DATASET_PATH": data_set.path},
+            store=self.store,
+            project=action.project,
+            inputs=[Placed(i.name, i.version, i.path, i.digest) for i in action.inputs],
+            credentials=self.credentials,
         )
