@@ -250,7 +250,10 @@ class AlertSender:
                 with self._lock:
                     self._ping_queued = False
                 if self._heartbeat is not None:
-                    self._heartbeat.ping()
+                    try:
+                        self._heartbeat.ping()
+                    except Exception:  # noqa: BLE001 - the worker must outlive any one ping
+                        logs.get().warning("heartbeat_failed", url=self._heartbeat.name)
                 continue
             try:
                 delivery = self._prepare(item) if self._prepare is not None else item
@@ -282,7 +285,7 @@ class Heartbeat:
             with urllib.request.urlopen(request, timeout=HEARTBEAT_TIMEOUT_SECONDS) as answer:
                 answer.read(1024)
             ok, error = True, ""
-        except (OSError, ValueError) as exc:  # URLError, HTTPError and timeouts are OSErrors
+        except Exception as exc:  # noqa: BLE001 - OSErrors, and http.client's own (BadStatusLine)
             ok, error = False, _scrub(f"{type(exc).__name__}: {exc}", self._secrets)
         if ok and self._ok is not True:
             logs.get().info("heartbeat_ok", url=self.name)

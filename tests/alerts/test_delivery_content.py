@@ -5,11 +5,14 @@ and a refusal's real cause."""
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from structlog.testing import capture_logs
 
 from amed.alerts.channels import AlertChannels, AlertSender, Delivery, Heartbeat, Outcome
 from tests.receivers import free_port, smtp_server, webhook
@@ -196,3 +199,33 @@ def test_a_refusal_whose_reason_is_cut_short_keeps_no_part_of_the_token() -> Non
         server.server_close()
     assert any("***" in r for r in reasons), reasons
     assert not [r for r in reasons if token[:6] in r], reasons
+
+
+def test_a_heartbeat_answered_with_garbage_is_a_failed_ping_and_alerts_still_go() -> None:
+    """An endpoint that does not speak HTTP (it echoes the request line) fails the ping:
+    logged without the URL's token, and the alert worker lives on to deliver."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(conn.recv(4096).split(b"\r\n")[0] + b"\r\n\r\n")
+
+    threading.Thread(target=answer, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/ping/uuid-t0k3n"
+    try:
+        with webhook() as hook, capture_logs() as logged:
+            outcomes: list[Outcome] = []
+            sender = AlertSender(AlertChannels([hook.url]), outcomes.append, heartbeat_url=url)
+            assert sender.ping()
+            sender.submit(DELIVERY)
+            sender.close()
+    finally:
+        listener.close()
+    assert [o.delivered for o in outcomes] == [("json://127.0.0.1:" + str(hook.port) + "/…",)]
+    (failed,) = [e for e in logged if e["event"] == "heartbeat_failed"]
+    assert "BadStatusLine" in failed["error"] and "t0k3n" not in str(logged)
