@@ -97,7 +97,8 @@ def open_store_cached(url: str) -> ObjectStore:
 
 @contextmanager
 def store_errors(what: str) -> Iterator[None]:
-    """The store's errors as ours: unreachable, altered, gone, or failed."""
+    """The store's errors as ours: unreachable, altered, gone, or failed. `what` (a store
+    URL or a file's ame:// URL) is named without any credentials it holds."""
     from amed.store.published import NotPublished
     from amed.store.sources import ContentMismatch, ObjectGone
 
@@ -112,4 +113,7 @@ def store_errors(what: str) -> Iterator[None]:
     except ObjectGone as exc:
         raise VersionGone(f"{exc}; read it again to get the current version") from None
     except StoreError as exc:
-        raise ReadError(f"{what}: {exc}" if what not in str(exc) else str(exc)) from None
+        from amed.store.translate import strip_userinfo
+
+        shown = strip_userinfo(what)  # a store URL as configured may hold its credentials
+        raise ReadError(f"{shown}: {exc}" if shown not in str(exc) else str(exc)) from None

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from amed.engine.local import WORK_DIR_NAME
@@ -189,3 +191,45 @@ def test_the_cache_keeps_recent_versions_within_its_size(file_stored: Stored) ->
     assert not Path(first).exists(), "the older copy went to make room"
     text = textwrap.dedent(Path(second, "train", "name.txt").read_text())
     assert text == "two"
+
+
+def test_a_store_that_refuses_names_itself_without_the_credentials_in_its_url(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    """On the daemon's host the store is AME_STORAGE as given (`s3://KEY:SECRET@bucket`);
+    an error reading from it names the store by its credential-free URL."""
+    ws.write_spec(two_data_sets(1_000, b=False))
+    assert ws.once().returncode == 0
+
+    class Refuse(BaseHTTPRequestHandler):
+        def answer(self) -> None:
+            body = b"<Error><Code>Refused</Code><Message>by the test</Message></Error>"
+            self.send_response(400)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        do_GET = do_HEAD = answer
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    home = tmp_path / "home"
+    home.mkdir()
+    env = host_env(ws, home)
+    env.update(
+        AME_STORAGE="s3://AKIAHOSTKEYID:host-secret-never-shown@bucket",
+        AWS_ENDPOINT_URL=f"http://127.0.0.1:{server.server_address[1]}",
+        AWS_REGION="us-east-1",
+    )
+    try:
+        [failed] = run_reader([("read", {"name": "a", "path": "blob"})], env, cwd=home)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert failed["error"] and "s3://bucket" in failed["message"], failed
+    assert "host-secret-never-shown" not in json.dumps(failed)
+    assert "AKIAHOSTKEYID" not in json.dumps(failed)
