@@ -40,7 +40,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit
 
 from amed import logs
 from amed.errors import AlertConfigError as AlertConfigError  # re-exported
@@ -436,6 +436,9 @@ def _secrets_of(url: str) -> tuple[str, ...]:
     host = host_port.rsplit(":", 1)[0] if host_port.count(":") == 1 else host_port
     if "." not in host and host not in ("localhost", "") and not host.startswith("["):
         found.add(unquote(host))  # a "host" without a dot is a token (slack://T0000/…)
+    # As they go over the wire too (a server that echoes its path echoes `%20`, not ` `).
+    found.update(parts.path.split("/"))
+    found.update(form for s in list(found) for form in (quote(s, safe=""), quote_plus(s)))
     return tuple(sorted((s for s in found if len(s) >= _MIN_SECRET_CHARS), key=len, reverse=True))
 
 

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
 from structlog.testing import capture_logs
 
 from amed.alerts.channels import AlertChannels, AlertSender, Delivery, Heartbeat, Outcome
@@ -229,3 +230,30 @@ def test_a_heartbeat_answered_with_garbage_is_a_failed_ping_and_alerts_still_go(
     assert [o.delivered for o in outcomes] == [("json://127.0.0.1:" + str(hook.port) + "/…",)]
     (failed,) = [e for e in logged if e["event"] == "heartbeat_failed"]
     assert "BadStatusLine" in failed["error"] and "t0k3n" not in str(logged)
+
+
+@pytest.mark.parametrize("token", ["Zq7Token%20Secret4242", "Zq7Token%2FSecret4242"])
+def test_a_refusal_that_echoes_the_token_as_sent_does_not_show_it(token: str) -> None:
+    """A token with a character that is percent-encoded on the wire is scrubbed in that
+    form too, when the server's answer echoes the path it was sent."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(404)
+            self.end_headers()
+            self.wfile.write(b"no such hook: " + self.path.encode())
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"json://127.0.0.1:{server.server_address[1]}/hook/{token}"
+        ((_, reason),) = AlertChannels([url]).send(DELIVERY).failed
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "error=404" in reason and "no such" in reason, reason
+    assert "Zq7Token" not in reason and "Secret4242" not in reason, reason
