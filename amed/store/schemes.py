@@ -90,6 +90,9 @@ def open_store(url: str) -> ObjectStore:
 
 
 def _open_file(parts: SplitResult, safe_url: str, secrets: list[str]) -> ObjectStore:
+    if parts.username is not None or parts.password is not None:
+        # Else `user:password@` would be read as part of the path, and make a directory.
+        raise StoreURLError(f"{safe_url}: a file:// URL takes no user or password")
     text = unquote(parts.path)
     if parts.netloc not in ("", "localhost"):
         text = unquote(parts.netloc) + text

@@ -52,3 +52,16 @@ def test_an_unknown_scheme_names_every_scheme_in_the_table() -> None:
     with pytest.raises(StoreError) as raised:
         open_store("ftp://host/dir")
     assert all(f"{scheme}://" in str(raised.value) for scheme in OPENERS)
+
+
+def test_a_file_url_with_a_password_is_refused_without_showing_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`file://user:password@/dir` is no store: refused, naming it without the password,
+    and no directory named after the password is made."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(StoreError) as raised:
+        open_store(f"file://ops:pw-secret-9z@{tmp_path}/store")
+    assert "pw-secret-9z" not in str(raised.value), raised.value
+    assert "user or password" in str(raised.value)
+    assert not [p for p in tmp_path.rglob("*") if "pw-secret-9z" in p.name]
