@@ -193,6 +193,9 @@ def _web_url(value: Any, *, secret: bool) -> str | None:
 
 
 def _dashboard_url(value: Any) -> str | None:
+    """Public: it goes into every alert as a link, so it may not carry credentials."""
+    if isinstance(value, str) and "@" in value.partition("://")[2].partition("/")[0]:
+        raise ValueError("must not carry credentials (user:password@): it is sent in alerts")
     url = _web_url(value, secret=False)
     return url.rstrip("/") if url else url
 

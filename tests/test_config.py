@@ -420,3 +420,10 @@ def test_settings_cannot_be_changed_once_read(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="frozen"):
         settings.max_parallel = 5  # type: ignore[misc]
     assert isinstance(settings, Settings)
+
+
+def test_a_dashboard_url_with_credentials_is_refused_without_echoing_them() -> None:
+    with pytest.raises(ConfigError) as refused:
+        resolve({}, {"AME_DASHBOARD_URL": "https://alice:s3cret-pw@amed.example.org/"})
+    assert "s3cret-pw" not in str(refused.value)
+    assert str(refused.value).startswith("AME_DASHBOARD_URL: must not carry credentials")
