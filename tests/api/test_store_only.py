@@ -177,7 +177,7 @@ def test_debris_left_by_a_killed_daemon_is_never_read(stored: Stored) -> None:
     files = stored.produce("one")
     # A daemon killed while producing version 2 (its task still running)...
     original = (ws.project / "ame.yaml").read_text()
-    ws.write_spec(original.replace("command: ", "command: sleep 60 && ", 1))
+    ws.write_spec(original.replace("command: ", "command: sleep 3600 && ", 1))
     daemon = Daemon(ws)
     try:
         wait_for(lambda: statuses(ws).get("mnist", ("", None))[0] == "running", timeout=60)

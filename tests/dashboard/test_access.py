@@ -16,6 +16,8 @@ from amed.web.server import Dashboard, start_dashboard
 from tests.dashboard.conftest import CAPACITY_BYTES
 
 TOKEN = "s3cret-dashboard-token-0123456789"
+REQUEST_TIMEOUT_SECONDS = 60
+"""Only turns a hung request into a failure: far above what a loaded machine needs."""
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ def ask(
     method: str = "GET",
 ) -> Answer:
     """One request to 127.0.0.1:`port` that names `host` (None: no Host header at all)."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT_SECONDS)
     try:
         connection.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
         if host is not None:
@@ -117,7 +119,9 @@ def test_a_missing_or_malformed_host_is_refused(dashboard: Dashboard, host: str 
 
 
 def test_two_host_headers_are_refused(dashboard: Dashboard) -> None:
-    connection = http.client.HTTPConnection("127.0.0.1", dashboard.port, timeout=10)
+    connection = http.client.HTTPConnection(
+        "127.0.0.1", dashboard.port, timeout=REQUEST_TIMEOUT_SECONDS
+    )
     try:
         connection.putrequest("GET", "/", skip_host=True)
         connection.putheader("Host", f"127.0.0.1:{dashboard.port}")

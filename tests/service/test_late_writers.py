@@ -1,6 +1,6 @@
 """A stored version never changes afterwards, even when its task left a process behind that
-holds its output open and writes after the task exits: out of the process group with
-`setsid`, and without the run's tag in its environment too."""
+holds its output open and writes to it as soon as the version is stored: out of the process
+group with `setsid`, and without the run's tag in its environment too."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from tests.service.daemon import process_gone
 WRITER = (
     "mkdir -p data && head -c 100000 /dev/urandom > data/out.bin && "
     '{prefix} setsid sh -c \'echo $$ > "$PIDS_DIR/writer"; exec 3>>data/out.bin; '
-    "sleep 1; while :; do echo LATE >&3; sleep 0.05; done' </dev/null >/dev/null 2>&1 & "
+    'until [ -n "$(find "$OBJECTS_DIR" -name manifest.json)" ]; do sleep 0.01; done; '
+    "while :; do echo LATE >&3; sleep 0.05; done' </dev/null >/dev/null 2>&1 & "
     'while [ ! -s "$PIDS_DIR/writer" ]; do sleep 0.01; done'
 )
 SPEC = """
@@ -37,6 +38,7 @@ def test_a_writer_left_behind_cannot_change_the_stored_version(
     pids = tmp_path / "pids"
     pids.mkdir()
     ws.env["PIDS_DIR"] = str(pids)
+    ws.env["OBJECTS_DIR"] = str(ws.objects)
     ws.write_spec(SPEC.format(command=json.dumps(WRITER.format(prefix=prefix))))
     proc = ws.once()
     assert proc.returncode == 0, proc.stderr
