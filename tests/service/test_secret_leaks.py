@@ -73,7 +73,7 @@ def test_a_printed_secret_and_a_store_key_reach_no_output(
 
         base = f"http://127.0.0.1:{port}"
         pages = [
-            urllib.request.urlopen(f"{base}{path}", timeout=10).read()
+            urllib.request.urlopen(f"{base}{path}", timeout=60).read()
             for path in ("/", "/datasets/demo/leaky", "/api/datasets/demo/leaky", "/metrics")
         ]
         assert b"connecting with ***" in pages[1]
