@@ -13,7 +13,7 @@ from typing import Any, get_args
 
 from spec.locate import LocatedProblem
 from spec.strict import SpecModel
-from spec.yaml_loader import NodePath
+from spec.yaml_nodes import NodePath
 
 
 def ignored_keys(doc: SpecModel) -> list[LocatedProblem]:

@@ -13,7 +13,7 @@ from typing import Any
 from spec.errors import Problem
 from spec.locate import format_path, walk
 from spec.model import Project
-from spec.yaml_loader import LocatedData, NodePath, Position
+from spec.yaml_nodes import LocatedData, NodePath, Position
 
 # No data set worth storing is smaller; a size under it is a unit left out or mistaken.
 TINY_SIZE_BYTES = 1024

@@ -31,7 +31,8 @@ from spec.quantity import format_bytes
 from spec.resolve import resolve
 from spec.strict import yaml_context
 from spec.yaml_errors import syntax_error
-from spec.yaml_loader import LocatedData, read_located
+from spec.yaml_loader import read_located
+from spec.yaml_nodes import LocatedData
 
 MAX_FILE_BYTES = 1024 * 1024
 

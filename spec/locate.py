@@ -18,7 +18,7 @@ from spec.errors import Problem, Severity
 from spec.executor_kinds import EXECUTOR_TAGS
 from spec.model import SECRET_VARIANT
 from spec.strict import SPEC_PROBLEM, UNKNOWN_KEY
-from spec.yaml_loader import LocatedData, NodePath, Position
+from spec.yaml_nodes import LocatedData, NodePath, Position
 
 _EXECUTOR_TAGS = ", ".join(EXECUTOR_TAGS)
 # pydantic reports a missing project name under its first spelling, AME's own.

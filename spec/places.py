@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import PurePosixPath
 
 from spec.locate import LocatedProblem
-from spec.yaml_loader import NodePath
+from spec.yaml_nodes import NodePath
 
 PROJECT_FILE_NAMES = ("ame.yaml", "ame.yml")
 

@@ -28,7 +28,7 @@ from spec.executor_kinds import tag_list
 from spec.locate import LocatedProblem, LocatedProblems
 from spec.model import DataSet, EnvVar, Project, Resources, Task
 from spec.places import shared_places
-from spec.yaml_loader import NodePath
+from spec.yaml_nodes import NodePath
 
 _BODY_FIELDS = ("executor", "env", "resources", "data_sets", "triggers", "secrets")
 _LISTED_NAMES = 10

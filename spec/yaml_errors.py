@@ -8,7 +8,7 @@ import yaml
 from yaml.reader import ReaderError
 
 from spec.errors import SpecError
-from spec.yaml_loader import Mark
+from spec.yaml_nodes import Mark
 
 _KEY_AT = re.compile(r"(?P<key>[^\s:#\-][^:#]*?)\s*:(\s|$)")
 _LINE_KEY = re.compile(r"(?P<indent>\s*)(?P<key>[^\s:#\-][^:#]*?)\s*:(\s|$)")

@@ -12,7 +12,8 @@ import pytest
 
 from spec import SpecError, load_project, load_text
 from spec.load import MAX_FILE_BYTES
-from spec.yaml_loader import MAX_ALIASES, MAX_DEPTH, read_located
+from spec.yaml_loader import read_located
+from spec.yaml_nodes import MAX_ALIASES, MAX_DEPTH
 from tests.spec.helpers import BROKEN_FIXTURES
 
 BROKEN = BROKEN_FIXTURES

@@ -7,7 +7,8 @@ import yaml
 
 from spec import SpecError, load_text
 from spec.yaml_errors import syntax_error
-from spec.yaml_loader import AmeLoader, LocatedData, Position, read_located
+from spec.yaml_loader import AmeLoader, read_located
+from spec.yaml_nodes import LocatedData, Position
 from tests.spec.helpers import BROKEN_FIXTURES, GOOD_PROJECT, yaml_text
 
 EXAMPLE = yaml_text(
