@@ -35,6 +35,7 @@ from state.events import (
 )
 from state.rows import (
     ERROR_TAIL_CHARS,
+    STORED_SIZES_KEPT,
     DatasetRow,
     Status,
     TaskRow,
@@ -42,7 +43,7 @@ from state.rows import (
     replace_row,
 )
 
-FOLD_VERSION = 2
+FOLD_VERSION = 3
 """What the events mean for the tables. Raise it with any change to the folds, so that a
 start after an upgrade replays the log into the new tables even after a clean stop."""
 
@@ -107,6 +108,7 @@ def apply_dataset(row: DatasetRow | None, event: Event) -> DatasetRow | None:
                 running_version=None,
                 running_inputs=(),
                 last_version=max(row.last_version, event.version),
+                stored_sizes=(*row.stored_sizes, event.size_bytes)[-STORED_SIZES_KEPT:],
                 attempts=0,
                 retry_at=None,
                 error=None,

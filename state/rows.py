@@ -41,7 +41,8 @@ class DatasetRow:
     its task could see) and `stored_inputs` ((input, content digest) pairs it was made
     from); `content_digest` is its own, for its dependants' identity. All None or empty for
     a version stored before amed recorded identities. `rebuild_requested_at`: a new version
-    was asked for (`ame ds rebuild`) and no run has started since."""
+    was asked for (`ame ds rebuild`) and no run has started since. `stored_sizes`: the
+    sizes of the last versions served, oldest first (see `STORED_SIZES_KEPT`)."""
 
     project: str
     name: str
@@ -74,11 +75,17 @@ class DatasetRow:
     stored_code_digest: str | None = None
     stored_inputs: tuple[tuple[str, str], ...] = ()
     rebuild_requested_at: datetime | None = None
+    stored_sizes: tuple[int, ...] = ()
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.project, self.name)
 
+
+STORED_SIZES_KEPT = 4
+"""How many of a data set's last served versions `DatasetRow.stored_sizes` remembers (oldest
+first, kept through evictions): enough for the planner to see a trend in their growth
+(the `wont_fit` warning), few enough to keep the row small."""
 
 ERROR_TAIL_CHARS = 2000
 """How much of a failed run's output `DatasetRow.error` keeps after the reason (its end): a
@@ -283,6 +290,7 @@ def dataset_from_record(record: dict[str, Any]) -> DatasetRow:
         values[name] = _strings(values.get(name))
     pairs = _strings(values.get("stored_inputs"))
     values["stored_inputs"] = tuple((str(name), str(digest)) for name, digest in pairs)
+    values["stored_sizes"] = tuple(int(n) for n in _strings(values.get("stored_sizes")))
     return DatasetRow(**values)
 
 

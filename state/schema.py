@@ -190,6 +190,11 @@ def _v8(db: sqlite_utils.Database) -> None:
     db["alert_channels"].add_column("last_failed_at", str)  # type: ignore[union-attr]
 
 
+def _v9(db: sqlite_utils.Database) -> None:
+    """The sizes of a data set's last versions, whose growth the planner watches."""
+    db["datasets"].add_column("stored_sizes", str)  # type: ignore[union-attr]
+
+
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _v1,
     _v2,
@@ -199,5 +204,6 @@ MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _v6,
     _v7,
     _v8,
+    _v9,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
