@@ -26,7 +26,7 @@ from state.rows import AlertRow, DatasetRow, TaskRow
 
 TITLE_PREFIX = "amed: "
 """How the planner's titles start; a message replaces it with `amed@<host>: `."""
-_DATASET_KINDS = ("failed", "blocked", "oversize")
+_DATASET_KINDS = ("failed", "blocked", "oversize", "wont_fit")
 _TASK_KINDS = ("task_failed",)
 
 
@@ -220,6 +220,8 @@ def _cause(seen: Seen) -> tuple[str, str]:
         if subject.kind == "blocked":
             return f"data set {name} fits now", f"{name} fits in the store now ({row.status})"
         return f"data set {name} is {row.status}", f"{name} is {row.status} now"
+    if subject.kind == "wont_fit" and subject.dataset:
+        return _room_again(subject.dataset, seen)
     if subject.kind == "task_failed" and subject.task:
         name = subject.task
         if task is not None and task.status == "succeeded" and task.finished_at is not None:
@@ -238,6 +240,26 @@ def _cause(seen: Seen) -> tuple[str, str]:
         "mass_deletion": ("the held deletion was confirmed, or ame.yaml names the data sets again"),
     }
     return _plain_title(alert.title), causes.get(subject.kind, "the condition no longer holds")
+
+
+def _room_again(name: str, seen: Seen) -> tuple[str, str]:
+    """Why a growing data set's next version fits after all: it was stored, it left, or
+    the forecast fits now (space freed, capacity raised, or a size declared to make room)."""
+    row = seen.dataset
+    if row is None or row.status in ("removed", "deleting"):
+        return f"data set {name} was removed", f"{name} is no longer declared in ame.yaml"
+    stored = row.produced_at
+    if row.version is not None and stored is not None and stored >= seen.alert.raised_at:
+        return (
+            f"data set {name} has room again",
+            f"version {row.version} was stored {when(stored, seen.now)}, and what its "
+            "versions' growth forecasts for the next one fits in what is free",
+        )
+    return (
+        f"data set {name} has room again",
+        "what its versions' growth forecasts for the next one fits now (space was freed, "
+        "the capacity raised, or a size declared that amed makes room for)",
+    )
 
 
 # -- labels and links -------------------------------------------------------------------------

@@ -7,7 +7,7 @@ mark, evict least-recently-used unused data down to the low mark.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -77,6 +77,29 @@ def usage_of(
     if capacity_bytes is None and disk_free_bytes is not None:
         capacity_bytes = held + disk_free_bytes
     return Usage(capacity_bytes, held, reserved, disk_free_bytes)
+
+
+@dataclass(frozen=True)
+class Growth:
+    """How a data set's versions grew: `sizes` of its last versions (oldest first),
+    `step_bytes` the average growth from one to the next, `next_bytes` what the next version
+    will hold if the trend goes on."""
+
+    sizes: tuple[int, ...]
+    step_bytes: int
+    next_bytes: int
+
+
+def growth_of(sizes: Sequence[int]) -> Growth | None:
+    """The trend of the last versions' sizes, when there is one: at least two versions, and
+    larger on average from one to the next. A straight line through the first and the last
+    (not the last step alone), so that one odd version moves the forecast less."""
+    if len(sizes) < 2:
+        return None
+    step = -(-(sizes[-1] - sizes[0]) // (len(sizes) - 1))  # rounded up
+    if step <= 0:
+        return None
+    return Growth(tuple(sizes), step, sizes[-1] + step)
 
 
 def evictable(

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from amed.plan.alerts import Condition
-from amed.plan.capacity import Usage
+from amed.plan.capacity import Usage, growth_of
 from amed.plan.facts import Facts
 from spec import Project, format_bytes
 from state.events import DatasetBlocked, DatasetEvicted
@@ -112,6 +112,7 @@ def conditions(
                     resolvable=False,
                 )
             )
+        found.extend(_wont_fit(row, usage))
     percent = usage.used_percent
     if percent is not None and percent > facts.policy.low_space_percent:
         free = usage.free_bytes
@@ -206,6 +207,54 @@ def _failing_tasks(
             )
         )
     return found
+
+
+def _wont_fit(row: DatasetRow, usage: Usage) -> list[Condition]:
+    """The warning before a growing data set's next version fails for space: when its last
+    versions' trend says the next one will hold more than is free. The version it replaces
+    stays until the new one is stored, so the whole of the next one must fit. A declared
+    size that holds the forecast is left to placement (it makes room, or blocks and says
+    so); a smaller one, or none, gets this warning while there is still time to act."""
+    free = usage.free_bytes
+    growth = growth_of(row.stored_sizes)
+    if free is None or growth is None or row.status in ("blocked", "deleting", "removed"):
+        return []
+    declared = row.declared_size_bytes
+    if declared is not None and declared >= growth.next_bytes:
+        return []
+    if row.status in ("running", "uploading"):
+        free += declared or 0  # already counted as used: the run holds it
+    if growth.next_bytes <= free:
+        return []
+    name, project = row.name, row.project
+    sizes = [format_bytes(n) for n in growth.sizes]
+    held = ", ".join(sizes[:-1]) + f" and {sizes[-1]}"
+    too_small = (
+        f"Its declared size of {format_bytes(declared)} is too small for it. "
+        if declared is not None
+        else ""
+    )
+    return [
+        Condition(
+            key=f"wont_fit:{project}/{name}",
+            severity="warning",
+            repeat=False,
+            title=(
+                f"amed: data set {name} is growing: its next version will not fit "
+                f"({format_bytes(growth.next_bytes)} expected, {format_bytes(free)} free)"
+            ),
+            body=(
+                f"Data set {name} (project {project}) grew by about "
+                f"{format_bytes(growth.step_bytes)} a version: its last {len(sizes)} versions "
+                f"held {held}. The next one would hold about "
+                f"{format_bytes(growth.next_bytes)}, but {format_bytes(free)} is free in the "
+                "object store, and the version it replaces stays until it is stored. "
+                f"{too_small}Declare `size: {_suggest(growth.next_bytes)}` in ame.yaml so that "
+                "amed makes room for it (evicting unused data sets) before it starts, or "
+                "raise amed's capacity (storage.capacity)."
+            ),
+        )
+    ]
 
 
 def _held_deletion(project: str, held: HeldDeletions, facts: Facts) -> Condition:

@@ -222,6 +222,7 @@ def test_a_failing_task_says_its_streak_error_and_next_scheduled_run() -> None:
         ("failed:demo/big", Subject("failed", "demo", dataset="big")),
         ("blocked:demo/big", Subject("blocked", "demo", dataset="big")),
         ("oversize:demo/big:v3", Subject("oversize", "demo", dataset="big")),
+        ("wont_fit:demo/big", Subject("wont_fit", "demo", dataset="big")),
         ("task_failed:demo/train", Subject("task_failed", "demo", task="train")),
         ("spec_invalid:demo", Subject("spec_invalid", "demo")),
         ("evictions:demo:2026-03-02T14:02:00.000Z", Subject("evictions", "demo")),
@@ -240,16 +241,22 @@ def test_the_keys_the_planner_makes_parse_back_to_their_data_set() -> None:
     )
     rows = {
         ("demo", "big"): dataset(
-            attempts=3, status="ready", version=2, size_bytes=4096, declared_size_bytes=1024
+            attempts=3,
+            status="ready",
+            version=2,
+            size_bytes=4096,
+            declared_size_bytes=1024,
+            stored_sizes=(2048, 4096),
         )
     }
     evicted = DatasetEvicted(
         at=NOW, project="demo", dataset="big", version=1, bytes_freed=1, reason="r"
     )
-    usage = Usage(capacity_bytes=None, held_bytes=0, reserved_bytes=0)
+    usage = Usage(capacity_bytes=5000, held_bytes=0, reserved_bytes=0)
     found = conditions(desired, rows, [], [evicted], usage, Facts(now=NOW))
     keys = {c.key: subject_of(c.key) for c in found}
     assert keys["oversize:demo/big:v2"] == Subject("oversize", "demo", dataset="big")
+    assert keys["wont_fit:demo/big"] == Subject("wont_fit", "demo", dataset="big")
     evictions = next(k for k in keys if k.startswith("evictions:"))
     assert keys[evictions].project == "demo"
 
@@ -272,3 +279,27 @@ def test_durations_read_in_two_units(seconds: float, text: str) -> None:
 
 def test_a_time_on_another_day_gives_its_date() -> None:
     assert when(NOW - timedelta(days=1), NOW) == "on 2026-03-01 at 14:02 UTC"
+
+
+@pytest.mark.parametrize(
+    ("row", "said"),
+    [
+        (
+            {"status": "ready", "version": 4, "produced_at": NOW - timedelta(minutes=1)},
+            "What resolved it: version 4 was stored at 14:01:00 UTC, and what its versions' "
+            "growth forecasts for the next one fits in what is free.",
+        ),
+        (
+            {"status": "ready", "version": 3, "produced_at": RAISED - timedelta(hours=1)},
+            "What resolved it: what its versions' growth forecasts for the next one fits now",
+        ),
+        ({"status": "deleting"}, "What resolved it: big is no longer declared in ame.yaml."),
+    ],
+    ids=["a version stored", "space freed", "no longer declared"],
+)
+def test_a_growing_data_set_resolved_says_why_it_has_room(
+    row: dict[str, object], said: str
+) -> None:
+    message = render("resolved", seen("wont_fit:demo/big", dataset=dataset(**row)))
+    assert said in message.body, message.body
+    assert message.labels["data set"] == "big"
