@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +13,10 @@ import click
 
 from amed.cli.exits import EXIT_FAILED, EXIT_OK
 from amed.cli.lazy import LazyCli
+from amed.cli.list_json import json_rows, write_array
 from amed.cli.options import ame_settings, ame_state_option, state_dir_for
 from amed.cli.table import print_table
 from amed.web.listing import (
-    DATASET_JSON_COLUMNS,
     TABLE_COLUMNS,
     dataset_cells,
     dataset_document,
@@ -68,12 +67,11 @@ def ds_list(
     config_file: Path | None, state_dir: Path | None, as_json: bool, include_removed: bool
 ) -> int:
     """One row per data set."""
-    reader = StateReader.in_dir(state_dir_for(config_file, state_dir))
+    found = state_dir_for(config_file, state_dir)
     if as_json:
-        texts = reader.dataset_json_texts(DATASET_JSON_COLUMNS, include_removed=include_removed)
-        _write_json_array(texts)
-        reader.close()
+        write_array(json_rows(found, include_removed=include_removed), sys.stdout)
         return EXIT_OK
+    reader = StateReader.in_dir(found)
     rows = reader.datasets(include_removed=include_removed)
     reader.close()
     if not rows:
@@ -81,18 +79,6 @@ def ds_list(
         return EXIT_OK
     print_table(TABLE_COLUMNS, [dataset_cells(r) for r in rows])
     return EXIT_OK
-
-
-def _write_json_array(texts: Iterable[str]) -> None:
-    """`json_array`'s text, written row by row as SQLite makes it: 10,000 rows never sit
-    in memory twice."""
-    out = sys.stdout
-    opening = "[\n"
-    for text in texts:
-        out.write(opening)
-        out.write(text)
-        opening = ",\n"
-    out.write("[]\n" if opening == "[\n" else "\n]\n")
 
 
 @ds.command("show")
