@@ -1,6 +1,6 @@
 """Files on the local disk around the store: walking a data directory (following only links
-that stay inside it), hashing a file while it is read or copied, writing a download with
-its holes kept, running work on a pool.
+that stay inside it), hashing a file while it is read or copied (amed.store.checksum says
+how), writing a download with its holes kept, running work on a pool.
 
 No obstore here: this is plain file plumbing that `amed.store.access` and `amed.store.local`
 build on.
@@ -9,7 +9,6 @@ build on.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import shutil
 import stat
@@ -21,12 +20,18 @@ from pathlib import Path
 from typing import BinaryIO, TypeVar
 
 from amed.errors import OutOfSpace, StoreError
+from amed.store.checksum import (
+    HASH_BLOCK_BYTES,
+    WRITE_ALGORITHM,
+    Checksum,
+    file_checksum,
+    new_hasher,
+)
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 
 UPLOAD_WORKERS = 16
-HASH_BLOCK_BYTES = 1024 * 1024
 COPY_CHUNK_BYTES = 64 * 1024 * 1024
 SPARSE_BLOCK_BYTES = 64 * 1024
 _ZERO_BLOCK = bytes(SPARSE_BLOCK_BYTES)
@@ -50,10 +55,13 @@ class HashingReader:
     Setting `abort` makes the next read fail, which stops a long upload early.
     """
 
-    def __init__(self, handle: BinaryIO, abort: threading.Event) -> None:
+    def __init__(
+        self, handle: BinaryIO, abort: threading.Event, algorithm: str = WRITE_ALGORITHM
+    ) -> None:
         self._handle = handle
         self._abort = abort
-        self._digest = hashlib.sha256()
+        self._algorithm = algorithm
+        self._digest = new_hasher(algorithm)
         self._hashed_bytes = 0
         self.error: OSError | None = None
 
@@ -84,13 +92,13 @@ class HashingReader:
     def seekable(self) -> bool:
         return True
 
-    def finish(self) -> tuple[str, int]:
-        """(sha256 hex, size in bytes) of the whole file."""
+    def finish(self) -> Checksum:
+        """The checksum entry of the whole file."""
         self._handle.seek(self._hashed_bytes)
         while block := self._handle.read(HASH_BLOCK_BYTES):
             self._digest.update(block)
             self._hashed_bytes += len(block)
-        return self._digest.hexdigest(), self._hashed_bytes
+        return Checksum(self._algorithm, self._digest.hexdigest(), self._hashed_bytes)
 
 
 def link_sole_name(fd: int, path: str, dest: str) -> bool:
@@ -118,21 +126,6 @@ def link_sole_name(fd: int, path: str, dest: str) -> bool:
     return True
 
 
-def hash_file(fd: int, abort: threading.Event) -> tuple[str, int]:
-    """(sha256 hex, size in bytes) of the file open as `fd`, read through one buffer (a
-    fresh 1 MiB `bytes` per block would cost page faults on every block)."""
-    digest = hashlib.sha256()
-    size_bytes = 0
-    buffer = bytearray(HASH_BLOCK_BYTES)
-    view = memoryview(buffer)
-    while read := os.preadv(fd, [buffer], size_bytes):
-        if abort.is_set():
-            raise OSError(errno.ECANCELED, "upload cancelled")
-        digest.update(view[:read])
-        size_bytes += read
-    return digest.hexdigest(), size_bytes
-
-
 def write_file(dest: str, data: bytes) -> None:
     """Create (or truncate) `dest` and write all of `data` to it."""
     fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
@@ -144,10 +137,10 @@ def write_file(dest: str, data: bytes) -> None:
         os.close(fd)
 
 
-def copy_and_hash(src: BinaryIO, dest: str, abort: threading.Event) -> tuple[str, int]:
+def copy_and_hash(src: BinaryIO, dest: str, abort: threading.Event) -> Checksum:
     """Copy `src` to `dest` in a second thread (in the kernel where it can) while hashing it
-    here; returns (sha256 hex, bytes hashed). Both read the source, so a file that changes
-    meanwhile shows up as a size different from the one listed."""
+    here; returns the checksum of the bytes hashed. Both read the source, so a file that
+    changes meanwhile shows up as a size different from the one listed."""
     fd = src.fileno()
 
     def copy() -> int:
@@ -157,13 +150,13 @@ def copy_and_hash(src: BinaryIO, dest: str, abort: threading.Event) -> tuple[str
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-copy") as pool:
         copied = pool.submit(copy)
         try:
-            digest, size_bytes = hash_file(fd, abort)
+            checksum = file_checksum(fd, abort)
         except BaseException:
             abort.set()
             raise
-        if copied.result() != size_bytes:
+        if copied.result() != checksum.size_bytes:
             raise OSError(errno.EIO, "the file changed while it was being stored")
-    return digest, size_bytes
+    return checksum
 
 
 def copy_range(src_fd: int, dest_fd: int, abort: threading.Event) -> int:

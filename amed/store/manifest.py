@@ -6,7 +6,8 @@ Pure: no I/O. The store layout is
     datasets/<project>/<name>/<version>/manifest.json                    written last
 
 A version exists only once its manifest is written, so the manifest is the single source
-of truth for a version's files, their sizes and their sha256 digests. It also names the
+of truth for a version's files, their sizes and their checksums (each with the algorithm
+that made it: see amed.store.checksum). It also names the
 state that wrote it: two states may share a store (see amed.store.claims), and a reader must
 never take another state's version at the same key for its own.
 
@@ -25,12 +26,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from amed.store.checksum import ALGORITHMS, SHA256, Hasher, new_hasher, problem
+
 DATASETS_PREFIX = "datasets/"
 MANIFEST_NAME = "manifest.json"
 FILES_DIR = "files/"
 MANIFEST_FORMAT = 1
 
-_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
 _CANONICAL_VERSION = re.compile(r"[1-9][0-9]*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _KEY_ESCAPED = re.compile(r"[\x00-\x1f\x7f%#]")
@@ -39,18 +42,40 @@ _STATE_ID = re.compile(r"[0-9A-Za-z_-]{8,64}")
 
 @dataclass(frozen=True)
 class FileEntry:
-    """One stored file: `path` is relative, posix, without `.`/`..` or empty segments."""
+    """One stored file: `path` is relative, posix, without `.`/`..` or empty segments;
+    `digest` is its checksum by `algorithm` (one of amed.store.checksum.ALGORITHMS)."""
 
     path: str
     size_bytes: int
-    sha256: str
+    digest: str
+    algorithm: str = SHA256
 
     def __post_init__(self) -> None:
         check_relative_path(self.path)
         if not _is_int(self.size_bytes) or self.size_bytes < 0:
             raise ValueError(f"{self.path}: size_bytes must be a non-negative integer")
-        if not isinstance(self.sha256, str) or not _SHA256_HEX.fullmatch(self.sha256):
-            raise ValueError(f"{self.path}: sha256 must be 64 lowercase hex digits")
+        if self.algorithm not in ALGORITHMS:
+            raise ValueError(f"{self.path}: checksum algorithm {self.algorithm!r} is not known")
+        if not isinstance(self.digest, str) or not _HEX_DIGEST.fullmatch(self.digest):
+            raise ValueError(f"{self.path}: {self.algorithm} must be 64 lowercase hex digits")
+
+    @property
+    def sha256(self) -> str:
+        """The digest of a file checksummed with sha256 (every manifest written before the
+        algorithm was recorded); asking it of another algorithm's entry is a bug, so it
+        raises rather than hand out a digest no sha256 will ever match."""
+        if self.algorithm != SHA256:
+            raise ValueError(f"{self.path}: checksummed with {self.algorithm}, not sha256")
+        return self.digest
+
+    def hasher(self) -> Hasher:
+        """An empty hash to feed this file's bytes into, in order, to check them."""
+        return new_hasher(self.algorithm)
+
+    def problem(self, size_bytes: int, digest: str) -> str | None:
+        """None when `size_bytes` bytes hashed to `digest` (by `hasher()`) are this file;
+        otherwise what differs, to follow the file's name in one error line."""
+        return problem(self.algorithm, self.digest, self.size_bytes, digest, size_bytes)
 
 
 @dataclass(frozen=True)
@@ -93,10 +118,16 @@ class Manifest:
 
     @property
     def content_digest(self) -> str:
-        """sha256 of the files' paths, sizes and sha256s only: the same bytes stored again,
+        """sha256 of the files' paths, sizes and checksums only: the same bytes stored again,
         as another version or at another time, have the same digest (a data set's
-        dependants are produced again only when it differs)."""
-        listing = [[e.path, e.size_bytes, e.sha256] for e in self.files]
+        dependants are produced again only when it differs). A sha256 entry is listed as it
+        always was, so versions stored before algorithms were recorded keep their digest."""
+        listing = [
+            [e.path, e.size_bytes, e.digest]
+            if e.algorithm == SHA256
+            else [e.path, e.size_bytes, e.digest, e.algorithm]
+            for e in self.files
+        ]
         text = json.dumps(listing, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -109,7 +140,8 @@ class Manifest:
             "created_at": self.created_at,
             "size_bytes": self.size_bytes,
             "files": [
-                {"path": e.path, "size_bytes": e.size_bytes, "sha256": e.sha256} for e in self.files
+                {"path": e.path, "size_bytes": e.size_bytes, e.algorithm: e.digest}
+                for e in self.files
             ],
             "skipped": list(self.skipped),
         }
@@ -133,11 +165,17 @@ class Manifest:
         for raw in files_raw:
             if not isinstance(raw, dict):
                 raise ValueError("manifest files must be objects")
+            algorithms = [name for name in ALGORITHMS if name in raw]
+            if len(algorithms) != 1:
+                raise ValueError(
+                    f"manifest files must have one checksum, under one of {', '.join(ALGORITHMS)}"
+                )
             entries.append(
                 FileEntry(
                     path=_field(raw, "path", str),
                     size_bytes=_field(raw, "size_bytes", int),
-                    sha256=_field(raw, "sha256", str),
+                    digest=_field(raw, algorithms[0], str),
+                    algorithm=algorithms[0],
                 )
             )
         manifest = cls(

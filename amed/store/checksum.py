@@ -1,0 +1,104 @@
+"""A stored file's checksum: the algorithm that made it, and the one place each algorithm is
+computed and checked.
+
+A manifest records each file's algorithm beside its digest (`"sha256": hex` or
+`"blake3": hex`), so versions written by earlier versions of amed (plain sha256) verify as
+they always did, and a reader never needs to know which amed wrote a version: it asks
+`new_hasher(entry.algorithm)` for the hash to feed, and `problem` for the verdict.
+
+BLAKE3 is the fast one: over a file in the page cache it runs at about 3.3 GiB/s on one core
+of the machine the benchmarks run on, where hashlib's sha256 (with the CPU's SHA extensions)
+runs at about 1.1 GiB/s, and two threads of sha256 over halves of the file still reach only
+1.3 GiB/s on a loaded machine (bench/RESULTS.md, question 1). Storing a big file that is
+linked, not copied, costs exactly its checksum, so the checksum sets how fast amed stores.
+
+`file_checksum` is the one function that computes a file's entry: the store's file:// fast
+path and any worker that writes manifests through `amed.store` call it, so two writers of
+the same bytes always agree.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import threading
+from dataclasses import dataclass
+from typing import Protocol
+
+SHA256 = "sha256"
+BLAKE3 = "blake3"
+ALGORITHMS = (SHA256, BLAKE3)
+WRITE_ALGORITHM = SHA256
+"""What new versions are checksummed with. Readers verify every algorithm in ALGORITHMS
+whatever this says."""
+
+HASH_BLOCK_BYTES = 1024 * 1024
+"""One read's size: big enough that a call costs nothing next to its bytes, small enough to
+stay in the CPU's cache while it is hashed (BLAKE3 slows down by a third at 8 MiB)."""
+
+
+class Hasher(Protocol):
+    def update(self, data: bytes | bytearray | memoryview, /) -> object: ...
+
+    def hexdigest(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Checksum:
+    """A file's checksum entry: what a manifest records of its bytes."""
+
+    algorithm: str
+    digest: str
+    size_bytes: int
+
+
+def new_hasher(algorithm: str) -> Hasher:
+    """An empty hash of `algorithm`; a ValueError names an algorithm this amed cannot check."""
+    if algorithm == SHA256:
+        return hashlib.sha256()
+    if algorithm == BLAKE3:
+        from blake3 import blake3  # imported when first needed: commands that never hash
+
+        return blake3()  # pay nothing for it
+    raise ValueError(f"checksum algorithm {algorithm!r} is not one of {', '.join(ALGORITHMS)}")
+
+
+def bytes_checksum(data: bytes | bytearray | memoryview, algorithm: str = WRITE_ALGORITHM) -> str:
+    """The digest of bytes already in memory (a small file read whole)."""
+    hasher = new_hasher(algorithm)
+    hasher.update(data)
+    return hasher.hexdigest()
+
+
+def file_checksum(
+    fd: int, abort: threading.Event | None = None, algorithm: str = WRITE_ALGORITHM
+) -> Checksum:
+    """The checksum entry of the whole file open as `fd`, read from offset 0 through one
+    buffer (a fresh `bytes` per block would cost page faults on every block). Setting
+    `abort` makes the next block fail, which stops a long hash early."""
+    hasher = new_hasher(algorithm)
+    size_bytes = 0
+    buffer = bytearray(HASH_BLOCK_BYTES)
+    view = memoryview(buffer)
+    while read := os.preadv(fd, [buffer], size_bytes):
+        if abort is not None and abort.is_set():
+            raise OSError(errno.ECANCELED, "upload cancelled")
+        hasher.update(view[:read])
+        size_bytes += read
+    return Checksum(algorithm, hasher.hexdigest(), size_bytes)
+
+
+def problem(
+    algorithm: str, expected_digest: str, expected_size: int, digest: str, size_bytes: int
+) -> str | None:
+    """None when the bytes read are the ones recorded; otherwise what differs, as the end of
+    one error line (the caller puts the file's name first)."""
+    if size_bytes != expected_size:
+        return f"got {size_bytes} bytes, the manifest says {expected_size}"
+    if digest != expected_digest:
+        return (
+            f"content differs from the manifest ({algorithm} {digest}, "
+            f"the manifest says {expected_digest})"
+        )
+    return None
