@@ -12,7 +12,6 @@ temporary files a killed `put` leaves.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import re
 import shutil
@@ -25,10 +24,10 @@ from obstore.store import LocalStore
 
 from amed.errors import StoreError
 from amed.store.access import CHUNK_SIZE_BYTES, DOWNLOAD_CHUNK_BYTES, Chunk
+from amed.store.checksum import WRITE_ALGORITHM, Checksum, bytes_checksum, file_checksum
 from amed.store.datafiles import (
     SourceFile,
     copy_and_hash,
-    hash_file,
     link_sole_name,
     local_error,
     remove_tree,
@@ -138,21 +137,20 @@ class LocalObjectStore(ObjectStore):
                 linked = owned and link_sole_name(src.fileno(), source.disk_path, dest)
                 if source.size_bytes <= CHUNK_SIZE_BYTES:
                     data = src.readall()
-                    digest = hashlib.sha256(data).hexdigest()
+                    checksum = Checksum(WRITE_ALGORITHM, bytes_checksum(data), len(data))
                     if not linked:
                         write_file(dest, data)
-                    size_bytes = len(data)
                 elif linked:
-                    digest, size_bytes = hash_file(src.fileno(), abort)
+                    checksum = file_checksum(src.fileno(), abort)
                 else:
-                    digest, size_bytes = copy_and_hash(src, dest, abort)
+                    checksum = copy_and_hash(src, dest, abort)
         except OSError as exc:
             with suppress(OSError):
                 Path(dest).unlink()
             raise local_error(f"cannot store {source.rel_path}", exc) from None
-        if size_bytes != source.size_bytes:
+        if checksum.size_bytes != source.size_bytes:
             raise StoreError(f"{source.rel_path} changed while it was being stored")
-        return FileEntry(source.rel_path, size_bytes, digest)
+        return FileEntry(source.rel_path, checksum.size_bytes, checksum.digest, checksum.algorithm)
 
     def _read_object(self, key: str, take: Callable[[Chunk], None]) -> None:
         """Read the file `_upload_file` wrote, through one buffer reused."""
