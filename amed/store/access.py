@@ -8,7 +8,6 @@ file's bytes, never what a version is.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 import threading
@@ -136,16 +135,16 @@ class ObjectAccess:
                     raise local_error(f"cannot read {source.rel_path}", reader.error) from None
                 raise
             try:
-                digest, size_bytes = reader.finish()
+                checksum = reader.finish()
             except OSError as exc:
                 raise local_error(f"cannot read {source.rel_path}", exc) from None
-        if size_bytes != source.size_bytes:
+        if checksum.size_bytes != source.size_bytes:
             raise StoreError(f"{source.rel_path} changed while it was being stored")
-        return FileEntry(source.rel_path, size_bytes, digest)
+        return FileEntry(source.rel_path, checksum.size_bytes, checksum.digest, checksum.algorithm)
 
     def _download_file(self, key: str, entry: FileEntry, target: Path) -> None:
         """Write one object beside `target`, then rename it into place once its size and
-        sha256 match the manifest. Blocks of zeros become holes (see SparseWriter): a
+        checksum match the manifest. Blocks of zeros become holes (see SparseWriter): a
         sparse file stays sparse, and pulling it costs the disk and time of its data only."""
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -155,15 +154,12 @@ class ObjectAccess:
         try:
             try:
                 out = SparseWriter(fd, str(target))
-                digest, size_bytes = self._stream_object(key, out)
+                digest, size_bytes = self._stream_object(key, entry, out)
                 out.finish()
             finally:
                 os.close(fd)
-            if size_bytes != entry.size_bytes or digest != entry.sha256:
-                raise ContentMismatch(
-                    f"{self.url}: {key}: got {size_bytes} bytes with sha256 {digest}, the "
-                    f"manifest says {entry.size_bytes} bytes with sha256 {entry.sha256}"
-                )
+            if (problem := entry.problem(size_bytes, digest)) is not None:
+                raise ContentMismatch(f"{self.url}: {key}: {problem}")
             Path(temp_name).replace(target)
             target.chmod(0o666 & ~process_umask())  # mkstemp's 0600 was for the temp name only
         except OSError as exc:
@@ -173,13 +169,15 @@ class ObjectAccess:
             Path(temp_name).unlink(missing_ok=True)
             raise
 
-    def _hash_object(self, key: str) -> tuple[str, int]:
-        return self._stream_object(key, None)
+    def _hash_object(self, key: str, entry: FileEntry) -> tuple[str, int]:
+        return self._stream_object(key, entry, None)
 
-    def _stream_object(self, key: str, out: SparseWriter | None) -> tuple[str, int]:
-        """(sha256 hex, size) of an object, of every byte including those `out` leaves as
-        holes. A failed write is the local disk's error, not the store's."""
-        digest = hashlib.sha256()
+    def _stream_object(
+        self, key: str, entry: FileEntry, out: SparseWriter | None
+    ) -> tuple[str, int]:
+        """(digest by `entry`'s algorithm, size) of an object, of every byte including those
+        `out` leaves as holes. A failed write is the local disk's error, not the store's."""
+        digest = entry.hasher()
         size_bytes = 0
 
         def take(chunk: Chunk) -> None:
