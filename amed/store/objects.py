@@ -173,10 +173,9 @@ class ObjectStore(Publishing):
                 to_hash.append(entry)
 
         def check(entry: FileEntry) -> str | None:
-            digest, _ = self._hash_object(file_key(p, d, v, entry.path))
-            if digest != entry.sha256:
-                return f"{entry.path}: content differs from the manifest (sha256 {digest})"
-            return None
+            digest, size_bytes = self._hash_object(file_key(p, d, v, entry.path), entry)
+            problem = entry.problem(size_bytes, digest)
+            return None if problem is None else f"{entry.path}: {problem}"
 
         for problem in run_all(check, to_hash, None):
             if problem is not None:
