@@ -9,7 +9,6 @@ was checked is kept, by its digest, for the next reads of the same version.
 from __future__ import annotations
 
 import bisect
-import hashlib
 import os
 import threading
 from collections import OrderedDict
@@ -161,7 +160,7 @@ class PublishedReads(SharedAccess):
         source = self._open_source(
             file_key(m.project, m.dataset, m.version, entry.path), label, entry.size_bytes
         )
-        digest = hashlib.sha256()
+        digest = entry.hasher()
         written = 0
         try:
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
@@ -180,8 +179,10 @@ class PublishedReads(SharedAccess):
         finally:
             os.close(fd)
             source.close()
-        if written != entry.size_bytes or digest.hexdigest() != entry.sha256:
-            raise ContentMismatch(f"{label}: content differs from the manifest's sha256; not read")
+        if entry.problem(written, digest.hexdigest()) is not None:
+            raise ContentMismatch(
+                f"{label}: content differs from its manifest's checksum; not read"
+            )
 
     def _open_source(self, key: str, label: str, size_bytes: int) -> ObjectSource:
         """Where a file's bytes come from. A hook: a file:// store reads its files itself."""
