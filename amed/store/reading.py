@@ -14,7 +14,6 @@ whole read, so a read never mixes two versions' bytes.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import queue
 import threading
@@ -44,7 +43,7 @@ class VerifiedRaw(io.RawIOBase):
         self._size = entry.size_bytes
         self._pos = 0
         self._hashed = 0
-        self._digest = hashlib.sha256()
+        self._digest = entry.hasher()
         self._verified = False
         self._failed: ContentMismatch | None = None
 
@@ -173,8 +172,10 @@ class VerifiedRaw(io.RawIOBase):
         if self._verified or self._hashed != self._size or self._failed is not None:
             return
         digest = self._digest.hexdigest()
-        if digest != self.entry.sha256:
-            raise self._fail(f"{self.label}: content differs from the manifest's sha256; not read")
+        if digest != self.entry.digest:
+            raise self._fail(
+                f"{self.label}: content differs from its manifest's checksum; not read"
+            )
         self._verified = True
 
     def _fail(self, message: str) -> ContentMismatch:
