@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 import click
 
+from amed.cli.event_lines import event_line
 from amed.cli.exits import EXIT_FAILED, EXIT_OK
 from amed.cli.lazy import LazyCli
 from amed.cli.list_json import json_rows, write_array
@@ -25,13 +24,13 @@ from amed.web.listing import (
 )
 from spec import format_bytes
 from state.read import StateReader
-from state.timefmt import format_time
 
 
 # Subcommands in modules of their own are imported only when called (`module:command`).
 @click.group(
     cls=LazyCli,
     lazy={
+        "events": "amed.cli.events_cmd:events",
         "status": "amed.cli.status_cmd:status",
         "store": "amed.cli.store_cmd:store",
         "task": "amed.cli.task_cmd:task",
@@ -116,7 +115,7 @@ def ds_show(config_file: Path | None, state_dir: Path | None, as_json: bool, nam
             click.echo(f"  {entry['path']}  {format_bytes(entry['size_bytes'])}")
     click.echo("history:")
     for item in doc["history"]:
-        click.echo("  " + _event_line(item))
+        click.echo("  " + event_line(item))
     return EXIT_OK
 
 
@@ -162,55 +161,6 @@ def schema() -> int:
 
     click.echo(json.dumps(json_schema(), indent=2))
     return EXIT_OK
-
-
-@cli.command()
-@ame_state_option
-@click.option("--follow", "-f", is_flag=True, help="Keep printing new events as they come.")
-@click.option("--json", "as_json", is_flag=True, help="JSON lines.")
-@click.option("--dataset", help="Only this data set's events.")
-def events(
-    config_file: Path | None,
-    state_dir: Path | None,
-    follow: bool,
-    as_json: bool,
-    dataset: str | None,
-) -> int:
-    """The event log, oldest first."""
-    # Following may start before the daemon has made the database: it then waits for it.
-    found = state_dir_for(config_file, state_dir, must_exist=not follow)
-    last = 0
-    while True:
-        reader = StateReader.in_dir(found)
-        for logged in reader.events(after_id=last, dataset=dataset):
-            last = logged.id
-            item = _event_json(logged.id, logged.event)
-            click.echo(json.dumps(item) if as_json else _event_line(item))
-        reader.close()
-        if not follow:
-            return EXIT_OK
-        sys.stdout.flush()
-        time.sleep(0.5)
-
-
-def _event_json(id_: int, event: Any) -> dict[str, Any]:
-    return {"id": id_, **event.model_dump(mode="json")} | {"at": format_time(event.at)}
-
-
-def _event_line(item: dict[str, Any]) -> str:
-    skip = {"id", "at", "type", "project", "dataset", "output_tail"}
-    fields = " ".join(
-        f"{k}={_show_value(k, v)}" for k, v in item.items() if k not in skip and v is not None
-    )
-    return f"{item['at']} {item['type']:<16} {item.get('dataset') or '-'} {fields}".rstrip()
-
-
-def _show_value(key: str, value: Any) -> str:
-    if key.endswith("_hash") and isinstance(value, str):
-        return value[:12]
-    if isinstance(value, str) and (not value or any(c.isspace() for c in value)):
-        return json.dumps(value)
-    return str(value)
 
 
 def main() -> None:

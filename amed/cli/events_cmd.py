@@ -1,0 +1,200 @@
+"""`ame events`: the event log, oldest first, filtered in SQLite.
+
+The log grows to millions of rows, and decoding one into its event model costs far more
+than SQLite's test of a column: every filter (`--type`, `--since`, `--dataset`, `-n`) is
+part of the query, so only the events shown are decoded.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, get_args
+
+import click
+
+from amed.cli.event_lines import event_json, event_line
+from amed.cli.exits import EXIT_OK
+from amed.cli.options import ame_state_option, state_dir_for
+from state.timefmt import format_time
+
+FOLLOW_POLL_SECONDS = 0.5
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def event_types() -> list[str]:
+    """Every type the log may hold, from the event models themselves."""
+    from state.events import Event
+
+    union = get_args(Event)[0]
+    return sorted(model.model_fields["type"].default for model in get_args(union))
+
+
+def parse_since(text: str, now: datetime) -> datetime:
+    """A duration back from `now` (`90s`, `10m`, `1h30m`, `2d`, `1w`) or a time in ISO 8601
+    (`2026-05-01`, `2026-05-01T12:00`, `...Z`, `...+02:00`; without an offset, UTC, as
+    every time amed shows). ValueError says what is accepted."""
+    compact = text.strip().replace(" ", "")
+    if compact and _DURATION_PART.sub("", compact) == "":
+        seconds = sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(compact))
+        return now - timedelta(seconds=seconds)
+    try:
+        moment = datetime.fromisoformat(compact)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is neither a duration (90s, 10m, 1h30m, 2d, 1w) nor a time "
+            "(2026-05-01, 2026-05-01T12:00Z)"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_since(value, datetime.now(UTC))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+def _types(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    """Each one of the log's types; the known ones are listed on a mistake."""
+    known = event_types() if value else []
+    for name in value:
+        if name not in known:
+            message = f"{name!r} is not an event type (one of: {', '.join(known)})"
+            raise click.BadParameter(message, ctx, param)
+    return value
+
+
+def _complete_types(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    return [name for name in event_types() if name.startswith(incomplete)]
+
+
+def select_events(
+    conn: sqlite3.Connection,
+    *,
+    after_id: int = 0,
+    until_id: int | None = None,
+    dataset: str | None = None,
+    types: Sequence[str] = (),
+    since: datetime | None = None,
+    last: int | None = None,
+) -> Iterator[tuple[int, Any]]:
+    """(id, event) of the rows that match, oldest first; with `last`, only the last ones."""
+    from state.event_rows import COLUMNS, from_row
+
+    where = ["id > ?"]
+    params: list[object] = [after_id]
+    if until_id is not None:
+        where.append("id <= ?")
+        params.append(until_id)
+    if dataset is not None:
+        where.append("dataset = ?")
+        params.append(dataset)
+    if types:
+        where.append(f"type IN ({', '.join('?' for _ in types)})")
+        params.extend(types)
+    if since is not None:
+        # Stored times are format_time's text, which sorts as the times do.
+        where.append("at >= ?")
+        params.append(format_time(since))
+    sql = f"SELECT {COLUMNS} FROM events WHERE {' AND '.join(where)}"
+    if last is not None:
+        sql = f"SELECT * FROM ({sql} ORDER BY id DESC LIMIT {int(last)})"
+    cursor = conn.execute(sql + " ORDER BY id", params)
+    for row in cursor:
+        yield from_row(row)
+
+
+def _open(state_dir: Path) -> sqlite3.Connection | None:
+    """A read-only connection, None while the daemon has made no tables yet."""
+    from state.connection import DB_FILENAME, connect_read_only
+
+    path = state_dir / DB_FILENAME
+    if not path.exists():
+        return None
+    conn = connect_read_only(path)
+    if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+        conn.close()
+        return None
+    return conn
+
+
+@click.command("events")
+@ame_state_option
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new events as they come.")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines.")
+@click.option("--dataset", help="Only this data set's events.")
+@click.option(
+    "--type",
+    "types",
+    metavar="TYPE",
+    multiple=True,
+    callback=_types,
+    shell_complete=_complete_types,
+    help="Only events of this type (repeat for several), e.g. run_failed.",
+)
+@click.option(
+    "--since",
+    metavar="DURATION|TIME",
+    callback=_since,
+    help="Only events from this long ago (10m, 2h, 1d) or since this time (ISO 8601, UTC "
+    "unless it says otherwise).",
+)
+@click.option(
+    "-n",
+    "--lines",
+    "last",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Only the last N that match.",
+)
+def events(
+    config_file: Path | None,
+    state_dir: Path | None,
+    follow: bool,
+    as_json: bool,
+    dataset: str | None,
+    types: tuple[str, ...],
+    since: datetime | None,
+    last: int | None,
+) -> int:
+    """The event log, oldest first."""
+    # Following may start before the daemon has made the database: it then waits for it.
+    found = state_dir_for(config_file, state_dir, must_exist=not follow)
+    seen = 0
+    first = True
+    while True:
+        conn = _open(found)
+        if conn is not None:
+            try:
+                # Up to the log's end as it is now, shown or not; the next pass starts there.
+                top = conn.execute("SELECT max(id) FROM events").fetchone()[0] or 0
+                rows = select_events(
+                    conn,
+                    after_id=seen,
+                    until_id=top,
+                    dataset=dataset,
+                    types=types,
+                    since=since,
+                    last=last if first else None,
+                )
+                for id_, event in rows:
+                    item = event_json(id_, event)
+                    click.echo(json.dumps(item) if as_json else event_line(item))
+                seen = top
+            finally:
+                conn.close()
+            first = False
+        if not follow:
+            return EXIT_OK
+        sys.stdout.flush()
+        time.sleep(FOLLOW_POLL_SECONDS)
