@@ -204,6 +204,38 @@ def _heartbeat_url(value: Any) -> str | None:
     return _web_url(value, secret=True)
 
 
+def _engine_kind(value: Any) -> str:
+    """The names of amed.engine.engines.ENGINES (this layer may not import it)."""
+    if value not in ("local", "ray"):
+        raise ValueError(f"{value!r} is not an engine (local or ray)")
+    return str(value)
+
+
+def _ray_address(value: Any) -> str | None:
+    """Ray's Jobs API (`http://host:8265`); Ray's own `ray://` client address is not it."""
+    if value is None:
+        return None
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(str(value).strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"{value!r} must be the address of Ray's Jobs API, e.g. http://127.0.0.1:8265"
+        )
+    return str(value).strip().rstrip("/")
+
+
+def _on_off(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{value!r} is not true or false")
+
+
 Seconds = Annotated[float, PlainValidator(_seconds_above_zero)]
 Percent = Annotated[float, PlainValidator(_percent)]
 Count = Annotated[int, PlainValidator(_count)]
@@ -302,6 +334,19 @@ class Settings(BaseSettings):
     deletion_max_percent: Annotated[
         Percent, Key("deletion.max_percent", "AME_DELETION_MAX_PERCENT")
     ] = 50.0
+    engine_kind: Annotated[
+        str, PlainValidator(_engine_kind), Key("engine.kind", "AME_ENGINE", "--engine")
+    ] = "local"
+    """Where tasks run: `local` (child processes) or `ray` (jobs on a Ray cluster)."""
+    ray_address: Annotated[
+        str | None,
+        PlainValidator(_ray_address),
+        Key("engine.ray_address", "RAY_ADDRESS", "--ray-address"),
+    ] = None
+    detach_on_stop: Annotated[
+        bool, PlainValidator(_on_off), Key("engine.detach_on_stop", "AME_DETACH_ON_STOP")
+    ] = False
+    """On stop, leave Ray jobs running for the next daemon to attach to, not stop them."""
     config_file: Annotated[OptionalPath, Key(env="AME_CONFIG", flag="--config")] = None
     """The TOML file the other settings were read from, if any."""
 
@@ -311,6 +356,21 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"eviction.low_percent ({self.eviction_low_percent:g}) must be below "
                 f"eviction.high_percent ({self.eviction_high_percent:g})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _ray_reachable(self) -> Settings:
+        if self.engine_kind != "ray":
+            return self
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            raise ValueError("engine.kind: ray needs Ray's job client: pip install 'amed[ray]'")
+        if self.ray_address is None:
+            raise ValueError(
+                "engine.ray_address: needed with engine.kind = ray (or --ray-address, "
+                "RAY_ADDRESS), e.g. http://127.0.0.1:8265"
             )
         return self
 

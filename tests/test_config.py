@@ -59,6 +59,9 @@ SAMPLES: dict[str, tuple[str, str, Any]] = {
     "http_token_file": ('"/etc/ame/token"', "/etc/ame/token", Path("/etc/ame/token")),
     "deletion_grace_seconds": ("0", "0", 0.0),
     "deletion_max_percent": ("100", "100", 100.0),
+    "engine_kind": ('"local"', "local", "local"),
+    "ray_address": ('"http://127.0.0.1:8265/"', "http://127.0.0.1:8265/", "http://127.0.0.1:8265"),
+    "detach_on_stop": ("true", "yes", True),
 }
 NUMBERS = [
     name
@@ -368,8 +371,8 @@ def test_a_refusal_names_the_source_that_won(
     [
         (
             'stroage = "x"\n',
-            "{file}: unknown key 'stroage' (known: alerts, dashboard, deletion, eviction, http, "
-            "interval_seconds, project, state_dir, storage, tasks)",
+            "{file}: unknown key 'stroage' (known: alerts, dashboard, deletion, engine, eviction, "
+            "http, interval_seconds, project, state_dir, storage, tasks)",
         ),
         (
             "[tasks\n",
