@@ -150,3 +150,19 @@ def test_follow_shows_the_last_n_then_only_new_events_that_match(tmp_path: Path)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_a_data_set_s_runs_are_found_by_type_in_the_index(tmp_path: Path) -> None:
+    """`ame task list` reads every data set's producing runs: three types of its events,
+    looked up in the index, not each row of its history fetched to test its type."""
+    import sqlite3
+
+    from state.read import _PRODUCING_RUNS_SQL
+
+    seed(tmp_path)
+    conn = sqlite3.connect(tmp_path / "state.db")
+    plan = " ".join(
+        row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + _PRODUCING_RUNS_SQL, ("demo", "d1"))
+    )
+    conn.close()
+    assert "events_by_dataset_type (project=? AND dataset=? AND type=?)" in plan
