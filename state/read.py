@@ -74,6 +74,27 @@ _TASK_RUNS_SQL = (
 )
 
 
+class StoredSize(NamedTuple):
+    """A version as stored: its event's id and time (ISO 8601 text), number and bytes."""
+
+    id: int
+    at: str
+    version: int
+    size_bytes: int
+
+
+class StorageChange(NamedTuple):
+    """A change of the bytes held: a version stored (`delta_bytes` > 0) or deleted."""
+
+    id: int
+    at: str
+    type: str
+    project: str
+    dataset: str
+    version: int
+    delta_bytes: int
+
+
 class DatasetState(NamedTuple):
     project: str
     name: str
@@ -323,3 +344,157 @@ class StateReader:
             "WHERE type = 'task_finished' AND json_extract(data, '$.ok') = 0"
         )
         return {str(type_): int(count) for type_, count in rows}
+
+    # -- the dashboard's bounded reads: each returns at most a page, whatever the state's size
+
+    def projects(self) -> list[str]:
+        """The projects that have data sets not removed."""
+        if self._conn is None:
+            return []
+        rows = self._conn.execute(
+            "SELECT DISTINCT project FROM datasets WHERE status != 'removed' ORDER BY project"
+        )
+        return [str(project) for (project,) in rows]
+
+    def datasets_page(
+        self,
+        *,
+        status: str | None = None,
+        name_contains: str | None = None,
+        project: str | None = None,
+        task: str | None = None,
+        names: Sequence[str] | None = None,
+        needs: str | None = None,
+        include_removed: bool = False,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[DatasetRow], int]:
+        """One page of the data sets that match, ordered like `datasets()`, and how many
+        match in all. `name_contains` matches anywhere in the name, case-insensitively;
+        `status` "removed" finds removed ones whatever `include_removed` says; `names`: only
+        these; `needs`: only those whose inputs name this data set."""
+        if self._conn is None:
+            return [], 0
+        where: list[str] = []
+        params: list[object] = []
+        if status:
+            where.append("status = ?")
+            params.append(status)
+        elif not include_removed:
+            where.append("status != 'removed'")
+        if name_contains:
+            escaped = name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            where.append("name LIKE ? ESCAPE '\\'")
+            params.append(f"%{escaped}%")
+        if project is not None:
+            where.append("project = ?")
+            params.append(project)
+        if task is not None:
+            where.append("task = ?")
+            params.append(task)
+        if names is not None:
+            where.append(f"name IN ({', '.join('?' for _ in names)})" if names else "0")
+            params.extend(names)
+        if needs is not None:
+            where.append("EXISTS (SELECT 1 FROM json_each(coalesce(inputs, '[]')) WHERE value = ?)")
+            params.append(needs)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        total = int(
+            self._conn.execute(f"SELECT COUNT(*) FROM datasets{clause}", params).fetchone()[0]
+        )
+        rows = self._conn.execute(
+            f"SELECT * FROM datasets{clause} ORDER BY project, name LIMIT ? OFFSET ?",
+            [*params, int(limit), int(offset)],
+        )
+        return [dataset_from_record(dict(r)) for r in rows], total
+
+    def events_page(
+        self,
+        *,
+        project: str | None = None,
+        dataset: str | None = None,
+        types: Sequence[str] = (),
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[LoggedEvent]:
+        """Up to `limit` events that match, newest first, older than `before_id` when given."""
+        if self._conn is None:
+            return []
+        from state.event_rows import COLUMNS, from_row
+
+        where: list[str] = []
+        params: list[object] = []
+        if before_id is not None:
+            where.append("id < ?")
+            params.append(int(before_id))
+        if project is not None:
+            where.append("project = ?")
+            params.append(project)
+        if dataset is not None:
+            where.append("dataset = ?")
+            params.append(dataset)
+        if types:
+            where.append(f"type IN ({', '.join('?' for _ in types)})")
+            params.extend(types)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        cursor = self._conn.execute(
+            f"SELECT {COLUMNS} FROM events{clause} ORDER BY id DESC LIMIT ?", [*params, int(limit)]
+        )
+        cursor.row_factory = None
+        return [LoggedEvent(*from_row(row)) for row in cursor]
+
+    def run_events(self, run_id: str) -> list[LoggedEvent]:
+        """Every event of one run (producing or consuming), oldest first."""
+        if self._conn is None:
+            return []
+        from state.event_rows import COLUMNS, from_row
+
+        cursor = self._conn.execute(
+            f"SELECT {COLUMNS} FROM events WHERE type IN ('run_started', 'run_succeeded', "
+            "'run_failed', 'version_stored', 'task_started', 'task_finished') "
+            "AND json_extract(data, '$.run_id') = ? ORDER BY id",
+            (run_id,),
+        )
+        cursor.row_factory = None
+        return [LoggedEvent(*from_row(row)) for row in cursor]
+
+    def version_sizes(self, project: str, dataset: str, *, limit: int = 200) -> list[StoredSize]:
+        """The data set's newest stored versions (up to `limit`), oldest first: every
+        version ever stored, deleted ones included, as its `version_stored` event says."""
+        if self._conn is None:
+            return []
+        rows = self._conn.execute(
+            "SELECT id, at, json_extract(data, '$.version'), json_extract(data, '$.size_bytes') "
+            "FROM events WHERE project = ? AND dataset = ? AND type = 'version_stored' "
+            "ORDER BY id DESC LIMIT ?",
+            (project, dataset, int(limit)),
+        )
+        return [StoredSize(int(i), str(at), int(v), int(s)) for i, at, v, s in rows][::-1]
+
+    def storage_changes(self, *, limit: int = 500) -> tuple[int, list[StorageChange]]:
+        """How the bytes of committed versions changed: the newest `limit` changes (a
+        version stored adds its size, a version deleted takes it away), oldest first, and
+        the bytes held before the first of them. The newest change leaves the sum of the
+        `versions` table."""
+        if self._conn is None:
+            return 0, []
+        rows = self._conn.execute(
+            "SELECT e.id, e.at, e.type, e.project, e.dataset, "
+            "json_extract(e.data, '$.version'), "
+            "CASE e.type WHEN 'version_stored' THEN json_extract(e.data, '$.size_bytes') "
+            "ELSE -(SELECT json_extract(s.data, '$.size_bytes') FROM events s "
+            "WHERE s.project = e.project AND s.dataset = e.dataset AND s.type = 'version_stored' "
+            "AND json_extract(s.data, '$.version') = json_extract(e.data, '$.version') "
+            "ORDER BY s.id DESC LIMIT 1) END "
+            "FROM events e WHERE e.type IN ('version_stored', 'version_deleted') "
+            "ORDER BY e.id DESC LIMIT ?",
+            (int(limit),),
+        ).fetchall()
+        changes = [
+            StorageChange(int(i), str(at), str(t), str(p), str(d), int(v), int(delta or 0))
+            for i, at, t, p, d, v, delta in reversed(rows)
+        ]
+        held = int(
+            self._conn.execute("SELECT coalesce(SUM(size_bytes), 0) FROM versions").fetchone()[0]
+        )
+        return held - sum(c.delta_bytes for c in changes), changes
