@@ -204,6 +204,31 @@ def _heartbeat_url(value: Any) -> str | None:
     return _web_url(value, secret=True)
 
 
+def _runbooks(value: Any) -> tuple[tuple[str, str], ...]:
+    """Alert key prefix to runbook URL: a TOML table (`[alerts.runbooks]`), or `PREFIX=URL`
+    pairs in a variable. Public, as the dashboard's URL: each goes into alerts."""
+    if isinstance(value, str):
+        pairs = [item.partition("=")[::2] for item in value.split()]
+        if not all(prefix and url for prefix, url in pairs):
+            raise ValueError("must be PREFIX=URL pairs (failed=https://wiki/amed#failed)")
+    elif isinstance(value, Mapping):
+        pairs = list(value.items())
+    elif isinstance(value, tuple) and all(isinstance(p, tuple) and len(p) == 2 for p in value):
+        pairs = list(value)  # the default, or a value already checked
+    else:
+        raise ValueError("must be a table of alert key prefixes and runbook URLs")
+    runbooks = []
+    for prefix, url in pairs:
+        if not isinstance(prefix, str) or not prefix.strip():
+            raise ValueError(f"{prefix!r} is not an alert key prefix")
+        try:
+            checked = _dashboard_url(url)
+        except ValueError as exc:
+            raise ValueError(f"{prefix}: {exc}") from None
+        runbooks.append((prefix.strip(), str(checked)))
+    return tuple(runbooks)
+
+
 def _engine_kind(value: Any) -> str:
     """The names of amed.engine.engines.ENGINES (this layer may not import it)."""
     if value not in ("local", "ray"):
@@ -310,6 +335,16 @@ class Settings(BaseSettings):
         Key("alerts.heartbeat_url", "AME_ALERT_HEARTBEAT_URL"),
         Field(repr=False),  # a healthchecks-style URL is its own credential
     ] = None
+    alert_watchdog: Annotated[
+        bool, PlainValidator(_on_off), Key("alerts.watchdog", "AME_ALERT_WATCHDOG")
+    ] = False
+    """An alert that always fires, sent every repeat interval, for a dead man's switch."""
+    alert_runbooks: Annotated[
+        tuple[tuple[str, str], ...],
+        PlainValidator(_runbooks),
+        Key("alerts.runbooks", "AME_ALERT_RUNBOOKS"),
+    ] = ()
+    """(alert key prefix, runbook URL) pairs; an alert links the longest prefix of its key."""
     dashboard_url: Annotated[
         str | None, PlainValidator(_dashboard_url), Key("dashboard.url", "AME_DASHBOARD_URL")
     ] = None

@@ -44,6 +44,12 @@ SAMPLES: dict[str, tuple[str, str, Any]] = {
         "https://hc-ping.com/5e0c-uuid",
         "https://hc-ping.com/5e0c-uuid",
     ),
+    "alert_watchdog": ("true", "on", True),
+    "alert_runbooks": (
+        '{"failed" = "https://wiki.lan/amed#failed", "failed:demo/big" = "https://wiki.lan/big"}',
+        "failed=https://wiki.lan/amed#failed failed:demo/big=https://wiki.lan/big",
+        (("failed", "https://wiki.lan/amed#failed"), ("failed:demo/big", "https://wiki.lan/big")),
+    ),
     "dashboard_url": (
         '"https://amed.example.org/"',
         "https://amed.example.org/",
