@@ -18,32 +18,21 @@ do no I/O, so a signal can never deadlock the loop or interleave with a log line
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-import signal
-import sqlite3
 import time
-from collections.abc import Callable, Iterator
-from types import FrameType
-from typing import Any
+from collections.abc import Callable
 
 import schedule
 
 from amed import logs
 from amed.act.reconciler import Reconciler
-from amed.alerts.channels import AlertChannels
 from amed.config import ConfigError, Settings, resolve
 from amed.daemon.liveness import Heartbeat, PassOutcome, one_line, utc_now
-from amed.daemon.lock import DaemonLock
 from amed.daemon.notify import Notifier
 from amed.daemon.spec_file import SpecFile, load_spec, spec_path
-from amed.engine.engines import DEFAULT_ENGINE, engine_named
-from amed.engine.local import WORK_DIR_NAME
+from amed.daemon.startup import Signals, Started, started
 from amed.plan.actions import Produce
-from amed.store.schemes import open_store
 from spec import Project
-from state.db import StateError, StateStore
 
 EXIT_CONVERGED = 0
 EXIT_FAILED = 1
@@ -67,35 +56,6 @@ channels are built from them at start."""
 Reload = Callable[[], Settings]
 
 
-class _Signals:
-    """What the signal handlers saw. Handlers only assign fields."""
-
-    def __init__(self) -> None:
-        self.stop: signal.Signals | None = None
-        self.stops = 0
-        self.reload = False
-        self._previous: dict[signal.Signals, Any] = {}
-
-    @contextlib.contextmanager
-    def installed(self, *, hangup: bool) -> Iterator[_Signals]:
-        wanted = [signal.SIGTERM, signal.SIGINT] + ([signal.SIGHUP] if hangup else [])
-        for signum in wanted:
-            handler = self._on_hangup if signum == signal.SIGHUP else self._on_stop
-            self._previous[signum] = signal.signal(signum, handler)
-        try:
-            yield self
-        finally:
-            for signum, previous in self._previous.items():
-                signal.signal(signum, previous)
-
-    def _on_stop(self, signum: int, frame: FrameType | None) -> None:
-        self.stops += 1
-        self.stop = signal.Signals(signum)
-
-    def _on_hangup(self, signum: int, frame: FrameType | None) -> None:
-        self.reload = True
-
-
 # -- one pass and done ----------------------------------------------------------------------
 
 
@@ -109,15 +69,12 @@ def run_once(settings: Settings, *, take_over: bool = False) -> int:
     is ready.
     """
     desired = load_spec(spec_path(settings.project_dir))
-    with DaemonLock.acquire(settings.state_dir), _Signals().installed(hangup=False) as signals:
-        reconciler = _open(settings, take_over=take_over)
-        spec = SpecFile(spec_path(settings.project_dir), project=desired, attempted=True)
-        heart = Heartbeat(reconciler, spec, Notifier({}))
-        began = time.monotonic()
+    spec = SpecFile(spec_path(settings.project_dir), project=desired, attempted=True)
+    began = time.monotonic()
+    with started(settings, spec, Notifier({}), take_over=take_over) as daemon:
+        reconciler, signals, heart = daemon.reconciler, daemon.signals, daemon.heart
         ok, error = True, None
         try:
-            reconciler.claim(desired.name)
-            _recover(reconciler)
             heart.beat(force=True)
             everything = frozenset((desired.name, d.name) for d in desired.data_sets)
             # Settle what an earlier daemon left behind and delete debris before producing.
@@ -141,13 +98,7 @@ def run_once(settings: Settings, *, take_over: bool = False) -> int:
             ok, error = False, one_line(exc)
             raise
         finally:
-            reconciler.shutdown(cancel_runs=True)
-            if ok:  # after shutdown: alert outcomes may still be appended until then
-                _record_clean_stop(reconciler)
-            heart.state = "stopped"
             heart.last_pass = PassOutcome(utc_now(), time.monotonic() - began, ok, error)
-            heart.beat(force=True)
-            reconciler.state.close()
 
 
 def _outcome(reconciler: Reconciler, desired: Project, *, stopped: bool = False) -> int:
@@ -176,8 +127,9 @@ def run_forever(
     environment over the config file); by default the config file and environment are read
     again and the values that differed from them at start (given as flags) are kept.
     """
-    with DaemonLock.acquire(settings.state_dir), _Signals().installed(hangup=True) as signals:
-        reconciler = _open(settings, take_over=take_over)
+    spec = SpecFile(spec_path(settings.project_dir))
+    notifier = Notifier()
+    with started(settings, spec, notifier, take_over=take_over, hangup=True) as daemon:
         if settings.http_address:
             from amed.web.server import start_dashboard  # http.server only when asked for
         dashboard = (
@@ -192,37 +144,28 @@ def run_forever(
             if settings.http_address
             else None
         )
-        clean = False
         try:
-            code = _Service(settings, reload or _rereader(settings), reconciler).run(signals)
-            clean = True
-            return code
+            return _Service(settings, reload or _rereader(settings), daemon).run()
         finally:
             if dashboard is not None:
                 dashboard.close()
-            reconciler.shutdown(cancel_runs=True)
-            if clean:  # after shutdown: alert outcomes may still be appended until then
-                _record_clean_stop(reconciler)
-            reconciler.state.close()
 
 
 class _Service:
-    def __init__(self, settings: Settings, reload: Reload, reconciler: Reconciler) -> None:
+    def __init__(self, settings: Settings, reload: Reload, daemon: Started) -> None:
         self.settings = settings
         self.reload_settings = reload
-        self.reconciler = reconciler
-        self.spec = SpecFile(spec_path(settings.project_dir))
-        self.notifier = Notifier()
-        self.heart = Heartbeat(reconciler, self.spec, self.notifier)
+        self.reconciler = daemon.reconciler
+        self.signals = daemon.signals
+        self.heart = daemon.heart
+        self.spec = self.heart.spec
+        self.notifier = self.heart.notifier
         self.scheduler = schedule.Scheduler()
         self.log = logs.get()
 
-    def run(self, signals: _Signals) -> int:
-        reconciler, log = self.reconciler, self.log
+    def run(self) -> int:
+        reconciler, signals, log = self.reconciler, self.signals, self.log
         self._schedule()
-        current = self.spec.load()
-        if current is not None:  # otherwise claimed at the first pass with a valid one
-            reconciler.claim(current.name)
         log.info(
             "started",
             project=str(self.settings.project_dir),
@@ -231,7 +174,6 @@ class _Service:
             interval_seconds=self.settings.interval_seconds,
             stop_timeout_seconds=self.settings.stop_timeout_seconds,
         )
-        _recover(reconciler)
         self.notifier.ready(self.heart.status_line())
         self.heart.beat(force=True)
         self.notifier.tick()
@@ -325,7 +267,7 @@ def _rereader(settings: Settings) -> Reload:
     return lambda: resolve({}, env, settings.config_file).model_copy(update=pinned)
 
 
-def _drain(reconciler: Reconciler, settings: Settings, signals: _Signals, heart: Heartbeat) -> None:
+def _drain(reconciler: Reconciler, settings: Settings, signals: Signals, heart: Heartbeat) -> None:
     """Start nothing new; let running tasks finish for up to the stop timeout (or until a
     second signal), then end their process groups; return once every run is recorded."""
     log = logs.get()
@@ -351,64 +293,3 @@ def _drain(reconciler: Reconciler, settings: Settings, signals: _Signals, heart:
         reconciler.wait_for_change(timeout=POLL_SECONDS)
         heart.notifier.tick()
         heart.beat()
-
-
-def _recover(reconciler: Reconciler) -> None:
-    """Undo what a crash of an earlier daemon left, before the first pass.
-
-    A crash cannot put the projection out of step with the log (both change in one
-    transaction), but a damaged or hand-edited database can: check it against a replay of
-    the whole log, and rebuild it if needed, unless the last daemon stopped cleanly and
-    neither the log nor the tables changed since (a replay of a million events takes tens
-    of seconds, and most starts follow a clean stop). Processes its runs left running (it
-    was killed, so nothing ended them) are ended, then the working copies of those runs are
-    deleted (their output.log is kept); no run of ours is live yet, and the lock keeps
-    other daemons out. Runs the log still calls live are marked lost by the first
-    pass, and store debris is swept after it.
-    """
-    reason = reconciler.state.why_check()
-    if reason is not None:
-        _check_tables(reconciler.state, reason)
-    engine_named(DEFAULT_ENGINE).end_leftovers(reconciler.settings.state_dir / "runs")
-    _remove_stale_copies(reconciler)
-
-
-def _check_tables(state: StateStore, reason: str) -> None:
-    log = logs.get()
-    began = time.monotonic()
-    mismatches = state.check()
-    log.info(
-        "state_checked",
-        reason=reason,
-        mismatches=len(mismatches),
-        seconds=round(time.monotonic() - began, 3),
-    )
-    if mismatches:
-        for mismatch in mismatches[:20]:
-            log.error("projection_mismatch", table=mismatch.table, key=list(mismatch.key))
-        state.rebuild()
-        log.warning("projection_rebuilt", mismatches=len(mismatches))
-
-
-def _record_clean_stop(reconciler: Reconciler) -> None:
-    """Spares the next start a replay of the log; failing to record it costs only that."""
-    try:
-        reconciler.state.record_clean_stop()
-    except (sqlite3.Error, StateError, OSError) as exc:
-        logs.get().warning("clean_stop_not_recorded", error=str(exc))
-
-
-def _remove_stale_copies(reconciler: Reconciler) -> None:
-    log = logs.get()
-    stale = sorted(reconciler.settings.state_dir.glob(f"runs/*/{WORK_DIR_NAME}"))
-    for work in stale:
-        shutil.rmtree(work, ignore_errors=True)
-    if stale:
-        log.info("stale_working_copies_deleted", runs=[w.parent.name for w in stale])
-
-
-def _open(settings: Settings, *, take_over: bool = False) -> Reconciler:
-    channels = AlertChannels(settings.alert_urls, settings.alert_config)
-    store = open_store(settings.storage_url)
-    state = StateStore.in_dir(settings.state_dir)
-    return Reconciler(settings, state, store, channels=channels, take_over=take_over)
