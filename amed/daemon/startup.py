@@ -30,7 +30,8 @@ from amed.daemon.spec_file import SpecFile
 from amed.engine.engines import DEFAULT_ENGINE, engine_named
 from amed.engine.local import WORK_DIR_NAME
 from amed.store.schemes import open_store
-from state.db import StateError, StateStore
+from state.db import StateStore
+from state.errors import StateError
 
 
 class Signals:

@@ -24,7 +24,6 @@ from amed.plan.alerts import ClearAlert, Deliver, RaiseAlert
 from amed.plan.decide import decide
 from amed.plan.facts import Facts, Policy
 from spec import Project, load_text
-from state.db import replay
 from state.events import (
     AlertDelivered,
     DatasetEvicted,
@@ -39,6 +38,7 @@ from state.events import (
     VersionStored,
 )
 from state.observed import Observed
+from state.tables import replay
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 GiB = 2**30

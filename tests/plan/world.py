@@ -44,7 +44,6 @@ from amed.plan.facts import Facts
 from amed.plan.graph import input_names
 from amed.plan.tasks import StartTask
 from spec import Project
-from state.db import replay
 from state.events import (
     AlertDelivered,
     DatasetEvicted,
@@ -60,6 +59,7 @@ from state.events import (
 )
 from state.observed import Observed
 from state.rows import DatasetRow, TaskRow
+from state.tables import replay
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 KiB, MiB, GiB = 2**10, 2**20, 2**30

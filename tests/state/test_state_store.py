@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from state.db import StateError, StateStore
+from state.db import StateStore
+from state.errors import StateError
 from state.events import (
     AlertCleared,
     AlertDelivered,
