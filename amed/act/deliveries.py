@@ -53,6 +53,7 @@ class Deliveries:
         self.runs_dir = settings.state_dir / "runs" if settings else None
         self.host = (settings.alert_instance if settings else None) or socket.gethostname()
         self.dashboard_url = dashboard_url(settings) if settings else None
+        self.runbooks = settings.alert_runbooks if settings else ()
         heartbeat = settings.alert_heartbeat_url if settings else None
         self.sender = (
             AlertSender(channels, self._record, prepare=self._prepare, heartbeat_url=heartbeat)
@@ -125,6 +126,7 @@ class Deliveries:
             body=message.body,
             labels=message.labels,
             link=message.link,
+            runbook=message.runbook,
         )
 
     def _compose(self, delivery: Delivery, observed: Observed) -> Message | None:
@@ -152,6 +154,7 @@ class Deliveries:
             task_output=self._output_tail(task.last_run_id) if task else None,
             cleared_at=delivery.cleared_at,
             dashboard_url=self.dashboard_url,
+            runbooks=self.runbooks,
         )
 
     def _output_tail(self, run_id: str | None) -> str | None:

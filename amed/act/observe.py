@@ -42,6 +42,7 @@ def policy_of(settings: Settings) -> Policy:
         alert_after_failures=settings.alert_after_failures,
         deletion_grace_seconds=settings.deletion_grace_seconds,
         deletion_max_percent=settings.deletion_max_percent,
+        watchdog=settings.alert_watchdog,
     )
 
 

@@ -65,7 +65,7 @@ the next ping, never a pass."""
 @dataclass(frozen=True)
 class Delivery:
     """`project`: whose alert it is, handed back in the outcome; apprise never sees it.
-    `labels` and `link` go into the payload of channels with fields (json://).
+    `labels`, `link` and `runbook` go into the payload of channels with fields (json://).
     `cleared_at`: when a resolved notice's condition stopped holding, if known."""
 
     key: str
@@ -78,6 +78,7 @@ class Delivery:
     labels: Mapping[str, str] = field(default_factory=dict)
     link: str | None = None
     cleared_at: datetime | None = None
+    runbook: str | None = None
 
 
 @dataclass(frozen=True)
@@ -398,6 +399,8 @@ def _payload_fields(service: object, delivery: Delivery) -> Iterator[None]:
     }
     if delivery.link:
         ours["link"] = delivery.link
+    if delivery.runbook:
+        ours["runbook"] = delivery.runbook
     extras.update({name: value for name, value in ours.items() if name not in saved})
     try:
         yield

@@ -63,7 +63,8 @@ class Seen:
     `cleared_at`: when the condition stopped holding (resolved notices). `task_next_run`:
     the task's next scheduled run, if it has a schedule; `task_output`: the end of what its
     last run printed (masked when written). `dashboard_url`: the dashboard's base URL, if
-    people can reach it."""
+    people can reach it. `runbooks`: (key prefix, URL) pairs; a message links the longest
+    prefix of its key that has one."""
 
     now: datetime
     host: str
@@ -75,6 +76,7 @@ class Seen:
     task_output: str | None = None
     cleared_at: datetime | None = None
     dashboard_url: str | None = None
+    runbooks: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class Message:
     body: str
     labels: Mapping[str, str] = field(default_factory=dict)
     link: str | None = None
+    runbook: str | None = None
 
 
 def render(notice: str, seen: Seen) -> Message:
@@ -102,8 +105,19 @@ def render(notice: str, seen: Seen) -> Message:
     footer = [f"{name}: {value}" for name, value in labels.items() if name != "notice"]
     if link:
         footer.append(f"dashboard: {link}")
+    runbook = runbook_for(alert.key, seen.runbooks)
+    if runbook:
+        footer.append(f"runbook: {runbook}")
     body = f"{text.rstrip()}\n\n--\n" + "\n".join(footer)
-    return Message(alert.key, notice, alert.severity, title, body, labels, link)
+    return Message(alert.key, notice, alert.severity, title, body, labels, link, runbook)
+
+
+def runbook_for(key: str, runbooks: tuple[tuple[str, str], ...]) -> str | None:
+    """The URL of the longest prefix of `key` that has one (`failed:demo/` before `failed`),
+    so that a team can point one data set's alerts at its own page and the rest at a
+    general one."""
+    matching = [(len(prefix), url) for prefix, url in runbooks if key.startswith(prefix)]
+    return max(matching)[1] if matching else None
 
 
 # -- firing -----------------------------------------------------------------------------------
@@ -238,6 +252,7 @@ def _cause(seen: Seen) -> tuple[str, str]:
         "store_unreachable": "the object store answers again",
         "spec_invalid": "ame.yaml loads again",
         "mass_deletion": ("the held deletion was confirmed, or ame.yaml names the data sets again"),
+        "watchdog": "the watchdog was switched off (alerts.watchdog)",
     }
     return _plain_title(alert.title), causes.get(subject.kind, "the condition no longer holds")
 

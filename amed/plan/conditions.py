@@ -167,6 +167,8 @@ def conditions(
         )
     if held is not None:
         found.append(_held_deletion(project, held, facts))
+    if facts.policy.watchdog:
+        found.append(_watchdog(facts))
     if facts.spec_error:
         found.append(
             Condition(
@@ -255,6 +257,25 @@ def _wont_fit(row: DatasetRow, usage: Usage) -> list[Condition]:
             ),
         )
     ]
+
+
+def _watchdog(facts: Facts) -> Condition:
+    """Always firing while switched on, as Alertmanager's Watchdog: a receiver elsewhere that
+    expects it every repeat interval notices when it stops, that is when amed, its host or
+    the way its alerts travel is down. Silence is otherwise indistinguishable from health."""
+    every = facts.policy.alert_repeat_seconds
+    return Condition(
+        key="watchdog",
+        severity="info",
+        title="amed: watchdog: amed and its alert path are working",
+        body=(
+            "This alert always fires while alerts.watchdog is on, and is sent again every "
+            f"{every:g} s (alerts.repeat_interval_seconds). Route it to a dead man's switch "
+            "(a healthchecks-style service, or a receiver that pages when it stops "
+            "arriving): when it stops, amed, its host or its alert channel is down. Nothing "
+            "needs doing while it arrives."
+        ),
+    )
 
 
 def _held_deletion(project: str, held: HeldDeletions, facts: Facts) -> Condition:

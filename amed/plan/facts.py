@@ -18,6 +18,7 @@ class Policy:
     alert_after_failures: int = 3
     deletion_grace_seconds: float = 3600.0
     deletion_max_percent: float = 50.0
+    watchdog: bool = False
 
 
 @dataclass(frozen=True)
