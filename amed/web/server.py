@@ -1,13 +1,10 @@
-"""The read-only dashboard: an HTML page, a JSON API and Prometheus metrics over HTTP.
+"""The read-only dashboard: pages, a JSON API and Prometheus metrics over HTTP.
 
 It serves what the state database says and never changes anything: each request opens its
 own read-only `StateReader` (under WAL it never blocks the daemon, and readers share
 nothing, so the server's threads need no lock). GET and HEAD only. A failing request is a
 500 with one short line, logged with its cause; a traceback never reaches the client.
-
-Routes: `/` (every data set; `?all=1` adds removed ones), `/datasets/<project>/<name>`,
-`/api/datasets` (exactly `ame ds list --json`), `/api/datasets/<project>/<name>` (exactly
-`ame ds show NAME --json`), `/metrics`, `/healthz`.
+What each path serves is `amed.web.routes`.
 
 Before any route, a request must name an accepted host, and carry the token when one is set
 (`/healthz` excepted, for probes): see `amed.web.access`.
@@ -15,97 +12,39 @@ Before any route, a request must name an accepted host, and carry the token when
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import socketserver
 import threading
-from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import urlsplit
 
 from amed import logs
 from amed.addresses import is_loopback, parse_address
-from amed.plan.capacity import Usage, usage_of
-from amed.store.diskspace import free_bytes_under
 from amed.web.access import Access, read_token
-from amed.web.listing import dataset_document, dataset_json, manifest_summary
-from amed.web.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from amed.web.metrics import RUN_SECONDS_BOUNDS, Detail, RunSeconds, metrics_text
-from amed.web.pages import dataset_page, index_page
-from state.read import StateReader
+from amed.web.live import CONTENT_SECURITY_POLICY
+from amed.web.plots import NO_LEVELS, Levels
+from amed.web.routes import Response, Source, route, text
 
-HTML = "text/html; charset=utf-8"
-JSON = "application/json"
-TEXT = "text/plain; charset=utf-8"
 ALLOWED_METHODS = "GET, HEAD"
 SHUTDOWN_POLL_SECONDS = 0.1
 """How often the server's loop looks for `close()`: the longest `close()` waits."""
 _HEADERS = {
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
-    # No script, no outside resource: only the inline style the pages carry.
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    # Inline style, the pages' one script (by its hash) and requests to this server only.
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "Referrer-Policy": "no-referrer",
 }
 
 
-# -- the address ----------------------------------------------------------------------------
-
-
-# -- the server -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Source:
-    """What every request reads from: the state dir, and the facts the database lacks."""
-
-    state_dir: Path
-    capacity_bytes: int | None
-    storage_url: str
-
-    def reader(self) -> StateReader:
-        return StateReader.in_dir(self.state_dir)
-
-    def usage(self, reader: StateReader) -> Usage:
-        try:
-            disk_free = free_bytes_under(self.storage_url)
-        except OSError:
-            disk_free = None
-        return usage_of(
-            reader.observed(), capacity_bytes=self.capacity_bytes, disk_free_bytes=disk_free
-        )
-
-
-@dataclass(frozen=True)
-class Response:
-    status: int
-    content_type: str
-    body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-def _text(status: int, text: str, **headers: str) -> Response:
-    return Response(status, TEXT, (text + "\n").encode(), headers)
-
-
-def _json(document: Any) -> Response:
-    return Response(200, JSON, (json.dumps(document, indent=2) + "\n").encode())
-
-
-def _html(page: str) -> Response:
-    return Response(200, HTML, page.encode())
-
-
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
-    source: _Source
+    source: Source
     access: Access
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -139,7 +78,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _not_allowed(self) -> None:
         self._send(
             self._refusal()
-            or _text(
+            or text(
                 405,
                 "method not allowed: the dashboard is read-only (GET, HEAD)",
                 Allow=ALLOWED_METHODS,
@@ -155,11 +94,11 @@ class _Handler(BaseHTTPRequestHandler):
         access = self.server.access
         hosts = self.headers.get_all("Host") or []
         if len(hosts) != 1 or not access.host_allowed(hosts[0]):
-            return _text(421, access.host_refusal())
+            return text(421, access.host_refusal())
         if urlsplit(self.path).path != "/healthz" and not access.authorized(
             self.headers.get("Authorization")
         ):
-            return _text(
+            return text(
                 401,
                 "unauthorized: send the header 'Authorization: Bearer <token>' with the token "
                 "from http.token_file",
@@ -178,12 +117,12 @@ class _Handler(BaseHTTPRequestHandler):
             logs.get(component="dashboard").error(
                 "dashboard_request_failed", path=self.path, error=f"{type(exc).__name__}: {exc}"
             )
-            response = _text(500, "internal error: see amed's log")
+            response = text(500, "internal error: see amed's log")
         self._send(response, with_body=with_body)
 
     def _send(self, response: Response, *, with_body: bool) -> None:
         self.send_response(response.status)
-        for name, value in {**_HEADERS, **response.headers}.items():
+        for name, value in {**_HEADERS, **(response.headers or {})}.items():
             self.send_header(name, value)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))
@@ -225,6 +164,7 @@ def start_dashboard(
     allowed_hosts: Iterable[str] = (),
     token_file: Path | None = None,
     env: Mapping[str, str] | None = None,
+    levels: Levels = NO_LEVELS,
 ) -> Dashboard:
     """Serve the dashboard on `address` ("host:port") from a daemon thread.
 
@@ -233,6 +173,7 @@ def start_dashboard(
     bound. Any address given is served, but one that is not loopback and has no token is
     logged as a warning: the page shows data set names and errors to whoever reaches it.
     `env` (default: the process's) is where systemd's `$CREDENTIALS_DIRECTORY` is looked up.
+    `levels`: the eviction watermarks and the warning level, drawn on the storage plot.
     """
     host, port = parse_address(address)
     token = read_token(token_file, os.environ if env is None else env)
@@ -252,7 +193,7 @@ def start_dashboard(
         raise OSError(
             exc.errno, f"cannot serve the dashboard on {address}: {exc.strerror or exc}"
         ) from None
-    server.source = _Source(state_dir, capacity_bytes, storage_url)
+    server.source = Source(state_dir, capacity_bytes, storage_url, levels)
     server.access = access
     bound_port = int(server.server_address[1])
     shown_host = f"[{host}]" if ":" in host else host
@@ -271,92 +212,3 @@ def start_dashboard(
         token_required=token is not None,
     )
     return Dashboard(url=url, port=bound_port, _server=server, _thread=thread)
-
-
-# -- routes ---------------------------------------------------------------------------------
-
-
-def route(source: _Source, target: str) -> Response:
-    """The response to a GET of `target` (path and query)."""
-    parts = urlsplit(target)
-    segments = [unquote(s) for s in parts.path.split("/")[1:]]
-    query = parse_qs(parts.query)
-    include_removed = query.get("all", [""])[-1].lower() in ("1", "true", "yes")
-    handlers: dict[tuple[str, ...], Callable[[], Response]] = {
-        ("",): lambda: _index(source, include_removed),
-        ("healthz",): lambda: Response(200, TEXT, b"ok"),
-        ("metrics",): lambda: _metrics(source),
-        ("api", "datasets"): lambda: _list(source, include_removed),
-    }
-    key = tuple(segments)
-    if key in handlers:
-        return handlers[key]()
-    match segments:
-        case ["datasets", project, name] if project and name:
-            return _one(source, project, name, as_json=False)
-        case ["api", "datasets", project, name] if project and name:
-            return _one(source, project, name, as_json=True)
-    return _text(404, f"not found: {parts.path}")
-
-
-def _index(source: _Source, include_removed: bool) -> Response:
-    reader = source.reader()
-    try:
-        rows = reader.datasets(include_removed=include_removed)
-        usage = source.usage(reader)
-        alerts = reader.alerts()
-    finally:
-        reader.close()
-    return _html(
-        index_page(rows, usage, alerts, now=datetime.now(UTC), include_removed=include_removed)
-    )
-
-
-def _list(source: _Source, include_removed: bool) -> Response:
-    reader = source.reader()
-    try:
-        rows = reader.datasets(include_removed=include_removed)
-    finally:
-        reader.close()
-    return _json([dataset_json(r) for r in rows])
-
-
-def _one(source: _Source, project: str, name: str, *, as_json: bool) -> Response:
-    reader = source.reader()
-    try:
-        row = reader.dataset(name, project)
-        if row is None:
-            return _text(404, f"no data set {project}/{name}")
-        versions = reader.versions(project, name)
-        history = list(reader.events(project=project, dataset=name))
-        state_id = reader.state_id()
-        others = reader.datasets()
-    finally:
-        reader.close()
-    if as_json:
-        document = dataset_document(row, versions, history, others)
-        document["manifest"] = manifest_summary(source.storage_url, row, state_id)
-        return _json(document)
-    return _html(dataset_page(row, versions, history, others, now=datetime.now(UTC)))
-
-
-def _metrics(source: _Source) -> Response:
-    reader = source.reader()
-    try:
-        datasets = reader.dataset_states()
-        cumulative, count, total = reader.run_seconds_histogram(RUN_SECONDS_BOUNDS)
-        text = metrics_text(
-            status_counts=Counter(d.status for d in datasets),
-            usage=source.usage(reader),
-            event_counts=reader.event_counts(),
-            alerts_firing=sum(1 for a in reader.alerts() if a.firing),
-            detail=Detail(
-                datasets=datasets,
-                channels=reader.channels(),
-                daemon=reader.daemon(),
-                run_seconds=RunSeconds(cumulative, count, total),
-            ),
-        )
-    finally:
-        reader.close()
-    return Response(200, METRICS_CONTENT_TYPE, text.encode())

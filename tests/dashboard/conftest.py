@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from amed.web.live import SCRIPT
 from amed.web.server import Dashboard, start_dashboard
 from state.db import StateStore
 from state.events import (
@@ -175,6 +176,14 @@ def fetch(url: str, method: str = "GET", data: bytes | None = None) -> Reply:
     except urllib.error.HTTPError as error:
         with error:
             return Reply(error.code, error.headers, error.read().decode())
+
+
+def without_our_script(page: str) -> str:
+    """The page less the one script the dashboard writes itself (exactly once): whatever
+    `<script` is left came from data and was not escaped."""
+    ours = f"<script>{SCRIPT}</script>"
+    assert page.count(ours) == 1, "the page does not carry its live-update script once"
+    return page.replace(ours, "")
 
 
 @pytest.fixture

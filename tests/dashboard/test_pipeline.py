@@ -15,7 +15,7 @@ from amed.cli.ame_cmd import cli as ame
 from amed.web.server import Dashboard, start_dashboard
 from state.db import StateStore
 from state.events import DatasetDeclared, DatasetRemoved
-from tests.dashboard.conftest import HOSTILE_NAME, T0, fetch
+from tests.dashboard.conftest import HOSTILE_NAME, T0, fetch, without_our_script
 
 
 def _declared(name: str, *inputs: str) -> DatasetDeclared:
@@ -97,7 +97,7 @@ def test_an_input_with_a_hostile_name_is_escaped_in_its_text_and_its_link(
     inputs = _list(page, "inputs")
     assert HOSTILE_NAME not in page
     assert '<a href="/datasets/demo/%3Ci%3Eodd%3C%2Fi%3E">&lt;i&gt;odd&lt;/i&gt;</a>' in inputs
-    assert "<script" not in page
+    assert "<script" not in without_our_script(page)
 
 
 def test_the_json_page_carries_inputs_and_dependants_as_ame_ds_show_does(
@@ -118,3 +118,18 @@ def test_the_json_page_carries_inputs_and_dependants_as_ame_ds_show_does(
     features = json.loads(fetch(pipeline.url + "api/datasets/demo/features").body)
     assert (raw["inputs"], raw["dependants"]) == ([], ["features"])
     assert (features["inputs"], features["dependants"]) == (["raw", HOSTILE_NAME], [])
+
+
+def test_the_lineage_links_every_data_set_and_task(pipeline: Dashboard) -> None:
+    page = fetch(pipeline.url + "lineage").body
+    svg = re.search(r'<svg class="graph" id="lineage".*?</svg>', page, re.S)
+    assert svg, "no lineage graph"
+    hrefs = set(re.findall(r'<a class="node \w+" href="([^"]+)"', svg.group(0)))
+    assert hrefs == {
+        "/datasets/demo/raw",
+        "/datasets/demo/features",
+        "/datasets/demo/%3Ci%3Eodd%3C%2Fi%3E",
+        "/tasks/demo/make",
+    }
+    assert svg.group(0).count('class="edge"') == 5  # 3 data sets from make, 2 inputs into it
+    assert HOSTILE_NAME not in page

@@ -1,0 +1,316 @@
+"""Which path serves what: every page, its live parts under `/api/live`, the JSON API, metrics.
+
+A page is read from one read-only `StateReader` opened for the request and closed after
+it. `/api/live?path=P` answers with the parts of the page at P, built by the same code as
+the page itself, so a page and its live updates never disagree. Every read is bounded (a
+page of data sets, of events, of a log), so a page costs the same at 10,000 data sets.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from amed.plan.capacity import Usage, usage_of
+from amed.store.diskspace import free_bytes_under
+from amed.web.health import Health, health_line
+from amed.web.history import HISTORY_PAGE, before_id, chosen_type, history_list, pager, type_filter
+from amed.web.html import Page, clock, render
+from amed.web.lineage import build, lineage_svg, neighbourhood
+from amed.web.listing import dataset_document, dataset_json, manifest_summary
+from amed.web.live import SCRIPT
+from amed.web.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from amed.web.metrics import RUN_SECONDS_BOUNDS, Detail, RunSeconds, metrics_text
+from amed.web.pages import (
+    INDEX_PAGE,
+    DatasetView,
+    Filter,
+    alerts_panel,
+    capacity_panel,
+    dataset_page,
+    index_parts,
+)
+from amed.web.plots import NO_LEVELS, Levels, storage_plot
+from amed.web.runs import TaskView, is_run_id, read_log_page, run_page, task_page
+from state.read import StateReader
+
+HTML = "text/html; charset=utf-8"
+JSON = "application/json"
+TEXT = "text/plain; charset=utf-8"
+STORAGE_POINTS = 500
+"""The newest changes of the bytes held that the overview's plot shows."""
+LINEAGE_DATASETS = 300
+"""Data sets drawn on the lineage page; beyond, each data set's page draws its own."""
+TASK_DATASETS = 50
+"""A task's data sets whose runs its page gathers."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """What every request reads from: the state dir, and the facts the database lacks."""
+
+    state_dir: Path
+    capacity_bytes: int | None
+    storage_url: str
+    levels: Levels = NO_LEVELS
+
+    def reader(self) -> StateReader:
+        return StateReader.in_dir(self.state_dir)
+
+    def usage(self, reader: StateReader) -> Usage:
+        try:
+            disk_free = free_bytes_under(self.storage_url)
+        except OSError:
+            disk_free = None
+        return usage_of(
+            reader.observed(), capacity_bytes=self.capacity_bytes, disk_free_bytes=disk_free
+        )
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    content_type: str
+    body: bytes
+    headers: dict[str, str] | None = None
+
+
+def text(status: int, line: str, **headers: str) -> Response:
+    return Response(status, TEXT, (line + "\n").encode(), headers)
+
+
+def _json(document: Any) -> Response:
+    return Response(200, JSON, (json.dumps(document, indent=2) + "\n").encode())
+
+
+def route(source: Source, target: str) -> Response:
+    """The response to a GET of `target` (path and query)."""
+    parts = urlsplit(target)
+    segments = [unquote(s) for s in parts.path.split("/")[1:]]
+    query = parse_qs(parts.query)
+    include_removed = query.get("all", [""])[-1].lower() in ("1", "true", "yes")
+    match segments:
+        case ["healthz"]:
+            return Response(200, TEXT, b"ok")
+        case ["metrics"]:
+            return _metrics(source)
+        case ["api", "datasets"]:
+            return _list(source, include_removed)
+        case ["api", "datasets", project, name] if project and name:
+            return _one(source, project, name)
+        case ["api", "live"]:
+            return _live(source, query.get("path", ["/"])[-1])
+    now = datetime.now(UTC)
+    page = page_at(source, target, now)
+    if page is None:
+        return text(404, f"not found: {parts.path}")
+    return Response(200, HTML, render(page, script=SCRIPT, now=now).encode())
+
+
+def _live(source: Source, target: str) -> Response:
+    if not target.startswith("/") or target.startswith("/api/"):
+        return text(400, "path: give the path of a page, as /datasets/<project>/<name>")
+    now = datetime.now(UTC)
+    page = page_at(source, target, now)
+    if page is None:
+        return text(404, f"not found: {urlsplit(target).path}")
+    return _json({"at": clock(now), "parts": page.live_parts()})
+
+
+def page_at(source: Source, target: str, now: datetime) -> Page | None:
+    """The page at `target` (path and query) with the header's health, None if none."""
+    parts = urlsplit(target)
+    segments = [unquote(s) for s in parts.path.split("/")[1:]]
+    query = parse_qs(parts.query)
+    builders: dict[str, Callable[[StateReader, list[str]], Page | None]] = {
+        "": lambda r, _: _index(source, r, Filter.of(query), now),
+        "lineage": lambda r, _: _lineage(r),
+        "events": lambda r, _: _events(r, query, now),
+        "datasets": lambda r, rest: _dataset(r, rest, query, now),
+        "tasks": lambda r, rest: _task(r, rest, now),
+        "runs": lambda r, rest: _run(source, r, rest, query, now),
+    }
+    head, rest = segments[0], segments[1:]
+    if head not in builders or (head in ("", "lineage", "events") and rest):
+        return None
+    reader = source.reader()
+    try:
+        page = builders[head](reader, rest)
+        if page is None:
+            return None
+        return replace(page, health=health_line(Health.read(reader), now))
+    finally:
+        reader.close()
+
+
+def _index(source: Source, reader: StateReader, chosen: Filter, now: datetime) -> Page:
+    rows, total = reader.datasets_page(
+        status=chosen.status,
+        name_contains=chosen.name or None,
+        include_removed=chosen.include_removed,
+        limit=INDEX_PAGE,
+        offset=(chosen.page - 1) * INDEX_PAGE,
+    )
+    usage = source.usage(reader)
+    baseline, changes = reader.storage_changes(limit=STORAGE_POINTS)
+    plot = storage_plot(
+        baseline, changes, capacity_bytes=usage.capacity_bytes, levels=source.levels, now=now
+    )
+    overview = (
+        capacity_panel(usage)
+        + alerts_panel(reader.alerts())
+        + f"<h2>Bytes held <span class='muted small'>(the newest {STORAGE_POINTS} changes at "
+        "most)</span></h2>" + plot
+    )
+    listing = index_parts(rows, total, reader.status_counts(), chosen, now)
+    return Page("amed: data sets", (("overview", overview), *listing))
+
+
+def _dataset(
+    reader: StateReader, rest: list[str], query: dict[str, list[str]], now: datetime
+) -> Page | None:
+    if len(rest) != 2 or not all(rest):
+        return None
+    project, name = rest
+    row = reader.dataset(name, project)
+    if row is None:
+        return None
+    chosen, before = chosen_type(query), before_id(query)
+    # Only the rows its pipeline shows: its inputs and the data sets made from it.
+    inputs, _ = reader.datasets_page(project=project, names=row.inputs, limit=1000)
+    users, _ = reader.datasets_page(project=project, needs=name, limit=1000)
+    others = [*inputs, *users]
+    view = DatasetView(
+        row=row,
+        versions=reader.versions(project, name),
+        history=reader.events_page(
+            project=project,
+            dataset=name,
+            types=(chosen,) if chosen else (),
+            before_id=before,
+            limit=HISTORY_PAGE,
+        ),
+        others=others,
+        sizes=reader.version_sizes(project, name),
+        runs=reader.producing_runs(project, name),
+    )
+    page = dataset_page(view, now=now, chosen_type=chosen, before=before)
+    graph = neighbourhood(row, others, reader.tasks())
+    lineage = lineage_svg(graph, focus=("dataset", project, name), svg_id="neighbourhood")
+    parts = tuple(
+        (pid, body + lineage) if pid == "pipeline-part" else (pid, body) for pid, body in page.parts
+    )
+    return replace(page, parts=parts)
+
+
+def _task(reader: StateReader, rest: list[str], now: datetime) -> Page | None:
+    if len(rest) != 2 or not all(rest):
+        return None
+    project, name = rest
+    consumer = next((t for t in reader.tasks() if t.key == (project, name)), None)
+    made, total = reader.datasets_page(project=project, task=name, limit=TASK_DATASETS)
+    if consumer is None and not made:
+        return None
+    runs = [r for d in made for r in reader.producing_runs(project, d.name)]
+    runs += reader.task_runs(project, name)
+    view = TaskView(project, name, consumer, made, total, runs)
+    return task_page(view, now=now)
+
+
+def _run(
+    source: Source, reader: StateReader, rest: list[str], query: dict[str, list[str]], now: datetime
+) -> Page | None:
+    if len(rest) != 1 or not is_run_id(rest[0]):
+        return None
+    run_id = rest[0]
+    events = reader.run_events(run_id)
+    if not events:
+        return None
+    raw = query.get("page", [""])[-1]
+    log = read_log_page(source.state_dir, run_id, int(raw) if raw.isdigit() else None)
+    return run_page(run_id, events, log, now=now)
+
+
+def _lineage(reader: StateReader) -> Page:
+    rows, total = reader.datasets_page(limit=LINEAGE_DATASETS)
+    graph = build(rows, reader.tasks())
+    note = (
+        f"<p class='muted small'>The first {len(rows)} of {total} data sets; each data set's "
+        "page draws its own neighbourhood.</p>"
+        if total > len(rows)
+        else ""
+    )
+    return Page(
+        "amed: lineage", (("lineage-part", "<h2>Lineage</h2>" + note + lineage_svg(graph)),)
+    )
+
+
+def _events(reader: StateReader, query: dict[str, list[str]], now: datetime) -> Page:
+    chosen, before = chosen_type(query), before_id(query)
+    types = (chosen,) if chosen else ()
+    events = reader.events_page(types=types, before_id=before, limit=HISTORY_PAGE)
+    return Page(
+        "amed: events",
+        (
+            ("history-filter", "<h2>Events</h2>" + type_filter("/events", chosen)),
+            (
+                "history-part",
+                history_list(events, now, with_dataset=True)
+                + pager("/events", events, chosen, before),
+            ),
+        ),
+    )
+
+
+def _list(source: Source, include_removed: bool) -> Response:
+    reader = source.reader()
+    try:
+        rows = reader.datasets(include_removed=include_removed)
+    finally:
+        reader.close()
+    return _json([dataset_json(r) for r in rows])
+
+
+def _one(source: Source, project: str, name: str) -> Response:
+    reader = source.reader()
+    try:
+        row = reader.dataset(name, project)
+        if row is None:
+            return text(404, f"no data set {project}/{name}")
+        versions = reader.versions(project, name)
+        history = list(reader.events(project=project, dataset=name))
+        state_id = reader.state_id()
+        others = reader.datasets()
+    finally:
+        reader.close()
+    document = dataset_document(row, versions, history, others)
+    document["manifest"] = manifest_summary(source.storage_url, row, state_id)
+    return _json(document)
+
+
+def _metrics(source: Source) -> Response:
+    reader = source.reader()
+    try:
+        datasets = reader.dataset_states()
+        cumulative, count, total = reader.run_seconds_histogram(RUN_SECONDS_BOUNDS)
+        body = metrics_text(
+            status_counts=Counter(d.status for d in datasets),
+            usage=source.usage(reader),
+            event_counts=reader.event_counts(),
+            alerts_firing=sum(1 for a in reader.alerts() if a.firing),
+            detail=Detail(
+                datasets=datasets,
+                channels=reader.channels(),
+                daemon=reader.daemon(),
+                run_seconds=RunSeconds(cumulative, count, total),
+            ),
+        )
+    finally:
+        reader.close()
+    return Response(200, METRICS_CONTENT_TYPE, body.encode())

@@ -1,0 +1,133 @@
+"""The pages beyond the overview's table, over HTTP: task and run pages (a big log paged),
+lineage, the event history filtered and paged, the overview's filters, the storage plot,
+and `/api/live`, the parts a page's script swaps in."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+from pathlib import Path
+
+from amed.web.history import HISTORY_PAGE
+from amed.web.runs import LOG_PAGE_BYTES
+from amed.web.server import Dashboard
+from state.db import StateStore
+from state.events import DatasetDeclared
+from state.read import StateReader
+from tests.dashboard.conftest import HOSTILE_OUTPUT, T0, fetch, without_our_script
+
+
+def _ids(page: str, pattern: str) -> list[str]:
+    return re.findall(pattern, page)
+
+
+def test_the_storage_plot_has_one_point_per_version_stored_or_deleted(
+    dashboard: Dashboard, state_dir: Path
+) -> None:
+    reader = StateReader.in_dir(state_dir)
+    try:
+        changes = [
+            e for e in reader.events() if e.event.type in ("version_stored", "version_deleted")
+        ]
+    finally:
+        reader.close()
+    plot = re.search(r'<svg class="plot" id="storage-plot".*?</svg>', fetch(dashboard.url).body)
+    assert plot, "no storage plot on the overview"
+    assert len(changes) == 3  # mnist and old stored, old deleted
+    assert plot.group(0).count('<circle class="pt"') == len(changes)
+    # The last point is what the store holds now: mnist's 3 MiB.
+    assert "3.0 MiB held" in plot.group(0).rsplit("<circle", 1)[1]
+
+
+def test_a_task_page_lists_the_runs_of_its_data_sets_each_linked(dashboard: Dashboard) -> None:
+    page = fetch(dashboard.url + "tasks/demo/make").body
+    assert "task demo / make" in page
+    for run in ("mnist-1", "old-1", "broken-1"):
+        assert f'href="/runs/{run}"' in page
+    assert page.count('<circle class="pt"') == 3  # one point per run on the timeline
+    assert fetch(dashboard.url + "tasks/demo/no-such-task").status == 404
+
+
+def test_a_run_page_shows_its_output_escaped_and_pages_a_big_log(
+    dashboard: Dashboard, state_dir: Path
+) -> None:
+    log = state_dir / "runs" / "broken-1" / "output.log"
+    log.parent.mkdir(parents=True)
+    first, last = "FIRST-LINE <b>x</b>\n", "LAST-LINE " + HOSTILE_OUTPUT
+    log.write_text(first + "y" * (2 * LOG_PAGE_BYTES) + last)
+    page = fetch(dashboard.url + "runs/broken-1").body
+    assert "page 3 of 3" in page and "LAST-LINE &lt;img src=x onerror=alert(1)&gt;" in page
+    assert "FIRST-LINE" not in page  # the last page first: where a failure shows
+    assert 'href="/datasets/demo/broken"' in page and 'href="/tasks/demo/make"' in page
+    assert "<img" not in without_our_script(page)
+    earliest = fetch(dashboard.url + "runs/broken-1?page=1").body
+    assert "FIRST-LINE &lt;b&gt;x&lt;/b&gt;" in earliest and "LAST-LINE" not in earliest
+    assert fetch(dashboard.url + "runs/mnist-1").status == 200  # no log kept: still a page
+    for missing in ("runs/nope", "runs/..", "runs/%2e%2e%2fstate.db", "runs/a%2Fb"):
+        assert fetch(dashboard.url + missing).status == 404, missing
+
+
+def test_the_history_filters_by_event_type_and_pages_by_id(
+    dashboard: Dashboard, state_dir: Path
+) -> None:
+    with StateStore.in_dir(state_dir) as store:
+        store.append(
+            [
+                DatasetDeclared(
+                    at=T0 + timedelta(seconds=i),
+                    project="demo",
+                    dataset="mnist",
+                    spec_hash=f"hash-{i}",
+                    path="data/mnist",
+                    task="make",
+                )
+                for i in range(HISTORY_PAGE + 5)
+            ]
+        )
+    first = fetch(dashboard.url + "datasets/demo/mnist?type=dataset_declared").body
+    shown = _ids(first, r'<li id="event-(\d+)"')
+    assert len(shown) == HISTORY_PAGE and shown == sorted(shown, key=int, reverse=True)
+    assert "<b>version stored</b>" not in first
+    older = re.search(r'href="(/datasets/demo/mnist\?type=dataset_declared&amp;before=\d+)"', first)
+    assert older, "no link to older events"
+    second = fetch(dashboard.url.rstrip("/") + older.group(1).replace("&amp;", "&")).body
+    rest = _ids(second, r'<li id="event-(\d+)"')
+    assert len(rest) == 6 and int(rest[0]) < int(shown[-1])  # 105 + the first declaration
+    events = fetch(dashboard.url + "events?type=run_failed").body
+    assert _ids(events, r"<b>(run failed)</b>") == ["run failed"]
+    assert 'href="/runs/broken-1"' in events and 'href="/datasets/demo/broken"' in events
+
+
+def test_the_overview_filters_by_status_and_name(dashboard: Dashboard) -> None:
+    failed = fetch(dashboard.url + "?status=failed").body
+    assert _ids(failed, r'<tr id="ds-demo-([^"]+)"') == ["broken"]
+    by_name = fetch(dashboard.url + "?q=NIS").body  # case does not matter
+    assert _ids(by_name, r'<tr id="ds-demo-([^"]+)"') == ["mnist"]
+    assert 'value="NIS"' in by_name
+    wildcard = fetch(dashboard.url + "?q=%25").body  # a LIKE wildcard is a plain character
+    assert "No data sets match." in wildcard
+
+
+def test_api_live_sends_the_parts_of_the_page_it_names(dashboard: Dashboard) -> None:
+    reply = fetch(dashboard.url + "api/live?path=" + "/datasets/demo/broken")
+    assert reply.status == 200 and reply.headers["Content-Type"] == "application/json"
+    parts = json.loads(reply.body)["parts"]
+    assert {"health", "summary", "history-part"} <= set(parts)
+    page = fetch(dashboard.url + "datasets/demo/broken").body
+    for part_id, part in parts.items():  # the page carries the same parts, digests included
+        assert f'id="{part_id}" data-live data-digest="{part["digest"]}"' in page
+    assert (
+        "&lt;script&gt;" in parts["summary"]["html"] and "<script>" not in parts["summary"]["html"]
+    )
+    assert fetch(dashboard.url + "api/live?path=/nowhere").status == 404
+    assert fetch(dashboard.url + "api/live?path=/api/datasets").status == 400
+
+
+def test_the_header_says_what_ame_status_knows(dashboard: Dashboard) -> None:
+    page = fetch(dashboard.url).body
+    health = re.search(r'<div id="health" data-live[^>]*>(.*?)</div>', page, re.S)
+    assert health, "no health line in the header"
+    line = health.group(1)
+    assert "unhealthy" in line and "no amed has run with this state" in line and "1 failed" in line
+    assert "project demo" in line and "json://b" in line
