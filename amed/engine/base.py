@@ -19,6 +19,53 @@ from amed.engine.plans import ExecutorSpec
 
 
 @dataclass(frozen=True)
+class InputVersion:
+    """A committed version to place at `path` in the working copy; `digest`: the content
+    digest its manifest must have (None: not checked)."""
+
+    name: str
+    version: int
+    path: str
+    digest: str | None = None
+
+
+@dataclass(frozen=True)
+class OutputVersion:
+    """The version a producing run stores from `path` in its working copy."""
+
+    dataset: str
+    version: int
+    path: str
+    created_at: str
+    budget_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class StoreWork:
+    """What a run on another machine does with the store itself, as plain data: it places
+    `inputs` and stores `output` (files, then the manifest, as the daemon would), so that
+    data never passes through the daemon. `store_url` carries no credentials: the machine
+    running the task takes them from its own environment. The local engine ignores this
+    (the daemon places and stores through `prepare` and amed.act.produce)."""
+
+    store_url: str
+    state_id: str
+    project: str
+    inputs: tuple[InputVersion, ...] = ()
+    output: OutputVersion | None = None
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What a task asks of the machine that runs it; the local engine does not hold it to
+    them, an engine that places tasks on a cluster reserves them."""
+
+    cpu: float | None = None
+    gpus: int | None = None
+    memory_bytes: int | None = None
+
+
+@dataclass(frozen=True)
 class RunRequest:
     """One run of one task. `run_dir` (`<state>/runs/<run_id>`) must not hold a `work` yet."""
 
@@ -39,6 +86,8 @@ class RunRequest:
     redact: tuple[str, ...] = ()
     # Names (or `PREFIX_*` patterns) passed from the daemon's environment besides PASS_ENV.
     pass_env: tuple[str, ...] = ()
+    resources: Resources = Resources()
+    store_work: StoreWork | None = None
 
 
 @dataclass(frozen=True)
@@ -64,10 +113,20 @@ class RunResult:
     output_tail: str
     error: str | None
     strays: bool = False
+    # The run stored `store_work.output` itself (its manifest is written): the daemon checks
+    # it and commits, it does not store the working copy. `stage` says where a failed run
+    # failed ("task", "store" or "space"), for engines that store themselves.
+    stored: bool = False
+    stage: str = "task"
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+class Detached(Exception):
+    """The daemon stops and leaves this run going (an engine whose runs outlive it, told to
+    detach): nothing is recorded, so that the next daemon attaches to it again."""
 
 
 class CannotAttach(Exception):

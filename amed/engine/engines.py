@@ -12,9 +12,11 @@ from collections.abc import Callable, Mapping
 
 from amed.engine.base import Engine
 from amed.engine.local import LocalEngine
+from amed.engine.ray import RayEngine
 
 ENGINES: Mapping[str, Callable[[], Engine]] = {
     "local": LocalEngine,
+    "ray": RayEngine,
 }
 
 DEFAULT_ENGINE = "local"

@@ -38,8 +38,8 @@ def test_the_local_engine_is_picked_by_name_and_made_once() -> None:
 
 
 def test_an_unknown_engine_name_lists_the_known_ones() -> None:
-    with pytest.raises(UnknownEngine, match=r"unknown engine 'ray' \(one of local\)"):
-        engine_named("ray")
+    with pytest.raises(UnknownEngine, match=r"unknown engine 'k8s' \(one of local, ray\)"):
+        engine_named("k8s")
 
 
 def test_a_run_started_through_the_engine_ends_as_run_task_would(
