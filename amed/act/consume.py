@@ -13,10 +13,9 @@ from datetime import datetime
 
 from amed import logs
 from amed.act.inputs import Placed
-from amed.act.requests import task_request
+from amed.act.requests import engine_for, task_request
 from amed.act.runs import Runs, RunSetup
-from amed.engine.base import RunRequest, RunResult
-from amed.engine.engines import DEFAULT_ENGINE, engine_named
+from amed.engine.base import Detached, RunRequest, RunResult
 from amed.engine.redact import Redactor
 from amed.engine.secrets import SecretError
 from amed.plan.tasks import StartTask
@@ -65,8 +64,12 @@ class Consumer:
                 reason = f"task {start.task.name} has no executor to run"
             else:
                 request = self._request(start, run_id, setup)
-                result = engine_named(DEFAULT_ENGINE).start(request, cancel=self.runs.cancel).wait()
+                engine = engine_for(setup.settings)
+                result = engine.start(request, cancel=self.runs.cancel).wait()
                 reason = result.error
+        except Detached:  # the run goes on without this daemon
+            log.info("task_detached")
+            return
         except SecretError as exc:
             reason = str(exc)
         except Exception as exc:  # the daemon must outlive any one run

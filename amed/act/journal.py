@@ -15,7 +15,7 @@ import threading
 from collections.abc import Sequence
 
 from state.db import StateStore
-from state.events import Event
+from state.events import Event, RunStarted
 from state.heartbeat import DaemonRow
 from state.observed import Observed
 from state.rows import AlertRow, ChannelRow
@@ -31,6 +31,16 @@ class Journal:
             return
         with self.lock:
             self.state.append(events)
+
+    def runs_started(self, run_ids: frozenset[str]) -> list[RunStarted]:
+        """The `run_started` events of these runs, read from the whole log: only at a
+        restart, for the runs an earlier daemon left (amed.act.reattach)."""
+        with self.lock:
+            return [
+                event
+                for _, event in self.state.events()
+                if isinstance(event, RunStarted) and event.run_id in run_ids
+            ]
 
     def observed(self) -> Observed:
         with self.lock:

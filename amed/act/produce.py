@@ -20,21 +20,22 @@ from typing import Literal
 
 from amed import logs
 from amed.act.inputs import Placed
-from amed.act.requests import task_request
+from amed.act.requests import engine_for, task_request
 from amed.act.runs import Runs, RunSetup
-from amed.engine.base import RunRequest, RunResult
-from amed.engine.engines import DEFAULT_ENGINE, engine_named
+from amed.engine.base import Detached, OutputVersion, Run, RunRequest, RunResult
 from amed.engine.redact import Redactor
 from amed.engine.secrets import SecretError
 from amed.errors import OutOfSpace, StoreError
 from amed.plan.actions import Produce
 from amed.plan.backoff import retry_delay_seconds
+from amed.store.manifest import Manifest
 from amed.store.objects import ObjectStore
 from spec import format_bytes
 from state.events import Event, RunFailed, RunStarted, RunSucceeded, VersionStored
 from state.timefmt import format_time
 
 Stage = Literal["task", "store", "space"]
+_STAGES: dict[str, Stage] = {"task": "task", "store": "store", "space": "space"}
 
 
 def _leaves(workdir: Path, data_path: str) -> str | None:
@@ -104,24 +105,8 @@ class Producer:
         log = logs.get(dataset=data_set.name, run_id=run_id)
         try:
             request = self._request(action, run_id, setup)
-            result = engine_named(DEFAULT_ENGINE).start(request, cancel=self.runs.cancel).wait()
-            if not result.ok:
-                self._failed(action, run_id, setup, "task", result.error or "failed", result)
-                log.warning("run_failed", error=result.error, exit_code=result.exit_code)
-                return
-            self.append(
-                [
-                    RunSucceeded(
-                        at=self.clock(),
-                        project=action.project,
-                        dataset=data_set.name,
-                        run_id=run_id,
-                        seconds=round(result.seconds, 3),
-                    )
-                ]
-            )
-            log.info("run_succeeded", seconds=round(result.seconds, 3))
-            self._store(action, run_id, setup, result)
+            run = engine_for(setup.settings).start(request, cancel=self.runs.cancel)
+            self.finish(action, run, setup)
         except SecretError as exc:
             self._failed(action, run_id, setup, "task", str(exc), None)
             log.warning("run_failed", error=str(exc))
@@ -131,6 +116,50 @@ class Producer:
             self._failed(action, run_id, setup, "task", reason, None)
         finally:
             shutil.rmtree(setup.settings.state_dir / "runs" / run_id / "work", ignore_errors=True)
+
+    def resume(self, action: Produce, run: Run, setup: RunSetup) -> None:
+        """Finish a run an earlier daemon started (amed.act.reattach), as `produce` does."""
+        log = logs.get(dataset=action.data_set.name, run_id=run.run_id)
+        try:
+            self.finish(action, run, setup)
+        except Exception as exc:  # the daemon must outlive any one run
+            log.exception("run_crashed")
+            reason = Redactor(self.credentials).text(f"internal error: {exc}")
+            self._failed(action, run.run_id, setup, "task", reason, None)
+
+    def finish(self, action: Produce, run: Run, setup: RunSetup) -> None:
+        """Wait for a run, started here or attached to after a restart, and record how it
+        ended. Raises what the engine raises, except `Detached`: the run goes on without
+        this daemon, and its next one records it."""
+        data_set = action.data_set
+        run_id = run.run_id
+        log = logs.get(dataset=data_set.name, run_id=run_id)
+        try:
+            result = run.wait()
+        except Detached:
+            log.info("run_detached")
+            return
+        if not result.ok:
+            stage = _STAGES.get(result.stage, "task")
+            self._failed(action, run_id, setup, stage, result.error or "failed", result)
+            log.warning("run_failed", error=result.error, exit_code=result.exit_code)
+            return
+        self.append(
+            [
+                RunSucceeded(
+                    at=self.clock(),
+                    project=action.project,
+                    dataset=data_set.name,
+                    run_id=run_id,
+                    seconds=round(result.seconds, 3),
+                )
+            ]
+        )
+        log.info("run_succeeded", seconds=round(result.seconds, 3))
+        if result.stored:
+            self._commit_stored(action, run_id, setup)
+        else:
+            self._store(action, run_id, setup, result)
 
     def _store(self, action: Produce, run_id: str, setup: RunSetup, result: RunResult) -> None:
         data_set = action.data_set
@@ -165,7 +194,36 @@ class Producer:
             log.warning("store_failed", error=str(exc), out_of_space=stage == "space")
             return
         self.report_store(None)
-        seconds = (self.clock() - began).total_seconds()
+        self._commit(action, run_id, manifest, (self.clock() - began).total_seconds())
+
+    def _commit_stored(self, action: Produce, run_id: str, setup: RunSetup) -> None:
+        """The run stored the version itself (on a worker): commit it once its manifest is
+        in the store, this state's, and every file it lists is there with its size."""
+        data_set = action.data_set
+        log = logs.get(dataset=data_set.name, run_id=run_id)
+        began = self.clock()
+        try:
+            manifest = self.store.read_manifest(action.project, data_set.name, action.version)
+            problems = ["the run wrote no manifest"] if manifest is None else []
+            if manifest is not None:
+                problems = self.store.verify(manifest)
+        except StoreError as exc:
+            self.report_store(exc)
+            self._failed(action, run_id, setup, "store", str(exc), None)
+            log.warning("store_failed", error=str(exc))
+            return
+        self.report_store(None)
+        if manifest is None or problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            reason = f"version {action.version} as the run stored it: {problems[0]}{more}"
+            self._failed(action, run_id, setup, "store", reason, None)
+            log.warning("store_failed", error=reason)
+            return
+        self._commit(action, run_id, manifest, (self.clock() - began).total_seconds())
+
+    def _commit(self, action: Produce, run_id: str, manifest: Manifest, seconds: float) -> None:
+        data_set = action.data_set
+        log = logs.get(dataset=data_set.name, run_id=run_id)
         for skipped in manifest.skipped:
             log.warning("file_skipped", detail=skipped)
         self.append(
@@ -238,4 +296,11 @@ class Producer:
             project=action.project,
             inputs=[Placed(i.name, i.version, i.path, i.digest) for i in action.inputs],
             credentials=self.credentials,
+            output=OutputVersion(
+                dataset=data_set.name,
+                version=action.version,
+                path=data_set.path,
+                created_at=format_time(self.clock()),
+                budget_bytes=action.budget_bytes,
+            ),
         )

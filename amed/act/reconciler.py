@@ -37,6 +37,7 @@ from amed.act.deliveries import Deliveries
 from amed.act.journal import Journal
 from amed.act.observe import Clock, Observer, utc_now
 from amed.act.produce import Producer
+from amed.act.reattach import reattach
 from amed.act.runs import Runs, RunSetup
 from amed.act.upkeep import StoreHealth, prune_run_logs, sweep_debris
 from amed.alerts.channels import AlertChannels
@@ -129,6 +130,7 @@ class Reconciler:
         self._last_sweep = time.monotonic()
         self._project = ""
         self._exclude: tuple[str, ...] = ()
+        self._reattached = False
 
     # -- what the daemon asks ---------------------------------------------------------------
 
@@ -187,6 +189,16 @@ class Reconciler:
         self._project = desired.name
         self._exclude = excluded_paths(self.settings, desired)
         self.claims.check_renamed(desired.name)
+        if not self._reattached:  # before the first plan: adopted runs are live, not lost
+            self._reattached = True
+            reattach(
+                desired,
+                RunSetup(self.settings, self._exclude),
+                journal=self.journal,
+                runs=self.runs,
+                producer=self.producer,
+                store=self.store,
+            )
         actions = self.plan(desired, hold=hold, spec_error=spec_error)
         lost = self.claims.lost()
         actions = [a for a in actions if _store_project(a) not in lost]

@@ -9,11 +9,38 @@ from pathlib import Path
 
 from amed.act.inputs import Placed, place_versions
 from amed.act.runs import RunSetup
-from amed.engine.base import RunRequest
+from amed.config import Settings
+from amed.engine.base import (
+    Engine,
+    InputVersion,
+    OutputVersion,
+    Resources,
+    RunRequest,
+    StoreWork,
+)
+from amed.engine.engines import engine_named
 from amed.engine.plans import ExecutorSpec
 from amed.engine.secrets import secret_env
 from amed.store.objects import ObjectStore
 from spec import Executor, Task
+from spec.model import Resources as SpecResources
+
+
+def engine_for(settings: Settings) -> Engine:
+    """The engine the settings name, told what it needs of them (Ray: where the cluster
+    is, whether to leave jobs running on stop)."""
+    engine = engine_named(settings.engine_kind)
+    configure = getattr(engine, "configure", None)
+    if configure is not None:
+        configure(settings.ray_address, detach_on_stop=settings.detach_on_stop)
+    return engine
+
+
+def resources_of(resources: SpecResources | None) -> Resources:
+    if resources is None:
+        return Resources()
+    gpus = resources.gpu if resources.gpu is not None else resources.gpus
+    return Resources(cpu=resources.cpu, gpus=gpus, memory_bytes=resources.memory_bytes)
 
 
 def executor_spec(executor: Executor) -> ExecutorSpec:
@@ -34,6 +61,7 @@ def task_request(
     project: str,
     inputs: Sequence[Placed],
     credentials: tuple[str, ...],
+    output: OutputVersion | None = None,
 ) -> RunRequest:
     """`env`: what amed adds for this kind of run (AME_DATASET, AME_TASK) to the task's own.
     Raises SecretError when a secret cannot be read."""
@@ -48,6 +76,15 @@ def task_request(
     def place(work: Path) -> None:
         place_versions(store, project, placed, work)
 
+    # For an engine whose tasks run elsewhere and reach the store themselves.
+    store_work = StoreWork(
+        store_url=store.url,
+        state_id=store.state_id or "",
+        project=project,
+        inputs=tuple(InputVersion(p.name, p.version, p.path, p.digest) for p in placed),
+        output=output,
+    )
+
     return RunRequest(
         run_id=run_id,
         project_dir=settings.project_dir,
@@ -60,4 +97,6 @@ def task_request(
         redact=(*task_secrets.values(), *credentials),
         pass_env=settings.task_pass_env,
         prepare=place if placed else None,
+        resources=resources_of(task.resources),
+        store_work=store_work,
     )

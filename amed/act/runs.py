@@ -51,6 +51,11 @@ class Runs:
             self._journal.append([first])
             self._live[run_id] = self._pool.submit(self._run, work)
 
+    def adopt(self, run_id: str, work: Callable[[], None]) -> None:
+        """Run `work` for a run whose first event an earlier daemon recorded."""
+        with self._lock:
+            self._live[run_id] = self._pool.submit(self._run, work)
+
     def live(self) -> frozenset[str]:
         with self._lock:
             for run_id in [r for r, f in self._live.items() if f.done()]:
