@@ -24,7 +24,7 @@ from amed.errors import StoreError
 from amed.store.datafiles import HashingReader, SourceFile, SparseWriter, local_error
 from amed.store.manifest import FileEntry
 from amed.store.sources import ContentMismatch
-from amed.store.translate import longest_first, translating
+from amed.store.translate import longest_first, missing_bucket, translating
 
 if TYPE_CHECKING:
     from obstore import PutMode
@@ -66,7 +66,7 @@ class ObjectAccess:
             try:
                 return bytes(obstore.get(self._backend, key).bytes())
             except FileNotFoundError as exc:
-                if "NoSuchBucket" in str(exc):
+                if missing_bucket(exc) is not None:
                     raise
                 return None
 

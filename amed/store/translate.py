@@ -31,6 +31,8 @@ _XML_ERROR = re.compile(
     r"<\?xml.*?<Code>(?P<code>[^<]*)</Code>(?:<Message>(?P<msg>[^<]*)</Message>)?.*?(</Error>|$)",
     re.S,
 )
+_MISSING_BUCKET = {"NoSuchBucket": "bucket", "ContainerNotFound": "container"}
+"""The error codes S3 (and GCS's XML API) and Azure give for a bucket that is not there."""
 _URL = re.compile(r"https?://\S+")
 _URL_USERINFO = re.compile(r"//[^/@\s]*@")
 
@@ -57,14 +59,22 @@ def translate(url: str, doing: str, exc: BaseException, secrets: tuple[str, ...]
         message = message[: MESSAGE_MAX_CHARS - 3] + "..."
     if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or _NO_SPACE.search(text):
         return OutOfSpace(message)
-    if "NoSuchBucket" in text:
-        return StoreError(redact(f"{url}: the bucket does not exist", secrets))
+    missing = missing_bucket(exc)
+    if missing is not None:
+        return StoreError(redact(f"{url}: the {missing} does not exist", secrets))
     if isinstance(exc, FileNotFoundError | PermissionDeniedError | UnauthenticatedError):
         return StoreError(message)
     # Classify on the words of the error, not on a URL or key that may contain them.
     if isinstance(exc, BaseError) and _TRANSIENT.search(_URL.sub("", line)):
         return StoreUnavailable(message)
     return StoreError(message)
+
+
+def missing_bucket(exc: BaseException) -> str | None:
+    """What is missing ("bucket" or "container") when the error says the store's bucket is
+    not there: a missing key is an absent object, a missing bucket is a wrong store."""
+    text = str(exc)
+    return next((what for code, what in _MISSING_BUCKET.items() if code in text), None)
 
 
 def first_line(exc: BaseException) -> str:
