@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, unquote, urlsplit
 
 from obstore.exceptions import BaseError
-from obstore.store import MemoryStore, S3Store, from_url
+from obstore.store import AzureStore, GCSStore, MemoryStore, S3Store
 
 from amed.errors import StoreError, StoreURLError
 from amed.store.datafiles import local_error
@@ -37,9 +37,14 @@ CREDENTIAL_VARIABLES = (
     "AWS_SESSION_TOKEN",
     "AZURE_STORAGE_ACCOUNT_KEY",
     "AZURE_STORAGE_ACCESS_KEY",
+    "AZURE_STORAGE_MASTER_KEY",
     "AZURE_STORAGE_SAS_TOKEN",
+    "AZURE_STORAGE_SAS_KEY",
+    "AZURE_STORAGE_TOKEN",
+    "AZURE_STORAGE_CLIENT_SECRET",
     "AZURE_CLIENT_SECRET",
     "GOOGLE_SERVICE_ACCOUNT_KEY",
+    "GOOGLE_BEARER_TOKEN",
 )
 """Credentials obstore reads from the environment: masked in every error, and in what
 tasks print."""
@@ -120,14 +125,7 @@ def _open_s3(parts: SplitResult, safe_url: str, secrets: list[str]) -> ObjectSto
     bucket = parts.netloc.rpartition("@")[2]
     if not bucket:
         raise StoreURLError(f"{safe_url}: an s3:// URL needs a bucket")
-    endpoint = next(
-        (
-            os.environ[name]
-            for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT")
-            if os.environ.get(name)
-        ),
-        None,
-    )
+    endpoint = _first_variable("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT")
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     options: dict[str, str] = {}
     if endpoint:
@@ -137,26 +135,42 @@ def _open_s3(parts: SplitResult, safe_url: str, secrets: list[str]) -> ObjectSto
     if parts.username or parts.password:
         options["access_key_id"] = unquote(parts.username or "")
         options["secret_access_key"] = unquote(parts.password or "")
-    prefix = unquote(parts.path).strip("/") or None
     backend = S3Store(
         bucket,
-        prefix=prefix,
-        client_options=_client_options(bool(endpoint and endpoint.startswith("http://"))),
+        prefix=_prefix(parts),
+        client_options=_client_options(endpoint.startswith("http://")),
         retry_config=_retry_config(),
         **options,  # type: ignore[arg-type]
     )
     return ObjectStore(backend, safe_url, secrets=secrets)
 
 
-def _open_by_obstore_url(parts: SplitResult, safe_url: str, secrets: list[str]) -> ObjectStore:
-    """A scheme obstore parses itself, with every credential taken from the environment."""
-    if parts.username or parts.password:
-        scheme = parts.scheme.lower()
-        raise StoreURLError(
-            f"{safe_url}: put {scheme}:// credentials in the environment, not the URL"
-        )
-    backend = from_url(
-        safe_url, client_options=_client_options(False), retry_config=_retry_config()
+def _open_azure(parts: SplitResult, safe_url: str, secrets: list[str]) -> ObjectStore:
+    """`az://container[/prefix]`: account, key (or SAS, token, service principal) and
+    endpoint from the AZURE_* variables obstore reads; `AZURE_STORAGE_USE_EMULATOR=true`
+    talks to Azurite (at `AZURITE_BLOB_STORAGE_URL`, by default http://127.0.0.1:10000)."""
+    container = _bucket(parts, safe_url, "a container")
+    emulator = _truthy(os.environ.get("AZURE_STORAGE_USE_EMULATOR"))
+    endpoint = _first_variable("AZURE_STORAGE_ENDPOINT", "AZURE_ENDPOINT")
+    backend = AzureStore(
+        container,
+        prefix=_prefix(parts),
+        client_options=_client_options(emulator or endpoint.startswith("http://")),
+        retry_config=_retry_config(),
+    )
+    return ObjectStore(backend, safe_url, secrets=secrets)
+
+
+def _open_gcs(parts: SplitResult, safe_url: str, secrets: list[str]) -> ObjectStore:
+    """`gs://bucket[/prefix]`: credentials from GOOGLE_APPLICATION_CREDENTIALS (or
+    GOOGLE_SERVICE_ACCOUNT[_PATH|_KEY]), another endpoint from GOOGLE_BASE_URL."""
+    bucket = _bucket(parts, safe_url, "a bucket")
+    endpoint = _first_variable("GOOGLE_BASE_URL")
+    backend = GCSStore(
+        bucket,
+        prefix=_prefix(parts),
+        client_options=_client_options(endpoint.startswith("http://")),
+        retry_config=_retry_config(),
     )
     return ObjectStore(backend, safe_url, secrets=secrets)
 
@@ -165,8 +179,8 @@ OPENERS: dict[str, Opener] = {
     "file": _open_file,
     "memory": _open_memory,
     "s3": _open_s3,
-    "gs": _open_by_obstore_url,
-    "az": _open_by_obstore_url,
+    "az": _open_azure,
+    "gs": _open_gcs,
 }
 """Scheme (lower case) to opener; the order is the order an unknown scheme's error lists."""
 
@@ -179,6 +193,32 @@ def _client_options(allow_http: bool) -> ClientConfig:
     if allow_http:
         options["allow_http"] = True
     return options
+
+
+def _bucket(parts: SplitResult, safe_url: str, what: str) -> str:
+    """The bucket (container) of a URL whose credentials must come from the environment:
+    a URL is logged and shown, the environment is not."""
+    scheme = parts.scheme.lower()
+    if parts.username or parts.password:
+        raise StoreURLError(
+            f"{safe_url}: put {scheme}:// credentials in the environment, not the URL"
+        )
+    if not parts.netloc:
+        raise StoreURLError(f"{safe_url}: the URL needs {what} ({scheme}://NAME[/prefix])")
+    return unquote(parts.netloc)
+
+
+def _prefix(parts: SplitResult) -> str | None:
+    return unquote(parts.path).strip("/") or None
+
+
+def _first_variable(*names: str) -> str:
+    return next((os.environ[name] for name in names if os.environ.get(name)), "")
+
+
+def _truthy(value: str | None) -> bool:
+    """As obstore reads its boolean variables."""
+    return (value or "").strip().lower() in ("1", "true", "on", "yes", "y")
 
 
 def _retry_config() -> RetryConfig:

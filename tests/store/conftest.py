@@ -1,8 +1,10 @@
-"""Stores for the contract suite: every test taking `store` runs on file://, memory:// and
-S3 (moto's server on 127.0.0.1), so all three behave the same by construction."""
+"""Stores for the contract suite: every test taking `store` runs on file://, memory://, S3
+(moto's server on 127.0.0.1) and Azure Blob (Azurite on 127.0.0.1), so all behave the same
+by construction."""
 
 from __future__ import annotations
 
+import os
 import socket
 import uuid
 from collections.abc import Iterator
@@ -16,6 +18,7 @@ from moto.server import ThreadedMotoServer
 from amed.store.local import LocalObjectStore
 from amed.store.objects import ObjectStore
 from amed.store.schemes import open_store
+from tests.store.emulators import azurite, azurite_binary, create_container
 
 S3_REGION = "us-east-1"
 S3_ACCESS_KEY_ID = "AKIATESTSTOREKEY"
@@ -61,12 +64,33 @@ def use_s3_environment(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", S3_SECRET_ACCESS_KEY)
 
 
-@pytest.fixture(params=["file", "memory", "s3"])
+@pytest.fixture(scope="session")
+def azure_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    binary = azurite_binary()
+    if binary is None:
+        pytest.skip("needs Azurite: npm install --prefix ~/.cache/amed-test/azurite azurite")
+    with azurite(binary, tmp_path_factory.mktemp("azurite")) as endpoint:
+        yield endpoint
+
+
+def use_azure_environment(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> None:
+    for name in list(os.environ):
+        if name.startswith("AZURE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AZURE_STORAGE_USE_EMULATOR", "true")
+    monkeypatch.setenv("AZURITE_BLOB_STORAGE_URL", endpoint)
+
+
+@pytest.fixture(params=["file", "memory", "s3", "azure"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
     if request.param == "file":
         return open_store(f"file://{tmp_path / 'objects'}")
     if request.param == "memory":
         return open_store("memory://")
+    if request.param == "azure":
+        endpoint = request.getfixturevalue("azure_endpoint")
+        use_azure_environment(request.getfixturevalue("monkeypatch"), endpoint)
+        return open_store(f"az://{create_container(endpoint)}/team/objects")
     endpoint = request.getfixturevalue("s3_endpoint")
     use_s3_environment(request.getfixturevalue("monkeypatch"), endpoint)
     # A prefix inside the bucket, so keys are checked relative to it.

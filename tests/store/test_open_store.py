@@ -20,6 +20,9 @@ from amed.store.schemes import OPENERS, open_store
         ("memory://somewhere", "nothing after it"),
         ("file://", "needs a directory"),
         ("gs://user:hunter2@bucket", "credentials in the environment"),
+        ("az://user:hunter2@container/prefix", "credentials in the environment"),
+        ("az:///prefix", "needs a container"),
+        ("gs:///prefix", "needs a bucket"),
     ],
 )
 def test_bad_store_urls_are_refused_with_one_clear_line(url: str, message: str) -> None:
