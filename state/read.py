@@ -145,6 +145,12 @@ class StateReader:
             for r in self._conn.execute("SELECT * FROM alerts ORDER BY key")
         ]
 
+    def alerts_firing(self) -> int:
+        """How many alert keys fire now, counted without building their rows."""
+        if self._conn is None:
+            return 0
+        return int(self._conn.execute("SELECT COUNT(*) FROM alerts WHERE firing").fetchone()[0])
+
     def channels(self) -> list[ChannelRow]:
         if self._conn is None:
             return []
@@ -176,6 +182,19 @@ class StateReader:
         )
         cursor.row_factory = None
         return [DatasetState(*row) for row in cursor]
+
+    def usage_bytes(self) -> tuple[int, int]:
+        """(held, reserved), as `amed.plan.capacity.usage_of` counts them from the full
+        tables: the bytes of every committed version, and the declared sizes of the data
+        sets being produced. Summed by SQLite, so that `/metrics` builds no row for them."""
+        if self._conn is None:
+            return 0, 0
+        held, reserved = self._conn.execute(
+            "SELECT (SELECT coalesce(SUM(size_bytes), 0) FROM versions),"
+            " (SELECT coalesce(SUM(declared_size_bytes), 0) FROM datasets"
+            " WHERE status IN ('running', 'uploading'))"
+        ).fetchone()
+        return int(held), int(reserved)
 
     def dataset_json_texts(
         self, fields: Sequence[tuple[str, str, bool]], *, include_removed: bool = False

@@ -74,9 +74,18 @@ def usage_of(
         for row in observed.datasets.values()
         if row.status in ("running", "uploading")
     )
+    return usage_from(
+        held, reserved, capacity_bytes=capacity_bytes, disk_free_bytes=disk_free_bytes
+    )
+
+
+def usage_from(
+    held_bytes: int, reserved_bytes: int, *, capacity_bytes: int | None, disk_free_bytes: int | None
+) -> Usage:
+    """`usage_of` from totals summed elsewhere (by SQLite, for `/metrics`)."""
     if capacity_bytes is None and disk_free_bytes is not None:
-        capacity_bytes = held + disk_free_bytes
-    return Usage(capacity_bytes, held, reserved, disk_free_bytes)
+        capacity_bytes = held_bytes + disk_free_bytes
+    return Usage(capacity_bytes, held_bytes, reserved_bytes, disk_free_bytes)
 
 
 @dataclass(frozen=True)
