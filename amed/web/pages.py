@@ -75,10 +75,22 @@ def alerts_panel(alerts: Iterable[AlertRow]) -> str:
         return ""
     items = "".join(
         f'<li><span class="sev-{esc(a.severity)}">{esc(a.severity)}</span> '
-        f"{esc(a.title)} <span class='muted small'>({esc(a.key)})</span></li>"
+        f"{esc(a.title)} <span class='muted small'>({_alert_key(a.key)})</span></li>"
         for a in firing
     )
     return f'<section class="panel alerts"><b>Alerts firing</b><ul>{items}</ul></section>'
+
+
+def _alert_key(key: str) -> str:
+    """The key, linked to the page of the data set or task it names (`kind:project/name`,
+    as `amed.plan.conditions` makes them)."""
+    kind, _, rest = key.partition(":")
+    project, slash, name = rest.partition("/")
+    name = name.split(":")[0]
+    if not (slash and project and name):
+        return esc(key)
+    href = task_href(project, name) if kind.startswith("task") else dataset_href(project, name)
+    return link(href, key)
 
 
 @dataclass(frozen=True)

@@ -68,12 +68,16 @@ def _time_axis(frame: _Frame) -> str:
     )
 
 
-def _level(frame: _Frame, value: float, text: str, colour: str) -> str:
+def _level(frame: _Frame, value: float, text: str, colour: str, slot: int) -> str:
+    """A dashed line across the plot, labelled inside it; `slot` staggers the labels of
+    levels that lie close together."""
     y = frame.y(value)
+    x = WIDTH - RIGHT - 4 - slot * 110
     return (
         f'<line class="level" x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}" '
         f'stroke="{colour}" stroke-dasharray="5 4"/>'
-        f'<text x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end">{esc(text)}</text>'
+        f'<text x="{x}" y="{y - 3:.1f}" text-anchor="end" style="fill:{colour}">{esc(text)}'
+        "</text>"
     )
 
 
@@ -101,14 +105,17 @@ def storage_plot(
     path.append(f"H{frame.x(frame.t1):.1f}")
     body = [_time_axis(frame)]
     if capacity_bytes:
-        body.append(_level(frame, capacity_bytes, "capacity", "#1d2430"))
-        for percent, name, colour in (
-            (levels.high_percent, "high", "#c0392b"),
-            (levels.warn_percent, "warn", "#c98a00"),
-            (levels.low_percent, "low", "#2f7d4f"),
-        ):
-            if percent is not None:
-                body.append(_level(frame, capacity_bytes * percent / 100, name, colour))
+        shown = [(100.0, "capacity", "#1d2430")] + [
+            (percent, f"{name} {percent:g}%", colour)
+            for percent, name, colour in (
+                (levels.high_percent, "evict above", "#c0392b"),
+                (levels.warn_percent, "warn above", "#c98a00"),
+                (levels.low_percent, "evict down to", "#2f7d4f"),
+            )
+            if percent is not None
+        ]
+        for slot, (percent, name, colour) in enumerate(shown):
+            body.append(_level(frame, capacity_bytes * percent / 100, name, colour, slot))
     body.append(
         f'<text x="{LEFT - 4}" y="{frame.y(0) + 4:.1f}" text-anchor="end">0</text>'
         f'<path d="{"".join(path)}" fill="none" stroke="#1f5fbf" stroke-width="2"/>'
@@ -171,7 +178,8 @@ def runs_plot(runs: Sequence[RunRecord], now: datetime, plot_id: str = "runs-plo
         return f'<p class="muted small" id="{esc(plot_id)}">No run yet.</p>'
     starts = [parse_time(r.started_at or "").timestamp() for r, _ in timed]
     top = max(s for _, s in timed) * 1.1
-    frame = _Frame(min(starts), max(max(starts), now.timestamp()), top)
+    ends = [start + seconds for start, (_, seconds) in zip(starts, timed, strict=True)]
+    frame = _Frame(min(starts), max(ends), top)
     body = [
         _time_axis(frame),
         f'<text x="{LEFT - 4}" y="{TOP + 4}" text-anchor="end">{top:.1f} s</text>',

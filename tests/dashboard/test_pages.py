@@ -131,3 +131,8 @@ def test_the_header_says_what_ame_status_knows(dashboard: Dashboard) -> None:
     line = health.group(1)
     assert "unhealthy" in line and "no amed has run with this state" in line and "1 failed" in line
     assert "project demo" in line and "json://b" in line
+
+
+def test_a_firing_alert_links_the_data_set_its_key_names(dashboard: Dashboard) -> None:
+    page = fetch(dashboard.url).body
+    assert '(<a href="/datasets/demo/broken">failed:demo/broken</a>)' in page
