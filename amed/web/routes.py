@@ -9,7 +9,6 @@ page of data sets, of events, of a log), so a page costs the same at 10,000 data
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from amed.plan.capacity import Usage, usage_of
+from amed.plan.capacity import Usage, usage_from
 from amed.store.diskspace import free_bytes_under
 from amed.web.health import Health, health_line
 from amed.web.history import HISTORY_PAGE, before_id, chosen_type, history_list, pager, type_filter
@@ -26,7 +25,7 @@ from amed.web.lineage import build, lineage_svg, neighbourhood
 from amed.web.listing import dataset_document, dataset_json, manifest_summary
 from amed.web.live import SCRIPT
 from amed.web.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from amed.web.metrics import RUN_SECONDS_BOUNDS, Detail, RunSeconds, metrics_text
+from amed.web.metrics import scrape
 from amed.web.pages import (
     INDEX_PAGE,
     DatasetView,
@@ -63,13 +62,20 @@ class Source:
     def reader(self) -> StateReader:
         return StateReader.in_dir(self.state_dir)
 
-    def usage(self, reader: StateReader) -> Usage:
+    def disk_free_bytes(self) -> int | None:
         try:
-            disk_free = free_bytes_under(self.storage_url)
+            return free_bytes_under(self.storage_url)
         except OSError:
-            disk_free = None
-        return usage_of(
-            reader.observed(), capacity_bytes=self.capacity_bytes, disk_free_bytes=disk_free
+            return None
+
+    def usage(self, reader: StateReader) -> Usage:
+        """As `usage_of` counts it, summed by SQLite: no row is loaded to add it up."""
+        held, reserved = reader.usage_bytes()
+        return usage_from(
+            held,
+            reserved,
+            capacity_bytes=self.capacity_bytes,
+            disk_free_bytes=self.disk_free_bytes(),
         )
 
 
@@ -297,19 +303,10 @@ def _one(source: Source, project: str, name: str) -> Response:
 def _metrics(source: Source) -> Response:
     reader = source.reader()
     try:
-        datasets = reader.dataset_states()
-        cumulative, count, total = reader.run_seconds_histogram(RUN_SECONDS_BOUNDS)
-        body = metrics_text(
-            status_counts=Counter(d.status for d in datasets),
-            usage=source.usage(reader),
-            event_counts=reader.event_counts(),
-            alerts_firing=sum(1 for a in reader.alerts() if a.firing),
-            detail=Detail(
-                datasets=datasets,
-                channels=reader.channels(),
-                daemon=reader.daemon(),
-                run_seconds=RunSeconds(cumulative, count, total),
-            ),
+        body = scrape(
+            reader,
+            capacity_bytes=source.capacity_bytes,
+            disk_free_bytes=source.disk_free_bytes(),
         )
     finally:
         reader.close()
