@@ -287,8 +287,10 @@ def _versions(versions: Sequence[VersionRow], now: datetime) -> str:
     return table(("Version", "Size", "Files", "Stored", "State"), rows, "versions")
 
 
-def runs_table(runs: Sequence[RunRecord], now: datetime, *, with_dataset: bool = False) -> str:
-    """The newest runs first, each linked to its page (and its whole output)."""
+def runs_table(runs: Sequence[RunRecord], now: datetime, *, project: str | None = None) -> str:
+    """The newest runs first, each linked to its page (and its whole output); with
+    `project`, a column links each run's data set."""
+    with_dataset = project is not None
     if not runs:
         return '<p class="muted">No run yet.</p>'
     from amed.web.plots import _seconds  # one duration rule for the table and the plot
@@ -301,7 +303,7 @@ def runs_table(runs: Sequence[RunRecord], now: datetime, *, with_dataset: bool =
         rows.append(
             "<tr>"
             + cell("Run", link(run_href(run.run_id), run.run_id) if run.run_id else "never ran")
-            + (cell("Data set", esc(run.dataset or "")) if with_dataset else "")
+            + (cell("Data set", _dataset_link(project, run.dataset)) if project is not None else "")
             + cell("Outcome", badge(outcome))
             + cell(
                 "Began", esc(clock(parse_time(run.started_at)) if run.started_at else "–"), "num"
@@ -312,6 +314,10 @@ def runs_table(runs: Sequence[RunRecord], now: datetime, *, with_dataset: bool =
         )
     columns = ("Run", *(("Data set",) if with_dataset else ()), "Outcome", "Began", "Took")
     return table((*columns, "Reason"), rows, "runs")
+
+
+def _dataset_link(project: str, name: str | None) -> str:
+    return link(dataset_href(project, name), name) if name else "–"
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ def task_page(view: TaskView, *, now: datetime) -> Page:
             "<h2>Runs</h2>"
             + runs_plot(view.runs, now)
             + LEGEND
-            + runs_table(view.runs, now, with_dataset=True),
+            + runs_table(view.runs, now, project=view.project),
         ),
     )
     return Page(f"amed: task {view.project}/{view.name}", parts)

@@ -46,6 +46,8 @@ def test_a_task_page_lists_the_runs_of_its_data_sets_each_linked(dashboard: Dash
     for run in ("mnist-1", "old-1", "broken-1"):
         assert f'href="/runs/{run}"' in page
     assert page.count('<circle class="pt"') == 3  # one point per run on the timeline
+    runs = re.search(r'<table class="cards" id="runs">.*?</table>', page, re.S)
+    assert runs and 'href="/datasets/demo/broken"' in runs.group(0)
     assert fetch(dashboard.url + "tasks/demo/no-such-task").status == 404
 
 
