@@ -138,3 +138,18 @@ def test_the_header_says_what_ame_status_knows(dashboard: Dashboard) -> None:
 def test_a_firing_alert_links_the_data_set_its_key_names(dashboard: Dashboard) -> None:
     page = fetch(dashboard.url).body
     assert '(<a href="/datasets/demo/broken">failed:demo/broken</a>)' in page
+
+
+def test_the_storage_changes_shown_start_from_the_bytes_held_before_them(state_dir: Path) -> None:
+    reader = StateReader.in_dir(state_dir)
+    try:
+        every_baseline, every_change = reader.storage_changes()
+        baseline, newest = reader.storage_changes(limit=1)
+        held = sum(v.size_bytes for d in ("mnist", "old") for v in reader.versions("demo", d))
+    finally:
+        reader.close()
+    assert every_baseline == 0
+    assert [c.delta_bytes for c in every_change] == [3 * 2**20, 7 * 2**20, -7 * 2**20]
+    assert [c.type for c in newest] == ["version_deleted"]
+    assert baseline == 10 * 2**20  # mnist and old, before old was deleted
+    assert baseline + newest[0].delta_bytes == held == 3 * 2**20
