@@ -1,6 +1,6 @@
 """Handing alerts to their channels, and recording how each delivery went.
 
-Delivery runs on the alert worker (amed.alerts.channels.AlertSender) and its outcome comes
+Delivery runs on the alert worker (amed.alerts.sender.AlertSender) and its outcome comes
 back there, to be appended as events. The project a delivery is for travels with it
 (`Delivery.project`), so the worker reads nothing the pass thread writes but the state
 store, which `Journal.lock` guards. With no channel configured, an alert is only logged,
@@ -23,8 +23,9 @@ from datetime import datetime
 from amed import logs
 from amed.act.journal import Journal
 from amed.addresses import parse_address
-from amed.alerts.channels import AlertChannels, AlertSender, Delivery, Outcome
+from amed.alerts.channels import AlertChannels, Delivery, Outcome
 from amed.alerts.message import Message, Seen, render, subject_of
+from amed.alerts.sender import AlertSender
 from amed.config import Settings
 from amed.engine.local_run import OUTPUT_LOG_NAME
 from amed.plan.alerts import Deliver

@@ -5,7 +5,8 @@ import logging
 import pytest
 from structlog.testing import capture_logs
 
-from amed.alerts.channels import AlertChannels, AlertConfigError, AlertSender, Delivery, Outcome
+from amed.alerts.channels import AlertChannels, AlertConfigError, Delivery, Outcome
+from amed.alerts.sender import AlertSender
 from tests.receivers import free_port, webhook
 
 SLACK = "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ"

@@ -15,7 +15,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from structlog.testing import capture_logs
 
-from amed.alerts.channels import AlertChannels, AlertSender, Delivery, Heartbeat, Outcome
+from amed.alerts.channels import AlertChannels, Delivery, Outcome
+from amed.alerts.heartbeat import Heartbeat
+from amed.alerts.sender import AlertSender
 from tests.receivers import free_port, smtp_server, webhook
 
 OUTPUT = "Traceback (most recent call last):\n<b>x</b> <img src=x>\nValueError: a & b"
