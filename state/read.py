@@ -58,6 +58,7 @@ class RunRecord:
     reason: str | None = None
     dataset: str | None = None
     request_id: str | None = None
+    project: str | None = None  # set by `recent_runs`, whose runs come from any project
 
 
 _PRODUCING_RUNS_SQL = (
@@ -517,3 +518,43 @@ class StateReader:
             self._conn.execute("SELECT coalesce(SUM(size_bytes), 0) FROM versions").fetchone()[0]
         )
         return held - sum(c.delta_bytes for c in changes), changes
+
+    def recent_runs(self, *, limit: int = 200) -> list[RunRecord]:
+        """The newest `limit` runs of any data set or task (producing and consuming), each
+        with its end when the log has it, oldest first: read from the log's tail only."""
+        if self._conn is None:
+            return []
+        starts = self._conn.execute(
+            "SELECT id, type, at, project, dataset, json_extract(data, '$.run_id'), "
+            "json_extract(data, '$.request_id') FROM events "
+            "WHERE type IN ('run_started', 'task_started') ORDER BY id DESC LIMIT ?",
+            (int(limit),),
+        ).fetchall()
+        if not starts:
+            return []
+        runs: dict[str, RunRecord] = {}
+        for id_, type_, at, project, dataset, run_id, request_id in reversed(starts):
+            key = run_id if type_ == "run_started" else f"request:{request_id}"
+            runs[key] = RunRecord(
+                id_,
+                run_id,
+                at,
+                dataset=dataset,
+                request_id=request_id if type_ == "task_started" else None,
+                project=project,
+            )
+        ends = self._conn.execute(
+            "SELECT type, at, json_extract(data, '$.run_id'), json_extract(data, '$.request_id'), "
+            "json_extract(data, '$.ok'), json_extract(data, '$.reason') FROM events "
+            "WHERE id > ? AND type IN ('run_failed', 'version_stored', 'task_finished') "
+            "ORDER BY id",
+            (int(starts[-1][0]),),
+        )
+        for type_, at, run_id, request_id, ok, reason in ends:
+            key = run_id if type_ != "task_finished" else f"request:{request_id}"
+            found = runs.get(key)
+            if found is None or found.ok is not None:
+                continue
+            succeeded = type_ == "version_stored" or (type_ == "task_finished" and bool(ok))
+            runs[key] = replace(found, ended_at=at, ok=succeeded, reason=reason)
+        return list(runs.values())
