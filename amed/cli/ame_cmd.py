@@ -9,20 +9,14 @@ from pathlib import Path
 
 import click
 
-from amed.cli.event_lines import event_line
+from amed.cli.complete import dataset_names
+from amed.cli.ds_views import TABLE_COLUMNS, dataset_cells, plural, show_lines
 from amed.cli.exits import EXIT_FAILED, EXIT_OK
 from amed.cli.lazy import LazyCli
 from amed.cli.list_json import json_rows, write_array
 from amed.cli.options import ame_settings, ame_state_option, state_dir_for
 from amed.cli.table import print_table
-from amed.web.listing import (
-    TABLE_COLUMNS,
-    dataset_cells,
-    dataset_document,
-    dataset_json,
-    manifest_summary,
-)
-from spec import format_bytes
+from amed.web.listing import dataset_document, manifest_summary
 from state.read import StateReader
 
 
@@ -35,6 +29,7 @@ from state.read import StateReader
         "store": "amed.cli.store_cmd:store",
         "task": "amed.cli.task_cmd:task",
     },
+    aliases={"dataset": "ds"},
 )
 @click.version_option(package_name="amed")
 def cli() -> None:
@@ -55,7 +50,6 @@ def ds() -> None:
 
 
 cli.add_command(ds, "ds")
-cli.add_command(ds, "dataset")
 
 
 @ds.command("list")
@@ -83,7 +77,7 @@ def ds_list(
 @ds.command("show")
 @ame_state_option
 @click.option("--json", "as_json", is_flag=True)
-@click.argument("name")
+@click.argument("name", shell_complete=dataset_names)
 def ds_show(config_file: Path | None, state_dir: Path | None, as_json: bool, name: str) -> int:
     """A data set's details, its current manifest and its history from the event log."""
     settings = ame_settings(config_file, state_dir)
@@ -102,20 +96,8 @@ def ds_show(config_file: Path | None, state_dir: Path | None, as_json: bool, nam
     if as_json:
         click.echo(json.dumps(doc, indent=2))
         return EXIT_OK
-    for key, value in (dataset_json(row) | {"dependants": doc["dependants"]}).items():
-        click.echo(f"{key + ':':<22}{'-' if value is None else value}")
-    manifest = doc["manifest"]
-    if manifest is not None:
-        click.echo(
-            f"{'manifest:':<22}{manifest.get('error') or ''}"
-            f"{'' if 'error' in manifest else str(manifest['files']) + ' files, '}"
-            f"{format_bytes(manifest['size_bytes']) if 'size_bytes' in manifest else ''}"
-        )
-        for entry in manifest.get("sample", []):
-            click.echo(f"  {entry['path']}  {format_bytes(entry['size_bytes'])}")
-    click.echo("history:")
-    for item in doc["history"]:
-        click.echo("  " + event_line(item))
+    for line in show_lines(doc):
+        click.echo(line)
     return EXIT_OK
 
 
@@ -136,6 +118,12 @@ def validate(file: Path | None, as_json: bool) -> int:
 
     path = file or spec_path(Path.cwd())
     try:
+        if file is None and not path.exists():
+            raise SpecError(
+                "no such file; run `ame validate` in the project directory, or name the file:"
+                " `ame validate FILE`",
+                str(path),
+            )
         project = load_project(path)
     except SpecError as error:
         if not as_json:
@@ -148,8 +136,8 @@ def validate(file: Path | None, as_json: bool) -> int:
     for warning in project.warnings:
         click.echo(warning, err=True)
     click.echo(
-        f"{path}: valid: project {project.name}, {len(project.data_sets)} data sets, "
-        f"{len(project.tasks)} tasks"
+        f"{path}: valid: project {project.name}, "
+        f"{plural(len(project.data_sets), 'data set')}, {plural(len(project.tasks), 'task')}"
     )
     return EXIT_OK
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from amed.cli.complete import dataset_names
 from amed.cli.exits import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 from amed.cli.options import ame_settings, ame_state_option
 from amed.cli.requests import append, daemon_alive, no_daemon_hint, now
@@ -22,7 +23,7 @@ from state.read import StateReader
 @click.option("--now", "at_once", is_flag=True, help="Delete NAME now instead of after its grace.")
 @click.option("--all-pending", is_flag=True, help="Every data set that left ame.yaml.")
 @click.option("--confirm", is_flag=True, help="Needed with --all-pending.")
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=dataset_names)
 def delete(
     config_file: Path | None,
     state_dir: Path | None,

@@ -19,6 +19,7 @@ from typing import Any, get_args
 
 import click
 
+from amed.cli.complete import dataset_names
 from amed.cli.event_lines import event_json, event_line
 from amed.cli.exits import EXIT_OK
 from amed.cli.options import ame_state_option, state_dir_for
@@ -132,7 +133,7 @@ def _open(state_dir: Path) -> sqlite3.Connection | None:
 @ame_state_option
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new events as they come.")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines.")
-@click.option("--dataset", help="Only this data set's events.")
+@click.option("--dataset", help="Only this data set's events.", shell_complete=dataset_names)
 @click.option(
     "--type",
     "types",

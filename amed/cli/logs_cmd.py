@@ -15,6 +15,7 @@ from typing import BinaryIO
 
 import click
 
+from amed.cli.complete import dataset_names
 from amed.cli.exits import EXIT_FAILED, EXIT_OK
 from amed.cli.options import ame_state_option, state_dir_for
 from amed.cli.requests import no_daemon_hint, now
@@ -29,7 +30,7 @@ CHUNK_BYTES = 1 << 16
 @ame_state_option
 @click.option("--run", "run_id", help="This run's output (default: the current or last run).")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing until the run ends.")
-@click.argument("name")
+@click.argument("name", shell_complete=dataset_names)
 def logs(
     config_file: Path | None, state_dir: Path | None, run_id: str | None, follow: bool, name: str
 ) -> int:

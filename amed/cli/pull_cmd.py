@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from amed.cli.complete import dataset_names
+from amed.cli.ds_views import plural
 from amed.cli.exits import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 from amed.cli.options import ame_settings, ame_state_option
 from amed.cli.requests import append, daemon_alive, no_daemon_hint, now
@@ -46,7 +48,8 @@ GIVE_UP_STATUSES = ("failed", "blocked", "removed")
     show_default=True,
     help="Seconds to wait for a data set that must be produced first.",
 )
-@click.argument("name")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar, notes or summary; errors only.")
+@click.argument("name", shell_complete=dataset_names)
 @click.argument("dest", required=False, type=click.Path(path_type=Path))
 def pull(
     config_file: Path | None,
@@ -54,6 +57,7 @@ def pull(
     storage_url: str | None,
     force: bool,
     timeout_seconds: float,
+    quiet: bool,
     name: str,
     dest: Path | None,
 ) -> int:
@@ -68,10 +72,10 @@ def pull(
         click.echo(f"error: no data set named {name!r} in {settings.state_dir}", err=True)
         return EXIT_FAILED
     if row.version is None:
-        row = _request_and_wait(settings, row, timeout_seconds)
+        row = _request_and_wait(settings, row, timeout_seconds, quiet=quiet)
         if row is None:
             return EXIT_FAILED
-    elif row.status != "ready":
+    elif row.status != "ready" and not quiet:
         click.echo(
             f"note: {name} is {row.status}; pulling its stored version {row.version}", err=True
         )
@@ -90,7 +94,7 @@ def pull(
             err=True,
         )
         return EXIT_FAILED
-    _download(store, manifest, dest)
+    _download(store, manifest, dest, show_progress=not quiet)
     try:
         append(
             settings.state_dir,
@@ -98,10 +102,11 @@ def pull(
         )
     except (sqlite3.Error, OSError) as exc:  # a reader without write access still gets data
         click.echo(f"warning: the pull is not recorded as a use: {exc}", err=True)
-    click.echo(
-        f"{name} version {row.version}: {len(manifest.files)} files, "
-        f"{format_bytes(manifest.size_bytes)} in {dest}"
-    )
+    if not quiet:
+        click.echo(
+            f"{name} version {row.version}: {plural(len(manifest.files), 'file')}, "
+            f"{format_bytes(manifest.size_bytes)} in {dest}"
+        )
     return EXIT_OK
 
 
@@ -122,7 +127,7 @@ def _state_id(settings: Settings) -> str | None:
 
 
 def _request_and_wait(
-    settings: Settings, row: DatasetRow, timeout_seconds: float
+    settings: Settings, row: DatasetRow, timeout_seconds: float, *, quiet: bool = False
 ) -> DatasetRow | None:
     if row.status in ("removed", "blocked"):
         reason = (row.error or "").splitlines()[0] if row.error else "no longer declared"
@@ -142,7 +147,8 @@ def _request_and_wait(
             err=True,
         )
         return None
-    click.echo(f"{row.name} is {row.status}; waiting for the daemon to produce it…", err=True)
+    if not quiet:
+        click.echo(f"{row.name} is {row.status}; waiting for the daemon to produce it…", err=True)
     asked = now()
     deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline:
@@ -162,14 +168,14 @@ def _request_and_wait(
     return None
 
 
-def _download(store: ObjectStore, manifest: Manifest, dest: Path) -> None:
+def _download(store: ObjectStore, manifest: Manifest, dest: Path, *, show_progress: bool) -> None:
     from amed.store.access import process_umask
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.pull-", dir=dest.parent))
     try:
         staging.chmod(0o777 & ~process_umask())  # it becomes DEST: made as mkdir would
-        if sys.stderr.isatty() and manifest.files:
+        if show_progress and sys.stderr.isatty() and manifest.files:
             from rich.progress import Progress
 
             with Progress(transient=True) as progress:

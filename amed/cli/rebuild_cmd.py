@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from amed.cli.complete import dataset_names
 from amed.cli.exits import EXIT_FAILED, EXIT_OK
 from amed.cli.options import ame_settings, ame_state_option
 from amed.cli.requests import append, daemon_alive, no_daemon_hint, now
@@ -20,7 +21,7 @@ from state.read import StateReader
 
 @click.command("rebuild")
 @ame_state_option
-@click.argument("name")
+@click.argument("name", shell_complete=dataset_names)
 def rebuild(config_file: Path | None, state_dir: Path | None, name: str) -> int:
     """Produce a new version of NAME, even if nothing it is made from changed."""
     from state.events import RebuildRequested

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import click
 
+from amed.cli.complete import task_names
 from amed.cli.exits import EXIT_FAILED, EXIT_OK, Cli
 from amed.cli.logs_cmd import POLL_SECONDS, pick_run, print_run_log
 from amed.cli.options import ame_settings, ame_state_option, state_dir_for
 from amed.cli.requests import append, daemon_alive, no_daemon_hint, now
-from amed.cli.table import print_table
+from amed.cli.table import one_line, print_table
 from amed.run_ids import consumer_run_id, manual_request_id
 from amed.web.listing import age
 from state.read import RunRecord, StateReader
@@ -140,7 +141,7 @@ def task_list(config_file: Path | None, state_dir: Path | None, as_json: bool) -
                 str(v["schedule"] or "-"),
                 str(v["last_run_id"] or "-"),
                 ago(v["finished_at"]),
-                str(v["error"] or "").splitlines()[0][:60] if v["error"] else "",
+                one_line(str(v["error"] or "")),
             )
             for v in views
         ],
@@ -151,8 +152,11 @@ def task_list(config_file: Path | None, state_dir: Path | None, as_json: bool) -
 @task.command("run")
 @ame_state_option
 @click.option("--wait", is_flag=True, help="Wait for the run to end; exit 0 if it succeeded.")
-@click.argument("name")
-def task_run(config_file: Path | None, state_dir: Path | None, wait: bool, name: str) -> int:
+@click.option("--quiet", "-q", is_flag=True, help="Only the run's id, and errors.")
+@click.argument("name", shell_complete=task_names)
+def task_run(
+    config_file: Path | None, state_dir: Path | None, wait: bool, quiet: bool, name: str
+) -> int:
     """Ask the daemon to run a task once its data sets are ready; print the run's id."""
     from amed.daemon.spec_file import spec_path
     from spec import SpecError, load_project
@@ -187,11 +191,12 @@ def task_run(config_file: Path | None, state_dir: Path | None, wait: bool, name:
         ],
     )
     click.echo(run_id)
-    click.echo(
-        f"requested: {name} runs once its data sets are ready, as run {run_id} "
-        f"(`ame task logs {name} --run {run_id} --follow`)",
-        err=True,
-    )
+    if not quiet:
+        click.echo(
+            f"requested: {name} runs once its data sets are ready, as run {run_id} "
+            f"(`ame task logs {name} --run {run_id} --follow`)",
+            err=True,
+        )
     if not daemon_alive(settings.state_dir):
         hint = no_daemon_hint(settings.state_dir)
         if wait:
@@ -201,11 +206,11 @@ def task_run(config_file: Path | None, state_dir: Path | None, wait: bool, name:
         return EXIT_OK
     if not wait:
         return EXIT_OK
-    return _wait_for_request(settings.state_dir, project_name, name, request_id, mark)
+    return _wait_for_request(settings.state_dir, project_name, name, request_id, mark, quiet)
 
 
 def _wait_for_request(
-    state_dir: Path, project: str, name: str, request_id: str, after_id: int
+    state_dir: Path, project: str, name: str, request_id: str, after_id: int, quiet: bool
 ) -> int:
     """Until the request's run ends (as the event log tells it), or the daemon stops."""
     reader = StateReader.in_dir(state_dir)
@@ -219,7 +224,8 @@ def _wait_for_request(
             if ended:
                 run = ended[-1]
                 outcome = "succeeded" if run.ok else f"failed: {run.reason or 'failed'}"
-                click.echo(f"{run.run_id or request_id}: {outcome}", err=True)
+                if not quiet or not run.ok:
+                    click.echo(f"{run.run_id or request_id}: {outcome}", err=True)
                 return EXIT_OK if run.ok else EXIT_FAILED
             daemon = reader.daemon()
             if daemon is None or not daemon.alive_at(now()):
@@ -236,7 +242,7 @@ def _wait_for_request(
 @ame_state_option
 @click.option("--run", "run_id", help="This run's output (default: the current or last run).")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing until the run ends.")
-@click.argument("name")
+@click.argument("name", shell_complete=task_names)
 def task_logs(
     config_file: Path | None, state_dir: Path | None, run_id: str | None, follow: bool, name: str
 ) -> int:

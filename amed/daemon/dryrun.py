@@ -4,7 +4,9 @@ It plans from the facts a pass would gather (amed.act.observe), read without cha
 anything: the state database read-only, the store not created, the code digest's cache not
 written, and the runs the log calls live taken as a running daemon's, so they are never
 reported as lost. After the pass's actions come the data sets that wait for inputs being
-produced, in the order of the graph: what later passes would produce, inputs first.
+produced, in the order of the graph: what later passes would produce, inputs first. Last,
+the data sets that are blocked and stay so: a pass leaves them as they are (nothing to
+record), but a dry run that left them out would read as a project with nothing amiss.
 """
 
 from __future__ import annotations
@@ -34,7 +36,27 @@ def dry_run(settings: Settings, desired: Project) -> list[str]:
     observed, facts = observe_read_only(settings, desired, utc_now())
     decision = decide_in_full(desired, observed, facts)
     lines = [line for a in decision.actions if (line := describe(a))]
-    return lines + [waiting(w) for w in decision.waiting]
+    lines += [waiting(w) for w in decision.waiting]
+    touched = {name for a in decision.actions if (name := _subject(a))}
+    touched |= {w.name for w in decision.waiting}
+    for data_set in desired.data_sets:
+        row = observed.datasets.get((desired.name, data_set.name))
+        if row is not None and row.status == "blocked" and data_set.name not in touched:
+            reason = (row.error or "it does not fit").splitlines()[0]
+            lines.append(_line("blocked", data_set.name, f"stays blocked: {reason}"))
+    return lines
+
+
+def _subject(action: Action) -> str | None:
+    """The data set an action is about, if it is about one."""
+    event = getattr(action, "event", None)
+    if event is not None and getattr(event, "dataset", None):
+        return str(event.dataset)
+    data_set = getattr(action, "data_set", None)
+    if data_set is not None:
+        return str(data_set.name)
+    name = getattr(action, "dataset", None)
+    return str(name) if name else None
 
 
 def waiting(item: Waiting) -> str:

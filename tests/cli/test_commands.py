@@ -40,7 +40,7 @@ def test_validate_accepts_a_valid_file_and_says_what_it_holds(
     path.write_text(VALID)
     result = runner.invoke(ame, ["validate", str(path)])
     assert result.exit_code == 0
-    assert "valid: project demo, 1 data sets, 1 tasks" in result.output
+    assert "valid: project demo, 1 data set, 1 task\n" in result.output
 
 
 def test_validate_reports_one_located_line_and_exits_2(runner: CliRunner, tmp_path: Path) -> None:
@@ -135,14 +135,16 @@ def test_dataset_is_an_alias_of_ds_and_json_carries_the_error(
         assert row["updated_at"] == "2026-05-01T00:00:00.000Z"
 
 
-def test_the_table_shows_the_first_line_of_the_error(runner: CliRunner, tmp_path: Path) -> None:
+def test_the_table_in_a_pipe_shows_the_whole_error_on_its_row(
+    runner: CliRunner, tmp_path: Path
+) -> None:
     seed_state(tmp_path)
     result = runner.invoke(ame, ["ds", "list", "--state-dir", str(tmp_path)])
     assert result.exit_code == 0
     header, row = result.output.strip().splitlines()
     assert header.split()[:3] == ["NAME", "STATUS", "DECLARED"]
-    assert row.split()[:2] == ["mnist", "failed"] and "exited with code 2" in row
-    assert "line two" not in row
+    assert row.split()[:2] == ["mnist", "failed"]
+    assert row.endswith("exited with code 2 | line one | line two")
 
 
 def test_show_prints_the_history_and_json(runner: CliRunner, tmp_path: Path) -> None:
@@ -285,8 +287,11 @@ def test_help_lists_every_command_though_they_are_imported_when_called(
     runner: CliRunner,
 ) -> None:
     top = runner.invoke(ame, ["--help"]).output
-    for name in ("ds", "dataset", "events", "schema", "status", "store", "task", "validate"):
+    for name in ("ds", "events", "schema", "status", "store", "task", "validate"):
         assert f"  {name} " in top, name
+    # `dataset` works as `ds` does, but the list shows the group once.
+    assert "  dataset " not in top and "also: `ame dataset`" in top
+    assert runner.invoke(ame, ["dataset", "--help"]).output.count("  show ") == 1
     data_sets = runner.invoke(ame, ["ds", "--help"]).output
     for name in ("delete", "list", "logs", "pull", "show"):
         assert f"  {name} " in data_sets, name

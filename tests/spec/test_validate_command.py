@@ -58,7 +58,7 @@ def test_validate_prints_a_tiny_size_as_a_warning_and_succeeds(ws: Workspace) ->
         f"{path}:5:11: warning: dataSets[0].size: '1e-9' is 1 byte, under 1 KiB"
         " (a size without a unit is in bytes); did you mean 1Gi?\n"
     )
-    assert proc.stdout == f"{path}: valid: project p, 1 data sets, 0 tasks\n"
+    assert proc.stdout == f"{path}: valid: project p, 1 data set, 0 tasks\n"
 
 
 def test_the_daemon_logs_each_warning_once_per_load_of_the_file(ws: Workspace) -> None:
