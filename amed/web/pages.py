@@ -303,7 +303,11 @@ def runs_table(runs: Sequence[RunRecord], now: datetime, *, project: str | None 
         rows.append(
             "<tr>"
             + cell("Run", link(run_href(run.run_id), run.run_id) if run.run_id else "never ran")
-            + (cell("Data set", _dataset_link(project, run.dataset)) if project is not None else "")
+            + (
+                cell("Data set", _dataset_link(run.project or project, run.dataset))
+                if project is not None
+                else ""
+            )
             + cell("Outcome", badge(outcome))
             + cell(
                 "Began", esc(clock(parse_time(run.started_at)) if run.started_at else "–"), "num"

@@ -34,8 +34,9 @@ from amed.web.pages import (
     capacity_panel,
     dataset_page,
     index_parts,
+    runs_table,
 )
-from amed.web.plots import NO_LEVELS, Levels, storage_plot
+from amed.web.plots import LEGEND, NO_LEVELS, Levels, runs_plot, storage_plot
 from amed.web.runs import TaskView, is_run_id, read_log_page, run_page, task_page
 from state.read import StateReader
 
@@ -44,6 +45,8 @@ JSON = "application/json"
 TEXT = "text/plain; charset=utf-8"
 STORAGE_POINTS = 500
 """The newest changes of the bytes held that the overview's plot shows."""
+RECENT_RUNS = 200
+"""Runs of any data set or task on the overview's timeline."""
 LINEAGE_DATASETS = 300
 """Data sets drawn on the lineage page; beyond, each data set's page draws its own."""
 TASK_DATASETS = 50
@@ -174,8 +177,17 @@ def _index(source: Source, reader: StateReader, chosen: Filter, now: datetime) -
         + f"<h2>Bytes held <span class='muted small'>(the newest {STORAGE_POINTS} changes at "
         "most)</span></h2>" + plot
     )
+    recent = reader.recent_runs(limit=RECENT_RUNS)
+    runs = (
+        f"<h2>Runs <span class='muted small'>(the newest {RECENT_RUNS} at most)</span></h2>"
+        + runs_plot(recent, now)
+        + LEGEND
+        + '<details id="recent-runs"><summary>the newest runs as a table</summary>'
+        + runs_table(recent, now, project="")
+        + "</details>"
+    )
     listing = index_parts(rows, total, reader.status_counts(), chosen, now)
-    return Page("amed: data sets", (("overview", overview), *listing))
+    return Page("amed: data sets", (("overview", overview), ("recent", runs), *listing))
 
 
 def _dataset(

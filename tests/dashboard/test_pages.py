@@ -153,3 +153,32 @@ def test_the_storage_changes_shown_start_from_the_bytes_held_before_them(state_d
     assert [c.type for c in newest] == ["version_deleted"]
     assert baseline == 10 * 2**20  # mnist and old, before old was deleted
     assert baseline + newest[0].delta_bytes == held == 3 * 2**20
+
+
+def test_the_overview_draws_the_newest_runs_each_linked_to_its_page(dashboard: Dashboard) -> None:
+    page = fetch(dashboard.url).body
+    plot = re.search(r'<svg class="plot" id="runs-plot".*?</svg>', page)
+    assert plot, "no runs timeline on the overview"
+    assert _ids(plot.group(0), r'<a href="/runs/([^"]+)"><circle class="pt"') == [
+        "mnist-1",
+        "broken-1",
+        "old-1",
+    ]
+    runs = re.search(r'<details id="recent-runs">.*?</details>', page, re.S)
+    assert runs and 'href="/datasets/demo/broken"' in runs.group(0)
+
+
+def test_recent_runs_come_from_the_tail_of_the_log_with_their_ends(state_dir: Path) -> None:
+    reader = StateReader.in_dir(state_dir)
+    try:
+        newest = reader.recent_runs(limit=2)
+        every = reader.recent_runs()
+    finally:
+        reader.close()
+    assert [(r.run_id, r.ok, r.project) for r in every] == [
+        ("mnist-1", True, "demo"),
+        ("broken-1", False, "demo"),
+        ("old-1", True, "demo"),
+    ]
+    assert [r.run_id for r in newest] == ["broken-1", "old-1"]
+    assert newest[0].reason is not None and "exited with code 2" in newest[0].reason
