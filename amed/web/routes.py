@@ -145,6 +145,8 @@ def page_at(source: Source, target: str, now: datetime) -> Page | None:
         "tasks": lambda r, rest: _task(r, rest, now),
         "runs": lambda r, rest: _run(source, r, rest, query, now),
     }
+    if not segments:  # "//host/...": a network path, not one of ours
+        return None
     head, rest = segments[0], segments[1:]
     if head not in builders or (head in ("", "lineage", "events") and rest):
         return None

@@ -124,6 +124,8 @@ def test_api_live_sends_the_parts_of_the_page_it_names(dashboard: Dashboard) -> 
     )
     assert fetch(dashboard.url + "api/live?path=/nowhere").status == 404
     assert fetch(dashboard.url + "api/live?path=/api/datasets").status == 400
+    assert fetch(dashboard.url + "api/live?path=//elsewhere/x").status == 404
+    assert fetch(dashboard.url + "/elsewhere").status == 404  # GET //elsewhere
 
 
 def test_the_header_says_what_ame_status_knows(dashboard: Dashboard) -> None:
