@@ -39,7 +39,7 @@ from spec import DataSet, Project
 from state.events import DatasetDeclared, DatasetUndeclared, RunFailed
 from state.fold import apply_dataset
 from state.observed import Observed
-from state.rows import DatasetRow
+from state.rows import DatasetRow, VersionRow
 
 LOST_REASON = "the daemon stopped while this run was in progress"
 
@@ -122,8 +122,9 @@ def decide_in_full(desired: Project, observed: Observed, facts: Facts) -> Decisi
     freed = 0
     removing: set[Key] = set()
     newly_undeclared: list[DatasetRow] = []
-    for key, row in sorted(rows.items()):
-        if key in declared or row.status == "removed":
+    for key in sorted(rows.keys() - declared):  # sorted: few, and the order is stable
+        row = rows[key]
+        if row.status == "removed":
             continue
         if row.status in ("running", "uploading"):
             if row.run_id not in facts.running_runs:
@@ -139,17 +140,20 @@ def decide_in_full(desired: Project, observed: Observed, facts: Facts) -> Decisi
         freed += sum(v.size_bytes for v in observed.versions.get(key, ()))
         removing.add(key)
     held = _undeclare(plan, newly_undeclared, observed, facts, project)
-    for key, versions in sorted(observed.versions.items()):
-        if key in removing or key not in rows:
+    # Every data set's versions are looked at, and almost none has one to delete: sort what
+    # is found, not the 100,000 keys looked at (that sort alone was a fifth of a pass).
+    superseded: list[tuple[Key, VersionRow]] = []
+    for key, versions in observed.versions.items():
+        if len(versions) == 1 and versions[0].current:
             continue
-        status = rows[key].status
-        if rows[key].in_use_by:
-            continue  # a running task may still be reading an older version
-        reason = status if status in ("removed", "evicted") else "superseded"
-        for version in versions:
-            if not version.current:
-                plan.deletes.append(DeleteVersion(key[0], key[1], version.version, reason))
-                freed += version.size_bytes
+        superseded += ((key, v) for v in versions if not v.current)
+    for key, version in sorted(superseded, key=lambda found: (found[0], found[1].version)):
+        row = rows.get(key)
+        if key in removing or row is None or row.in_use_by:
+            continue  # in use: a running task may still be reading an older version
+        reason = row.status if row.status in ("removed", "evicted") else "superseded"
+        plan.deletes.append(DeleteVersion(key[0], key[1], version.version, reason))
+        freed += version.size_bytes
 
     usage = usage_of(
         observed, capacity_bytes=facts.capacity_bytes, disk_free_bytes=facts.disk_free_bytes
