@@ -57,6 +57,19 @@ def _field(key: str, value: Any) -> str:
     return str(value)
 
 
+def _value(key: str, value: Any, project: str) -> str:
+    """The field as HTML: the data sets an event names (its inputs, a task's data sets)
+    are links to their pages."""
+    if key in ("inputs", "data_sets") and isinstance(value, dict | list | tuple):
+        names = value.items() if isinstance(value, dict) else ((n, None) for n in value)
+        return ", ".join(
+            link(dataset_href(project, str(name)), name)
+            + (f" {esc(str(other)[:12])}" if other is not None else "")
+            for name, other in names
+        )
+    return esc(_field(key, value))
+
+
 def _label(key: str) -> str:
     if key == "seconds":
         return "took"
@@ -81,7 +94,7 @@ def history_item(logged: LoggedEvent, now: datetime, *, with_dataset: bool = Fal
     data = event.model_dump(mode="json")
     reason = data.get("reason") or data.get("error") or ""
     details = " · ".join(
-        f"{_label(k)} {_field(k, v)}"
+        f"{esc(_label(k))} {_value(k, v, event.project)}"
         for k, v in data.items()
         if k not in _SKIP_FIELDS and v is not None and v != {} and v != []
     )
@@ -99,7 +112,7 @@ def history_item(logged: LoggedEvent, now: datetime, *, with_dataset: bool = Fal
         f"<b>{esc(event.type.replace('_', ' '))}</b> "
         + ids
         + (f' <span class="{tone}">{esc(reason)}</span>' if reason else "")
-        + (f'<div class="muted small">{esc(details)}</div>' if details else "")
+        + (f'<div class="muted small">{details}</div>' if details else "")
         + output
         + "</li>"
     )

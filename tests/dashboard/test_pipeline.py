@@ -133,3 +133,13 @@ def test_the_lineage_links_every_data_set_and_task(pipeline: Dashboard) -> None:
     }
     assert svg.group(0).count('class="edge"') == 5  # 3 data sets from make, 2 inputs into it
     assert HOSTILE_NAME not in page
+
+
+def test_an_event_links_the_inputs_it_names(pipeline: Dashboard) -> None:
+    page = fetch(pipeline.url + "datasets/demo/features").body
+    history = re.search(r'<ol class="history" id="history">.*?</ol>', page, re.S)
+    assert history, "no history"
+    assert 'inputs <a href="/datasets/demo/raw">raw</a>, ' in history.group(0)
+    assert '<a href="/datasets/demo/%3Ci%3Eodd%3C%2Fi%3E">&lt;i&gt;odd&lt;/i&gt;</a>' in (
+        history.group(0)
+    )
