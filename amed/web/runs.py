@@ -140,7 +140,12 @@ def run_page(
         items.append(("data set", link(dataset_href(first.project, first.dataset), first.dataset)))
     if first is not None and data.get("task"):
         items.append(("task", link(task_href(first.project, data["task"]), data["task"])))
-    ends = {"version_stored": "succeeded", "run_failed": "failed", "task_finished": None}
+    ends = {
+        "run_succeeded": "uploading",
+        "version_stored": "succeeded",
+        "run_failed": "failed",
+        "task_finished": None,
+    }
     outcome = "running"
     for logged in events:
         if logged.event.type in ends:

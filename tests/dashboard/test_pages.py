@@ -65,7 +65,12 @@ def test_a_run_page_shows_its_output_escaped_and_pages_a_big_log(
     assert "<img" not in without_our_script(page)
     earliest = fetch(dashboard.url + "runs/broken-1?page=1").body
     assert "FIRST-LINE &lt;b&gt;x&lt;/b&gt;" in earliest and "LAST-LINE" not in earliest
-    assert fetch(dashboard.url + "runs/mnist-1").status == 200  # no log kept: still a page
+    assert '<span class="badge s-failed">failed</span>' in page
+    stored = fetch(dashboard.url + "runs/mnist-1")  # no log kept: still a page
+    assert (
+        stored.status == 200 and '<span class="badge s-succeeded">succeeded</span>' in stored.body
+    )
+    assert "No output was kept for this run." in stored.body
     for missing in ("runs/nope", "runs/..", "runs/%2e%2e%2fstate.db", "runs/a%2Fb"):
         assert fetch(dashboard.url + missing).status == 404, missing
 
