@@ -162,6 +162,12 @@ def test_an_empty_state_dir_serves_empty_pages(tmp_path: Path) -> None:
     ) as running:
         assert json.loads(fetch(running.url + "api/datasets").body) == []
         index = fetch(running.url).body
+        others = {path: fetch(running.url + path) for path in ("lineage", "events", "api/live")}
+        assert fetch(running.url + "runs/r-1").status == 404
+        assert fetch(running.url + "tasks/demo/make").status == 404
+    assert {path: reply.status for path, reply in others.items()} == dict.fromkeys(others, 200)
+    assert "No data set recorded yet." in others["lineage"].body
+    assert "no amed has run with this state" in index
     assert "No data sets recorded yet." in index
     assert "capacity unknown" in index
     assert not (tmp_path / "never-ran").exists()
