@@ -38,6 +38,9 @@ from amed.store.schemes import open_store
 VENV_ROOT_VARIABLE = "AME_WORKER_VENVS"
 """Where shared virtualenvs are built on a worker (default: ~/.cache/amed/venvs)."""
 
+WORKER_TAG_SUFFIX = "@ray"
+"""Appended to the run id in `AME_RUN_ID` of the task's processes on a worker."""
+
 _FOLLOW_SECONDS = 0.2
 
 
@@ -69,7 +72,9 @@ def _run(
 ) -> JobResult:
     work_store = job.store
     request = RunRequest(
-        run_id=job.run_id,
+        # Not the daemon's run id: a daemon on this machine ends processes tagged with the
+        # ids of its runs when it starts, and a re-attached run's task must survive that.
+        run_id=f"{job.run_id}{WORKER_TAG_SUFFIX}",
         project_dir=Path.cwd(),
         run_dir=run_dir,
         executor=_executor(job),
