@@ -263,6 +263,12 @@ def _room_again(name: str, seen: Seen) -> tuple[str, str]:
     row = seen.dataset
     if row is None or row.status in ("removed", "deleting"):
         return f"data set {name} was removed", f"{name} is no longer declared in ame.yaml"
+    if row.status == "evicted":
+        return (
+            f"data set {name} was evicted",
+            f"{name} was evicted to free space; produced again when something needs it, it "
+            "comes back as it was",
+        )
     stored = row.produced_at
     if row.version is not None and stored is not None and stored >= seen.alert.raised_at:
         return (

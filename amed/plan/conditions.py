@@ -211,15 +211,19 @@ def _failing_tasks(
     return found
 
 
+_NOT_GROWING = ("blocked", "evicted", "deleting", "removed")
+
+
 def _wont_fit(row: DatasetRow, usage: Usage) -> list[Condition]:
     """The warning before a growing data set's next version fails for space: when its last
     versions' trend says the next one will hold more than is free. The version it replaces
     stays until the new one is stored, so the whole of the next one must fit. A declared
     size that holds the forecast is left to placement (it makes room, or blocks and says
-    so); a smaller one, or none, gets this warning while there is still time to act."""
+    so); a smaller one, or none, gets this warning while there is still time to act. An
+    evicted data set is left out: produced again as it was, it does not grow."""
     free = usage.free_bytes
     growth = growth_of(row.stored_sizes)
-    if free is None or growth is None or row.status in ("blocked", "deleting", "removed"):
+    if free is None or growth is None or row.status in _NOT_GROWING:
         return []
     declared = row.declared_size_bytes
     if declared is not None and declared >= growth.next_bytes:

@@ -294,8 +294,9 @@ def test_a_time_on_another_day_gives_its_date() -> None:
             "What resolved it: what its versions' growth forecasts for the next one fits now",
         ),
         ({"status": "deleting"}, "What resolved it: big is no longer declared in ame.yaml."),
+        ({"status": "evicted"}, "What resolved it: big was evicted to free space;"),
     ],
-    ids=["a version stored", "space freed", "no longer declared"],
+    ids=["a version stored", "space freed", "no longer declared", "evicted"],
 )
 def test_a_growing_data_set_resolved_says_why_it_has_room(
     row: dict[str, object], said: str
