@@ -31,7 +31,7 @@ from amed.web.html import (
     with_query,
 )
 from amed.web.listing import dependants
-from amed.web.plots import LEGEND, runs_plot, version_sizes_plot
+from amed.web.plots import LEGEND, run_seconds, runs_plot, version_sizes_plot
 from spec import format_bytes
 from state.read import LoggedEvent, RunRecord, StoredSize
 from state.rows import STATUSES, AlertRow, DatasetRow, VersionRow
@@ -293,12 +293,10 @@ def runs_table(runs: Sequence[RunRecord], now: datetime, *, project: str | None 
     with_dataset = project is not None
     if not runs:
         return '<p class="muted">No run yet.</p>'
-    from amed.web.plots import _seconds  # one duration rule for the table and the plot
-
     rows = []
     for run in sorted(runs, key=lambda r: r.seq, reverse=True)[:RUNS_SHOWN]:
         outcome = {True: "succeeded", False: "failed", None: "running"}[run.ok]
-        seconds = _seconds(run, now)
+        seconds = run_seconds(run, now)
         reason = (run.reason or "").splitlines()[0][:ERROR_PREVIEW_CHARS] if run.reason else ""
         rows.append(
             "<tr>"

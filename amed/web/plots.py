@@ -162,7 +162,9 @@ def version_sizes_plot(sizes: Sequence[StoredSize]) -> str:
 _OUTCOME_COLOURS = {True: "#2f7d4f", False: "#c0392b", None: "#1f5fbf"}
 
 
-def _seconds(run: RunRecord, now: datetime) -> float | None:
+def run_seconds(run: RunRecord, now: datetime) -> float | None:
+    """How long the run took, or has taken so far; None if it never started. The one
+    duration rule of the plots and the tables."""
     if run.started_at is None:
         return None
     end = parse_time(run.ended_at) if run.ended_at else now
@@ -173,7 +175,7 @@ def runs_plot(runs: Sequence[RunRecord], now: datetime, plot_id: str = "runs-plo
     """A timeline of runs: when each began (x), how long it took (y), how it ended
     (colour: green succeeded, red failed, blue still running). Runs that never started
     (a consumer's request whose data set failed) are left out."""
-    timed = [(r, s) for r in runs if (s := _seconds(r, now)) is not None and r.started_at]
+    timed = [(r, s) for r in runs if (s := run_seconds(r, now)) is not None and r.started_at]
     if not timed:
         return f'<p class="muted small" id="{esc(plot_id)}">No run yet.</p>'
     starts = [parse_time(r.started_at or "").timestamp() for r, _ in timed]
