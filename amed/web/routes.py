@@ -173,10 +173,9 @@ def _index(source: Source, reader: StateReader, chosen: Filter, now: datetime) -
     plot = storage_plot(
         baseline, changes, capacity_bytes=usage.capacity_bytes, levels=source.levels, now=now
     )
-    overview = (
-        capacity_panel(usage)
-        + alerts_panel(reader.alerts())
-        + f"<h2>Bytes held <span class='muted small'>(the newest {STORAGE_POINTS} changes at "
+    overview = capacity_panel(usage) + alerts_panel(reader.alerts())
+    held = (
+        f"<h2>Bytes held <span class='muted small'>(the newest {STORAGE_POINTS} changes at "
         "most)</span></h2>" + plot
     )
     recent = reader.recent_runs(limit=RECENT_RUNS)
@@ -189,7 +188,9 @@ def _index(source: Source, reader: StateReader, chosen: Filter, now: datetime) -
         + "</details>"
     )
     listing = index_parts(rows, total, reader.status_counts(), chosen, now)
-    return Page("amed: data sets", (("overview", overview), ("recent", runs), *listing))
+    # The data sets come before the plots: on a phone they are what is read first.
+    parts = (("overview", overview), *listing, ("storage", held), ("recent", runs))
+    return Page("amed: data sets", parts)
 
 
 def _dataset(
