@@ -121,8 +121,10 @@ class Filter:
             "q": self.name,
             "status": self.status,
             "all": "1" if self.include_removed else None,
-            "page": self.page if self.page > 1 else None,
+            "page": self.page,
         } | changes
+        if values["page"] == 1:
+            values["page"] = None  # the first page is the plain one
         return with_query("/", **values)
 
 

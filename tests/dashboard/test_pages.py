@@ -189,3 +189,31 @@ def test_recent_runs_come_from_the_tail_of_the_log_with_their_ends(state_dir: Pa
     ]
     assert [r.run_id for r in newest] == ["broken-1", "old-1"]
     assert newest[0].reason is not None and "exited with code 2" in newest[0].reason
+
+
+def test_the_overview_shows_one_page_of_data_sets_and_links_the_next(tmp_path: Path) -> None:
+    from amed.web.pages import INDEX_PAGE
+    from amed.web.server import start_dashboard
+
+    count = INDEX_PAGE + 7
+    with StateStore.in_dir(tmp_path / "state") as store:
+        store.append(
+            [
+                DatasetDeclared(
+                    at=T0, project="p", dataset=f"d{i:04d}", spec_hash="h", path=f"d/{i}", task="t"
+                )
+                for i in range(count)
+            ]
+        )
+    with start_dashboard(
+        tmp_path / "state", "127.0.0.1:0", capacity_bytes=None, storage_url="memory://"
+    ) as running:
+        first = fetch(running.url).body
+        second = fetch(running.url + "?page=2").body
+        filtered = fetch(running.url + "?q=d01&page=1").body
+    rows = _ids(first, r'<tr id="ds-p-(d\d+)"')
+    assert rows == [f"d{i:04d}" for i in range(INDEX_PAGE)]
+    assert f"showing 1–{INDEX_PAGE} of {count}" in first and 'href="/?page=2">next<' in first
+    assert _ids(second, r'<tr id="ds-p-(d\d+)"') == [f"d{i:04d}" for i in range(INDEX_PAGE, count)]
+    assert 'href="/">previous<' in second and ">next<" not in second
+    assert len(_ids(filtered, r'<tr id="ds-p-(d\d+)"')) == 100  # d0100 … d0199
