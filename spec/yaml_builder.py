@@ -73,8 +73,11 @@ class DocumentBuilder:
     the mapping it merges into.
     """
 
-    def __init__(self, loader: EventSource, positions: bool) -> None:
+    def __init__(
+        self, loader: EventSource, positions: bool, max_nodes: int = MAX_EXPANDED_NODES
+    ) -> None:
         self.loader = loader
+        self.max_nodes = max_nodes  # scales with the file size allowed (spec.load)
         # Events are typed loosely: libyaml's and PyYAML's event classes differ in stubs.
         self.get_event: Callable[[], Any] = loader.get_event
         self.peek_event: Callable[[], Any] = loader.peek_event
@@ -143,9 +146,9 @@ class DocumentBuilder:
                 value, size = self.mapping(event, path)
             else:  # pragma: no cover - the parser sends only these in a node's place
                 raise self.fail("unexpected YAML event", mark)
-            if size > MAX_EXPANDED_NODES:
+            if size > self.max_nodes:
                 raise self.fail(
-                    f"the document expands to more than {MAX_EXPANDED_NODES} nodes"
+                    f"the document expands to more than {self.max_nodes:,} nodes"
                     " (an alias bomb?); write it out plainly",
                     mark,
                 )
@@ -188,9 +191,9 @@ class DocumentBuilder:
         if self.positions and path is not None:
             # Bound the copying itself: the size check runs only once the node is done, and
             # an alias bomb would first copy its positions over and over.
-            if len(self.values) + len(target.values) > MAX_EXPANDED_NODES:
+            if len(self.values) + len(target.values) > self.max_nodes:
                 raise self.fail(
-                    f"the document expands to more than {MAX_EXPANDED_NODES} nodes"
+                    f"the document expands to more than {self.max_nodes:,} nodes"
                     " (an alias bomb?); write it out plainly",
                     event.start_mark,
                 )
