@@ -36,13 +36,20 @@ def run(quick: bool) -> list[Result]:
         project = many.build(root / "project", state, count)
         many.add_filler(state / "state.db", project, events - many.event_count(state / "state.db"))
         assert _sql(state) == _full_tables(state)
+        assert _usage_sql(state) == _usage_rows(state)
         ours: list[float] = []
         before: list[float] = []
+        sums: list[float] = []
+        rows: list[float] = []
         for _ in range(runs):
             os.sync()
             ours.append(timed(lambda: _sql(state)))
             os.sync()
             before.append(timed(lambda: _full_tables(state)))
+            os.sync()
+            sums.append(timed(lambda: _usage_sql(state)))
+            os.sync()
+            rows.append(timed(lambda: _usage_rows(state)))
     return [
         Result(
             QUESTION,
@@ -54,8 +61,34 @@ def run(quick: bool) -> list[Result]:
             speed=True,
             target="faster than the full tables",
             met=None if quick else _median(ours) < _median(before),
-        )
+        ),
+        Result(
+            QUESTION,
+            f"bytes held and reserved alone, {count:,} data sets",
+            "s",
+            tuple(sums),
+            baseline_name="usage_of(reader.observed())",
+            baseline=tuple(rows),
+            speed=True,
+        ),
     ]
+
+
+def _usage_sql(state: Path) -> tuple[int, int]:
+    reader = StateReader.in_dir(state)
+    try:
+        return reader.usage_bytes()
+    finally:
+        reader.close()
+
+
+def _usage_rows(state: Path) -> tuple[int, int]:
+    reader = StateReader.in_dir(state)
+    try:
+        usage = usage_of(reader.observed(), capacity_bytes=None, disk_free_bytes=None)
+        return usage.held_bytes, usage.reserved_bytes
+    finally:
+        reader.close()
 
 
 def _sql(state: Path) -> str:
