@@ -9,6 +9,7 @@ errors (RuntimeError with a traceback from the server, requests' connection erro
 from __future__ import annotations
 
 import importlib.util
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -58,6 +59,9 @@ class Jobs:
             from ray.job_submission import JobSubmissionClient
         except ImportError:
             raise RayMissing(INSTALL_HINT) from None
+        # Ray logs each upload at INFO through a handler of its own, in its own format, into
+        # the daemon's stderr: amed logs what matters itself.
+        logging.getLogger("ray").setLevel(logging.WARNING)
         self.address = address
         try:
             self._client = JobSubmissionClient(address)
