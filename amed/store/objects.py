@@ -42,8 +42,9 @@ log = logs.named(__name__)
 
 # Files above one multipart chunk hold up to PART_CONCURRENCY chunks in memory while they
 # upload; capping how many run at once keeps peak memory near
-# BIG_FILE_SLOTS * PART_CONCURRENCY * CHUNK_SIZE_BYTES whatever the data set looks like.
-BIG_FILE_SLOTS = 4
+# BIG_FILE_SLOTS * PART_CONCURRENCY * CHUNK_SIZE_BYTES (about 220 MiB) whatever the data
+# set looks like. Two files of ten parts each keep more requests going than one would.
+BIG_FILE_SLOTS = 2
 
 Owner = tuple[str, str, int]  # (project, dataset, version)
 
