@@ -463,17 +463,28 @@ class StateReader:
         cursor.row_factory = None
         return [LoggedEvent(*from_row(row)) for row in cursor]
 
-    def run_events(self, run_id: str) -> list[LoggedEvent]:
-        """Every event of one run (producing or consuming), oldest first."""
+    def run_events(
+        self, run_id: str, *, within: tuple[str, str | None] | None = None
+    ) -> list[LoggedEvent]:
+        """Every event of one run (producing or consuming), oldest first. `within`
+        (project, data set; None for a consumer's run) narrows the search to that data
+        set's events through the log's index; without it the whole log is read."""
         if self._conn is None:
             return []
         from state.event_rows import COLUMNS, from_row
 
+        narrow, params = "", [run_id]
+        if within is not None:
+            project, dataset = within
+            narrow = " AND project = ? AND " + (
+                "dataset IS NULL" if dataset is None else "dataset = ?"
+            )
+            params = [run_id, project, *([dataset] if dataset is not None else [])]
         cursor = self._conn.execute(
             f"SELECT {COLUMNS} FROM events WHERE type IN ('run_started', 'run_succeeded', "
             "'run_failed', 'version_stored', 'task_started', 'task_finished') "
-            "AND json_extract(data, '$.run_id') = ? ORDER BY id",
-            (run_id,),
+            f"AND json_extract(data, '$.run_id') = ?{narrow} ORDER BY id",
+            params,
         )
         cursor.row_factory = None
         return [LoggedEvent(*from_row(row)) for row in cursor]
