@@ -83,7 +83,8 @@ def _ids(data: dict[str, Any], project: str, *, with_dataset: bool) -> str:
     if data.get("task"):
         links.append("task " + link(task_href(project, data["task"]), data["task"]))
     if data.get("run_id"):
-        links.append("run " + link(run_href(data["run_id"]), data["run_id"]))
+        href = run_href(data["run_id"], project, data.get("dataset"))
+        links.append("run " + link(href, data["run_id"]))
     return " ".join(links)
 
 

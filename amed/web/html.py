@@ -123,8 +123,10 @@ def task_href(project: str, name: str) -> str:
     return f"/tasks/{quote(project, safe='')}/{quote(name, safe='')}"
 
 
-def run_href(run_id: str) -> str:
-    return f"/runs/{quote(run_id, safe='')}"
+def run_href(run_id: str, project: str | None = None, dataset: str | None = None) -> str:
+    """A run's page; with its `project` (and `dataset`, for a producing run), the page
+    finds the run's events through the log's index instead of reading the whole log."""
+    return with_query(f"/runs/{quote(run_id, safe='')}", project=project, dataset=dataset)
 
 
 def link(href: str, text: object) -> str:
@@ -134,7 +136,9 @@ def link(href: str, text: object) -> str:
 def with_query(path: str, **params: object) -> str:
     """`path` with the parameters that have a value (None and "" are left out)."""
     kept = {k: str(v) for k, v in params.items() if v is not None and v != ""}
-    return path + ("?" + urlencode(kept) if kept else "")
+    if not kept:
+        return path
+    return path + ("&" if "?" in path else "?") + urlencode(kept)
 
 
 def badge(status: str) -> str:

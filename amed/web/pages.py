@@ -232,7 +232,10 @@ def _details(row: DatasetRow, now: datetime) -> str:
         ("files", esc(row.files if row.files is not None else "–")),
         ("path", esc(row.path)),
         ("task", link(task_href(row.project, row.task), row.task)),
-        ("run", link(run_href(row.run_id), row.run_id) if row.run_id else "–"),
+        (
+            "run",
+            link(run_href(row.run_id, row.project, row.name), row.run_id) if row.run_id else "–",
+        ),
         (
             "in use by",
             ", ".join(link(task_href(row.project, t), t) for t in row.in_use_by) or "–",
@@ -289,10 +292,12 @@ def _versions(versions: Sequence[VersionRow], now: datetime) -> str:
     return table(("Version", "Size", "Files", "Stored", "State"), rows, "versions")
 
 
-def runs_table(runs: Sequence[RunRecord], now: datetime, *, project: str | None = None) -> str:
+def runs_table(
+    runs: Sequence[RunRecord], now: datetime, *, project: str, with_dataset: bool = False
+) -> str:
     """The newest runs first, each linked to its page (and its whole output); with
-    `project`, a column links each run's data set."""
-    with_dataset = project is not None
+    `with_dataset`, a column links each run's data set. `project`: theirs, unless a run
+    names its own."""
     if not runs:
         return '<p class="muted">No run yet.</p>'
     rows = []
@@ -302,10 +307,15 @@ def runs_table(runs: Sequence[RunRecord], now: datetime, *, project: str | None 
         reason = (run.reason or "").splitlines()[0][:ERROR_PREVIEW_CHARS] if run.reason else ""
         rows.append(
             "<tr>"
-            + cell("Run", link(run_href(run.run_id), run.run_id) if run.run_id else "never ran")
+            + cell(
+                "Run",
+                link(run_href(run.run_id, run.project or project, run.dataset), run.run_id)
+                if run.run_id
+                else "never ran",
+            )
             + (
                 cell("Data set", _dataset_link(run.project or project, run.dataset))
-                if project is not None
+                if with_dataset
                 else ""
             )
             + cell("Outcome", badge(outcome))
@@ -354,9 +364,9 @@ def dataset_page(
             "<h2>Size per version</h2>"
             + version_sizes_plot(view.sizes)
             + "<h2>Runs</h2>"
-            + runs_plot(view.runs, now)
+            + runs_plot(view.runs, now, project=row.project)
             + LEGEND
-            + runs_table(view.runs, now),
+            + runs_table(view.runs, now, project=row.project),
         ),
         ("versions-part", "<h2>Stored versions</h2>" + _versions(view.versions, now)),
         ("history-filter", "<h2>History</h2>" + type_filter(path, chosen_type)),

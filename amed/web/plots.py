@@ -171,7 +171,9 @@ def run_seconds(run: RunRecord, now: datetime) -> float | None:
     return max((end - parse_time(run.started_at)).total_seconds(), 0.0)
 
 
-def runs_plot(runs: Sequence[RunRecord], now: datetime, plot_id: str = "runs-plot") -> str:
+def runs_plot(
+    runs: Sequence[RunRecord], now: datetime, *, project: str = "", plot_id: str = "runs-plot"
+) -> str:
     """A timeline of runs: when each began (x), how long it took (y), how it ended
     (colour: green succeeded, red failed, blue still running). Runs that never started
     (a consumer's request whose data set failed) are left out."""
@@ -196,7 +198,10 @@ def runs_plot(runs: Sequence[RunRecord], now: datetime, plot_id: str = "runs-plo
             f'<circle class="pt" cx="{frame.x(start):.1f}" cy="{frame.y(seconds):.1f}" r="4" '
             f'fill="{_OUTCOME_COLOURS[run.ok]}"><title>{esc(tip)}</title></circle>'
         )
-        body.append(f'<a href="{esc(run_href(run.run_id))}">{dot}</a>' if run.run_id else dot)
+        if run.run_id:
+            href = run_href(run.run_id, run.project or project or None, run.dataset)
+            dot = f'<a href="{esc(href)}">{dot}</a>'
+        body.append(dot)
     return _svg(plot_id, f"{len(timed)} runs: start and duration", "".join(body))
 
 

@@ -20,7 +20,7 @@ from amed.plan.capacity import Usage, usage_from
 from amed.store.diskspace import free_bytes_under
 from amed.web.health import Health, health_line
 from amed.web.history import HISTORY_PAGE, before_id, chosen_type, history_list, pager, type_filter
-from amed.web.html import Page, clock, render
+from amed.web.html import Page, clock, render, run_href
 from amed.web.lineage import build, lineage_svg, neighbourhood
 from amed.web.listing import dataset_document, dataset_json, manifest_summary
 from amed.web.live import SCRIPT
@@ -184,7 +184,7 @@ def _index(source: Source, reader: StateReader, chosen: Filter, now: datetime) -
         + runs_plot(recent, now)
         + LEGEND
         + '<details id="recent-runs"><summary>the newest runs as a table</summary>'
-        + runs_table(recent, now, project="")
+        + runs_table(recent, now, project="", with_dataset=True)
         + "</details>"
     )
     listing = index_parts(rows, total, reader.status_counts(), chosen, now)
@@ -250,12 +250,17 @@ def _run(
     if len(rest) != 1 or not is_run_id(rest[0]):
         return None
     run_id = rest[0]
-    events = reader.run_events(run_id)
+    project, dataset = (query.get(key, [""])[-1] for key in ("project", "dataset"))
+    events = reader.run_events(run_id, within=(project, dataset or None)) if project else []
+    if not events:  # no hint, or a wrong one: the whole log
+        events = reader.run_events(run_id)
     if not events:
         return None
     raw = query.get("page", [""])[-1]
     log = read_log_page(source.state_dir, run_id, int(raw) if raw.isdigit() else None)
-    return run_page(run_id, events, log, now=now)
+    return run_page(
+        run_id, events, log, now=now, href=run_href(run_id, project or None, dataset or None)
+    )
 
 
 def _lineage(reader: StateReader) -> Page:

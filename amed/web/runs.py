@@ -54,7 +54,7 @@ def task_page(view: TaskView, *, now: datetime) -> Page:
     if consumer is not None:
         needs = ", ".join(link(dataset_href(view.project, n), n) for n in consumer.data_sets)
         last = (
-            link(run_href(consumer.last_run_id), consumer.last_run_id)
+            link(run_href(consumer.last_run_id, view.project), consumer.last_run_id)
             if consumer.last_run_id
             else "–"
         )
@@ -77,9 +77,9 @@ def task_page(view: TaskView, *, now: datetime) -> Page:
         (
             "runs-part",
             "<h2>Runs</h2>"
-            + runs_plot(view.runs, now)
+            + runs_plot(view.runs, now, project=view.project)
             + LEGEND
-            + runs_table(view.runs, now, project=view.project),
+            + runs_table(view.runs, now, project=view.project, with_dataset=True),
         ),
     )
     return Page(f"amed: task {view.project}/{view.name}", parts)
@@ -110,10 +110,10 @@ def read_log_page(state_dir: Path, run_id: str, page: int | None) -> LogPage | N
     return LogPage(raw.decode("utf-8", errors="replace"), chosen, pages, size)
 
 
-def _log_part(run_id: str, log: LogPage | None) -> str:
+def _log_part(href: str, log: LogPage | None) -> str:
+    """`href`: the run page's own, its index hint included, which the pages keep."""
     if log is None:
         return '<p class="muted" id="log">No output was kept for this run.</p>'
-    href = run_href(run_id)
     links = []
     if log.page > 1:
         links += [
@@ -130,9 +130,10 @@ def _log_part(run_id: str, log: LogPage | None) -> str:
 
 
 def run_page(
-    run_id: str, events: Sequence[LoggedEvent], log: LogPage | None, *, now: datetime
+    run_id: str, events: Sequence[LoggedEvent], log: LogPage | None, *, now: datetime, href: str
 ) -> Page:
-    """What the run was (its data set or task, outcome), its events, and its output."""
+    """What the run was (its data set or task, outcome), its events, and its output.
+    `href`: the page's own address, which its log's page links keep."""
     first = events[0].event if events else None
     data = first.model_dump(mode="json") if first is not None else {}
     items = []
@@ -161,6 +162,6 @@ def run_page(
             f"<h2>run {esc(run_id)}</h2><section class='panel'><dl>{pairs}</dl></section>"
             "<h2>Events</h2>" + history_list(list(reversed(events)), now, with_dataset=True),
         ),
-        ("output", "<h2>Output</h2>" + _log_part(run_id, log)),
+        ("output", "<h2>Output</h2>" + _log_part(href, log)),
     )
     return Page(f"amed: run {run_id}", parts)

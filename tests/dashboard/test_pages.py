@@ -44,7 +44,8 @@ def test_a_task_page_lists_the_runs_of_its_data_sets_each_linked(dashboard: Dash
     page = fetch(dashboard.url + "tasks/demo/make").body
     assert "task demo / make" in page
     for run in ("mnist-1", "old-1", "broken-1"):
-        assert f'href="/runs/{run}"' in page
+        dataset = run.removesuffix("-1")
+        assert f'href="/runs/{run}?project=demo&amp;dataset={dataset}"' in page
     assert page.count('<circle class="pt"') == 3  # one point per run on the timeline
     runs = re.search(r'<table class="cards" id="runs">.*?</table>', page, re.S)
     assert runs and 'href="/datasets/demo/broken"' in runs.group(0)
@@ -103,7 +104,8 @@ def test_the_history_filters_by_event_type_and_pages_by_id(
     assert len(rest) == 6 and int(rest[0]) < int(shown[-1])  # 105 + the first declaration
     events = fetch(dashboard.url + "events?type=run_failed").body
     assert _ids(events, r"<b>(run failed)</b>") == ["run failed"]
-    assert 'href="/runs/broken-1"' in events and 'href="/datasets/demo/broken"' in events
+    assert 'href="/runs/broken-1?project=demo&amp;dataset=broken"' in events
+    assert 'href="/datasets/demo/broken"' in events
 
 
 def test_the_overview_filters_by_status_and_name(dashboard: Dashboard) -> None:
@@ -166,7 +168,9 @@ def test_the_overview_draws_the_newest_runs_each_linked_to_its_page(dashboard: D
     page = fetch(dashboard.url).body
     plot = re.search(r'<svg class="plot" id="runs-plot".*?</svg>', page)
     assert plot, "no runs timeline on the overview"
-    assert _ids(plot.group(0), r'<a href="/runs/([^"]+)"><circle class="pt"') == [
+    assert _ids(
+        plot.group(0), r'<a href="/runs/([^"?]+)\?project=demo[^"]*"><circle class="pt"'
+    ) == [
         "mnist-1",
         "broken-1",
         "old-1",
@@ -217,3 +221,11 @@ def test_the_overview_shows_one_page_of_data_sets_and_links_the_next(tmp_path: P
     assert _ids(second, r'<tr id="ds-p-(d\d+)"') == [f"d{i:04d}" for i in range(INDEX_PAGE, count)]
     assert 'href="/">previous<' in second and ">next<" not in second
     assert len(_ids(filtered, r'<tr id="ds-p-(d\d+)"')) == 100  # d0100 … d0199
+
+
+def test_a_run_is_found_with_its_index_hint_without_it_and_despite_a_wrong_one(
+    dashboard: Dashboard,
+) -> None:
+    for query in ("?project=demo&dataset=broken", "", "?project=demo&dataset=mnist", "?project=x"):
+        page = fetch(dashboard.url + "runs/broken-1" + query).body
+        assert '<span class="badge s-failed">failed</span>' in page, query
