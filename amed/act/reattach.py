@@ -51,7 +51,7 @@ def reattach(
     for started in journal.runs_started(frozenset(wanted)):
         data_set = declared.get(started.dataset)
         try:
-            run = engine.attach(started.run_id)
+            run = engine.attach(started.run_id, cancel=runs.cancel)
         except CannotAttach as exc:
             log.info("run_not_attached", run_id=started.run_id, reason=str(exc))
             continue

@@ -165,9 +165,10 @@ class Engine(Protocol):
         such as the daemon's stop) cancels it as `Run.cancel` does."""
         ...
 
-    def attach(self, run_id: str) -> Run:
+    def attach(self, run_id: str, *, cancel: threading.Event | None = None) -> Run:
         """The run with this id, to wait for or cancel again; CannotAttach when the engine
-        cannot follow it (for instance, it was started by a daemon that is gone)."""
+        cannot follow it (for instance, it was started by a daemon that is gone). `cancel`
+        is as for `start`, for a run found again that this daemon did not start."""
         ...
 
     def end_leftovers(self, runs_dir: Path) -> int:

@@ -54,7 +54,7 @@ class LocalEngine:
             raise
         return run
 
-    def attach(self, run_id: str) -> LocalRun:
+    def attach(self, run_id: str, *, cancel: threading.Event | None = None) -> LocalRun:
         with self._lock:
             run = self._runs.get(run_id)
         if run is None:
