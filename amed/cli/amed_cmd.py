@@ -9,6 +9,7 @@ from click_default_group import DefaultGroup
 
 from amed import logs
 from amed.cli.exits import Cli
+from amed.cli.install_unit_cmd import install_unit
 from amed.cli.options import config_option, settings_from, state_dir_option
 from amed.config import Settings
 
@@ -106,6 +107,9 @@ def _dry_run(settings: Settings) -> int:
     if not lines:
         click.echo("nothing to do: the project is converged", err=True)
     return 0
+
+
+cli.add_command(install_unit)
 
 
 def main() -> None:
