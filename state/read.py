@@ -502,11 +502,14 @@ class StateReader:
         )
         return [StoredSize(int(i), str(at), int(v), int(s)) for i, at, v, s in rows][::-1]
 
-    def storage_changes(self, *, limit: int = 500) -> tuple[int, list[StorageChange]]:
+    def storage_changes(
+        self, *, limit: int = 500, scan_events: int | None = None
+    ) -> tuple[int, list[StorageChange]]:
         """How the bytes of committed versions changed: the newest `limit` changes (a
         version stored adds its size, a version deleted takes it away), oldest first, and
         the bytes held before the first of them. The newest change leaves the sum of the
-        `versions` table."""
+        `versions` table. `scan_events`: look among the newest that many events only (the
+        log has no index by type: this bounds the read however long the log)."""
         if self._conn is None:
             return 0, []
         rows = self._conn.execute(
@@ -518,8 +521,8 @@ class StateReader:
             "AND json_extract(s.data, '$.version') = json_extract(e.data, '$.version') "
             "ORDER BY s.id DESC LIMIT 1) END "
             "FROM events e WHERE e.type IN ('version_stored', 'version_deleted') "
-            "ORDER BY e.id DESC LIMIT ?",
-            (int(limit),),
+            "AND e.id > ? ORDER BY e.id DESC LIMIT ?",
+            (self._first_scanned(scan_events), int(limit)),
         ).fetchall()
         changes = [
             StorageChange(int(i), str(at), str(t), str(p), str(d), int(v), int(delta or 0))
@@ -530,16 +533,17 @@ class StateReader:
         )
         return held - sum(c.delta_bytes for c in changes), changes
 
-    def recent_runs(self, *, limit: int = 200) -> list[RunRecord]:
+    def recent_runs(self, *, limit: int = 200, scan_events: int | None = None) -> list[RunRecord]:
         """The newest `limit` runs of any data set or task (producing and consuming), each
-        with its end when the log has it, oldest first: read from the log's tail only."""
+        with its end when the log has it, oldest first: read from the log's tail only, and
+        with `scan_events`, from that many of its newest events at most."""
         if self._conn is None:
             return []
         starts = self._conn.execute(
             "SELECT id, type, at, project, dataset, json_extract(data, '$.run_id'), "
             "json_extract(data, '$.request_id') FROM events "
-            "WHERE type IN ('run_started', 'task_started') ORDER BY id DESC LIMIT ?",
-            (int(limit),),
+            "WHERE type IN ('run_started', 'task_started') AND id > ? ORDER BY id DESC LIMIT ?",
+            (self._first_scanned(scan_events), int(limit)),
         ).fetchall()
         if not starts:
             return []
@@ -569,3 +573,9 @@ class StateReader:
             succeeded = type_ == "version_stored" or (type_ == "task_finished" and bool(ok))
             runs[key] = replace(found, ended_at=at, ok=succeeded, reason=reason)
         return list(runs.values())
+
+    def _first_scanned(self, scan_events: int | None) -> int:
+        """The id below which a read limited to the newest `scan_events` events stops."""
+        if scan_events is None or self._conn is None:
+            return 0
+        return max(self.last_event_id() - int(scan_events), 0)
