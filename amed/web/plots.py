@@ -91,7 +91,12 @@ def storage_plot(
 ) -> str:
     """Bytes held after each change (one point each), as a step line up to `now`."""
     if not changes:
-        return '<p class="muted small" id="storage-plot">Nothing stored yet.</p>'
+        text = (
+            f"{format_bytes(baseline_bytes)} held; no version stored or deleted lately."
+            if baseline_bytes
+            else "Nothing stored yet."
+        )
+        return f'<p class="muted small" id="storage-plot">{esc(text)}</p>'
     held = baseline_bytes
     points: list[tuple[float, int, StorageChange]] = []
     for change in changes:

@@ -45,6 +45,9 @@ JSON = "application/json"
 TEXT = "text/plain; charset=utf-8"
 STORAGE_POINTS = 500
 """The newest changes of the bytes held that the overview's plot shows."""
+SCAN_EVENTS = 100_000
+"""The overview's plots look at the newest this many events only: the log has no index by
+type, and a page must cost the same however long the log grows."""
 RECENT_RUNS = 200
 """Runs of any data set or task on the overview's timeline."""
 LINEAGE_DATASETS = 300
@@ -169,18 +172,19 @@ def _index(source: Source, reader: StateReader, chosen: Filter, now: datetime) -
         offset=(chosen.page - 1) * INDEX_PAGE,
     )
     usage = source.usage(reader)
-    baseline, changes = reader.storage_changes(limit=STORAGE_POINTS)
+    baseline, changes = reader.storage_changes(limit=STORAGE_POINTS, scan_events=SCAN_EVENTS)
     plot = storage_plot(
         baseline, changes, capacity_bytes=usage.capacity_bytes, levels=source.levels, now=now
     )
     overview = capacity_panel(usage) + alerts_panel(reader.alerts())
     held = (
         f"<h2>Bytes held <span class='muted small'>(the newest {STORAGE_POINTS} changes at "
-        "most)</span></h2>" + plot
+        f"most, among the newest {SCAN_EVENTS:,} events)</span></h2>" + plot
     )
-    recent = reader.recent_runs(limit=RECENT_RUNS)
+    recent = reader.recent_runs(limit=RECENT_RUNS, scan_events=SCAN_EVENTS)
     runs = (
-        f"<h2>Runs <span class='muted small'>(the newest {RECENT_RUNS} at most)</span></h2>"
+        f"<h2>Runs <span class='muted small'>(the newest {RECENT_RUNS} at most, among the "
+        f"newest {SCAN_EVENTS:,} events)</span></h2>"
         + runs_plot(recent, now)
         + LEGEND
         + '<details id="recent-runs"><summary>the newest runs as a table</summary>'

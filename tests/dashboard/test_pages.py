@@ -13,7 +13,7 @@ from amed.web.history import HISTORY_PAGE
 from amed.web.runs import LOG_PAGE_BYTES
 from amed.web.server import Dashboard
 from state.db import StateStore
-from state.events import DatasetDeclared
+from state.events import DatasetDeclared, DatasetPulled
 from state.read import StateReader
 from tests.dashboard.conftest import HOSTILE_OUTPUT, T0, fetch, without_our_script
 
@@ -229,3 +229,26 @@ def test_a_run_is_found_with_its_index_hint_without_it_and_despite_a_wrong_one(
     for query in ("?project=demo&dataset=broken", "", "?project=demo&dataset=mnist", "?project=x"):
         page = fetch(dashboard.url + "runs/broken-1" + query).body
         assert '<span class="badge s-failed">failed</span>' in page, query
+
+
+def test_the_overview_reads_only_the_newest_events_and_still_says_what_is_held(
+    state_dir: Path,
+) -> None:
+    from amed.web.plots import NO_LEVELS, storage_plot
+
+    newest = 5
+    with StateStore.in_dir(state_dir) as store:
+        store.append([DatasetPulled(at=T0, project="demo", dataset="mnist", version=1)] * newest)
+    reader = StateReader.in_dir(state_dir)
+    try:
+        baseline, changes = reader.storage_changes(scan_events=newest)
+        assert (baseline, changes) == (3 * 2**20, [])
+        assert reader.recent_runs(scan_events=newest) == []
+        every = reader.storage_changes()[1]
+        assert len(every) == 3  # the whole log still has them all
+        reaching = reader.last_event_id() - every[-1].id + 1  # back to old's deletion
+        assert reader.storage_changes(scan_events=reaching)[1] == every[-1:]
+    finally:
+        reader.close()
+    plot = storage_plot(baseline, changes, capacity_bytes=None, levels=NO_LEVELS, now=T0)
+    assert "3.0 MiB held; no version stored or deleted lately." in plot
