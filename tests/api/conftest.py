@@ -22,9 +22,10 @@ from tests.store.conftest import (
     S3_ACCESS_KEY_ID,
     S3_REGION,
     S3_SECRET_ACCESS_KEY,
+    azure_endpoint,  # noqa: F401 (a fixture)
     create_bucket,
     s3_endpoint,  # noqa: F401 (a fixture)
-    store,  # noqa: F401 (a fixture: file://, memory:// and S3)
+    store,  # noqa: F401 (a fixture: file://, memory://, S3 and Azure Blob)
 )
 
 READER = Path(__file__).with_name("reader.py")
