@@ -20,7 +20,7 @@ from amed.plan.capacity import Usage, usage_from
 from amed.store.diskspace import free_bytes_under
 from amed.web.health import Health, health_line
 from amed.web.history import HISTORY_PAGE, before_id, chosen_type, history_list, pager, type_filter
-from amed.web.html import Page, clock, render, run_href
+from amed.web.html import Page, clock, esc, render, run_href
 from amed.web.lineage import build, lineage_svg, neighbourhood
 from amed.web.listing import dataset_document, dataset_json, manifest_summary
 from amed.web.live import SCRIPT
@@ -142,7 +142,7 @@ def page_at(source: Source, target: str, now: datetime) -> Page | None:
     query = parse_qs(parts.query)
     builders: dict[str, Callable[[StateReader, list[str]], Page | None]] = {
         "": lambda r, _: _index(source, r, Filter.of(query), now),
-        "lineage": lambda r, _: _lineage(r),
+        "lineage": lambda r, _: _lineage(r, query.get("q", [""])[-1].strip()[:200]),
         "events": lambda r, _: _events(r, query, now),
         "datasets": lambda r, rest: _dataset(r, rest, query, now),
         "tasks": lambda r, rest: _task(r, rest, now),
@@ -267,17 +267,27 @@ def _run(
     )
 
 
-def _lineage(reader: StateReader) -> Page:
-    rows, total = reader.datasets_page(limit=LINEAGE_DATASETS)
+def _lineage(reader: StateReader, name: str) -> Page:
+    """The graph of the first data sets (whose name holds `name`, when given)."""
+    rows, total = reader.datasets_page(name_contains=name or None, limit=LINEAGE_DATASETS)
     graph = build(rows, reader.tasks())
     note = (
-        f"<p class='muted small'>The first {len(rows)} of {total} data sets; each data set's "
-        "page draws its own neighbourhood.</p>"
+        f"<p class='muted small'>The first {len(rows)} of {total} data sets; narrow them by "
+        "name, or open a data set's page for its own neighbourhood.</p>"
         if total > len(rows)
         else ""
     )
+    form = (
+        '<form class="filter" method="get" action="/lineage">'
+        f'<input type="search" name="q" value="{esc(name)}" placeholder="name contains" '
+        'aria-label="name contains"><button>filter</button></form>'
+    )
     return Page(
-        "amed: lineage", (("lineage-part", "<h2>Lineage</h2>" + note + lineage_svg(graph)),)
+        "amed: lineage",
+        (
+            ("lineage-filter", "<h2>Lineage</h2>" + form),
+            ("lineage-part", note + lineage_svg(graph)),
+        ),
     )
 
 

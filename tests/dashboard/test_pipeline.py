@@ -143,3 +143,18 @@ def test_an_event_links_the_inputs_it_names(pipeline: Dashboard) -> None:
     assert '<a href="/datasets/demo/%3Ci%3Eodd%3C%2Fi%3E">&lt;i&gt;odd&lt;/i&gt;</a>' in (
         history.group(0)
     )
+
+
+def test_the_lineage_narrows_to_the_data_sets_whose_name_holds_a_text(pipeline: Dashboard) -> None:
+    page = fetch(pipeline.url + "lineage?q=feat").body
+    svg = re.search(r'<svg class="graph" id="lineage".*?</svg>', page, re.S)
+    assert svg, "no lineage graph"
+    datasets = re.findall(r'<a class="node dataset" href="([^"]+)"', svg.group(0))
+    # features, and its inputs as the ends of its edges
+    assert sorted(datasets) == [
+        "/datasets/demo/%3Ci%3Eodd%3C%2Fi%3E",
+        "/datasets/demo/features",
+        "/datasets/demo/raw",
+    ]
+    assert svg.group(0).count('class="edge"') == 3  # make -> features, and 2 inputs -> make
+    assert 'value="feat"' in page
