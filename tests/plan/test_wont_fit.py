@@ -4,7 +4,8 @@ the row's size history through the fold and the state store."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +15,19 @@ from amed.plan.decide import decide
 from amed.plan.facts import Facts
 from state.db import StateStore
 from tests.plan.test_capacity import sizes
-from tests.plan.world import NOW, Case, MiB, Step, build, case, check, deleted, evicted, stored
+from tests.plan.world import (
+    NOW,
+    Case,
+    MiB,
+    Step,
+    World,
+    build,
+    case,
+    check,
+    deleted,
+    evicted,
+    stored,
+)
 
 KEY = "wont_fit:p/a"
 
@@ -32,9 +45,9 @@ def grew(*mib: int, name: str = "a", spec: str | None = None) -> list[Step]:
     return steps
 
 
-def _deleted(name: str, version: int, at: object) -> Step:
-    def step(world: object) -> None:
-        world.events.append(deleted("p", name, version, at, "superseded"))  # type: ignore[attr-defined]
+def _deleted(name: str, version: int, at: datetime) -> Step:
+    def step(world: World) -> None:
+        world.events.append(deleted("p", name, version, at, "superseded"))
 
     return step
 
@@ -138,9 +151,9 @@ def test_the_growth_forecast_is_a_line_through_the_first_and_last_kept_sizes() -
     assert growth_of([10, 11]) == Growth((10, 11), 1, 12)
 
 
-def test_the_state_keeps_the_last_four_sizes_through_evictions(tmp_path: object) -> None:
+def test_the_state_keeps_the_last_four_sizes_through_evictions(tmp_path: Path) -> None:
     world = build(sizes(a=None), [*grew(1, 2, 3, 4, 5), evicted("a", 5)])
-    with StateStore(tmp_path / "state.db") as store:  # type: ignore[operator]
+    with StateStore(tmp_path / "state.db") as store:
         store.append(world.events)
         row = store.dataset("p", "a")
     assert row is not None and row.status == "evicted"
