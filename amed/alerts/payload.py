@@ -103,7 +103,7 @@ def _slack_fields(service: Any, delivery: Delivery) -> Iterator[None]:
 def slack_template(delivery: Delivery) -> tuple[dict[str, str], dict[str, Any]]:
     """A Block Kit attachment with a `{{token}}` for every value, and the tokens' values:
     the values never pass through the template's text, so nothing in them (a `}}`, a
-    quote, task output) can change its structure."""
+    quote, task output) can change its structure, and none of them is written to disk."""
     text = delivery.body.rpartition(_FOOTER)[0] or delivery.body
     if len(text) > SLACK_TEXT_CHARS:
         text = text[: SLACK_TEXT_CHARS - 1] + "…"
