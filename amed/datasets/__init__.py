@@ -225,7 +225,8 @@ def path(
     """A local directory holding the version's files: inside a task its working copy, else
     a verified copy in `$XDG_CACHE_HOME/ame`, downloaded once and reused for as long as
     that version is the one asked for. The cache keeps `AME_CACHE_SIZE` (10 GiB by
-    default), deleting the least recently used versions; treat the files as read-only."""
+    default), deleting the least recently used versions, but never one a running process
+    was handed: the copy stays until this process exits. Treat the files as read-only."""
     found = locate(
         name,
         version=version,

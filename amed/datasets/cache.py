@@ -11,18 +11,26 @@ download wasted. A version is immutable and named with its manifest's digest, so
 is reused for as long as that version is the one asked for, without looking at it again.
 
 The cache is bounded (`AME_CACHE_SIZE`, a quantity like `20Gi`; 10 GiB by default):
-after each new entry the least recently used others are deleted until the rest fits. An
-entry in use by another process may be deleted under it; size the cache for what runs
-at once.
+after each new entry the least recently used others are deleted until the rest fits.
+
+An entry handed to a process is in use until that process exits, and is never deleted
+meanwhile: the process holds a shared `flock` on the entry's `entry.json`, and the trim
+deletes an entry only under an exclusive one, taken without waiting (an entry in use is
+passed over, so a cache whose entries are all in use may stay above its size). The trim
+renames the entry away before it lets go of its lock; a process that looked the entry up
+just before checks, once it holds its lock, that `entry.json` is still the one at the
+entry's path, and fetches the version again when it is not.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import secrets
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from contextlib import suppress
@@ -34,6 +42,10 @@ DEFAULT_CACHE_BYTES = 10 * 1024**3
 STALE_TEMP_SECONDS = 24 * 3600.0
 ENTRY_FILE = "entry.json"
 DATA_DIR = "data"
+FETCH_ATTEMPTS = 3
+
+_held: dict[Path, int] = {}  # entry -> descriptor of its entry.json, locked shared
+_held_lock = threading.Lock()
 
 
 def cache_root() -> Path:
@@ -72,10 +84,24 @@ def cached_copy(
     then the cache is trimmed to `limit_bytes`, least recently used first, never this
     entry."""
     data = entry / DATA_DIR
-    marker = entry / ENTRY_FILE
-    if marker.is_file() and data.is_dir():
-        _touch(marker)
-        return data
+    for _ in range(FETCH_ATTEMPTS):
+        if (entry / ENTRY_FILE).is_file() and data.is_dir() and _hold(entry):
+            _touch(entry / ENTRY_FILE)
+            return data
+        _fetch_into(entry, size_bytes, fetch)
+        if _hold(entry):
+            _touch(entry / ENTRY_FILE)
+            trim(entry.parents[3], limit_bytes, keep=entry)
+            return data
+    raise DatasetError(
+        f"{entry}: deleted from the cache as soon as it was fetched, {FETCH_ATTEMPTS} "
+        "times; is AME_CACHE_SIZE smaller than what the processes using it hold?"
+    )
+
+
+def _fetch_into(entry: Path, size_bytes: int, fetch: Callable[[Path], None]) -> None:
+    """Download into a temporary directory beside `entry`, renamed into place whole; when
+    another process got there first, its entry stays and this download is dropped."""
     entry.parent.mkdir(parents=True, exist_ok=True)
     temp = entry.parent / f".tmp-{secrets.token_hex(6)}"
     try:
@@ -86,13 +112,34 @@ def cached_copy(
         try:
             temp.rename(entry)
         except OSError:
-            if not marker.is_file():  # not another process that got there first
+            if not (entry / ENTRY_FILE).is_file():  # not another process that got there first
                 raise
     finally:
         _remove(temp)  # gone already when the rename took it
-    _touch(marker)
-    trim(entry.parents[3], limit_bytes, keep=entry)
-    return data
+
+
+def _hold(entry: Path) -> bool:
+    """Mark `entry` in use for the rest of this process (a shared lock on its entry.json);
+    False when it is no longer there, or was replaced, by the time the lock is held."""
+    marker = entry / ENTRY_FILE
+    with _held_lock:
+        if entry in _held:
+            return True
+        try:
+            fd = os.open(marker, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)  # a trim holds its lock only for a rename
+            locked, current = os.fstat(fd), marker.stat()
+        except OSError:
+            os.close(fd)
+            return False
+        if (locked.st_dev, locked.st_ino) != (current.st_dev, current.st_ino):
+            os.close(fd)
+            return False
+        _held[entry] = fd
+        return True
 
 
 def trim(root: Path, limit_bytes: int, *, keep: Path | None = None) -> list[Path]:
@@ -121,15 +168,31 @@ def trim(root: Path, limit_bytes: int, *, keep: Path | None = None) -> list[Path
             break
         if entry == keep:
             continue
-        trash = entry.parent / f".tmp-{secrets.token_hex(6)}"
-        try:
-            entry.rename(trash)  # whole or not at all, as seen by a reader looking it up
-        except OSError:
-            continue  # another process deleted it first
+        trash = _take_unused(entry)
+        if trash is None:
+            continue
         _remove(trash)
         total -= size
         removed.append(entry)
     return removed
+
+
+def _take_unused(entry: Path) -> Path | None:
+    """Rename `entry` out of the way (whole or not at all, as a reader looking it up sees
+    it) unless a process holds it in use; the new name, or None."""
+    try:
+        fd = os.open(entry / ENTRY_FILE, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None  # another process deleted it first
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        trash = entry.parent / f".tmp-{secrets.token_hex(6)}"
+        entry.rename(trash)
+    except OSError:  # in use (EWOULDBLOCK), or gone meanwhile
+        return None
+    finally:
+        os.close(fd)
+    return trash
 
 
 def _touch(marker: Path) -> None:

@@ -24,6 +24,20 @@ def digest(data: bytes) -> dict[str, Any]:
     return {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
 
 
+def tree(root: Path) -> dict[str, Any]:
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    return {
+        "path": str(root),
+        "files": {p.relative_to(root).as_posix(): digest(p.read_bytes()) for p in files},
+    }
+
+
+def wait_for(go: Path) -> None:
+    deadline = time.monotonic() + 120
+    while not go.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def run(op: str, args: dict[str, Any]) -> Any:
     if op == "list":
         return [dataclasses.asdict(info) for info in ds.list(**args)]
@@ -39,12 +53,14 @@ def run(op: str, args: dict[str, Any]) -> Any:
             handle.seek(offset)
             return digest(handle.read(size))
     if op == "path":
+        return tree(ds.path(**args))
+    if op == "path_held":
+        # Get a cached copy, say so, wait for the go-ahead, then read it all.
+        ready, go = Path(args.pop("ready_file")), Path(args.pop("go_file"))
         root = ds.path(**args)
-        files = sorted(p for p in root.rglob("*") if p.is_file())
-        return {
-            "path": str(root),
-            "files": {p.relative_to(root).as_posix(): digest(p.read_bytes()) for p in files},
-        }
+        ready.write_text(str(root))
+        wait_for(go)
+        return tree(root)
     if op == "pull":
         dest = Path(ds.pull(**args))
         return sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
@@ -62,9 +78,7 @@ def run(op: str, args: dict[str, Any]) -> Any:
             with ds.open(**args) as handle:
                 got = handle.read(first)
                 ready.write_text("ready")
-                deadline = time.monotonic() + 120
-                while not go.exists() and time.monotonic() < deadline:
-                    time.sleep(0.05)
+                wait_for(go)
                 got += handle.read()
         finally:
             ready.write_text("ready")

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from amed.engine.local import WORK_DIR_NAME
-from tests.api.conftest import Stored, run_reader, sha256
+from tests.api.conftest import Stored, run_reader, sha256, start_reader
 from tests.conftest import Workspace
 from tests.service.daemon import Daemon, statuses, wait_for
 
@@ -191,6 +191,40 @@ def test_the_cache_keeps_recent_versions_within_its_size(file_stored: Stored) ->
     assert not Path(first).exists(), "the older copy went to make room"
     text = textwrap.dedent(Path(second, "train", "name.txt").read_text())
     assert text == "two"
+
+
+def test_the_cache_never_deletes_a_copy_a_live_process_was_handed(file_stored: Stored) -> None:
+    """The least recently used entry goes to make room, unless a process that got it from
+    ds.path() is still running: then it stays, whole, until that process exits."""
+    one = file_stored.produce("one", big_bytes=3_000_000)
+    home = file_stored.ws.root / "reader-home"
+    home.mkdir()
+    ready, go = file_stored.ws.root / "ready", file_stored.ws.root / "go"
+    holder = start_reader(
+        [("path_held", {"name": "mnist", "ready_file": str(ready), "go_file": str(go)})],
+        file_stored.reader_env(home, AME_CACHE_SIZE="4Mi"),
+        cwd=home,
+    )
+    try:
+        wait_for(ready.exists, timeout=60)
+        held = Path(ready.read_text())
+        file_stored.produce("two", big_bytes=3_000_000)
+        [second] = file_stored.read(("path", {"name": "mnist"}), AME_CACHE_SIZE="4Mi")
+        assert Path(second["ok"]["path"]) != held
+        assert held.is_dir(), "in use: kept, though the cache is now above its size"
+        go.write_text("go")
+        out, err = holder.communicate(timeout=120)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+    assert holder.returncode == 0, err
+    [result] = json.loads(out)
+    assert result["ok"]["files"]["train/images.bin"]["sha256"] == sha256(one["train/images.bin"])
+
+    file_stored.produce("three", big_bytes=3_000_000)
+    file_stored.read(("path", {"name": "mnist"}), AME_CACHE_SIZE="4Mi")
+    assert not held.exists(), "no longer in use: it goes, least recently used first"
 
 
 def test_a_store_that_refuses_names_itself_without_the_credentials_in_its_url(
