@@ -91,6 +91,7 @@ table.cards td.name{display:block;text-align:left;font-size:1.05rem;font-weight:
 border-bottom:1px solid #eef0f3;padding-bottom:.3rem;margin-bottom:.2rem}
 table.cards td.name::before{content:none}
 table.cards td.empty{display:none}
+table.cards td pre{text-align:left}
 }
 """
 
