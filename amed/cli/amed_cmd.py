@@ -38,6 +38,15 @@ def cli() -> None:
 )
 @click.option("--capacity", "capacity_bytes", help="amed's budget in the store, e.g. 500Gi.")
 @click.option(
+    "--engine",
+    "engine_kind",
+    type=click.Choice(["local", "ray"]),
+    help="Where tasks run: local (default) or ray (jobs on a Ray cluster).",
+)
+@click.option(
+    "--ray-address", "ray_address", help="Ray's Jobs API, e.g. http://ray-head:8265 (engine ray)."
+)
+@click.option(
     "--interval", "interval_seconds", type=float, help="Seconds between passes (default 10)."
 )
 @click.option(
