@@ -45,12 +45,12 @@ LISTING_FIELDS: tuple[tuple[str, str, bool], ...] = (
 
 def listing_sql(*, include_removed: bool) -> str:
     """One JSON object per row, built by SQLite: a list column that is NULL becomes []."""
-    pairs = ", ".join(
-        f"'{key}', {f'json(coalesce({column}, {chr(39)}[]{chr(39)}))' if holds else column}"
-        for key, column, holds in LISTING_FIELDS
-    )
+    pairs = []
+    for key, column, holds_json in LISTING_FIELDS:
+        value = f"json(coalesce({column}, '[]'))" if holds_json else column
+        pairs.append(f"'{key}', {value}")
     where = "" if include_removed else " WHERE status != 'removed'"
-    return f"SELECT json_object({pairs}) FROM datasets{where} ORDER BY project, name"
+    return f"SELECT json_object({', '.join(pairs)}) FROM datasets{where} ORDER BY project, name"
 
 
 class ListingRequest(NamedTuple):
