@@ -1,5 +1,5 @@
-"""`ame://` through fsspec, as pandas and pyarrow use it: paths, listings, whole and ranged
-reads, a refused write, a pinned version."""
+"""`ame://` through fsspec, as pandas, pyarrow and xarray use it: paths, listings, whole and
+ranged reads, a refused write, a pinned version, altered bytes refused."""
 
 from __future__ import annotations
 
@@ -61,3 +61,54 @@ def test_pandas_reads_a_csv_and_refuses_altered_bytes(url: str, tmp_path: Path) 
     stored.write_text("label,value\nbad,6\n")
     with pytest.raises(ChecksumMismatch, match=r"labels\.csv"):
         pandas.read_csv("ame://p/n/labels.csv", storage_options=options)
+
+
+def tamper(tmp_path: Path, key_path: str) -> None:
+    stored = tmp_path / "objects/datasets/p/n/3/files" / key_path
+    data = bytearray(stored.read_bytes())
+    data[len(data) // 2] ^= 1
+    stored.chmod(0o644)
+    stored.write_bytes(bytes(data))
+
+
+def test_pyarrow_reads_parquet_and_refuses_altered_bytes(url: str, tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    src = tmp_path / "src3"
+    src.mkdir()
+    table = pa.table({"x": [1, 2, 3], "y": ["a", "b", "c"]})
+    pq.write_table(table, src / "t.parquet")
+    store = open_store(url)
+    store.publish(store.put_version("p", "n", 3, src, created_at=CREATED))
+    fs = fsspec.filesystem("ame", store=url, project="p")
+
+    assert pq.read_table("ame://p/n/t.parquet", filesystem=fs).equals(table)
+    assert pq.read_table("n@3/t.parquet", filesystem=fs).to_pydict() == table.to_pydict()
+    tamper(tmp_path, "t.parquet")
+    with pytest.raises(ChecksumMismatch, match=r"t\.parquet"):
+        pq.read_table("ame://p/n/t.parquet", filesystem=fs)
+
+
+def test_xarray_opens_netcdf_and_refuses_altered_bytes(url: str, tmp_path: Path) -> None:
+    import xarray as xr  # its netCDF3 engine is scipy's
+
+    src = tmp_path / "src3"
+    src.mkdir()
+    values = [0.5, 1.5, 2.5, 3.5]
+    xr.Dataset({"t": ("time", values)}, coords={"time": [0, 1, 2, 3]}).to_netcdf(
+        src / "t.nc", engine="scipy"
+    )
+    store = open_store(url)
+    store.publish(store.put_version("p", "n", 3, src, created_at=CREATED))
+    fs = fsspec.filesystem("ame", store=url, project="p")
+
+    with fs.open("ame://p/n/t.nc") as handle, xr.open_dataset(handle, engine="scipy") as found:
+        assert found["t"].values.tolist() == values
+    tamper(tmp_path, "t.nc")
+    with (
+        pytest.raises(ChecksumMismatch, match=r"t\.nc"),
+        fs.open("ame://p/n/t.nc") as handle,
+        xr.open_dataset(handle, engine="scipy") as found,
+    ):
+        found.load()
