@@ -283,6 +283,11 @@ class AlertDeliveryFailed(_Event):
     notice: Literal["alert", "resolved"]
     channel: str
     error: str
+    # After how many refusals in a row the channel counts as unhealthy: the alert policy's
+    # threshold when this refusal was recorded (amed.plan.alerts), so the fold applies a
+    # recorded fact, not a policy of its own. 3 in logs from before it was recorded, the
+    # fixed rule then.
+    unhealthy_after: int = 3
 
 
 Event = Annotated[

@@ -4,7 +4,7 @@ channel's health. `state.fold.FOLD_VERSION` covers these folds too."""
 from __future__ import annotations
 
 from state.events import AlertCleared, AlertDelivered, AlertDeliveryFailed, AlertRaised, Event
-from state.rows import UNHEALTHY_AFTER_FAILURES, AlertRow, ChannelRow, replace_row
+from state.rows import AlertRow, ChannelRow, replace_row
 
 
 def apply_alert(row: AlertRow | None, event: Event) -> AlertRow | None:
@@ -65,7 +65,8 @@ def apply_alert(row: AlertRow | None, event: Event) -> AlertRow | None:
 
 
 def apply_channel(row: ChannelRow | None, channel: str, event: Event) -> ChannelRow | None:
-    """A channel's health after `event`."""
+    """A channel's health after `event`. Whether refusals in a row make it unhealthy is the
+    alert policy's call, recorded with each refusal (`AlertDeliveryFailed.unhealthy_after`)."""
     at = event.at
     match event:
         case AlertDelivered():
@@ -82,7 +83,7 @@ def apply_channel(row: ChannelRow | None, channel: str, event: Event) -> Channel
             failures = (row.failures if row else 0) + 1
             return ChannelRow(
                 channel=channel,
-                healthy=failures < UNHEALTHY_AFTER_FAILURES,
+                healthy=failures < event.unhealthy_after,
                 failures=failures,
                 updated_at=at,
                 last_ok_at=row.last_ok_at if row else None,

@@ -186,8 +186,6 @@ class ChannelRow:
     last_failed_at: datetime | None = None
 
 
-UNHEALTHY_AFTER_FAILURES = 3
-
 _DATETIME_FIELDS = {
     "updated_at",
     "produced_at",

@@ -28,7 +28,7 @@ from amed.alerts.message import Message, Seen, render, subject_of
 from amed.alerts.sender import AlertSender
 from amed.config import Settings
 from amed.engine.local_run import OUTPUT_LOG_NAME
-from amed.plan.alerts import Deliver
+from amed.plan.alerts import CHANNEL_UNHEALTHY_AFTER_FAILURES, Deliver
 from state.events import AlertDelivered, AlertDeliveryFailed, Event
 from state.observed import Observed
 from state.rows import AlertRow
@@ -197,6 +197,7 @@ class Deliveries:
                     notice=notice,
                     channel=channel,
                     error=error,
+                    unhealthy_after=CHANNEL_UNHEALTHY_AFTER_FAILURES,
                 )
             )
             self._log.warning(

@@ -18,6 +18,10 @@ from state.rows import AlertRow
 
 DELIVERY_RETRY_BASE_SECONDS = 30.0
 DELIVERY_RETRY_MAX_SECONDS = 3600.0
+CHANNEL_UNHEALTHY_AFTER_FAILURES = 3
+"""Refusals in a row after which an alert channel counts as unhealthy (logged as an error,
+shown by `ame status`, the dashboard and `/metrics`); recorded with each refusal, so that
+the state's fold applies it without holding a policy of its own."""
 
 
 @dataclass(frozen=True)
