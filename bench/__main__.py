@@ -29,6 +29,7 @@ BENCHMARKS: dict[str, str] = {
     "produce_once": "bench.produce_once",
     "run_end": "bench.run_end",
     "datasets": "bench.datasets_read",
+    "s3_upload": "bench.s3_upload",
     "ray": "bench.ray_overhead",
 }
 RESULTS_FILE = Path(__file__).resolve().parent / "RESULTS.md"
