@@ -9,6 +9,7 @@ that runs this command, so the service runs the virtualenv it was installed into
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -22,6 +23,7 @@ UNIT = "amed.service"
 CONFIG = "amed.toml"
 DROP_INS = {"gpu": "amed-gpu.conf", "cpu-pinning": "amed-cpu-pinning.conf"}
 SHARE = Path("share") / "amed" / "systemd"
+SERVICE_GROUP = "ame"  # the unit's Group=
 
 
 def shipped_dir() -> Path | None:
@@ -71,6 +73,16 @@ def _write(path: Path, text: str, mode: int, *, force: bool) -> str:
     return "wrote"
 
 
+def _give_to_service_group(path: Path) -> None:
+    """The unit runs as user ame, which reads its config through group ame (mode 0640):
+    given to that group when it exists and this user may."""
+    import grp
+
+    # No such group, or not ours to give: the next steps say what to do.
+    with contextlib.suppress(KeyError, PermissionError):
+        os.chown(path, -1, grp.getgrnam(SERVICE_GROUP).gr_gid)
+
+
 @click.command("install-unit")
 @click.option(
     "--dest",
@@ -111,6 +123,7 @@ def install_unit(dest: Path, config_dir: Path, drop_ins: tuple[str, ...], force:
         done.append(("kept", config))
     else:
         done.append((_write(config, (shipped / CONFIG).read_text(), 0o640, force=False), config))
+        _give_to_service_group(config)
     for name in drop_ins:
         path = dest / f"{UNIT}.d" / f"{name}.conf"
         done.append(
@@ -119,7 +132,8 @@ def install_unit(dest: Path, config_dir: Path, drop_ins: tuple[str, ...], force:
     for what, path in done:
         click.echo(f"{what} {path}")
     click.echo(
-        f"next: set `project` in {config}, give it to group ame (chgrp ame), then "
+        f"next: set `project` in {config} (readable by group {SERVICE_GROUP}; the unit's user "
+        f"is made with `useradd --system --home-dir /var/lib/ame {SERVICE_GROUP}`), then "
         "`systemctl daemon-reload && systemctl enable --now amed`",
         err=True,
     )
