@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextvars
 import os
+import re
 import shutil
 import threading
 import time
@@ -49,6 +50,9 @@ ENTRYPOINT = f"python -m amed.worker {JOB_FILE}"
 
 _META_RUN_DIR = "amed_run_dir"
 _META_TIMEOUT = "amed_timeout_seconds"
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+"""Ray colours the names in its messages."""
 
 log = logs.named(__name__)
 
@@ -309,7 +313,7 @@ class RayRun:
         elif info.status == "SUCCEEDED":
             error = "the Ray job ended without a result from amed.worker"
         else:
-            why = " ".join(info.message.split())[:300]
+            why = " ".join(_ANSI.sub("", info.message).split())[:300]
             error = f"the Ray job {info.status.lower()}: {why}"
         seconds = time.monotonic() - self._started
         if info.start_seconds and info.end_seconds:
