@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import unquote
 
 import boto3
 import obstore
@@ -95,6 +99,60 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
     use_s3_environment(request.getfixturevalue("monkeypatch"), endpoint)
     # A prefix inside the bucket, so keys are checked relative to it.
     return open_store(f"s3://{create_bucket(endpoint)}/team/objects")
+
+
+@dataclass
+class Answered:
+    """What an `answering` endpoint was asked: each request's method, decoded path and
+    Authorization header."""
+
+    url: str
+    requests: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+@pytest.fixture
+def answering() -> Iterator[Callable[..., Answered]]:
+    """An HTTP endpoint on 127.0.0.1 that answers every request with one status code and
+    an S3-style XML error (`code`), and records what it was asked."""
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(status: int, code: str = "Refused") -> Answered:
+        answered = Answered("")
+
+        class Handler(BaseHTTPRequestHandler):
+            def answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(length)
+                auth = self.headers.get("Authorization") or ""
+                answered.requests.append((self.command, unquote(self.path), auth))
+                body = f"<Error><Code>{code}</Code><Message>by the test</Message></Error>"
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body.encode())
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = answer
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        answered.url = f"http://127.0.0.1:{server.server_address[1]}"
+        return answered
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def answering_with(answering: Callable[..., Answered]) -> Callable[[int], str]:
+    """The URL of an `answering` endpoint."""
+    return lambda status: answering(status).url
 
 
 @pytest.fixture

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -78,39 +76,6 @@ def test_missing_bucket_is_a_permanent_error_not_an_absent_version(
     assert not isinstance(raised.value, StoreUnavailable)
     assert S3_SECRET_ACCESS_KEY not in str(raised.value)
     assert S3_ACCESS_KEY_ID not in str(raised.value)
-
-
-@pytest.fixture
-def answering_with() -> Iterator[Callable[[int], str]]:
-    """An HTTP endpoint on 127.0.0.1 that answers every request with one status code."""
-    servers: list[ThreadingHTTPServer] = []
-
-    def start(status: int) -> str:
-        class Handler(BaseHTTPRequestHandler):
-            def answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                self.rfile.read(length)
-                body = b"<Error><Code>Refused</Code><Message>by the test</Message></Error>"
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
-
-            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = answer
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}"
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.mark.parametrize("status", [500, 503])
