@@ -38,7 +38,7 @@ from amed.web.pages import (
 )
 from amed.web.plots import LEGEND, NO_LEVELS, Levels, runs_plot, storage_plot
 from amed.web.runs import TaskView, is_run_id, read_log_page, run_page, task_page
-from state.read import StateReader
+from state.read import RunRecord, StateReader
 
 HTML = "text/html; charset=utf-8"
 JSON = "application/json"
@@ -54,6 +54,13 @@ LINEAGE_DATASETS = 300
 """Data sets drawn on the lineage page; beyond, each data set's page draws its own."""
 TASK_DATASETS = 50
 """A task's data sets whose runs its page gathers."""
+RUNS_SHOWN = 200
+"""Runs on a data set's or a task's timeline: the newest."""
+
+
+def newest_runs(runs: list[RunRecord]) -> list[RunRecord]:
+    """The newest `RUNS_SHOWN` runs, oldest first, however many the log holds."""
+    return sorted(runs, key=lambda r: r.seq)[-RUNS_SHOWN:]
 
 
 @dataclass(frozen=True)
@@ -223,7 +230,7 @@ def _dataset(
         ),
         others=others,
         sizes=reader.version_sizes(project, name),
-        runs=reader.producing_runs(project, name),
+        runs=newest_runs(reader.producing_runs(project, name)),
     )
     page = dataset_page(view, now=now, chosen_type=chosen, before=before)
     graph = neighbourhood(row, others, reader.tasks())
@@ -244,7 +251,7 @@ def _task(reader: StateReader, rest: list[str], now: datetime) -> Page | None:
         return None
     runs = [r for d in made for r in reader.producing_runs(project, d.name)]
     runs += reader.task_runs(project, name)
-    view = TaskView(project, name, consumer, made, total, runs)
+    view = TaskView(project, name, consumer, made, total, newest_runs(runs))
     return task_page(view, now=now)
 
 

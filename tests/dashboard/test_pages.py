@@ -13,7 +13,7 @@ from amed.web.history import HISTORY_PAGE
 from amed.web.runs import LOG_PAGE_BYTES
 from amed.web.server import Dashboard
 from state.db import StateStore
-from state.events import DatasetDeclared, DatasetPulled
+from state.events import DatasetDeclared, DatasetPulled, RunFailed, RunStarted
 from state.read import StateReader
 from tests.dashboard.conftest import HOSTILE_OUTPUT, T0, fetch, without_our_script
 
@@ -252,3 +252,26 @@ def test_the_overview_reads_only_the_newest_events_and_still_says_what_is_held(
         reader.close()
     plot = storage_plot(baseline, changes, capacity_bytes=None, levels=NO_LEVELS, now=T0)
     assert "3.0 MiB held; no version stored or deleted lately." in plot
+
+
+def test_a_data_set_page_draws_its_newest_runs_however_many_it_had(
+    dashboard: Dashboard, state_dir: Path
+) -> None:
+    from amed.web.routes import RUNS_SHOWN
+
+    runs = RUNS_SHOWN + 3
+    events: list[RunStarted | RunFailed] = []
+    for attempt in range(2, runs + 1):  # broken-1 is the first
+        at = T0 + timedelta(minutes=attempt)
+        common = {"at": at, "project": "demo", "dataset": "broken", "run_id": f"broken-{attempt}"}
+        events += [
+            RunStarted(**common, version=1, spec_hash="hash-broken", task="make", attempt=attempt),
+            RunFailed(**common, stage="task", reason="exited with code 1"),
+        ]
+    with StateStore.in_dir(state_dir) as store:
+        store.append(events)
+    page = fetch(dashboard.url + "datasets/demo/broken").body
+    plot = re.search(r'<svg class="plot" id="runs-plot".*?</svg>', page)
+    assert plot, "no runs timeline"
+    linked = _ids(plot.group(0), r'<a href="/runs/(broken-\d+)\?')
+    assert linked == [f"broken-{n}" for n in range(runs - RUNS_SHOWN + 1, runs + 1)]
