@@ -275,3 +275,22 @@ def test_a_data_set_page_draws_its_newest_runs_however_many_it_had(
     assert plot, "no runs timeline"
     linked = _ids(plot.group(0), r'<a href="/runs/(broken-\d+)\?')
     assert linked == [f"broken-{n}" for n in range(runs - RUNS_SHOWN + 1, runs + 1)]
+
+
+def test_the_storage_plot_draws_the_capacity_and_the_levels_it_is_given(
+    state_dir: Path, tmp_path: Path
+) -> None:
+    from amed.web.plots import Levels
+    from amed.web.server import start_dashboard
+
+    with start_dashboard(
+        state_dir,
+        "127.0.0.1:0",
+        capacity_bytes=64 * 2**20,
+        storage_url=(tmp_path / "objects").as_uri(),
+        levels=Levels(high_percent=90, low_percent=70, warn_percent=85),
+    ) as running:
+        plot = re.search(r'<svg class="plot" id="storage-plot".*?</svg>', fetch(running.url).body)
+    assert plot, "no storage plot"
+    labels = _ids(plot.group(0), r'<line class="level"[^>]*/><text[^>]*>([^<]+)</text>')
+    assert labels == ["capacity", "evict above 90%", "warn above 85%", "evict down to 70%"]
