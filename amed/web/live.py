@@ -1,11 +1,11 @@
 """The pages' one script: follow the state without reloading, so what a person opened stays open.
 
-Every `POLL_SECONDS` it asks `/api/live?path=<this page>` for the page's parts and swaps
-in those whose digest changed; a `<details>` with an id keeps its open or closed state
-across the swap (a full reload, as the old 5-second refresh did, closed them all). A
-pause button stops it. The script is inline and allowed by its hash in the
-Content-Security-Policy, so a page stays one self-contained file and no other script can
-run; without script the page is a static snapshot.
+Every `POLL_SECONDS` it asks `/api/live?path=<this page>` for the page's parts and swaps in
+those whose digest changed; a `<details>` with an id keeps its open or closed state across
+the swap (a full reload, as the old 5-second refresh did, closed them all). A tab in the
+background asks nothing until it is shown again. A pause button stops it. The script is
+inline and allowed by its hash in the Content-Security-Policy, so a page stays one
+self-contained file and no other script can run; without script the page is a static snapshot.
 
 Each update adds one to `data-updates` on the root element and fires `amed:updated`, so a
 reader (or a browser test) can wait for the next one instead of for a span of time.
@@ -33,7 +33,7 @@ function apply(parts){var changed=0;
 Object.keys(parts).forEach(function(id){var el=document.getElementById(id),part=parts[id];
 if(!el||!el.hasAttribute("data-live")||el.getAttribute("data-digest")===part.digest){return;}
 swap(el,part);changed++;});return changed;}
-function tick(){if(paused||busy){return;}busy=true;
+function tick(){if(paused||busy){return;}if(document.hidden){schedule();return;}busy=true;
 fetch("/api/live?path="+encodeURIComponent(location.pathname+location.search),
 {cache:"no-store",credentials:"same-origin"})
 .then(function(r){if(!r.ok){throw new Error("HTTP "+r.status);}return r.json();})
@@ -46,6 +46,7 @@ button.hidden=false;
 button.addEventListener("click",function(){paused=!paused;
 button.textContent=paused?"Resume":"Pause";button.setAttribute("aria-pressed",String(paused));
 if(paused){clearTimeout(timer);state.textContent="paused";}else{tick();}});
+document.addEventListener("visibilitychange",function(){if(!document.hidden){tick();}});
 schedule();})();""".replace("POLL_MS_VALUE", str(POLL_SECONDS * 1000))
 
 SCRIPT_HASH = "sha256-" + base64.b64encode(hashlib.sha256(SCRIPT.encode()).digest()).decode()
