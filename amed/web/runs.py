@@ -9,7 +9,9 @@ first: that is where a failure is.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -96,17 +98,25 @@ class LogPage:
 
 
 def read_log_page(state_dir: Path, run_id: str, page: int | None) -> LogPage | None:
-    """Page `page` of the run's output (None: the last), or None when none was kept."""
-    path = state_dir / "runs" / run_id / OUTPUT_LOG
+    """Page `page` of the run's output (None: the last), or None when none was kept.
+
+    A task can write next to its log: a symbolic link put in the log's place (or the run
+    directory's) is no log, so that it cannot show the state's secret files on a page."""
+    run_dir = state_dir / "runs" / run_id
     try:
-        with path.open("rb") as log:
-            size = log.seek(0, 2)
-            pages = max(1, -(-size // LOG_PAGE_BYTES))
-            chosen = pages if page is None else min(max(page, 1), pages)
-            log.seek((chosen - 1) * LOG_PAGE_BYTES)
-            raw = log.read(LOG_PAGE_BYTES)
-    except (FileNotFoundError, NotADirectoryError):
+        if run_dir.is_symlink():
+            return None
+        fd = os.open(run_dir / OUTPUT_LOG, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:  # missing, or a link (ELOOP)
         return None
+    with os.fdopen(fd, "rb") as log:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        size = log.seek(0, 2)
+        pages = max(1, -(-size // LOG_PAGE_BYTES))
+        chosen = pages if page is None else min(max(page, 1), pages)
+        log.seek((chosen - 1) * LOG_PAGE_BYTES)
+        raw = log.read(LOG_PAGE_BYTES)
     return LogPage(raw.decode("utf-8", errors="replace"), chosen, pages, size)
 
 

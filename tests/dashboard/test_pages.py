@@ -294,3 +294,23 @@ def test_the_storage_plot_draws_the_capacity_and_the_levels_it_is_given(
     assert plot, "no storage plot"
     labels = _ids(plot.group(0), r'<line class="level"[^>]*/><text[^>]*>([^<]+)</text>')
     assert labels == ["capacity", "evict above 90%", "warn above 85%", "evict down to 70%"]
+
+
+def test_a_link_in_place_of_a_run_log_shows_nothing_of_what_it_points_at(
+    dashboard: Dashboard, state_dir: Path, tmp_path: Path
+) -> None:
+    secret = tmp_path / "db_password"
+    secret.write_text("hunter2-not-for-pages")
+    run_dir = state_dir / "runs" / "broken-1"
+    run_dir.mkdir(parents=True)
+    (run_dir / "output.log").symlink_to(secret)
+    page = fetch(dashboard.url + "runs/broken-1").body
+    assert "No output was kept for this run." in page and "hunter2" not in page
+    (run_dir / "output.log").unlink()
+    run_dir.rmdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "output.log").write_text(secret.read_text())  # a plain file, but not ours
+    run_dir.symlink_to(elsewhere)
+    page = fetch(dashboard.url + "runs/broken-1").body
+    assert "No output was kept for this run." in page and "hunter2" not in page
