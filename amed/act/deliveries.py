@@ -27,7 +27,7 @@ from amed.alerts.channels import AlertChannels, Delivery, Outcome
 from amed.alerts.message import Message, Seen, render, subject_of
 from amed.alerts.sender import AlertSender
 from amed.config import Settings
-from amed.engine.local_run import OUTPUT_LOG_NAME
+from amed.engine.run_logs import open_output_log
 from amed.plan.alerts import CHANNEL_UNHEALTHY_AFTER_FAILURES, Deliver
 from state.events import AlertDelivered, AlertDeliveryFailed, Event
 from state.observed import Observed
@@ -162,8 +162,11 @@ class Deliveries:
         """The end of a run's output log (masked as it was written), whole lines only."""
         if self.runs_dir is None or not run_id or "/" in run_id:
             return None
+        opened = open_output_log(self.runs_dir, run_id)
+        if opened is None:
+            return None
         try:
-            with (self.runs_dir / run_id / OUTPUT_LOG_NAME).open("rb") as log:
+            with opened as log:
                 size = log.seek(0, 2)
                 log.seek(max(size - OUTPUT_TAIL_BYTES, 0))
                 tail = log.read().decode("utf-8", errors="replace")

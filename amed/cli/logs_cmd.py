@@ -19,6 +19,7 @@ from amed.cli.complete import dataset_names
 from amed.cli.exits import EXIT_FAILED, EXIT_OK
 from amed.cli.options import ame_state_option, state_dir_for
 from amed.cli.requests import no_daemon_hint, now
+from amed.engine.run_logs import open_output_log
 from state.read import RunRecord, StateReader
 
 POLL_SECONDS = 0.25
@@ -85,12 +86,14 @@ def print_run_log(
     """Copy the run's log to stdout. With `refresh` (which reads the run's record again),
     keep copying until the record says it ended, then say how on stderr."""
     assert run.run_id is not None
-    log = state_dir / "runs" / run.run_id / OUTPUT_LOG
+    runs_dir = state_dir / "runs"
+    log = runs_dir / run.run_id / OUTPUT_LOG
     if refresh is None:
-        if not log.exists():
+        whole = open_output_log(runs_dir, run.run_id)
+        if whole is None:
             click.echo(f"error: {log}: no output kept for run {run.run_id}", err=True)
             return EXIT_FAILED
-        with log.open("rb") as whole:
+        with whole:
             _copy(whole)
         return EXIT_OK
     reader = StateReader.in_dir(state_dir)
@@ -98,8 +101,8 @@ def print_run_log(
     try:
         while True:
             latest = refresh(reader)  # before the copy: what it then finds is all there is
-            if handle is None and log.exists():
-                handle = log.open("rb")
+            if handle is None:
+                handle = open_output_log(runs_dir, run.run_id)
             if handle is not None:
                 _copy(handle)
             if latest is None or latest.ok is not None:

@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 from amed.engine.redact import Redactor
+from amed.engine.run_logs import open_log_file
 
 TAIL_BYTES = 2048
 TAIL_LINES = 20
@@ -74,14 +75,14 @@ def write_all(fd: int, data: bytes) -> None:
 
 def read_tail(path: Path, *, max_bytes: int = TAIL_BYTES, max_lines: int = TAIL_LINES) -> str:
     """The last `max_lines` lines within the last `max_bytes` of a log, read from its end."""
-    try:
-        with open(path, "rb") as file:
-            size = file.seek(0, os.SEEK_END)
-            start = max(0, size - max_bytes)
-            file.seek(start)
-            data = file.read(max_bytes)
-    except FileNotFoundError:
+    opened = open_log_file(path)  # a link a task put in the log's place is not read
+    if opened is None:
         return ""
+    with opened as file:
+        size = file.seek(0, os.SEEK_END)
+        start = max(0, size - max_bytes)
+        file.seek(start)
+        data = file.read(max_bytes)
     if start > 0:
         newline = data.find(b"\n")
         if 0 <= newline < len(data) - 1:

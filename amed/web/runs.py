@@ -9,14 +9,13 @@ first: that is where a failure is.
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from amed.engine.run_logs import open_output_log
 from amed.web.history import history_list
 from amed.web.html import Page, badge, dataset_href, esc, link, run_href, task_href, with_query
 from amed.web.pages import runs_table
@@ -102,16 +101,10 @@ def read_log_page(state_dir: Path, run_id: str, page: int | None) -> LogPage | N
 
     A task can write next to its log: a symbolic link put in the log's place (or the run
     directory's) is no log, so that it cannot show the state's secret files on a page."""
-    run_dir = state_dir / "runs" / run_id
-    try:
-        if run_dir.is_symlink():
-            return None
-        fd = os.open(run_dir / OUTPUT_LOG, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:  # missing, or a link (ELOOP)
+    opened = open_output_log(state_dir / "runs", run_id)
+    if opened is None:
         return None
-    with os.fdopen(fd, "rb") as log:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
+    with opened as log:
         size = log.seek(0, 2)
         pages = max(1, -(-size // LOG_PAGE_BYTES))
         chosen = pages if page is None else min(max(page, 1), pages)
