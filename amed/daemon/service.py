@@ -131,6 +131,7 @@ def run_forever(
     notifier = Notifier()
     with started(settings, spec, notifier, take_over=take_over, hangup=True) as daemon:
         if settings.http_address:
+            from amed.web.plots import Levels
             from amed.web.server import start_dashboard  # http.server only when asked for
         dashboard = (
             start_dashboard(
@@ -140,6 +141,11 @@ def run_forever(
                 storage_url=settings.storage_url,
                 allowed_hosts=settings.http_allowed_hosts,
                 token_file=settings.http_token_file,
+                levels=Levels(
+                    high_percent=settings.eviction_high_percent,
+                    low_percent=settings.eviction_low_percent,
+                    warn_percent=settings.low_space_percent,
+                ),
             )
             if settings.http_address
             else None
