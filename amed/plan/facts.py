@@ -5,20 +5,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
+
+from amed.config import Settings
 
 Key = tuple[str, str]
 
 
+def _default(setting: str) -> Any:
+    """The setting's default: every default has its one home in amed.config's Settings,
+    and a planner told nothing (its tests, mostly) applies the same policy as a daemon."""
+    return Settings.model_fields[setting].default
+
+
 @dataclass(frozen=True)
 class Policy:
-    eviction_high_percent: float = 90.0
-    eviction_low_percent: float = 80.0
-    low_space_percent: float = 85.0
-    alert_repeat_seconds: float = 4 * 3600.0
-    alert_after_failures: int = 3
-    deletion_grace_seconds: float = 3600.0
-    deletion_max_percent: float = 50.0
-    watchdog: bool = False
+    """The settings the planner applies, by value (see amed.act.observe.policy_of)."""
+
+    eviction_high_percent: float = _default("eviction_high_percent")
+    eviction_low_percent: float = _default("eviction_low_percent")
+    low_space_percent: float = _default("low_space_percent")
+    alert_repeat_seconds: float = _default("alert_repeat_seconds")
+    alert_after_failures: int = _default("alert_after_failures")
+    deletion_grace_seconds: float = _default("deletion_grace_seconds")
+    deletion_max_percent: float = _default("deletion_max_percent")
+    watchdog: bool = _default("alert_watchdog")
 
 
 @dataclass(frozen=True)
