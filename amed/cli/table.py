@@ -45,7 +45,7 @@ def print_table(
         _print_rich(columns, rows, status_column)
         return
     # The last column is not padded, so a long error adds no trailing blanks.
-    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
+    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
     for cells in [columns, *rows]:
         padded = [v.ljust(w) for v, w in zip(cells[:-1], widths[:-1], strict=True)]
         click.echo("  ".join([*padded, cells[-1]]).rstrip())
@@ -58,7 +58,7 @@ def _print_rich(columns: Sequence[str], rows: Sequence[Sequence[str]], status_co
 
     console = Console(highlight=False)
     table = Table(box=None, pad_edge=False, header_style="bold")
-    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
+    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
     # Every column as wide as its widest cell, the last one what the screen leaves.
     rest = console.width - sum(widths[:-1]) - 2 * (len(columns) - 1)
     for name, width in zip(columns[:-1], widths[:-1], strict=True):
