@@ -17,8 +17,7 @@ from pathlib import Path
 from types import TracebackType
 
 from state.connection import DB_FILENAME, connect, create_private, immediate
-from state.errors import StateError as StateError  # re-exported
-from state.errors import StoreMismatch as StoreMismatch
+from state.errors import StateError, StoreMismatch
 from state.event_rows import COLUMNS, INSERT_SQL, from_row, to_row
 from state.events import Event
 from state.fold import FOLD_VERSION
@@ -38,9 +37,6 @@ from state.tables import (
     replay,
     write,
 )
-
-# Re-exported: tests build observed states with them.
-__all__ = ["Mismatch", "StateError", "StateStore", "StoreMismatch", "Tables", "replay"]
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from amed.plan.alerts import ClearAlert, Deliver, RaiseAlert
 from amed.plan.decide import decide
 from amed.plan.facts import Facts, Policy
 from spec import load_text
-from state.db import replay
 from state.events import AlertDelivered, Event
 from state.rows import AlertRow
+from state.tables import replay
 from tests.receivers import webhook
 
 NOW = datetime(2026, 3, 2, 14, 2, tzinfo=UTC)
