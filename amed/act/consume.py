@@ -15,7 +15,7 @@ from amed import logs
 from amed.act.inputs import Placed
 from amed.act.requests import engine_for, task_request
 from amed.act.runs import Runs, RunSetup
-from amed.engine.base import Detached, RunRequest, RunResult
+from amed.engine.base import Detached, Run, RunRequest, RunResult
 from amed.engine.redact import Redactor
 from amed.engine.secrets import SecretError
 from amed.plan.tasks import StartTask
@@ -56,6 +56,20 @@ class Consumer:
         )
 
     def consume(self, start: StartTask, run_id: str, setup: RunSetup) -> None:
+        def run() -> RunResult:
+            request = self._request(start, run_id, setup)
+            return engine_for(setup.settings).start(request, cancel=self.runs.cancel).wait()
+
+        try:
+            self._finish(start, run_id, run)
+        finally:
+            shutil.rmtree(setup.settings.state_dir / "runs" / run_id / "work", ignore_errors=True)
+
+    def resume(self, start: StartTask, run: Run) -> None:
+        """Finish a run an earlier daemon started (amed.act.reattach), as `consume` does."""
+        self._finish(start, run.run_id, run.wait)
+
+    def _finish(self, start: StartTask, run_id: str, wait: Callable[[], RunResult]) -> None:
         log = logs.get(task=start.task.name, run_id=run_id)
         result: RunResult | None = None
         reason: str | None
@@ -63,9 +77,7 @@ class Consumer:
             if start.task.executor is None:
                 reason = f"task {start.task.name} has no executor to run"
             else:
-                request = self._request(start, run_id, setup)
-                engine = engine_for(setup.settings)
-                result = engine.start(request, cancel=self.runs.cancel).wait()
+                result = wait()
                 reason = result.error
         except Detached:  # the run goes on without this daemon
             log.info("task_detached")
@@ -75,8 +87,6 @@ class Consumer:
         except Exception as exc:  # the daemon must outlive any one run
             log.exception("task_crashed")
             reason = Redactor(self.credentials).text(f"internal error: {exc}")
-        finally:
-            shutil.rmtree(setup.settings.state_dir / "runs" / run_id / "work", ignore_errors=True)
         ok = result is not None and result.ok
         self.append(
             [

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Sequence
 
 from state.db import StateStore
-from state.events import Event, RunStarted
+from state.events import Event, RunStarted, TaskStarted
 from state.heartbeat import DaemonRow
 from state.observed import Observed
 from state.rows import AlertRow, ChannelRow
@@ -32,14 +32,15 @@ class Journal:
         with self.lock:
             self.state.append(events)
 
-    def runs_started(self, run_ids: frozenset[str]) -> list[RunStarted]:
-        """The `run_started` events of these runs, read from the whole log: only at a
-        restart, for the runs an earlier daemon left (amed.act.reattach)."""
+    def runs_started(self, run_ids: frozenset[str]) -> list[RunStarted | TaskStarted]:
+        """The first events (`run_started`, `task_started`) of these runs, read from the
+        whole log: only at a restart, for the runs an earlier daemon left
+        (amed.act.reattach)."""
         with self.lock:
             return [
                 event
                 for _, event in self.state.events()
-                if isinstance(event, RunStarted) and event.run_id in run_ids
+                if isinstance(event, RunStarted | TaskStarted) and event.run_id in run_ids
             ]
 
     def observed(self) -> Observed:

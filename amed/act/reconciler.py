@@ -197,6 +197,7 @@ class Reconciler:
                 journal=self.journal,
                 runs=self.runs,
                 producer=self.producer,
+                consumer=self.consumer,
                 store=self.store,
             )
         actions = self.plan(desired, hold=hold, spec_error=spec_error)

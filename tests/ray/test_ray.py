@@ -227,3 +227,60 @@ def test_a_daemon_told_to_detach_leaves_its_job_running_for_the_next_one(
     assert [job["status"] for job in jobs_of(ray_project)] == ["SUCCEEDED"]
     kinds = [e["type"] for e in ray_project.events() if e.get("dataset") == "out"]
     assert (kinds.count("run_started"), kinds.count("version_stored")) == (1, 1)
+
+
+def test_a_restarted_daemon_attaches_to_a_consumers_job_too(ray_project: RayProject) -> None:
+    started, gate, seen = (ray_project.root / n for n in ("started", "gate", "seen"))
+    command = (
+        'echo $$ > "$STARTED.part" && mv "$STARTED.part" "$STARTED" && '
+        'while [ ! -e "$GATE" ]; do sleep 0.2; done && cat data/d.txt > "$SEEN"'
+    )
+    ray_project.write(
+        "ame.yaml",
+        f"""
+        projectname: demo
+        tasks:
+          - name: train
+            executor: !custom
+              command: {json.dumps(command)}
+            env:
+              - {{key: STARTED, val: {json.dumps(str(started))}}}
+              - {{key: GATE, val: {json.dumps(str(gate))}}}
+              - {{key: SEEN, val: {json.dumps(str(seen))}}}
+            dataSets: [data]
+        dataSets:
+          - name: data
+            path: data
+            task:
+              executor: !custom
+                command: "mkdir -p data && echo d > data/d.txt"
+        """,
+    )
+    done = ray_project.run("amed", "run", "--once")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert ray_project.run("ame", "task", "run", "train").returncode == 0
+    daemon = ray_project.start()
+    try:
+        wait_for(started.exists, "the consumer to start on Ray")
+        daemon.send_signal(signal.SIGKILL)
+        daemon.wait()
+        daemon = ray_project.start()
+        wait_for(
+            lambda: "run_attached" in (ray_project.root / "amed.log").read_text(),
+            "the new daemon to attach",
+        )
+        gate.touch()
+        wait_for(
+            lambda: any(e["type"] == "task_finished" for e in ray_project.events()),
+            "the consumer to finish",
+        )
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait()
+    [run_id] = [e["run_id"] for e in ray_project.events() if e["type"] == "task_started"]
+    [finished] = [e for e in ray_project.events() if e["type"] == "task_finished"]
+    assert (finished["ok"], finished["run_id"]) == (True, run_id)
+    assert seen.read_text() == "d\n"
+    assert [j["status"] for j in jobs_of(ray_project) if j["submission_id"] == run_id] == [
+        "SUCCEEDED"
+    ]
