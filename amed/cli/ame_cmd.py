@@ -89,7 +89,8 @@ def ds_show(config_file: Path | None, state_dir: Path | None, as_json: bool, nam
     history = list(reader.events(project=row.project, dataset=row.name))
     versions = reader.versions(row.project, row.name)
     state_id = reader.state_id()
-    others = reader.datasets()
+    # Only the data sets made from it, found by SQLite: not a row object for every data set.
+    others, _ = reader.datasets_page(project=row.project, needs=row.name, limit=2**62)
     reader.close()
     doc = dataset_document(row, versions, history, others)
     doc["manifest"] = manifest_summary(settings.storage_url, row, state_id)
