@@ -50,12 +50,15 @@ def test_a_producing_task_runs_on_ray_into_s3_and_becomes_ready(ray_project: Ray
         "a.txt": hashlib.sha256(b"alpha\n").hexdigest(),
         "sub/b.txt": hashlib.sha256(b"beta\n").hexdigest(),
     }
-    # The job was Ray's, named by the run, and the daemon's logs hold what the task printed.
+    # The job was Ray's, named by the run, and `ame ds logs` shows what the task printed.
     [run_id] = [e["run_id"] for e in ray_project.events() if e["type"] == "run_started"]
     [job] = [j for j in ray_project.cluster.jobs() if j["submission_id"] == run_id]
     assert job["status"] == "SUCCEEDED"
     assert job["entrypoint"] == "python -m amed.worker .amed-ray-job.json"
-    assert "made on" in (ray_project.state / "runs" / run_id / "output.log").read_text()
+    logs = ray_project.run("ame", "ds", "logs", "out")
+    assert logs.returncode == 0, logs.stderr
+    assert "made on" in logs.stdout
+    assert "amed-worker-result" not in logs.stdout
 
 
 SEES = "find raw features -type f 2>/dev/null | sort"
