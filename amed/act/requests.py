@@ -32,7 +32,11 @@ def engine_for(settings: Settings) -> Engine:
     engine = engine_named(settings.engine_kind)
     configure = getattr(engine, "configure", None)
     if configure is not None:
-        configure(settings.ray_address, detach_on_stop=settings.detach_on_stop)
+        configure(
+            settings.ray_address,
+            detach_on_stop=settings.detach_on_stop,
+            runs_dir=settings.state_dir / "runs",
+        )
     return engine
 
 

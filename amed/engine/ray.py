@@ -34,10 +34,9 @@ from amed.engine.base import CannotAttach, Detached, RunRequest, RunResult
 from amed.engine.local_run import OUTPUT_LOG_NAME, WORK_DIR_NAME
 from amed.engine.output import read_tail
 from amed.engine.ray_client import JobInfo, Jobs, NoSuchJob, RayMissing, RayUnavailable
-from amed.engine.ray_job import JOB_FILE, JobResult, JobSpec, split_result
+from amed.engine.ray_job import JOB_FILE, JobResult, JobSpec, refusal, requirements, split_result
 from amed.engine.ray_package import PackageTooBig, zip_working_copy
 from amed.engine.redact import Redactor
-from amed.engine.venvs import REQUIREMENTS_FILE
 from amed.engine.workspace import make_working_copy
 
 POLL_SECONDS = 0.5
@@ -68,14 +67,19 @@ class RayEngine:
         self._address: str | None = None
         self._detach_on_stop = False
         self._jobs: Jobs | None = None
+        self._runs_dir: Path | None = None
         self._runs: dict[str, RayRun] = {}
 
-    def configure(self, address: str | None, *, detach_on_stop: bool) -> None:
+    def configure(
+        self, address: str | None, *, detach_on_stop: bool, runs_dir: Path | None = None
+    ) -> None:
+        """`runs_dir`: the state dir's runs (`<state>/runs`), where each run's log goes."""
         with self._lock:
             if address != self._address:
                 self._jobs = None
             self._address = address
             self._detach_on_stop = detach_on_stop
+            self._runs_dir = runs_dir
 
     def start(self, request: RunRequest, *, cancel: threading.Event | None = None) -> RayRun:
         run = RayRun(request.run_id, self, request=request, outer=cancel)
@@ -92,14 +96,22 @@ class RayEngine:
         if run is not None:
             return run
         try:
-            info = self.jobs().info(run_id)
+            info: JobInfo | None = self.jobs().info(run_id)
         except NoSuchJob:
             raise CannotAttach(f"run {run_id}: Ray has no job with that id") from None
-        except (RayMissing, RayUnavailable) as exc:
+        except RayMissing as exc:
             raise CannotAttach(f"run {run_id}: {exc}") from None
-        if _META_RUN_DIR not in info.metadata:
+        except RayUnavailable as exc:
+            # The job may well be running: followed until Ray answers (or for as long as a
+            # cluster may be unreachable), rather than given up and produced twice.
+            if self._runs_dir is None or not (self._runs_dir / run_id).is_dir():
+                raise CannotAttach(f"run {run_id}: {exc}") from None
+            log.warning("ray_unreachable_at_attach", run_id=run_id, error=str(exc))
+            info = None
+        if info is not None and _META_RUN_DIR not in info.metadata:
             raise CannotAttach(f"run {run_id}: the Ray job by that id was not started by amed")
-        run = RayRun(run_id, self, info=info, outer=cancel)
+        run_dir = self._runs_dir / run_id if self._runs_dir is not None else None
+        run = RayRun(run_id, self, info=info, run_dir=run_dir, outer=cancel)
         with self._lock:
             self._runs[run_id] = run
         run.begin()
@@ -110,12 +122,18 @@ class RayEngine:
         return 0
 
     def jobs(self) -> Jobs:
+        """The cluster's client, made on first use (it asks the cluster for its version, so
+        not under the lock: a slow cluster must not hold up the other runs)."""
         with self._lock:
-            if self._address is None:
-                raise RayUnavailable("engine.ray_address is not set (nor RAY_ADDRESS)")
-            if self._jobs is None:
-                self._jobs = Jobs(self._address)
-            return self._jobs
+            address, jobs = self._address, self._jobs
+        if address is None:
+            raise RayUnavailable("engine.ray_address is not set (nor RAY_ADDRESS)")
+        if jobs is None:
+            jobs = Jobs(address)
+            with self._lock:
+                if self._address == address:
+                    self._jobs = jobs
+        return jobs
 
     @property
     def detach_on_stop(self) -> bool:
@@ -127,7 +145,8 @@ class RayEngine:
 
 
 class RayRun:
-    """One job: submitted by this daemon (`request`) or found again (`info`)."""
+    """One job: submitted by this daemon (`request`), found again (`info`), or left by an
+    earlier daemon while Ray did not answer (`run_dir` only: followed once it does)."""
 
     def __init__(
         self,
@@ -136,6 +155,7 @@ class RayRun:
         *,
         request: RunRequest | None = None,
         info: JobInfo | None = None,
+        run_dir: Path | None = None,
         outer: threading.Event | None = None,
     ) -> None:
         self._run_id = run_id
@@ -151,12 +171,19 @@ class RayRun:
             self._redactor = Redactor(request.redact)
             self._deadline = self._started + request.timeout_seconds
         else:
-            assert info is not None
-            self._run_dir = Path(info.metadata[_META_RUN_DIR])
-            self._timeout_seconds = float(info.metadata.get(_META_TIMEOUT, "inf"))
+            self._run_dir = run_dir or Path(info.metadata[_META_RUN_DIR] if info else "")
             self._redactor = Redactor()
-            began = info.start_seconds or time.time()
-            self._deadline = self._started + self._timeout_seconds - (time.time() - began)
+            self._timeout_seconds = self._deadline = float("inf")
+            if info is not None:
+                self._learn(info)
+
+    def _learn(self, info: JobInfo) -> None:
+        """The timeout of a job found again, from its metadata, counted from its start."""
+        if self._request is not None or self._deadline != float("inf"):
+            return
+        self._timeout_seconds = float(info.metadata.get(_META_TIMEOUT, "inf"))
+        began = info.start_seconds or time.time()
+        self._deadline = time.monotonic() + self._timeout_seconds - (time.time() - began)
 
     @property
     def run_id(self) -> str:
@@ -193,7 +220,7 @@ class RayRun:
 
     def _submit(self, req: RunRequest) -> str | None:
         """Ship the working copy and submit the job; the error line if that cannot be."""
-        refused = _refusal(req)
+        refused = refusal(req)
         if refused is not None:
             return refused
         req.run_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
@@ -201,7 +228,7 @@ class RayRun:
         package = req.run_dir / "package.zip"
         try:
             make_working_copy(req.project_dir, work, exclude=req.exclude)
-            pip = _requirements(work) if req.executor.kind == "pip" else None
+            pip = requirements(work) if req.executor.kind == "pip" else None
             spec = JobSpec(
                 run_id=req.run_id,
                 executor=req.executor,
@@ -248,6 +275,7 @@ class RayRun:
             try:
                 info = jobs.info(self.run_id)
                 unreachable_since = None
+                self._learn(info)
             except NoSuchJob:
                 return self._failed("the Ray job is gone from the cluster (was it restarted?)")
             except RayUnavailable as exc:
@@ -358,26 +386,3 @@ class RayRun:
             stored=stored,
             stage=stage,
         )
-
-
-def _refusal(req: RunRequest) -> str | None:
-    """Why this request cannot go to Ray, if it cannot."""
-    masked = {value for value in req.redact if value}
-    if any(value in masked for value in req.env.values()):
-        return (
-            "task secrets (!ame) are not sent to Ray: anyone who reaches its dashboard reads "
-            "a job's env; run this task with engine.kind = local, or give the workers the "
-            "value in their own environment and list its name in tasks.pass_env"
-        )
-    if req.prepare is not None and req.store_work is None:
-        return "this run's inputs cannot be placed on a Ray worker (no store to read them from)"
-    return None
-
-
-def _requirements(work: Path) -> list[str] | None:
-    """A `!pip` task's requirements, for Ray to install (runtime_env.pip)."""
-    path = work / REQUIREMENTS_FILE
-    if not path.is_file():
-        return None
-    lines = [line.strip() for line in path.read_text().splitlines()]
-    return [line for line in lines if line and not line.startswith("#")]

@@ -10,17 +10,20 @@ own environment.
 
 The worker's last line of output is `RESULT_PREFIX` and a JSON object (`JobResult`): how
 the task and the store went, read back by the daemon from the job's logs. It is the one
-channel a job has back to the daemon that survives the daemon's restart.
+channel a job has back to the daemon that survives the daemon's restart. `refusal` says
+what may not go into a job at all.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
-from amed.engine.base import InputVersion, OutputVersion, StoreWork
+from amed.engine.base import InputVersion, OutputVersion, RunRequest, StoreWork
 from amed.engine.plans import ExecutorSpec
+from amed.engine.venvs import REQUIREMENTS_FILE
 
 JOB_FILE = ".amed-ray-job.json"
 """At the root of the package; left out of the task's own working copy on the worker."""
@@ -111,3 +114,26 @@ def split_result(logs: str) -> tuple[str, JobResult | None]:
                 return logs, None
             return "".join(lines[:index] + lines[index + 1 :]), result
     return logs, None
+
+
+def refusal(req: RunRequest) -> str | None:
+    """Why this request cannot go to Ray, if it cannot."""
+    masked = {value for value in req.redact if value}
+    if any(value in masked for value in req.env.values()):
+        return (
+            "task secrets (!ame) are not sent to Ray: anyone who reaches its dashboard reads "
+            "a job's env; run this task with engine.kind = local, or give the workers the "
+            "value in their own environment and list its name in tasks.pass_env"
+        )
+    if req.prepare is not None and req.store_work is None:
+        return "this run's inputs cannot be placed on a Ray worker (no store to read them from)"
+    return None
+
+
+def requirements(work: Path) -> list[str] | None:
+    """A `!pip` task's requirements, for Ray to install (runtime_env.pip)."""
+    path = work / REQUIREMENTS_FILE
+    if not path.is_file():
+        return None
+    lines = [line.strip() for line in path.read_text().splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
