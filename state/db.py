@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from state import checkpoint
 from state.connection import DB_FILENAME, connect, create_private, immediate
 from state.errors import StateError, StoreMismatch
 from state.event_rows import COLUMNS, INSERT_SQL, from_row, to_row
@@ -59,6 +60,10 @@ class StateStore:
         # ame.yaml first, so the memory that load frees is reused by them.
         self._data_version = -1
         self._tables = Tables()
+        self._checkpoint_id: int | None = None  # the last checkpoint's event id, once read
+        # The tables' digest `why_check` found matching, with the log's extent and the
+        # database's data_version then: unchanged at the clean stop, it is not computed again.
+        self._digest_at_start: tuple[str, list[int], int] | None = None
 
     @classmethod
     def in_dir(cls, state_dir: Path) -> StateStore:
@@ -135,6 +140,7 @@ class StateStore:
         """
         if not events:
             return []
+        self._digest_at_start = None
         ids: list[int] = []
         before: Before = {}
         try:
@@ -149,8 +155,14 @@ class StateStore:
                     new = getattr(tables, table).get(key)
                     if new != old:
                         write(conn, table, key, old, new)
+                if self._checkpoint_id is None:
+                    self._checkpoint_id = checkpoint.last_event_id(conn)
+                if checkpoint.due(self._checkpoint_id, ids[-1], tables):
+                    checkpoint.take(conn, ids[-1])
+                    self._checkpoint_id = ids[-1]
         except BaseException:
             self._data_version = -1
+            self._checkpoint_id = None
             raise
         return ids
 
@@ -163,10 +175,26 @@ class StateStore:
         for row in rows:
             yield from_row(row)
 
-    def check(self) -> list[Mismatch]:
-        """Differences between the live projection tables and a replay of the whole log."""
-        rebuilt = replay(event for _, event in self.events())
-        live = load_tables(self._conn)
+    def event_count(self) -> int:
+        return int(self._conn.execute("SELECT count(*) FROM events").fetchone()[0])
+
+    def check(self, *, full: bool = False) -> list[Mismatch]:
+        """Differences between the live projection tables and what the log folds to: from
+        the last checkpoint on (state.checkpoint), or with `full` (or when there is no
+        checkpoint to use) a replay of the whole log. Read in one transaction, so the
+        checkpoint, the events and the tables are of one moment."""
+        self._conn.execute("BEGIN")
+        try:
+            start = None if full else checkpoint.load(self._conn)
+            if start is None:
+                rebuilt = replay(event for _, event in self.events())
+            else:
+                after_id, rebuilt = start
+                for _, event in self.events(after_id):
+                    rebuilt.fold(event)
+            live = load_tables(self._conn)
+        finally:
+            self._conn.execute("COMMIT")
         found: list[Mismatch] = []
         for table in TABLE_NAMES:
             want, have = getattr(rebuilt, table), getattr(live, table)
@@ -178,12 +206,16 @@ class StateStore:
     def rebuild(self) -> None:
         """Recompute the projection tables from the log, in one transaction that holds the
         write lock from the first event read, so no append can slip in between."""
+        self._digest_at_start = None
         with immediate(self._conn) as conn:
             rebuilt = replay(event for _, event in self.events())
             for table in TABLE_NAMES:
                 conn.execute(f"DELETE FROM {SQL_TABLE[table]}")
                 for key, rows in getattr(rebuilt, table).items():
                     write(conn, table, key, None, rows)
+            last_id = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+            checkpoint.take(conn, int(last_id))
+            self._checkpoint_id = int(last_id)
         self._data_version = -1
 
     # -- clean stops: when the check at start may be skipped -----------------------------
@@ -194,13 +226,9 @@ class StateStore:
         tables. The next `why_check` compares them all. (An event edited in place by hand
         is not seen: the log is what the tables are checked against, not what is checked.)"""
         with immediate(self._conn) as conn:
-            stamp = json.dumps(
-                {
-                    "fold_version": FOLD_VERSION,
-                    "events": _log_extent(conn),
-                    "tables": digest(conn),
-                }
-            )
+            extent = _log_extent(conn)
+            tables = self._digest_if_unchanged(conn, extent) or digest(conn)
+            stamp = json.dumps({"fold_version": FOLD_VERSION, "events": extent, "tables": tables})
             conn.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_CLEAN_STOP, stamp)
             )
@@ -222,9 +250,21 @@ class StateStore:
                 return "the events are read differently since the last clean stop"
             if stamp.get("events") != _log_extent(conn):
                 return "events were appended since the last clean stop"
-            if stamp.get("tables") != digest(conn):
+            found_digest = digest(conn)
+            if stamp.get("tables") != found_digest:
                 return "the tables changed since the last clean stop"
+            version = int(conn.execute("PRAGMA data_version").fetchone()[0])
+            self._digest_at_start = (found_digest, stamp["events"], version)
             return None
+
+    def _digest_if_unchanged(self, conn: sqlite3.Connection, extent: list[int]) -> str | None:
+        """The digest `why_check` computed, if nothing can have changed the tables since: no
+        append or rebuild here, no commit by another connection, the same log."""
+        if self._digest_at_start is None:
+            return None
+        found, extent_then, version_then = self._digest_at_start
+        version = int(conn.execute("PRAGMA data_version").fetchone()[0])
+        return found if (extent_then, version_then) == (extent, version) else None
 
     # -- the state dir's store and id ---------------------------------------------------
 
