@@ -175,23 +175,24 @@ def as_tuple(key: object) -> tuple[object, ...]:
 # -- reading ------------------------------------------------------------------------------
 
 
-def load_tables(conn: sqlite3.Connection) -> Tables:
-    """The projection tables in memory."""
+def load_tables(conn: sqlite3.Connection, prefix: str = "") -> Tables:
+    """The projection tables in memory; with a `prefix`, a copy of them (state.checkpoint)."""
     pool: dict[str, str] = {}
     tables = Tables()
-    for record in _records(conn, "SELECT * FROM datasets", pool):
+    for record in _records(conn, f"SELECT * FROM {prefix}datasets", pool):
         tables.datasets[(record["project"], record["name"])] = dataset_from_record(record)
     grouped: dict[tuple[str, str], list[VersionRow]] = {}
-    for record in _records(conn, "SELECT * FROM versions ORDER BY project, dataset, version", pool):
+    versions_sql = f"SELECT * FROM {prefix}versions ORDER BY project, dataset, version"
+    for record in _records(conn, versions_sql, pool):
         grouped.setdefault((record["project"], record["dataset"]), []).append(
             version_from_record(record)
         )
     tables.versions = {k: tuple(v) for k, v in grouped.items()}
-    for record in _records(conn, "SELECT * FROM alerts", pool):
+    for record in _records(conn, f"SELECT * FROM {prefix}alerts", pool):
         tables.alerts[record["key"]] = alert_from_record(record)
-    for record in _records(conn, "SELECT * FROM alert_channels", pool):
+    for record in _records(conn, f"SELECT * FROM {prefix}alert_channels", pool):
         tables.channels[record["channel"]] = channel_from_record(record)
-    for record in _records(conn, "SELECT * FROM tasks", pool):
+    for record in _records(conn, f"SELECT * FROM {prefix}tasks", pool):
         tables.tasks[(record["project"], record["name"])] = task_from_record(record)
     return tables
 
