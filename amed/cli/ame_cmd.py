@@ -25,6 +25,7 @@ from state.read import StateReader
     cls=LazyCli,
     lazy={
         "events": "amed.cli.events_cmd:events",
+        "state": "amed.cli.state_cmd:state",
         "status": "amed.cli.status_cmd:status",
         "store": "amed.cli.store_cmd:store",
         "task": "amed.cli.task_cmd:task",
