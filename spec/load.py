@@ -9,6 +9,12 @@ places). A file with problems of several stages shows those of the first one.
 Hostile input is refused before or while parsing, never by running out of time or memory:
 the size is checked before reading, binary and non-UTF-8 content before parsing, and depth,
 aliases and expansion while composing (see yaml_loader).
+
+The size limit is 1 MiB unless the caller gives another (amed's `spec.max_size` setting,
+`AME_SPEC_MAX_SIZE`): about 14,000 data sets fit in 1 MiB, 100,000 in 8 MiB. The limit on
+nodes after alias expansion grows with it, 200,000 per MiB, so a file of the allowed size
+always fits and an alias bomb is refused as soon as it expands past what such a file could
+hold, in time proportional to the limit, not to the bomb.
 """
 
 from __future__ import annotations
@@ -32,12 +38,19 @@ from spec.resolve import resolve
 from spec.strict import yaml_context
 from spec.yaml_errors import syntax_error
 from spec.yaml_loader import read_located
-from spec.yaml_nodes import LocatedData
+from spec.yaml_nodes import MAX_EXPANDED_NODES, LocatedData
 
 MAX_FILE_BYTES = 1024 * 1024
+"""The default size limit; `max_bytes` of the load functions sets another."""
 
 
-def load_project(path: str | Path) -> Project:
+def node_limit(max_bytes: int) -> int:
+    """The nodes a document may expand to when files of up to `max_bytes` are allowed: the
+    default's 200,000 per MiB, and never fewer than the default."""
+    return max(MAX_EXPANDED_NODES, MAX_EXPANDED_NODES * max_bytes // MAX_FILE_BYTES)
+
+
+def load_project(path: str | Path, *, max_bytes: int = MAX_FILE_BYTES) -> Project:
     """Load a project from its ame.yaml, or from a directory that holds ame.yaml (or ame.yml).
 
     Errors name the file as it was given; ``Project.file`` is its absolute path.
@@ -48,30 +61,30 @@ def load_project(path: str | Path) -> Project:
         info = file.stat()
         if not stat.S_ISREG(info.st_mode):
             raise SpecError("not a regular file; give the path of an ame.yaml", shown)
-        _check_size(info.st_size, shown)
+        _check_size(info.st_size, shown, max_bytes)
         with file.open("rb") as stream:
-            raw = stream.read(MAX_FILE_BYTES + 1)
+            raw = stream.read(max_bytes + 1)
     except FileNotFoundError:
         raise SpecError(
             "no such file; run in the project directory, or give it with --project", shown
         ) from None
     except OSError as error:
         raise SpecError(f"cannot read the file: {error.strerror or error}", shown) from None
-    _check_size(len(raw), shown)
-    return _load(_decode(raw, shown), shown, str(file.absolute()))
+    _check_size(len(raw), shown, max_bytes)
+    return _load(_decode(raw, shown), shown, str(file.absolute()), max_bytes)
 
 
-def load_text(text: str, filename: str = "ame.yaml") -> Project:
+def load_text(text: str, filename: str = "ame.yaml", *, max_bytes: int = MAX_FILE_BYTES) -> Project:
     """Load a project from the text of an ame.yaml; ``filename`` is what errors call it."""
-    if len(text) > MAX_FILE_BYTES:
-        _check_size(len(text), filename)
+    if len(text) > max_bytes:
+        _check_size(len(text), filename, max_bytes)
     try:
         encoded = text.encode("utf-8")
     except UnicodeEncodeError as error:
         line, column = _text_position(text, error.start)
         raise SpecError("the text is not valid Unicode", filename, line, column) from None
-    _check_size(len(encoded), filename)
-    return _load(text.removeprefix("\ufeff"), filename, filename)
+    _check_size(len(encoded), filename, max_bytes)
+    return _load(text.removeprefix("\ufeff"), filename, filename, max_bytes)
 
 
 def _project_file(path: Path) -> Path:
@@ -83,11 +96,12 @@ def _project_file(path: Path) -> Path:
     raise SpecError(f"no {' or '.join(PROJECT_FILE_NAMES)} in this directory", str(path))
 
 
-def _check_size(size_bytes: int, filename: str) -> None:
-    if size_bytes > MAX_FILE_BYTES:
+def _check_size(size_bytes: int, filename: str, max_bytes: int) -> None:
+    if size_bytes > max_bytes:
         raise SpecError(
-            f"the file is {format_bytes(size_bytes)}, more than the {format_bytes(MAX_FILE_BYTES)}"
-            " an ame.yaml may have; is this the right file?",
+            f"the file is {format_bytes(size_bytes)}, more than the {format_bytes(max_bytes)}"
+            " an ame.yaml may have; is this the right file? (a bigger project raises the"
+            " limit with spec.max_size / AME_SPEC_MAX_SIZE)",
             filename,
             1,
             1,
@@ -123,14 +137,15 @@ def _decode(raw: bytes, filename: str) -> str:
         ) from None
 
 
-def _load(text: str, filename: str, file_field: str) -> Project:
+def _load(text: str, filename: str, file_field: str, max_bytes: int) -> Project:
+    max_nodes = node_limit(max_bytes)
     if "\x00" in text:
         line, column = _text_position(text, text.index("\x00"))
         raise SpecError(
             "the text looks binary (it contains NUL characters)", filename, line, column
         )
     try:
-        located = read_located(text, filename, positions=False)
+        located = read_located(text, filename, positions=False, max_nodes=max_nodes)
     except yaml.YAMLError as error:
         raise syntax_error(error, text, filename) from None
     if located is None:
@@ -144,24 +159,24 @@ def _load(text: str, filename: str, file_field: str) -> Project:
         raise SpecError(
             "the top level must be a mapping (projectname, tasks, dataSets, ...)",
             filename,
-            *_located(text, filename).values[()],
+            *_located(text, filename, max_nodes).values[()],
         )
     try:
         doc = ProjectDoc.model_validate(located.data, context=yaml_context())
     except ValidationError as error:
-        problems = validation_problems(error, _located(text, filename), filename)
+        problems = validation_problems(error, _located(text, filename, max_nodes), filename)
         raise SpecError.of(problems) from None
     del located  # the models hold what they need; free the plain data before resolving
     try:
         project = resolve(doc, file_field)
     except LocatedProblems as found:
-        where = _located(text, filename)
+        where = _located(text, filename, max_nodes)
         raise SpecError.of(located_problem(p, where, filename) for p in found.problems) from None
     ignored = ignored_keys(doc)
     tiny = suspects(project)
     if not ignored and not tiny:
         return project
-    where = _located(text, filename)
+    where = _located(text, filename, max_nodes)
     warnings = in_file_order(
         [
             *suspect_problems(project, tiny, where, filename),
@@ -171,9 +186,9 @@ def _load(text: str, filename: str, file_field: str) -> Project:
     return project.model_copy(update={"warning_problems": warnings})
 
 
-def _located(text: str, filename: str) -> LocatedData:
+def _located(text: str, filename: str, max_nodes: int) -> LocatedData:
     """The document again, with positions: only a file with an error or a warning needs
     them, and not recording them halves the memory a large valid file takes to load."""
-    located = read_located(text, filename, positions=True)
+    located = read_located(text, filename, positions=True, max_nodes=max_nodes)
     assert located is not None  # it was read once already
     return located

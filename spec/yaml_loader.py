@@ -29,6 +29,7 @@ from spec.executor_kinds import AME_ONLY_TAGS, EXECUTOR_TAGS
 from spec.yaml_builder import DocumentBuilder
 from spec.yaml_nodes import (
     MAPPING_TAGS,
+    MAX_EXPANDED_NODES,
     NULL_TAG,
     NULL_WORDS,
     SECRET_TAGS,
@@ -99,13 +100,15 @@ class AmeLoader(Reader, Scanner, Parser, Resolver):
 
     # Building: plain data straight from the parser's events, no node graph.
 
-    def located(self, *, positions: bool = True) -> LocatedData | None:
+    def located(
+        self, *, positions: bool = True, max_nodes: int = MAX_EXPANDED_NODES
+    ) -> LocatedData | None:
         """The single document of the stream, or None when it holds none.
 
         Without `positions` nothing is recorded but the data: loading a valid file needs
         no positions, and a failed one is read again with them to place its error.
         """
-        return DocumentBuilder(self, positions).document()
+        return DocumentBuilder(self, positions, max_nodes).document()
 
     def scalar_value(self, tag: str, value: str, mark: Mark) -> str | dict[str, str] | None:
         if tag == NULL_TAG:
@@ -135,7 +138,12 @@ class AmeLoader(Reader, Scanner, Parser, Resolver):
 
 
 def read_located(
-    text: str, filename: str = "ame.yaml", use_libyaml: bool = True, *, positions: bool = True
+    text: str,
+    filename: str = "ame.yaml",
+    use_libyaml: bool = True,
+    *,
+    positions: bool = True,
+    max_nodes: int = MAX_EXPANDED_NODES,
 ) -> LocatedData | None:
     """The document in ``text`` (with positions unless told not to); None when it holds no
     document.
@@ -144,6 +152,6 @@ def read_located(
     """
     loader = AmeLoader(text, filename, use_libyaml)
     try:
-        return loader.located(positions=positions)
+        return loader.located(positions=positions, max_nodes=max_nodes)
     finally:
         loader.dispose()
