@@ -33,6 +33,7 @@ from amed.state_dir import directory, read_toml
 from spec import parse_quantity
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\*?")
+SPEC_MAX_BYTES = 1024 * 1024  # spec.load.MAX_FILE_BYTES, without importing the loader
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,13 @@ def _storage_url(value: Any, info: ValidationInfo) -> str:
         return value
     state_dir = info.data.get("state_dir")  # absent when it was refused itself
     return (state_dir / "objects").as_uri() if isinstance(state_dir, Path) else value
+
+
+def _spec_max_bytes(value: Any) -> int:
+    size = parse_quantity(value)
+    if size <= 0:
+        raise ValueError(f"{value!r} must be more than 0 bytes")
+    return size
 
 
 def _capacity(value: Any) -> int | None:
@@ -382,6 +390,11 @@ class Settings(BaseSettings):
         bool, PlainValidator(_on_off), Key("engine.detach_on_stop", "AME_DETACH_ON_STOP")
     ] = False
     """On stop, leave Ray jobs running for the next daemon to attach to, not stop them."""
+    spec_max_bytes: Annotated[
+        int, PlainValidator(_spec_max_bytes), Key("spec.max_size", "AME_SPEC_MAX_SIZE")
+    ] = SPEC_MAX_BYTES
+    """The largest ame.yaml amed reads (its node limit grows with it, see spec.load): about
+    14,000 data sets fit in the default, 100,000 in 8Mi."""
     config_file: Annotated[OptionalPath, Key(env="AME_CONFIG", flag="--config")] = None
     """The TOML file the other settings were read from, if any."""
 
