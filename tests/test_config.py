@@ -68,6 +68,7 @@ SAMPLES: dict[str, tuple[str, str, Any]] = {
     "engine_kind": ('"local"', "local", "local"),
     "ray_address": ('"http://127.0.0.1:8265/"', "http://127.0.0.1:8265/", "http://127.0.0.1:8265"),
     "detach_on_stop": ("true", "yes", True),
+    "spec_max_bytes": ('"8Mi"', "8Mi", 8 * 2**20),
 }
 NUMBERS = [
     name
@@ -239,6 +240,7 @@ def test_a_bool_is_refused_for_every_number(tmp_path: Path, name: str) -> None:
     file = config(tmp_path, toml_line(key.toml, "true"))
     noun = {
         "capacity_bytes": "a quantity (use e.g. 50Gi, 500M, 1.5Ti)",
+        "spec_max_bytes": "a quantity (use e.g. 50Gi, 500M, 1.5Ti)",
         "max_parallel": "a whole number",
         "alert_after_failures": "a whole number",
     }.get(name, "a number")
@@ -378,7 +380,7 @@ def test_a_refusal_names_the_source_that_won(
         (
             'stroage = "x"\n',
             "{file}: unknown key 'stroage' (known: alerts, dashboard, deletion, engine, eviction, "
-            "http, interval_seconds, project, state_dir, storage, tasks)",
+            "http, interval_seconds, project, spec, state_dir, storage, tasks)",
         ),
         (
             "[tasks\n",
