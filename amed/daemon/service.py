@@ -68,8 +68,13 @@ def run_once(settings: Settings, *, take_over: bool = False) -> int:
     SIGTERM or SIGINT stop it as they stop the service; it then exits 1 unless everything
     is ready.
     """
-    desired = load_spec(spec_path(settings.project_dir))
-    spec = SpecFile(spec_path(settings.project_dir), project=desired, attempted=True)
+    desired = load_spec(spec_path(settings.project_dir), settings.spec_max_bytes)
+    spec = SpecFile(
+        spec_path(settings.project_dir),
+        project=desired,
+        attempted=True,
+        max_bytes=settings.spec_max_bytes,
+    )
     began = time.monotonic()
     with started(settings, spec, Notifier({}), take_over=take_over) as daemon:
         reconciler, signals, heart = daemon.reconciler, daemon.signals, daemon.heart
@@ -127,7 +132,7 @@ def run_forever(
     environment over the config file); by default the config file and environment are read
     again and the values that differed from them at start (given as flags) are kept.
     """
-    spec = SpecFile(spec_path(settings.project_dir))
+    spec = SpecFile(spec_path(settings.project_dir), max_bytes=settings.spec_max_bytes)
     notifier = Notifier()
     with started(settings, spec, notifier, take_over=take_over, hangup=True) as daemon:
         if settings.http_address:
@@ -249,7 +254,9 @@ class _Service:
         self.settings = new
         self.reconciler.apply_settings(new)
         if new.project_dir != old.project_dir:
-            self.spec = self.heart.spec = SpecFile(spec_path(new.project_dir))
+            self.spec = self.heart.spec = SpecFile(
+                spec_path(new.project_dir), max_bytes=new.spec_max_bytes
+            )
         if new.interval_seconds != old.interval_seconds:
             self._schedule()
         self.spec.forget()

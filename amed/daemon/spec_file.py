@@ -16,6 +16,7 @@ from pathlib import Path
 
 from amed import logs
 from spec import Project, SpecError, load_project
+from spec.load import MAX_FILE_BYTES
 
 SETTLE_SECONDS = 1.0
 """How long ame.yaml must keep failing to load before it counts as invalid."""
@@ -28,16 +29,17 @@ def spec_path(project_dir: Path) -> Path:
     return project_dir / "ame.yaml"
 
 
-def load_spec(path: Path) -> Project:
+def load_spec(path: Path, max_bytes: int = MAX_FILE_BYTES) -> Project:
     """load_project, refusing a path that is not a regular file before opening it: a FIFO
-    would block the loader forever, a device would feed it without end."""
+    would block the loader forever, a device would feed it without end. `max_bytes` is the
+    `spec.max_size` setting."""
     try:
         mode = path.stat().st_mode
     except OSError:
         mode = None  # load_project says what is wrong with a missing or unreadable file
     if mode is not None and not stat.S_ISREG(mode):
         raise SpecError("not a regular file; ame.yaml must be a file", str(path))
-    return load_project(path)
+    return load_project(path, max_bytes=max_bytes)
 
 
 @dataclass
@@ -55,6 +57,7 @@ class SpecFile:
 
     path: Path
     project: Project | None = None
+    max_bytes: int = MAX_FILE_BYTES
     stamp: tuple[int, int, int] | None = None
     seen: tuple[int, int, int] | None = None
     last_error: str | None = None
@@ -81,7 +84,7 @@ class SpecFile:
             return self._stamp() != self.seen
         stamp = self._stamp()
         try:
-            project = load_spec(self.path)
+            project = load_spec(self.path, self.max_bytes)
         except SpecError as exc:
             if stamp != self.seen:
                 return True  # a new error: load() reports it once
@@ -116,7 +119,7 @@ class SpecFile:
             return self.project
         self.seen, self.attempted = stamp, True
         try:
-            project = load_spec(self.path)
+            project = load_spec(self.path, self.max_bytes)
         except SpecError as exc:
             if self.last_error is None and not self._settled():
                 # Perhaps an editor's save half done: look again once it has settled.

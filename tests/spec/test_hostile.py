@@ -13,7 +13,8 @@ import pytest
 from spec import SpecError, load_project, load_text
 from spec.load import MAX_FILE_BYTES
 from spec.yaml_loader import read_located
-from spec.yaml_nodes import MAX_ALIASES, MAX_DEPTH
+from spec.yaml_nodes import MAX_ALIASES, MAX_DEPTH, MAX_EXPANDED_NODES
+from tests.conftest import Workspace
 from tests.spec.helpers import BROKEN_FIXTURES
 
 BROKEN = BROKEN_FIXTURES
@@ -150,3 +151,47 @@ def test_nul_in_text_is_refused_as_binary() -> None:
     with pytest.raises(SpecError) as raised:
         load_text("projectname: p\x00\n")
     assert str(raised.value).startswith("ame.yaml:1:15: the text looks binary")
+
+
+def test_a_larger_file_loads_once_the_size_limit_is_raised() -> None:
+    text = "projectname: p\n" + "# padding padding padding\n" * (3 * 1024 * 1024 // 52)
+    with pytest.raises(SpecError, match=r"1\.5 MiB, more than the 1\.0 MiB an ame\.yaml may "):
+        load_text(text)
+    assert load_text(text, max_bytes=2 * MAX_FILE_BYTES).name == "p"
+
+
+def test_the_node_limit_scales_with_the_size_limit() -> None:
+    flow = "[" + ",".join(["1"] * (MAX_EXPANDED_NODES + 10)) + "]"
+    text = f"projectname: p\nlots: {flow}\n"
+    assert len(text.encode()) < MAX_FILE_BYTES
+    with pytest.raises(SpecError, match=f"expands to more than {MAX_EXPANDED_NODES:,} nodes"):
+        load_text(text)
+    with pytest.raises(SpecError, match="'lots' is not a valid key"):
+        load_text(text, max_bytes=2 * MAX_FILE_BYTES)  # composed: the keys are checked next
+
+
+def test_a_raised_limit_still_refuses_an_alias_bomb() -> None:
+    with pytest.raises(SpecError, match="expands to more than") as raised:
+        load_project(BROKEN / "alias_bomb.yaml", max_bytes=16 * MAX_FILE_BYTES)
+    assert raised.value.line == 8, "at the first list of more than 16 x 200,000 nodes"
+
+
+def test_the_daemon_reads_a_file_above_the_default_limit_once_the_setting_allows_it(
+    ws: Workspace,
+) -> None:
+    padding = "# a project's many declarations\n" * (1536 * 1024 // 32)
+    ws.write_spec(f"projectname: big\n{padding}tasks: []\ndataSets: []\n")
+    refused = ws.once()
+    assert refused.returncode == 2
+    (line,) = refused.stderr.strip().splitlines()[-1:]
+    assert "more than the 1.0 MiB an ame.yaml may have" in line
+    assert "spec.max_size / AME_SPEC_MAX_SIZE" in line
+    ws.env["AME_SPEC_MAX_SIZE"] = "2Mi"
+    accepted = ws.once()
+    assert accepted.returncode == 0, accepted.stderr
+
+
+def test_the_setting_defaults_to_the_loaders_own_limit() -> None:
+    from amed.config import SPEC_MAX_BYTES
+
+    assert SPEC_MAX_BYTES == MAX_FILE_BYTES
