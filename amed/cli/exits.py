@@ -24,6 +24,11 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INVALID = 2
 
+# click >= 8.2 raises this for a group called with no arguments; its message is the help.
+NO_ARGS_IS_HELP: type[click.UsageError] = getattr(
+    click.exceptions, "NoArgsIsHelpError", type("_NeverRaised", (click.UsageError,), {})
+)
+
 
 def exit_code_for(exc: BaseException) -> int:
     if isinstance(
@@ -61,6 +66,13 @@ def message_for(exc: BaseException) -> str | None:
     return None
 
 
+def usage_line(exc: click.UsageError) -> str:
+    """A usage error as one line, like every other error: the command, what is wrong, and
+    where to read how it is used (click's own form takes four lines)."""
+    where = exc.ctx.command_path if exc.ctx is not None else "ame"
+    return f"error: {where}: {exc.format_message().rstrip('.')} (see `{where} --help`)"
+
+
 class Cli(click.Group):
     """A click group whose `main` maps every known error to its exit code."""
 
@@ -75,9 +87,15 @@ class Cli(click.Group):
         try:
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
             code = result if isinstance(result, int) else EXIT_OK
+        except NO_ARGS_IS_HELP as exc:
+            exc.show()  # the help a group prints when called alone
+            code = EXIT_INVALID
+        except click.UsageError as exc:
+            click.echo(usage_line(exc), err=True)
+            code = EXIT_INVALID
         except click.ClickException as exc:
             exc.show()
-            code = EXIT_INVALID if isinstance(exc, click.UsageError) else EXIT_FAILED
+            code = EXIT_FAILED
         except (
             SpecError,
             ConfigError,

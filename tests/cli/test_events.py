@@ -166,3 +166,28 @@ def test_a_data_set_s_runs_are_found_by_type_in_the_index(tmp_path: Path) -> Non
     )
     conn.close()
     assert "events_by_dataset_type (project=? AND dataset=? AND type=?)" in plan
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["events", "--since", "soon"], "error: ame events: Invalid value for '--since': 'soon'"),
+        (["ds", "list", "--bogus"], "error: ame ds list: No such option '--bogus'"),
+        (["ds", "nope"], "error: ame ds: No such command 'nope'"),
+    ],
+)
+def test_bad_usage_is_one_line_naming_the_command_and_its_help(
+    tmp_path: Path, args: list[str], expected: str
+) -> None:
+    seed(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AME_")}
+    proc = subprocess.run(
+        [command_path("ame"), *args],
+        env=env | {"AME_STATE_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and proc.stdout == ""
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith(expected) and line.endswith("--help`)")
