@@ -287,3 +287,52 @@ def test_a_restarted_daemon_attaches_to_a_consumers_job_too(ray_project: RayProj
     assert [j["status"] for j in jobs_of(ray_project) if j["submission_id"] == run_id] == [
         "SUCCEEDED"
     ]
+
+
+def _wheel(directory: Path) -> Path:
+    """A wheel of a one-module package, `amedprobe`, that pip installs without a network."""
+    import base64
+    import zipfile
+
+    files = {
+        "amedprobe.py": b"VALUE = 'from the wheel'\n",
+        "amedprobe-1.0.dist-info/METADATA": (
+            b"Metadata-Version: 2.1\nName: amedprobe\nVersion: 1.0\n"
+        ),
+        "amedprobe-1.0.dist-info/WHEEL": (
+            b"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        ),
+    }
+    record = []
+    for name, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{name},sha256={digest},{len(data)}")
+    record.append("amedprobe-1.0.dist-info/RECORD,,")
+    path = directory / "amedprobe-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+        zf.writestr("amedprobe-1.0.dist-info/RECORD", "\n".join(record) + "\n")
+    return path
+
+
+def test_a_pip_task_gets_its_requirements_from_ray(ray_project: RayProject) -> None:
+    wheel = _wheel(ray_project.root)
+    ray_project.write("requirements.txt", f"{wheel}\n")
+    command = 'mkdir -p out && python -c "import amedprobe; print(amedprobe.VALUE)" > out/v.txt'
+    ray_project.write(
+        "ame.yaml",
+        f"""
+        projectname: demo
+        dataSets:
+          - name: out
+            path: out
+            task:
+              executor: !pip
+                command: {json.dumps(command)}
+        """,
+    )
+    done = ray_project.run("amed", "run", "--once")
+    assert done.returncode == 0, (done.stderr[-3000:], ray_project.datasets())
+    objects = ray_project.cluster.objects(f"{ray_project.prefix}/datasets/demo/out/1/files/")
+    assert list(objects.values()) == [hashlib.sha256(b"from the wheel\n").hexdigest()]
