@@ -413,7 +413,11 @@ class Settings(BaseSettings):
             return self
         import importlib.util
 
-        if importlib.util.find_spec("ray") is None:
+        try:
+            installed = importlib.util.find_spec("ray") is not None
+        except (ImportError, ValueError):  # a broken or blocked install is none
+            installed = False
+        if not installed:
             raise ValueError("engine.kind: ray needs Ray's job client: pip install 'amed[ray]'")
         if self.ray_address is None:
             raise ValueError(
