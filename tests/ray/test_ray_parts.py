@@ -4,6 +4,8 @@ result line, the refusals made before anything is submitted, Ray's errors as one
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -113,3 +115,27 @@ def test_rays_server_errors_become_their_last_line() -> None:
     )
     assert _one_line(error) == "Job with submission_id x already exists."
     assert _one_line(ConnectionError("refused")) == "refused"
+
+
+def test_amed_without_ray_says_what_to_install_in_one_line(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['ray'] = None  # what an interpreter without Ray finds\n"
+        "from amed.cli.amed_cmd import main\n"
+        "sys.argv = ['amed', 'run', '--once', '--engine', 'ray',"
+        " '--ray-address', 'http://127.0.0.1:8265']\n"
+        "main()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AME_", "RAY_"))}
+    env["AME_STATE_DIR"] = str(tmp_path / "state")
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    needs = "engine.kind: ray needs Ray's job client: pip install 'amed[ray]'"
+    assert done.stderr == f"error: {needs}\n"
