@@ -82,12 +82,21 @@ def ready_events(
     return events
 
 
+def max_bytes(count: int) -> int:
+    """The spec size limit a project of `count` data sets needs: the default up to ~14,000,
+    above that its size rounded up to a MiB (the `spec.max_size` setting)."""
+    from spec.load import MAX_FILE_BYTES
+
+    size = len(spec_text(count).encode("utf-8"))
+    return max(MAX_FILE_BYTES, -(-size // MAX_FILE_BYTES) * MAX_FILE_BYTES)
+
+
 def build(project_dir: Path, state_dir: Path, count: int, *, filler: int = 0) -> Project:
     """Write ame.yaml into `project_dir` and a state where all `count` data sets are ready."""
     project_dir.mkdir(parents=True, exist_ok=True)
     text = spec_text(count)
     (project_dir / "ame.yaml").write_text(text)
-    project = load_text(text)
+    project = load_text(text, max_bytes=max_bytes(count))
     code = code_digest(project_dir, project)
     with StateStore.in_dir(state_dir) as state:
         for first in range(0, count, BATCH_DATA_SETS):
