@@ -10,7 +10,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+def _to_milliseconds(moment: datetime) -> datetime:
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+# A time an event carries in its payload (not its `at`), held at the precision the tables
+# store: folded live or replayed from the log, the rows then agree, and `ame state check`
+# finds no difference where there is none (logs written before kept microseconds).
+Moment = Annotated[datetime, AfterValidator(_to_milliseconds)]
 
 
 class _Event(BaseModel):
@@ -76,7 +86,7 @@ class RunFailed(_Event):
     reason: str
     exit_code: int | None = None
     output_tail: str | None = None
-    retry_at: datetime | None = None
+    retry_at: Moment | None = None
 
 
 class VersionStored(_Event):
@@ -127,7 +137,7 @@ class DatasetUndeclared(_Event):
 
     type: Literal["dataset_undeclared"] = "dataset_undeclared"
     dataset: str
-    delete_after: datetime
+    delete_after: Moment
 
 
 class DeletionApproved(_Event):
@@ -214,7 +224,7 @@ class TaskRequested(_Event):
     task: str
     request_id: str
     reason: Literal["manual", "schedule"]
-    scheduled_for: datetime | None = None
+    scheduled_for: Moment | None = None
 
 
 class TaskStarted(_Event):
