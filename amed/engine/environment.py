@@ -63,11 +63,16 @@ def task_environment(
 ) -> dict[str, str]:
     """The environment a task's processes get.
 
-    The names of PASS_ENV and `pass_env` from the daemon's environment come first; then
-    the task's env (and secrets), the executor's, the PATH prefix and `AME_RUN_ID`.
+    The names of PASS_ENV and `pass_env` from the daemon's environment come first, with
+    PYTHONUNBUFFERED=1; then the task's env (and secrets), the executor's, the PATH prefix
+    and `AME_RUN_ID`.
     """
     env = passed_env(base, pass_env)
     env.setdefault("PATH", os.defpath)
+    # Python writes its output as it goes, so a traceback on stderr lands after the lines
+    # printed before it in output.log (and a follower sees them live); a task's env may
+    # set it to "" to buffer again.
+    env["PYTHONUNBUFFERED"] = "1"
     for name in plan.env_remove:
         env.pop(name, None)
     env.update(task_env)
