@@ -231,6 +231,8 @@ def _cause(seen: Seen) -> tuple[str, str]:
                 f"data set {name} is being deleted",
                 f"{name} is no longer declared in ame.yaml (deleting)",
             )
+        if row.status == subject.kind:
+            return f"data set {name} is no longer watched", _unwatched(name, row.status)
         if subject.kind == "blocked":
             return f"data set {name} fits now", f"{name} fits in the store now ({row.status})"
         return f"data set {name} is {row.status}", f"{name} is {row.status} now"
@@ -246,6 +248,8 @@ def _cause(seen: Seen) -> tuple[str, str]:
                 f"{run} succeeded {when(task.finished_at, now)}, {since} after the alert was "
                 "raised",
             )
+        if task is not None and task.status == "failed":
+            return f"task {name} is no longer watched", _unwatched(f"task {name}", "failing")
         return f"task {name} is no longer failing", f"task {name} is no longer failing"
     causes = {
         "low_space": "storage use fell back below the warning level",
@@ -255,6 +259,16 @@ def _cause(seen: Seen) -> tuple[str, str]:
         "watchdog": "the watchdog was switched off (alerts.watchdog)",
     }
     return _plain_title(alert.title), causes.get(subject.kind, "the condition no longer holds")
+
+
+def _unwatched(what: str, status: str) -> str:
+    """Why an alert ended while its subject is as it was: the condition is only checked for
+    what the project ame.yaml names now declares, and the threshold may have moved."""
+    return (
+        f"{what} is still {status}, but no longer alerted on: the project ame.yaml names no "
+        "longer declares it (renamed or removed; its data stays until the deletion is "
+        "confirmed), or alerts.after_failures was raised above its failures"
+    )
 
 
 def _room_again(name: str, seen: Seen) -> tuple[str, str]:

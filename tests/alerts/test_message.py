@@ -304,3 +304,18 @@ def test_a_growing_data_set_resolved_says_why_it_has_room(
     message = render("resolved", seen("wont_fit:demo/big", dataset=dataset(**row)))
     assert said in message.body, message.body
     assert message.labels["data set"] == "big"
+
+
+def test_resolved_while_still_failing_says_it_is_no_longer_watched_not_fixed() -> None:
+    """A project renamed in ame.yaml: the old project's alerts end, its data set as it was."""
+    message = render(
+        "resolved", seen("failed:demo/big", dataset=dataset(status="failed"), cleared_at=NOW)
+    )
+    assert message.title == "RESOLVED: amed@gpu-3: data set big is no longer watched"
+    first = message.body.splitlines()[0]
+    assert first.startswith("What resolved it: big is still failed, but no longer alerted on")
+    assert "no longer declares it" in first
+    row = task(status="failed", failures_in_row=4)
+    message = render("resolved", seen("task_failed:demo/train", task=row, cleared_at=NOW))
+    assert message.title == "RESOLVED: amed@gpu-3: task train is no longer watched"
+    assert "task train is still failing" in message.body
