@@ -81,7 +81,9 @@ def conditions(
                 Condition(
                     key=f"failed:{project}/{name}",
                     severity="critical",
-                    title=f"amed: data set {name} failed {_times(row.attempts)}",
+                    # No count in the title: it is kept as raised, and shown (on the
+                    # dashboard) while the count goes on; messages count at send time.
+                    title=f"amed: data set {name} is failing",
                     body=(
                         f"Producing {name} (project {project}, task {row.task}) failed: "
                         f"{(row.error or 'unknown error').strip()}\n{retry} See "
@@ -200,7 +202,7 @@ def _failing_tasks(
             Condition(
                 key=f"task_failed:{project}/{name}",
                 severity="critical",
-                title=f"amed: task {name} failed {_times(row.failures_in_row)}",
+                title=f"amed: task {name} is failing",
                 body=(
                     f"Task {name} (project {project}) failed {_times(row.failures_in_row)} "
                     f"in a row: {(row.error or 'unknown error').strip()}\nSee `ame task logs "

@@ -113,7 +113,7 @@ def test_the_alert_resolves_when_a_run_succeeds() -> None:
     found_now = conditions(desired(), {}, [], [], usage, facts, None, failing)
     planned = alert_actions("demo", found_now, {}, NOW, 3600)
     (raise_,) = [a for a in planned if isinstance(a, RaiseAlert)]
-    assert raise_.event.title == "amed: task train failed 3 times"
+    assert raise_.event.title == "amed: task train is failing"
     assert "CUDA out of memory" in raise_.event.body
     row = alert_row(raise_.event)
     later = NOW + timedelta(minutes=5)
