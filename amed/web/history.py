@@ -154,6 +154,14 @@ def chosen_type(query: dict[str, list[str]]) -> str | None:
     return wanted if wanted in EVENT_TYPES else None
 
 
+def unknown_type_note(query: dict[str, list[str]]) -> str:
+    """Said on the page when the type asked for does not exist, rather than dropped."""
+    wanted = query.get("type", [""])[-1].strip()
+    if not wanted or wanted in EVENT_TYPES:
+        return ""
+    return f'<p class="err">No event type is called "{esc(wanted[:60])}"; showing every type.</p>'
+
+
 def before_id(query: dict[str, list[str]]) -> int | None:
     raw = query.get("before", [""])[-1]
     return int(raw) if raw.isdigit() else None

@@ -101,6 +101,8 @@ class Filter:
     name: str = ""
     include_removed: bool = False
     page: int = 1
+    unknown_status: str | None = None
+    """A status asked for that does not exist: said on the page, not silently dropped."""
 
     @classmethod
     def of(cls, query: dict[str, list[str]]) -> Filter:
@@ -114,6 +116,7 @@ class Filter:
             name=last("q")[:200],
             include_removed=last("all").lower() in ("1", "true", "yes"),
             page=max(int(page), 1) if page.isdigit() else 1,
+            unknown_status=status[:40] if status and status not in STATUSES else None,
         )
 
     def href(self, **changes: object) -> str:
@@ -142,6 +145,12 @@ def _filter_form(chosen: Filter) -> str:
         f"{options}</select>"
         f'<label><input type="checkbox" name="all" value="1"{removed}> removed too</label>'
         "<button>filter</button></form>"
+        + (
+            f'<p class="err">No status is called "{esc(chosen.unknown_status)}"; showing '
+            f"every status (statuses: {', '.join(STATUSES)}).</p>"
+            if chosen.unknown_status
+            else ""
+        )
     )
 
 

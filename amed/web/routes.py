@@ -19,7 +19,15 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from amed.plan.capacity import Usage, usage_from
 from amed.store.diskspace import free_bytes_under
 from amed.web.health import Health, health_line
-from amed.web.history import HISTORY_PAGE, before_id, chosen_type, history_list, pager, type_filter
+from amed.web.history import (
+    HISTORY_PAGE,
+    before_id,
+    chosen_type,
+    history_list,
+    pager,
+    type_filter,
+    unknown_type_note,
+)
 from amed.web.html import Page, clock, esc, render, run_href
 from amed.web.lineage import build, lineage_svg, neighbourhood
 from amed.web.listing import dataset_document, dataset_json, manifest_summary
@@ -305,7 +313,10 @@ def _events(reader: StateReader, query: dict[str, list[str]], now: datetime) -> 
     return Page(
         "amed: events",
         (
-            ("history-filter", "<h2>Events</h2>" + type_filter("/events", chosen)),
+            (
+                "history-filter",
+                "<h2>Events</h2>" + type_filter("/events", chosen) + unknown_type_note(query),
+            ),
             (
                 "history-part",
                 history_list(events, now, with_dataset=True)

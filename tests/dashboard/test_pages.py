@@ -116,6 +116,12 @@ def test_the_overview_filters_by_status_and_name(dashboard: Dashboard) -> None:
     assert 'value="NIS"' in by_name
     wildcard = fetch(dashboard.url + "?q=%25").body  # a LIKE wildcard is a plain character
     assert "No data sets match." in wildcard
+    unknown = fetch(dashboard.url + "?status=%3Cb%3Ebogus").body  # said, escaped, not dropped
+    assert 'No status is called "&lt;b&gt;bogus"; showing every status' in unknown
+    assert {"broken", "mnist"} <= set(_ids(unknown, r'<tr id="ds-demo-([^"]+)"'))
+    assert "No status is called" not in failed
+    events = fetch(dashboard.url + "events?type=bogus").body
+    assert 'No event type is called "bogus"; showing every type.' in events
 
 
 def test_api_live_sends_the_parts_of_the_page_it_names(dashboard: Dashboard) -> None:
