@@ -5,7 +5,9 @@ into S3, as the daemon stores a data set: the file is hashed (sha256) as it is r
 uploaded in parts, then the manifest is written.
 Baseline: boto3's `upload_file` of the same file with its default transfer settings (8 MiB
 parts, 10 at a time), which computes no sha256 at all; a second figure adds the sha256 a
-careful boto3 user would compute for a manifest (read once more, after the upload).
+careful boto3 user would compute for a manifest (read once more, after the upload); a third
+is obstore's own put of the file in amed's parts, without a checksum (what amed's client
+costs, apart from the hash and the commit).
 Store: moto on 127.0.0.1, in its own process, so no side shares a GIL with the server.
 
 Fair because: the same file and the same server for both; samples interleaved, the order
@@ -42,11 +44,12 @@ def run(quick: bool) -> list[Result]:
         _write_random(path, size)
         client: Any = s3_client(env)
         client.create_bucket(Bucket=BUCKET)
-        amed_s, boto_s, boto_hash_s = _measure(client, source, path, quick)
+        amed_s, boto_s, boto_hash_s, bare_s = _measure(client, source, path, quick)
     measure = f"put_version of one {size // MIB} MiB file into S3 (moto)"
     return [
         _result(measure, amed_s, "boto3 upload_file (8 MiB × 10, no checksum)", boto_s),
         _result(measure, amed_s, "boto3 upload_file + sha256 of the file", boto_hash_s),
+        _result(measure, amed_s, "obstore put of the file, amed's parts, no checksum", bare_s),
     ]
 
 
@@ -67,13 +70,27 @@ def _measure(client: Any, source: Path, path: Path, quick: bool) -> list[list[fl
         client.upload_file(str(path), BUCKET, "boto/big.bin")
         _sha256(path)
 
+    def bare() -> None:
+        import obstore
+
+        from amed.store.access import CHUNK_SIZE_BYTES, PART_CONCURRENCY
+
+        with path.open("rb") as handle:
+            obstore.put(
+                store._backend,
+                "bare/big.bin",
+                handle,
+                chunk_size=CHUNK_SIZE_BYTES,
+                max_concurrency=PART_CONCURRENCY,
+            )
+
     def cleanup() -> None:
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
             for item in page.get("Contents", []):
                 client.delete_object(Bucket=BUCKET, Key=item["Key"])
         drop_dirty_pages()
 
-    return _interleaved(quick, amed, boto, boto_hashed, cleanup=cleanup)
+    return _interleaved(quick, amed, boto, boto_hashed, bare, cleanup=cleanup)
 
 
 def _sha256(path: Path) -> str:
