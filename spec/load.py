@@ -168,11 +168,11 @@ def _load(text: str, filename: str, file_field: str, max_bytes: int) -> Project:
         raise SpecError.of(problems) from None
     del located  # the models hold what they need; free the plain data before resolving
     try:
-        project = resolve(doc, file_field)
+        project, left_aside = resolve(doc, file_field)
     except LocatedProblems as found:
         where = _located(text, filename, max_nodes)
         raise SpecError.of(located_problem(p, where, filename) for p in found.problems) from None
-    ignored = ignored_keys(doc)
+    ignored = [*ignored_keys(doc), *left_aside]
     tiny = suspects(project)
     if not ignored and not tiny:
         return project

@@ -130,7 +130,7 @@ def _message(error: ErrorDetails) -> str:
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         return f"expected a mapping, got {_describe(given)}"
     if kind in ("tuple_type", "list_type"):
-        return f"expected a list, got {_describe(given)}"
+        return f"expected a list, got {_describe(given)}{_older_format_hint(error)}"
     if kind == "union_tag_not_found":
         return (
             "an executor needs a tag, e.g. executor: !custom {command: ...}"
@@ -139,6 +139,20 @@ def _message(error: ErrorDetails) -> str:
     if kind == "union_tag_invalid":
         return f"unknown executor '{context.get('tag')}' (use {_EXECUTOR_TAGS})"
     return f"{error['msg']} (got {_describe(given)})"
+
+
+def _older_format_hint(error: ErrorDetails) -> str:
+    """AME's older project files keep `tasks` as a mapping by name, each with a
+    `runcommand`: say what the file is, since "expected a list" alone does not."""
+    given = error.get("input")
+    if tuple(error["loc"]) != ("tasks",) or not isinstance(given, dict):
+        return ""
+    if not any(isinstance(task, dict) and "runcommand" in task for task in given.values()):
+        return ""
+    return (
+        " (this is AME's older format, tasks by name with 'runcommand'; write each as"
+        " '- name: NAME' with an executor, e.g. executor: !custom {command: ...})"
+    )
 
 
 def _locate_error(located: LocatedData, error: ErrorDetails) -> _Found:

@@ -56,10 +56,13 @@ class _Context:
     # Tasks whose executor is one amed cannot run (and so has none).
     unrunnable: set[str] = field(default_factory=set)
     problems: list[LocatedProblem] = field(default_factory=list)
+    # What the file asks for that amed leaves aside here, told as warnings.
+    warnings: list[LocatedProblem] = field(default_factory=list)
 
 
-def resolve(doc: ProjectDoc, file: str) -> Project:
-    """The resolved project; raises LocatedProblems with every problem found."""
+def resolve(doc: ProjectDoc, file: str) -> tuple[Project, list[LocatedProblem]]:
+    """The resolved project, and what it leaves aside (a template of another project) as
+    warnings; raises LocatedProblems with every problem found."""
     problems = [
         *_unique_names("task", [task.name for task in doc.tasks], "tasks"),
         *_unique_names("template", [template.name for template in doc.templates], "templates"),
@@ -106,9 +109,10 @@ def resolve(doc: ProjectDoc, file: str) -> Project:
     problems += _cycles(doc.name, data_sets)
     if problems:
         raise LocatedProblems(problems)
-    return Project(
+    project = Project(
         name=doc.name, tasks=tuple(context.tasks.values()), data_sets=tuple(data_sets), file=file
     )
+    return project, context.warnings
 
 
 def _unique_names(kind: str, names: Sequence[str], section: str) -> list[LocatedProblem]:
@@ -162,7 +166,15 @@ def _template(
         return None
     where: NodePath = (*at, "fromTemplate")
     if ref.project not in (None, context.project):
-        found.append(LocatedProblem(where, "fromTemplate to another project is not supported"))
+        # AME shares templates between projects; amed reads one project, so the task keeps
+        # only its own fields (and, with no executor of its own, is not run).
+        context.warnings.append(
+            LocatedProblem(
+                where,
+                f"amed ignores a template of another project ('{ref.project}'): it reads "
+                "one project, so the task has only its own fields",
+            )
+        )
         return None
     if ref.name not in context.templates:
         known = _listing(sorted(context.templates))

@@ -38,6 +38,9 @@ WARNINGS: dict[str, list[str]] = {
         f"6:5: warning: templates[0]: {MLFLOW_IGNORED}",
         f"10:4: warning: tasks[0]: {MLFLOW_IGNORED}",
         f"15:4: warning: tasks[1]: {RESOURCES_IGNORED}",
+        "20:6: warning: tasks[2].fromTemplate: amed ignores a template of another project"
+        " ('shared-templates'): it reads one project, so the task has only its own fields",
+        f"22:4: warning: tasks[2]: {RESOURCES_IGNORED}",
     ],
     "everything": [
         "3:1: warning: amed ignores 'enableTriggers': it runs every task's triggers",
@@ -98,11 +101,12 @@ def test_both_secret_forms_and_both_env_forms_name_the_same_things() -> None:
     assert (secret_task.resources.gpu, secret_task.resources.gpus) == (1, 1)
 
 
-def test_mlflow_tasks_have_no_executor_for_amed() -> None:
+def test_mlflow_tasks_and_a_shared_template_leave_no_executor_for_amed() -> None:
     project = load_ame_project("mlflow")
     assert [(task.name, task.executor) for task in project.tasks] == [
         ("training", None),
         ("training-with-local-template", None),
+        ("training-with-shared-template", None),
     ]
 
 

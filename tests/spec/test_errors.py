@@ -317,16 +317,16 @@ CASES: list[tuple[str, str, str, str]] = [
         "no template named 'gpu'",
     ),
     (
-        "fromTemplate to another project",
+        "AME's older format: tasks by name with runcommand",
         """
-        projectname: p
-        templates: [{name: gpu}]
+        projectname: echo
         tasks:
-          - name: t
-            fromTemplate: {name: gpu, project: other}
+          echo:
+            runcommand: python echo.py myoutput
         """,
-        "5:19: tasks[0].fromTemplate",
-        "fromTemplate to another project is not supported",
+        "3:3: tasks",
+        "expected a list, got a mapping (this is AME's older format, tasks by name with"
+        " 'runcommand'; write each as '- name: NAME' with an executor",
     ),
     (
         "consumer names an undeclared data set",
