@@ -63,38 +63,43 @@ def _number(value: Any, kind: type[float] | type[int]) -> Any:
         raise ValueError(f"{value!r} is not {noun}") from None
 
 
+def _shown(value: Any) -> str:
+    """A value as its user wrote it: a flag's -1 arrives as the float -1.0."""
+    return f"{value:g}" if isinstance(value, float) else repr(value)
+
+
 def _seconds_above_zero(value: Any) -> float:
     seconds = _number(value, float)
     if not (seconds > 0 and math.isfinite(seconds)):
-        raise ValueError(f"{value!r} must be a number of seconds above 0")
+        raise ValueError(f"{_shown(value)} must be a number of seconds above 0")
     return float(seconds)
 
 
 def _grace_seconds(value: Any) -> float:
     seconds = _number(value, float)
     if not (seconds >= 0 and math.isfinite(seconds)):
-        raise ValueError(f"{value!r} must be 0 or more seconds")
+        raise ValueError(f"{_shown(value)} must be 0 or more seconds")
     return float(seconds)
 
 
 def _stop_seconds(value: Any) -> float:
     seconds = _number(value, float)
     if not (seconds >= 0 and math.isfinite(seconds)):
-        raise ValueError(f"{value!r} must be a number of seconds, 0 or more")
+        raise ValueError(f"{_shown(value)} must be a number of seconds, 0 or more")
     return float(seconds)
 
 
 def _percent(value: Any) -> float:
     percent = _number(value, float)
     if not 0 < percent <= 100:
-        raise ValueError(f"{value!r} must be a percentage above 0 and at most 100")
+        raise ValueError(f"{_shown(value)} must be a percentage above 0 and at most 100")
     return float(percent)
 
 
 def _count(value: Any) -> int:
     count = _number(value, int)
     if count < 1:
-        raise ValueError(f"{value!r} must be at least 1")
+        raise ValueError(f"{_shown(value)} must be at least 1")
     return int(count)
 
 

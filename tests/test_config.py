@@ -257,7 +257,7 @@ NO_HOST = "is not a host name: give a bare name such as amed.example.org, withou
     [
         ({"capacity_bytes": "lots"}, f"--capacity: 'lots' {QUANTITY}"),
         ({"capacity_bytes": "0"}, "--capacity: '0' must be more than 0 bytes"),
-        ({"interval_seconds": 0.0}, "--interval: 0.0 must be a number of seconds above 0"),
+        ({"interval_seconds": 0.0}, "--interval: 0 must be a number of seconds above 0"),
         (
             {"http_address": "x"},
             "--http: invalid dashboard address 'x': expected HOST:PORT, e.g. 127.0.0.1:8321",
@@ -337,7 +337,7 @@ def test_a_refused_file_value_is_named_with_the_file(
             {"interval_seconds": -1.0},
             {},
             "interval_seconds = 5\n",
-            "--interval: -1.0 must be a number of seconds above 0",
+            "--interval: -1 must be a number of seconds above 0",
         ),
         (
             {},

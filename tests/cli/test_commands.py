@@ -189,7 +189,7 @@ def test_an_unknown_flag_is_bad_usage(runner: CliRunner) -> None:
     ("args", "env", "message"),
     [
         (["--capacity", "lots"], {}, "--capacity: 'lots' is not a quantity"),
-        (["--interval", "0"], {}, "--interval: 0.0 must be a number of seconds above 0"),
+        (["--interval", "0"], {}, "--interval: 0 must be a number of seconds above 0"),
         ([], {"AME_MAX_PARALLEL": "0"}, "AME_MAX_PARALLEL: '0' must be at least 1"),
     ],
 )
