@@ -7,7 +7,6 @@ means nothing has been recorded yet.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -33,8 +32,6 @@ from state.rows import (
 
 if TYPE_CHECKING:
     from state.events import Event
-
-_IDENTIFIER = re.compile(r"[a-z_]+")
 
 
 @dataclass(frozen=True)
@@ -196,32 +193,6 @@ class StateReader:
             " WHERE status IN ('running', 'uploading'))"
         ).fetchone()
         return int(held), int(reserved)
-
-    def dataset_json_texts(
-        self, fields: Sequence[tuple[str, str, bool]], *, include_removed: bool = False
-    ) -> Iterator[str]:
-        """One JSON object per `datasets` row, as text built by SQLite, ordered like
-        `datasets()`. `fields` are (key, column, holds JSON): a column holding JSON text (a
-        list) is embedded as JSON, and as [] when NULL; times are the text `format_time`
-        wrote. For listings of many rows: SQLite writes the JSON several times faster than
-        Python can build and encode a row object, and each row can be written out as it
-        comes (the reader stays open until the last one)."""
-        if self._conn is None:
-            return
-        pairs = []
-        for key, column, holds_json in fields:
-            if not (_IDENTIFIER.fullmatch(key) and _IDENTIFIER.fullmatch(column)):
-                raise ValueError(f"not a plain identifier: {key!r} or {column!r}")
-            value = f"json(coalesce({column}, '[]'))" if holds_json else column
-            pairs.append(f"'{key}', {value}")
-        sql = f"SELECT json_object({', '.join(pairs)}) FROM datasets"
-        if not include_removed:
-            sql += " WHERE status != 'removed'"
-        sql += " ORDER BY project, name"
-        cursor = self._conn.execute(sql)
-        cursor.row_factory = None
-        for (text,) in cursor:
-            yield text
 
     def dataset(self, name: str, project: str | None = None) -> DatasetRow | None:
         if self._conn is None:
