@@ -16,11 +16,9 @@ wrong place (or a daemon that never ran).
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from amed.errors import ConfigError, StateDirError
 
@@ -42,7 +40,13 @@ def default_state_dir(env: Mapping[str, str]) -> Path:
 def read_toml(path: Path, known_keys: Sequence[str] | None = None) -> dict[str, Any]:
     """The config file's tables; a file that is missing, unreadable or not TOML is a
     ConfigError naming the file, and so is a top-level key not in `known_keys` (Settings
-    knows them all; a reader of one key leaves the others to the daemon)."""
+    knows them all; a reader of one key leaves the others to the daemon).
+
+    tomllib is imported here, not at the top: most `ame` commands find the state dir from
+    a flag or the environment and never read a config file, and the import is a measurable
+    part of their start."""
+    import tomllib
+
     try:
         with path.open("rb") as handle:
             data = tomllib.load(handle)
@@ -70,10 +74,11 @@ def directory(value: Any) -> Path:
     return Path(value).expanduser().absolute()
 
 
-@dataclass(frozen=True)
-class Location:
+class Location(NamedTuple):
     """The state dir `ame` reads, the config file it took settings from (None: none), and
-    why there is no database there (the error's line; None when there is one)."""
+    why there is no database there (the error's line; None when there is one). A
+    NamedTuple, not a dataclass: importing dataclasses costs every `ame` command its
+    start-up time, and the value is as immutable either way."""
 
     state_dir: Path
     config_file: Path | None

@@ -6,10 +6,9 @@ The JSON fields are a contract (DESIGN.md): add fields, never rename or drop one
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from spec import format_bytes
 from state.read import LoggedEvent
 from state.rows import DatasetRow, VersionRow
 from state.timefmt import format_time
@@ -37,54 +36,8 @@ def dataset_json(row: DatasetRow) -> dict[str, Any]:
     }
 
 
-# `dataset_json`'s fields as stored columns, in the same order: (key, column, holds JSON).
-# `ame ds list --json` has SQLite write them (`StateReader.dataset_json_texts`); stored times
-# are already the text `format_time` makes, so both give the same objects.
-DATASET_JSON_COLUMNS: tuple[tuple[str, str, bool], ...] = (
-    ("name", "name", False),
-    ("project", "project", False),
-    ("status", "status", False),
-    ("declared_size_bytes", "declared_size_bytes", False),
-    ("size_bytes", "size_bytes", False),
-    ("version", "version", False),
-    ("updated_at", "updated_at", False),
-    ("in_use_by", "in_use_by", True),
-    ("error", "error", False),
-    ("path", "path", False),
-    ("task", "task", False),
-    ("files", "files", False),
-    ("produced_at", "produced_at", False),
-    ("last_used_at", "last_used_at", False),
-    ("attempts", "attempts", False),
-    ("retry_at", "retry_at", False),
-    ("inputs", "inputs", True),
-)
-
-
-def json_array(objects: Iterable[str]) -> str:
-    """A JSON array of JSON object texts, one per line: readable and greppable."""
-    lines = ",\n".join(objects)
-    return f"[\n{lines}\n]" if lines else "[]"
-
-
 def _time(moment: datetime | None) -> str | None:
     return format_time(moment) if moment is not None else None
-
-
-TABLE_COLUMNS = ("NAME", "STATUS", "DECLARED", "SIZE", "VERSION", "UPDATED", "ERROR")
-
-
-def dataset_cells(row: DatasetRow, now: datetime | None = None) -> tuple[str, ...]:
-    now = now or datetime.now(UTC)
-    return (
-        row.name,
-        row.status,
-        format_bytes(row.declared_size_bytes) if row.declared_size_bytes is not None else "-",
-        format_bytes(row.size_bytes) if row.size_bytes is not None else "-",
-        str(row.version) if row.version is not None else "-",
-        age(row.updated_at, now),
-        (row.error or "").splitlines()[0][:60] if row.error else "",
-    )
 
 
 def age(moment: datetime, now: datetime) -> str:
