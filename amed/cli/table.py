@@ -2,12 +2,14 @@
 
 On a terminal the table fits the screen: every column keeps its full width but the last,
 which is cut with an ellipsis (an error is read whole with `ame ds show`), and statuses
-are coloured unless `NO_COLOR` is set (rich honours it). In a pipe nothing is cut or
+are coloured and headers bold unless `NO_COLOR` is set: then no escape code is written at
+all (rich's own reading of NO_COLOR drops colours but keeps bold). In a pipe nothing is cut or
 coloured: `grep` and `awk` see every character, as kubectl prints them.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
@@ -56,7 +58,9 @@ def _print_rich(columns: Sequence[str], rows: Sequence[Sequence[str]], status_co
     from rich.table import Table
     from rich.text import Text
 
-    console = Console(highlight=False)
+    # no-color.org: set and not empty. No colour system: rich writes no style at all.
+    plain = bool(os.environ.get("NO_COLOR"))
+    console = Console(highlight=False, color_system=None if plain else "auto")
     table = Table(box=None, pad_edge=False, header_style="bold")
     widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
     # Every column as wide as its widest cell, the last one what the screen leaves.

@@ -118,6 +118,15 @@ def test_no_color_is_honoured_on_a_terminal(tmp_path: Path) -> None:
     assert "failed" in shown and not COLOUR.search(shown)
 
 
+def test_no_color_on_a_terminal_means_no_escape_code_at_all_not_even_bold(
+    tmp_path: Path,
+) -> None:
+    seed(tmp_path)
+    for command in (("ds", "list"), ("task", "list")):
+        shown = in_terminal(*command, "--state-dir", str(tmp_path), NO_COLOR="1")
+        assert "NAME" in shown and "\x1b" not in shown, command
+
+
 def test_show_indents_a_multi_line_error_under_its_key(tmp_path: Path) -> None:
     seed(tmp_path)
     proc = in_pipe("ds", "show", "bad", "--state-dir", str(tmp_path))
