@@ -11,9 +11,10 @@ import click
 
 from amed.cli.complete import dataset_names
 from amed.cli.ds_views import TABLE_COLUMNS, dataset_cells, plural, show_lines
-from amed.cli.exits import EXIT_FAILED, EXIT_OK
+from amed.cli.exits import EXIT_OK
 from amed.cli.lazy import LazyCli
 from amed.cli.list_json import json_rows, write_array
+from amed.cli.names import find_dataset, several_projects
 from amed.cli.options import ame_settings, ame_state_option, state_dir_for
 from amed.cli.table import print_table
 from amed.web.listing import dataset_document, manifest_summary
@@ -71,28 +72,32 @@ def ds_list(
     if not rows:
         click.echo(f"no data sets recorded in {reader.path.parent}", err=True)
         return EXIT_OK
-    print_table(TABLE_COLUMNS, [dataset_cells(r) for r in rows])
+    cells = [dataset_cells(r) for r in rows]
+    if several_projects(r.project for r in rows):
+        with_project = [(r.project, *c) for r, c in zip(rows, cells, strict=True)]
+        print_table(("PROJECT", *TABLE_COLUMNS), with_project)
+    else:
+        print_table(TABLE_COLUMNS, cells)
     return EXIT_OK
 
 
 @ds.command("show")
 @ame_state_option
 @click.option("--json", "as_json", is_flag=True)
-@click.argument("name", shell_complete=dataset_names)
+@click.argument("name", metavar="[PROJECT/]NAME", shell_complete=dataset_names)
 def ds_show(config_file: Path | None, state_dir: Path | None, as_json: bool, name: str) -> int:
     """A data set's details, its current manifest and its history from the event log."""
     settings = ame_settings(config_file, state_dir)
     reader = StateReader.in_dir(settings.state_dir)
-    row = reader.dataset(name)
-    if row is None:
-        click.echo(f"error: no data set named {name!r} in {settings.state_dir}", err=True)
-        return EXIT_FAILED
-    history = list(reader.events(project=row.project, dataset=row.name))
-    versions = reader.versions(row.project, row.name)
-    state_id = reader.state_id()
-    # Only the data sets made from it, found by SQLite: not a row object for every data set.
-    others, _ = reader.datasets_page(project=row.project, needs=row.name, limit=2**62)
-    reader.close()
+    try:
+        row = find_dataset(reader, name, settings.state_dir)
+        history = list(reader.events(project=row.project, dataset=row.name))
+        versions = reader.versions(row.project, row.name)
+        state_id = reader.state_id()
+        # Only the data sets made from it, found by SQLite: not a row object for each one.
+        others, _ = reader.datasets_page(project=row.project, needs=row.name, limit=2**62)
+    finally:
+        reader.close()
     doc = dataset_document(row, versions, history, others)
     doc["manifest"] = manifest_summary(settings.storage_url, row, state_id)
     if as_json:

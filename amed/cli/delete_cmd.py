@@ -12,7 +12,8 @@ from pathlib import Path
 import click
 
 from amed.cli.complete import dataset_names
-from amed.cli.exits import EXIT_FAILED, EXIT_INVALID, EXIT_OK
+from amed.cli.exits import EXIT_INVALID, EXIT_OK
+from amed.cli.names import pick, split_name
 from amed.cli.options import ame_settings, ame_state_option
 from amed.cli.requests import append, daemon_alive, no_daemon_hint, now
 from state.read import StateReader
@@ -23,7 +24,7 @@ from state.read import StateReader
 @click.option("--now", "at_once", is_flag=True, help="Delete NAME now instead of after its grace.")
 @click.option("--all-pending", is_flag=True, help="Every data set that left ame.yaml.")
 @click.option("--confirm", is_flag=True, help="Needed with --all-pending.")
-@click.argument("name", required=False, shell_complete=dataset_names)
+@click.argument("name", metavar="[[PROJECT/]NAME]", required=False, shell_complete=dataset_names)
 def delete(
     config_file: Path | None,
     state_dir: Path | None,
@@ -50,17 +51,18 @@ def delete(
     rows = [r for r in reader.datasets() if r.key not in declared]
     reader.close()
     if name is not None:
-        still = [d for d in project.data_sets if d.name == name]
-        if still:
+        wanted_project, bare = split_name(name)
+        if wanted_project in (None, project.name) and any(
+            d.name == bare for d in project.data_sets
+        ):
             click.echo(
-                f"error: {name} is still declared in ame.yaml; take it out of ame.yaml first",
+                f"error: {bare} is still declared in ame.yaml; take it out of ame.yaml first",
                 err=True,
             )
             return EXIT_INVALID
-        rows = [r for r in rows if r.name == name]
-        if not rows:
-            click.echo(f"error: no undeclared data set named {name!r}", err=True)
-            return EXIT_FAILED
+        undeclared = (r.key for r in rows)
+        key = pick(name, undeclared, what="undeclared data set", where=settings.state_dir)
+        rows = [r for r in rows if r.key == key]
     if not rows:
         click.echo("nothing to delete: every recorded data set is declared in ame.yaml", err=True)
         return EXIT_OK

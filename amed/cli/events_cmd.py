@@ -22,7 +22,9 @@ import click
 from amed.cli.complete import dataset_names
 from amed.cli.event_lines import event_json, event_line
 from amed.cli.exits import EXIT_OK
+from amed.cli.names import find_dataset
 from amed.cli.options import ame_state_option, state_dir_for
+from state.read import StateReader
 from state.timefmt import format_time
 
 FOLLOW_POLL_SECONDS = 0.5
@@ -85,6 +87,7 @@ def select_events(
     after_id: int = 0,
     until_id: int | None = None,
     dataset: str | None = None,
+    project: str | None = None,
     types: Sequence[str] = (),
     since: datetime | None = None,
     last: int | None = None,
@@ -100,6 +103,9 @@ def select_events(
     if dataset is not None:
         where.append("dataset = ?")
         params.append(dataset)
+    if project is not None:
+        where.append("project = ?")
+        params.append(project)
     if types:
         where.append(f"type IN ({', '.join('?' for _ in types)})")
         params.extend(types)
@@ -133,7 +139,12 @@ def _open(state_dir: Path) -> sqlite3.Connection | None:
 @ame_state_option
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new events as they come.")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines.")
-@click.option("--dataset", help="Only this data set's events.", shell_complete=dataset_names)
+@click.option(
+    "--dataset",
+    metavar="[PROJECT/]NAME",
+    help="Only this data set's events.",
+    shell_complete=dataset_names,
+)
 @click.option(
     "--type",
     "types",
@@ -171,6 +182,17 @@ def events(
     """The event log, oldest first."""
     # Following may start before the daemon has made the database: it then waits for it.
     found = state_dir_for(config_file, state_dir, must_exist=not follow)
+    project = None
+    if dataset is not None:
+        # A name the state does not know is a mistake to say, not an empty log to show
+        # (unless following a state not made yet: its names are still to come).
+        reader = StateReader.in_dir(found)
+        try:
+            if reader.exists:
+                row = find_dataset(reader, dataset, found)
+                project, dataset = row.project, row.name
+        finally:
+            reader.close()
     seen = 0
     first = True
     while True:
@@ -184,6 +206,7 @@ def events(
                     after_id=seen,
                     until_id=top,
                     dataset=dataset,
+                    project=project,
                     types=types,
                     since=since,
                     last=last if first else None,

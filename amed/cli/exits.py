@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from amed.cli.names import NameNotFound
 from amed.errors import (
     AlertConfigError,
     ConfigError,
@@ -39,6 +40,7 @@ def exit_code_for(exc: BaseException) -> int:
         | StoreURLError
         | StoreMismatch
         | ProjectClaimed
+        | NameNotFound
         | click.UsageError,
     ):
         return EXIT_INVALID
@@ -51,7 +53,14 @@ def exit_code_for(exc: BaseException) -> int:
 
 def message_for(exc: BaseException) -> str | None:
     if isinstance(
-        exc, SpecError | ConfigError | AlertConfigError | StoreError | StateError | StateDirError
+        exc,
+        SpecError
+        | ConfigError
+        | AlertConfigError
+        | StoreError
+        | StateError
+        | StateDirError
+        | NameNotFound,
     ):
         return f"error: {exc}" if not isinstance(exc, SpecError) else str(exc)
     if isinstance(exc, click.exceptions.Exit):
@@ -103,6 +112,7 @@ class Cli(click.Group):
             StoreError,
             StateError,
             StateDirError,
+            NameNotFound,
             OSError,
             sqlite3.Error,
             click.Abort,

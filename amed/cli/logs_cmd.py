@@ -17,6 +17,7 @@ import click
 
 from amed.cli.complete import dataset_names
 from amed.cli.exits import EXIT_FAILED, EXIT_OK
+from amed.cli.names import find_dataset
 from amed.cli.options import ame_state_option, state_dir_for
 from amed.cli.requests import no_daemon_hint, now
 from amed.engine.run_logs import open_output_log
@@ -31,7 +32,7 @@ CHUNK_BYTES = 1 << 16
 @ame_state_option
 @click.option("--run", "run_id", help="This run's output (default: the current or last run).")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing until the run ends.")
-@click.argument("name", shell_complete=dataset_names)
+@click.argument("name", metavar="[PROJECT/]NAME", shell_complete=dataset_names)
 def logs(
     config_file: Path | None, state_dir: Path | None, run_id: str | None, follow: bool, name: str
 ) -> int:
@@ -39,13 +40,10 @@ def logs(
     found = state_dir_for(config_file, state_dir)
     reader = StateReader.in_dir(found)
     try:
-        row = reader.dataset(name)
-        runs = reader.producing_runs(row.project, row.name) if row is not None else []
+        row = find_dataset(reader, name, found)
+        runs = reader.producing_runs(row.project, row.name)
     finally:
         reader.close()
-    if row is None:
-        click.echo(f"error: no data set named {name!r} in {found}", err=True)
-        return EXIT_FAILED
     run = pick_run(runs, run_id, current=row.run_id, what=f"data set {name}")
     if run is None:
         return EXIT_FAILED

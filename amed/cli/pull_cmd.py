@@ -21,6 +21,7 @@ import click
 from amed.cli.complete import dataset_names
 from amed.cli.ds_views import plural
 from amed.cli.exits import EXIT_FAILED, EXIT_INVALID, EXIT_OK
+from amed.cli.names import find_dataset
 from amed.cli.options import ame_settings, ame_state_option
 from amed.cli.requests import append, daemon_alive, no_daemon_hint, now
 from amed.config import Settings
@@ -49,7 +50,7 @@ GIVE_UP_STATUSES = ("failed", "blocked", "removed")
     help="Seconds to wait for a data set that must be produced first.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar, notes or summary; errors only.")
-@click.argument("name", shell_complete=dataset_names)
+@click.argument("name", metavar="[PROJECT/]NAME", shell_complete=dataset_names)
 @click.argument("dest", required=False, type=click.Path(path_type=Path))
 def pull(
     config_file: Path | None,
@@ -61,16 +62,19 @@ def pull(
     name: str,
     dest: Path | None,
 ) -> int:
-    """Download data set NAME into DEST (default: ./NAME)."""
+    """Download data set NAME (of PROJECT, when several have one) into DEST (default: ./NAME)."""
     settings = ame_settings(config_file, state_dir, storage_url=storage_url)
+    reader = StateReader.in_dir(settings.state_dir)
+    try:
+        row: DatasetRow | None = find_dataset(reader, name, settings.state_dir)
+    finally:
+        reader.close()
+    assert row is not None
+    name = row.name  # without its project: DEST's default and what is said below
     dest = (dest or Path(name)).absolute()
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())) and not force:
         click.echo(f"error: {dest} is not empty; pass --force to replace it", err=True)
         return EXIT_INVALID
-    row = _row(settings, name)
-    if row is None:
-        click.echo(f"error: no data set named {name!r} in {settings.state_dir}", err=True)
-        return EXIT_FAILED
     if row.version is None:
         row = _request_and_wait(settings, row, timeout_seconds, quiet=quiet)
         if row is None:
@@ -110,10 +114,10 @@ def pull(
     return EXIT_OK
 
 
-def _row(settings: Settings, name: str) -> DatasetRow | None:
+def _row(settings: Settings, project: str, name: str) -> DatasetRow | None:
     reader = StateReader.in_dir(settings.state_dir)
     try:
-        return reader.dataset(name)
+        return reader.dataset(name, project)
     finally:
         reader.close()
 
@@ -153,7 +157,7 @@ def _request_and_wait(
     deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline:
         time.sleep(POLL_SECONDS)
-        current = _row(settings, row.name)
+        current = _row(settings, row.project, row.name)
         if current is None:
             break
         if current.status == "ready" and current.version is not None:

@@ -14,6 +14,7 @@ import click
 
 from amed.cli.complete import dataset_names
 from amed.cli.exits import EXIT_FAILED, EXIT_OK
+from amed.cli.names import find_dataset
 from amed.cli.options import ame_settings, ame_state_option
 from amed.cli.requests import append, daemon_alive, no_daemon_hint, now
 from state.read import StateReader
@@ -21,16 +22,18 @@ from state.read import StateReader
 
 @click.command("rebuild")
 @ame_state_option
-@click.argument("name", shell_complete=dataset_names)
+@click.argument("name", metavar="[PROJECT/]NAME", shell_complete=dataset_names)
 def rebuild(config_file: Path | None, state_dir: Path | None, name: str) -> int:
     """Produce a new version of NAME, even if nothing it is made from changed."""
     from state.events import RebuildRequested
 
     settings = ame_settings(config_file, state_dir)
     reader = StateReader.in_dir(settings.state_dir)
-    row = reader.dataset(name)
-    reader.close()
-    if row is None or row.status in ("removed", "deleting"):
+    try:
+        row = find_dataset(reader, name, settings.state_dir)
+    finally:
+        reader.close()
+    if row.status in ("removed", "deleting"):
         click.echo(f"error: no declared data set named {name!r} in {settings.state_dir}", err=True)
         return EXIT_FAILED
     append(

@@ -14,6 +14,7 @@ import click
 from amed.cli.complete import task_names
 from amed.cli.exits import EXIT_FAILED, EXIT_OK, Cli
 from amed.cli.logs_cmd import POLL_SECONDS, pick_run, print_run_log
+from amed.cli.names import pick, several_projects
 from amed.cli.options import ame_settings, ame_state_option, state_dir_for
 from amed.cli.requests import append, daemon_alive, no_daemon_hint, now
 from amed.cli.table import one_line, print_table
@@ -130,22 +131,26 @@ def task_list(config_file: Path | None, state_dir: Path | None, as_json: bool) -
     def ago(text: object) -> str:
         return age(parse_time(text), moment) if isinstance(text, str) else "-"
 
-    print_table(
-        ("NAME", "STATUS", "USES", "PRODUCES", "SCHEDULE", "LAST RUN", "ENDED", "ERROR"),
-        [
-            (
-                str(v["name"]),
-                str(v["status"]),
-                ",".join(v["data_sets"]) or "-",  # type: ignore[arg-type]
-                ",".join(v["produces"]) or "-",  # type: ignore[arg-type]
-                str(v["schedule"] or "-"),
-                str(v["last_run_id"] or "-"),
-                ago(v["finished_at"]),
-                one_line(str(v["error"] or "")),
-            )
-            for v in views
-        ],
-    )
+    columns: tuple[str, ...] = (
+        "NAME", "STATUS", "USES", "PRODUCES", "SCHEDULE", "LAST RUN", "ENDED", "ERROR",
+    )  # fmt: skip
+    rows: list[tuple[str, ...]] = [
+        (
+            str(v["name"]),
+            str(v["status"]),
+            ",".join(v["data_sets"]) or "-",  # type: ignore[arg-type]
+            ",".join(v["produces"]) or "-",  # type: ignore[arg-type]
+            str(v["schedule"] or "-"),
+            str(v["last_run_id"] or "-"),
+            ago(v["finished_at"]),
+            one_line(str(v["error"] or "")),
+        )
+        for v in views
+    ]
+    if several_projects(str(v["project"]) for v in views):
+        columns = ("PROJECT", *columns)
+        rows = [(str(v["project"]), *cells) for v, cells in zip(views, rows, strict=True)]
+    print_table(columns, rows)
     return EXIT_OK
 
 
@@ -153,7 +158,7 @@ def task_list(config_file: Path | None, state_dir: Path | None, as_json: bool) -
 @ame_state_option
 @click.option("--wait", is_flag=True, help="Wait for the run to end; exit 0 if it succeeded.")
 @click.option("--quiet", "-q", is_flag=True, help="Only the run's id, and errors.")
-@click.argument("name", shell_complete=task_names)
+@click.argument("name", metavar="[PROJECT/]NAME", shell_complete=task_names)
 def task_run(
     config_file: Path | None, state_dir: Path | None, wait: bool, quiet: bool, name: str
 ) -> int:
@@ -171,13 +176,10 @@ def task_run(
     known = {(r.project, r.name) for r in reader.tasks()}
     mark = reader.last_event_id()
     reader.close()
-    if project is not None and project.task(name) is not None:
-        project_name = project.name
-    elif matches := sorted(p for p, n in known if n == name):
-        project_name = matches[0]
-    else:
-        click.echo(f"error: no task named {name!r} in ame.yaml or {settings.state_dir}", err=True)
-        return EXIT_FAILED
+    if project is not None:
+        known |= {(project.name, t.name) for t in project.tasks}
+    where = f"ame.yaml or {settings.state_dir}" if project is not None else settings.state_dir
+    project_name, name = pick(name, known, what="task", where=where)
     from state.events import TaskRequested
 
     request_id = manual_request_id(name)
@@ -242,7 +244,7 @@ def _wait_for_request(
 @ame_state_option
 @click.option("--run", "run_id", help="This run's output (default: the current or last run).")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing until the run ends.")
-@click.argument("name", shell_complete=task_names)
+@click.argument("name", metavar="[PROJECT/]NAME", shell_complete=task_names)
 def task_logs(
     config_file: Path | None, state_dir: Path | None, run_id: str | None, follow: bool, name: str
 ) -> int:
@@ -250,8 +252,11 @@ def task_logs(
     found = state_dir_for(config_file, state_dir)
     reader = StateReader.in_dir(found)
     try:
-        rows = [r for r in reader.tasks() if r.name == name]
-        produced = [d for d in reader.datasets(include_removed=True) if d.task == name]
+        every = reader.datasets(include_removed=True)
+        keys = {r.key for r in reader.tasks()} | {(d.project, d.task) for d in every}
+        project, name = pick(name, keys, what="task", where=found)
+        rows = [r for r in reader.tasks() if r.key == (project, name)]
+        produced = [d for d in every if (d.project, d.task) == (project, name)]
         runs = [r for row in rows for r in reader.task_runs(row.project, name)]
         runs += [r for d in produced for r in reader.producing_runs(d.project, d.name)]
     finally:
@@ -263,15 +268,12 @@ def task_logs(
     run = pick_run(runs, run_id, current=current, what=f"task {name!r}")
     if run is None:
         return EXIT_FAILED
-    projects = {t.project for t in rows} | {d.project for d in produced}
 
     def refresh(reader: StateReader) -> RunRecord | None:
-        again: list[RunRecord] = []
-        for project in projects:
-            if run.dataset is not None:
-                again += reader.producing_runs(project, run.dataset)
-            else:
-                again += reader.task_runs(project, name)
+        if run.dataset is not None:
+            again = reader.producing_runs(project, run.dataset)
+        else:
+            again = reader.task_runs(project, name)
         return next((r for r in again if r.seq == run.seq), None)
 
     return print_run_log(found, run, refresh if follow else None)

@@ -162,10 +162,12 @@ def test_show_prints_the_history_and_json(runner: CliRunner, tmp_path: Path) -> 
     assert [h["type"] for h in doc["history"]] == ["dataset_declared", "run_started", "run_failed"]
 
 
-def test_show_of_an_unknown_data_set_fails_with_one_line(runner: CliRunner, tmp_path: Path) -> None:
+def test_show_of_an_unknown_data_set_is_invalid_input_in_one_line(
+    runner: CliRunner, tmp_path: Path
+) -> None:
     seed_state(tmp_path)
     result = runner.invoke(ame, ["ds", "show", "nope", "--state-dir", str(tmp_path)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr.strip() == f"error: no data set named 'nope' in {tmp_path}"
 
 
@@ -177,7 +179,8 @@ def test_events_prints_json_lines_filtered_by_data_set(runner: CliRunner, tmp_pa
     assert result.exit_code == 0
     assert [json.loads(line)["id"] for line in result.output.splitlines()] == [1, 2, 3]
     other = runner.invoke(ame, ["events", "--json", "--dataset", "x", "--state-dir", str(tmp_path)])
-    assert other.output == ""
+    assert other.exit_code == 2 and other.stdout == ""
+    assert other.stderr == f"error: no data set named 'x' in {tmp_path}\n"
 
 
 def test_an_unknown_flag_is_bad_usage(runner: CliRunner) -> None:
