@@ -11,7 +11,7 @@
   text: the daemon parses it at start and after each edit, not on every pass.
 - at 100,000 data sets (the spec's size limit raised, as such a project must): the
   in-process pass, with the loaded spec and tables frozen out of the garbage collector's
-  scans (`gc.freeze`, as the daemon does once they are loaded).
+  scans (`gc.freeze`, as the service does after its first pass).
 - hostile input under the default limits: refusing a 50 MB ame.yaml and an alias bomb.
 """
 
