@@ -64,7 +64,7 @@ def task_json(
         "project": project,
         "status": status,
         "schedule": row.schedule if row is not None else None,
-        "data_sets": list(row.data_sets) if row is not None else [],
+        "data_sets": _uses(row, produces),
         "produces": [d.name for d in produces],
         "run_id": (row.run_id if row is not None else None)
         or (running[-1].run_id if running else None),
@@ -77,6 +77,15 @@ def task_json(
         + sum(1 for r in producing if r.ok is False),
         "error": error,
     }
+
+
+def _uses(row: TaskRow | None, produces: Sequence[DatasetRow]) -> list[str]:
+    """The data sets the task needs: a consumer's own, and the inputs of the data sets it
+    produces (a producing task gets them placed as a consumer does), each once."""
+    uses = list(row.data_sets) if row is not None else []
+    for data_set in produces:
+        uses += [name for name in data_set.inputs if name not in uses]
+    return uses
 
 
 def _when(moment: datetime | None) -> str | None:
