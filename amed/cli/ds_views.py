@@ -15,6 +15,7 @@ from amed.cli.table import one_line
 from amed.web.listing import age
 from spec import format_bytes
 from state.rows import DatasetRow
+from state.timefmt import parse_time
 
 TABLE_COLUMNS = ("NAME", "STATUS", "DECLARED", "SIZE", "VERSION", "UPDATED", "ERROR")
 KEY_WIDTH = 16
@@ -43,6 +44,20 @@ def dataset_cells(row: DatasetRow, now: datetime | None = None) -> tuple[str, ..
     )
 
 
+def _when_due(text: str | None, now: datetime) -> str | None:
+    """A time to come as the time and how far off it is: `2026-05-08T00:00:00Z (in 3d)`;
+    once passed, the daemon acts on it at its next pass."""
+    if text is None:
+        return None
+    seconds = int((parse_time(text) - now).total_seconds())
+    if seconds <= 0:
+        return f"{text} (due: at the daemon's next pass)"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{text} (in {seconds // size}{unit})"
+    return f"{text} (in {seconds}s)"
+
+
 def _size(value: int | None) -> str | None:
     return None if value is None else f"{format_bytes(value)} ({value:,} bytes)"
 
@@ -68,6 +83,7 @@ def show_lines(doc: dict[str, Any]) -> Iterator[str]:
         ("last used", doc["last_used_at"]),
         ("failures", f"failed {times(attempts)} in a row" if attempts else None),
         ("retry at", doc["retry_at"]),
+        ("deleted after", _when_due(doc.get("delete_after"), datetime.now(UTC))),
         ("error", doc["error"]),
     ]
     for key, value in fields:
