@@ -5,11 +5,14 @@ anything: the state database read-only, the store not created, the code digest's
 written, and the runs the log calls live taken as a running daemon's, so they are never
 reported as lost. After the pass's actions come the data sets that wait for inputs being
 produced, in the order of the graph: what later passes would produce, inputs first. Last,
-the data sets that are blocked and stay so: a pass leaves them as they are (nothing to
-record), but a dry run that left them out would read as a project with nothing amiss.
+the data sets that are blocked and stay so, and those that failed and wait for their next
+try: a pass leaves them as they are (nothing to record), but a dry run that left them out
+would read as a project with nothing amiss, and say it is converged.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from amed.act.observe import observe_read_only, utc_now
 from amed.config import Settings
@@ -29,11 +32,13 @@ from amed.plan.alerts import ClearAlert, Deliver, RaiseAlert
 from amed.plan.decide import decide_in_full
 from amed.plan.graph import Waiting
 from spec import Project, format_bytes
+from state.rows import DatasetRow
 from state.timefmt import format_time
 
 
 def dry_run(settings: Settings, desired: Project) -> list[str]:
-    observed, facts = observe_read_only(settings, desired, utc_now())
+    now = utc_now()
+    observed, facts = observe_read_only(settings, desired, now)
     decision = decide_in_full(desired, observed, facts)
     lines = [line for a in decision.actions if (line := describe(a))]
     lines += [waiting(w) for w in decision.waiting]
@@ -41,10 +46,23 @@ def dry_run(settings: Settings, desired: Project) -> list[str]:
     touched |= {w.name for w in decision.waiting}
     for data_set in desired.data_sets:
         row = observed.datasets.get((desired.name, data_set.name))
-        if row is not None and row.status == "blocked" and data_set.name not in touched:
+        if row is None or data_set.name in touched:
+            continue
+        if row.status == "blocked":
             reason = (row.error or "it does not fit").splitlines()[0]
             lines.append(_line("blocked", data_set.name, f"stays blocked: {reason}"))
+        elif row.status == "failed":
+            lines.append(_line("failed", data_set.name, _failed(row, now)))
     return lines
+
+
+def _failed(row: DatasetRow, now: datetime) -> str:
+    """Why a failed data set is left alone this pass: its next try, and its error."""
+    reason = (row.error or "failed").splitlines()[0]
+    tries = f"failed {row.attempts} time{'s' if row.attempts != 1 else ''}"
+    if row.retry_at is not None and row.retry_at > now:
+        return f"{tries}, next try at {format_time(row.retry_at)}: {reason}"
+    return f"{tries}, no try planned: {reason}"
 
 
 def _subject(action: Action) -> str | None:
