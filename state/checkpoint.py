@@ -14,7 +14,8 @@ its last event, once at least `max(MIN_EVENTS_BETWEEN, rows)` events were append
 the last one: copying the tables costs about as much as folding as many events as they
 have rows, so the copies cost at most a few per cent of the appends, and a check after a
 crash folds at most that many events. `CREATE TABLE ... AS SELECT` copies rows inside
-SQLite, without a round trip through Python: about 30 ms for 10,000 data sets.
+SQLite, without a round trip through Python: under 0.1 s for 10,000 data sets on a loaded
+machine, where the appends between two checkpoints take a few seconds.
 """
 
 from __future__ import annotations

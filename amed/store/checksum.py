@@ -6,11 +6,11 @@ A manifest records each file's algorithm beside its digest (`"sha256": hex` or
 they always did, and a reader never needs to know which amed wrote a version: it asks
 `new_hasher(entry.algorithm)` for the hash to feed, and `problem` for the verdict.
 
-BLAKE3 is the fast one: over a file in the page cache it runs at about 3.3 GiB/s on one core
-of the machine the benchmarks run on, where hashlib's sha256 (with the CPU's SHA extensions)
-runs at about 1.1 GiB/s, and two threads of sha256 over halves of the file still reach only
-1.3 GiB/s on a loaded machine (bench/RESULTS.md, question 1). Storing a big file that is
-linked, not copied, costs exactly its checksum, so the checksum sets how fast amed stores.
+BLAKE3 is the fast one: over a file in the page cache it runs 2.3-3.1 times as fast as
+hashlib's sha256 (which already uses the CPU's SHA extensions) on one core of the machine
+the benchmarks run on, where sha256 of 64 MiB parts on two threads gained nothing on its two
+busy cores (bench/RESULTS.md, question 1). Storing a big file that is linked, not copied,
+costs exactly its checksum, so the checksum sets how fast amed stores.
 
 `file_checksum` is the one function that computes a file's entry: the store's file:// fast
 path and any worker that writes manifests through `amed.store` call it, so two writers of
