@@ -15,7 +15,7 @@ from amed.cli.exits import EXIT_OK
 from amed.cli.lazy import LazyCli
 from amed.cli.list_json import json_rows, write_array
 from amed.cli.names import find_dataset, several_projects
-from amed.cli.options import ame_settings, ame_state_option, state_dir_for
+from amed.cli.options import ame_settings, ame_state_option, project_option, state_dir_for
 from amed.cli.table import print_table
 from amed.web.listing import dataset_document, manifest_summary
 from state.read import StateReader
@@ -119,21 +119,31 @@ def ds_show(config_file: Path | None, state_dir: Path | None, as_json: bool, nam
     help="A JSON array of the problems (or, when valid, the warnings): file, line, column,"
     " path, message, severity.",
 )
+@project_option
 @click.argument("file", required=False, type=click.Path(path_type=Path))
-def validate(file: Path | None, as_json: bool) -> int:
-    """Check an ame.yaml (default: ./ame.yaml); one line per problem, exit 2 if invalid."""
+def validate(file: Path | None, project_dir: Path | None, as_json: bool) -> int:
+    """Check an ame.yaml: FILE, else the one in --project DIR, $AME_PROJECT or the current
+    directory; one line per problem, exit 2 if invalid."""
+    import os
+
     from amed.cli.exits import EXIT_INVALID
     from amed.daemon.spec_file import spec_path
     from spec import SpecError, load_project
 
-    path = file or spec_path(Path.cwd())
+    if file is not None and project_dir is not None:
+        raise click.UsageError("give FILE or --project DIR, not both")
+    directory = (project_dir or Path(os.environ.get("AME_PROJECT") or ".")).absolute()
+    path = file or spec_path(directory)
     try:
-        if file is None and not path.exists():
-            raise SpecError(
-                "no such file; run `ame validate` in the project directory, or name the file:"
-                " `ame validate FILE`",
-                str(path),
+        if not path.exists():
+            # spec's own line names `--project`, which FILE would not be given with.
+            how = (
+                "check the path"
+                if file is not None
+                else "run `ame validate` in the project directory, or name the directory "
+                "(`--project DIR`, AME_PROJECT) or the file (`ame validate FILE`)"
             )
+            raise SpecError(f"no such file; {how}", str(path))
         project = load_project(path)
     except SpecError as error:
         if not as_json:

@@ -14,13 +14,14 @@ import click
 from amed.cli.complete import dataset_names
 from amed.cli.exits import EXIT_INVALID, EXIT_OK
 from amed.cli.names import pick, split_name
-from amed.cli.options import ame_settings, ame_state_option
+from amed.cli.options import ame_settings, ame_state_option, load_ame_yaml, project_option
 from amed.cli.requests import append, daemon_alive, no_daemon_hint, now
 from state.read import StateReader
 
 
 @click.command("delete")
 @ame_state_option
+@project_option
 @click.option("--now", "at_once", is_flag=True, help="Delete NAME now instead of after its grace.")
 @click.option("--all-pending", is_flag=True, help="Every data set that left ame.yaml.")
 @click.option("--confirm", is_flag=True, help="Needed with --all-pending.")
@@ -28,14 +29,13 @@ from state.read import StateReader
 def delete(
     config_file: Path | None,
     state_dir: Path | None,
+    project_dir: Path | None,
     at_once: bool,
     all_pending: bool,
     confirm: bool,
     name: str | None,
 ) -> int:
     """Delete data sets that are no longer declared in ame.yaml."""
-    from amed.daemon.spec_file import spec_path
-    from spec import load_project
     from state.events import DatasetUndeclared, DeletionApproved, Event
 
     if all_pending == (name is not None):
@@ -44,8 +44,8 @@ def delete(
         raise click.UsageError("ame ds delete NAME needs --now (without it the grace applies)")
     if all_pending and not confirm:
         raise click.UsageError("--all-pending deletes every undeclared data set: add --confirm")
-    settings = ame_settings(config_file, state_dir)
-    project = load_project(spec_path(settings.project_dir))
+    settings = ame_settings(config_file, state_dir, project_dir=project_dir)
+    project = load_ame_yaml(settings.project_dir)
     declared = {(project.name, d.name) for d in project.data_sets}
     reader = StateReader.in_dir(settings.state_dir)
     rows = [r for r in reader.datasets() if r.key not in declared]

@@ -16,6 +16,7 @@ from amed.state_dir import locate
 
 if TYPE_CHECKING:
     from amed.config import Settings
+    from spec import Project
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,6 +36,17 @@ def state_dir_option(fn: F) -> F:
         type=click.Path(file_okay=False, path_type=Path),
         help="State directory (default: $STATE_DIRECTORY, $XDG_STATE_HOME/ame, "
         "~/.local/state/ame).",
+    )(fn)
+
+
+def project_option(fn: F) -> F:
+    """The project directory, for every command that reads ame.yaml (as `amed run`'s)."""
+    return click.option(
+        "--project",
+        "project_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Project directory holding ame.yaml (default: $AME_PROJECT, the config's "
+        "project, the current directory).",
     )(fn)
 
 
@@ -76,3 +88,19 @@ def ame_settings(
     if must_exist:  # after the settings: an invalid config is reported as that
         found.require()
     return settings
+
+
+def load_ame_yaml(project_dir: Path) -> Project:
+    """The project's ame.yaml. Missing, it is one line naming every way to give the
+    directory (spec's own message names only the flag)."""
+    from amed.daemon.spec_file import load_spec, spec_path
+    from spec import SpecError
+
+    path = spec_path(project_dir)
+    if not path.exists():
+        raise SpecError(
+            "no such file; run in the project directory, or name the directory with "
+            "--project DIR or AME_PROJECT",
+            str(path),
+        )
+    return load_spec(path)

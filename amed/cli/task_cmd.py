@@ -15,7 +15,7 @@ from amed.cli.complete import task_names
 from amed.cli.exits import EXIT_FAILED, EXIT_OK, Cli
 from amed.cli.logs_cmd import POLL_SECONDS, pick_run, print_run_log
 from amed.cli.names import pick, several_projects
-from amed.cli.options import ame_settings, ame_state_option, state_dir_for
+from amed.cli.options import ame_settings, ame_state_option, project_option, state_dir_for
 from amed.cli.requests import append, daemon_alive, no_daemon_hint, now
 from amed.cli.table import one_line, print_table
 from amed.run_ids import consumer_run_id, manual_request_id
@@ -165,18 +165,24 @@ def task_list(config_file: Path | None, state_dir: Path | None, as_json: bool) -
 
 @task.command("run")
 @ame_state_option
+@project_option
 @click.option("--wait", is_flag=True, help="Wait for the run to end; exit 0 if it succeeded.")
 @click.option("--quiet", "-q", is_flag=True, help="Only the run's id, and errors.")
 @click.argument("name", metavar="[PROJECT/]NAME", shell_complete=task_names)
 def task_run(
-    config_file: Path | None, state_dir: Path | None, wait: bool, quiet: bool, name: str
+    config_file: Path | None,
+    state_dir: Path | None,
+    project_dir: Path | None,
+    wait: bool,
+    quiet: bool,
+    name: str,
 ) -> int:
     """Ask the daemon to run a task once its data sets are ready; print the run's id."""
     from amed.daemon.spec_file import spec_path
     from spec import SpecError, load_project
 
     # The request may be the state's first event: no database yet is no error here.
-    settings = ame_settings(config_file, state_dir, must_exist=False)
+    settings = ame_settings(config_file, state_dir, must_exist=False, project_dir=project_dir)
     try:
         project = load_project(spec_path(settings.project_dir))
     except SpecError:

@@ -152,7 +152,7 @@ def test_validate_without_a_file_names_the_way_to_give_one(tmp_path: Path) -> No
     assert proc.returncode == 2 and proc.stdout == ""
     (line,) = proc.stderr.splitlines()
     assert line.startswith(f"{tmp_path / 'ame.yaml'}: ") and "ame validate FILE" in line
-    assert "--project" not in line
+    assert "`--project DIR`, AME_PROJECT" in line
 
 
 def test_show_humanizes_sizes_aligns_manifest_paths_and_json_keeps_bytes(
