@@ -24,6 +24,8 @@ CONFIG = "amed.toml"
 DROP_INS = {"gpu": "amed-gpu.conf", "cpu-pinning": "amed-cpu-pinning.conf"}
 SHARE = Path("share") / "amed" / "systemd"
 SERVICE_GROUP = "ame"  # the unit's Group=
+DEFAULT_DEST = Path("/etc/systemd/system")
+DEFAULT_CONFIG_DIR = Path("/etc/ame")
 
 
 def shipped_dir() -> Path | None:
@@ -83,20 +85,48 @@ def _give_to_service_group(path: Path) -> None:
         os.chown(path, -1, grp.getgrnam(SERVICE_GROUP).gr_gid)
 
 
+def hidden_from_service(amed: Path, unit: str) -> str | None:
+    """Why the service cannot start `amed` from where it is, or None: the unit's
+    PrivateTmp= gives it a /tmp of its own and ProtectHome= hides the home directories,
+    so an amed installed there is not found when systemd starts the service."""
+    settings: dict[str, str] = {}
+    for line in unit.splitlines():
+        key, eq, value = line.strip().partition("=")
+        if eq and not key.startswith(("#", ";")):
+            settings[key.strip()] = value
+    hiding = {
+        "PrivateTmp": ({"yes", "true", "on", "1"}, (Path("/tmp"), Path("/var/tmp"))),
+        "ProtectHome": (
+            {"yes", "true", "on", "1", "tmpfs"},
+            (Path("/home"), Path("/root"), Path("/run/user")),
+        ),
+    }
+    for place in dict.fromkeys((amed, amed.resolve())):
+        for setting, (values, roots) in hiding.items():
+            value = settings.get(setting, "").strip().lower()
+            root = next((r for r in roots if place.is_relative_to(r)), None)
+            if value in values and root is not None:
+                return (
+                    f"{place} is under {root}, which the unit hides from the service "
+                    f"({setting}={value}): it cannot start amed from there; install amed "
+                    "outside it (e.g. a virtualenv in /opt/amed) and run its "
+                    "`amed install-unit`"
+                )
+    return None
+
+
 @click.command("install-unit")
 @click.option(
     "--dest",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("/etc/systemd/system"),
-    show_default=True,
-    help="Where the unit goes; drop-ins go to DEST/amed.service.d/.",
+    help="Where the unit goes (default: /etc/systemd/system); drop-ins go to "
+    "DEST/amed.service.d/, and amed.toml too goes to DEST unless --config-dir is given.",
 )
 @click.option(
     "--config-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("/etc/ame"),
-    show_default=True,
-    help="Where the example amed.toml goes if none is there; the unit reads it.",
+    help="Where the example amed.toml goes if none is there; the unit reads it (default: "
+    "/etc/ame, or DEST when --dest is given).",
 )
 @click.option(
     "--drop-in",
@@ -106,19 +136,26 @@ def _give_to_service_group(path: Path) -> None:
     help="Also install this drop-in (repeatable); each opens something the unit closes.",
 )
 @click.option("--force", is_flag=True, help="Replace a unit or drop-in that differs.")
-def install_unit(dest: Path, config_dir: Path, drop_ins: tuple[str, ...], force: bool) -> int:
-    """Write the systemd unit (running this amed), the example config and drop-ins."""
+def install_unit(
+    dest: Path | None, config_dir: Path | None, drop_ins: tuple[str, ...], force: bool
+) -> int:
+    """Write the systemd unit (running this amed), the example config and drop-ins.
+
+    \b
+    By default: /etc/systemd/system/amed.service, its drop-ins in
+    /etc/systemd/system/amed.service.d/, and /etc/ame/amed.toml. With --dest DIR
+    everything goes under DIR (DIR/amed.toml included) unless --config-dir is given."""
     shipped = shipped_dir()
     if shipped is None:
         click.echo("error: this installation of amed carries no systemd files", err=True)
         return EXIT_FAILED
-    dest = dest.absolute()
+    # A trial install into a directory of one's own writes nothing under /etc.
+    config_dir = config_dir or dest or DEFAULT_CONFIG_DIR
+    dest = (dest or DEFAULT_DEST).absolute()
     config = config_dir.absolute() / CONFIG
     amed = amed_command()
-    done = [
-        (_write(dest / UNIT, unit_text((shipped / UNIT).read_text(), amed, config), 0o644,
-                force=force), dest / UNIT),
-    ]  # fmt: skip
+    unit = unit_text((shipped / UNIT).read_text(), amed, config)
+    done = [(_write(dest / UNIT, unit, 0o644, force=force), dest / UNIT)]
     if config.exists():
         done.append(("kept", config))
     else:
@@ -131,6 +168,9 @@ def install_unit(dest: Path, config_dir: Path, drop_ins: tuple[str, ...], force:
         )
     for what, path in done:
         click.echo(f"{what} {path}")
+    hidden = hidden_from_service(amed, unit)
+    if hidden is not None:
+        click.echo(f"warning: {hidden}", err=True)
     click.echo(
         f"next: set `project` in {config} (readable by group {SERVICE_GROUP}; the unit's user "
         f"is made with `useradd --system --home-dir /var/lib/ame {SERVICE_GROUP}`), then "
