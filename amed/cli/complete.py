@@ -16,8 +16,27 @@ import click
 from amed.errors import ConfigError, StateDirError
 from amed.state_dir import locate
 
-DATASET_NAMES_SQL = "SELECT DISTINCT name FROM datasets WHERE status != 'removed' ORDER BY name"
-TASK_NAMES_SQL = "SELECT name FROM tasks UNION SELECT task FROM datasets ORDER BY 1"
+DATASET_NAMES_SQL = (
+    "SELECT DISTINCT project, name FROM datasets WHERE status != 'removed' ORDER BY name, project"
+)
+TASK_NAMES_SQL = (
+    "SELECT project, name FROM tasks UNION SELECT project, task FROM datasets ORDER BY 2, 1"
+)
+
+
+def offered(keys: list[tuple[str, str]], incomplete: str) -> list[str]:
+    """A name alone when one project has it; `PROJECT/NAME` for each project when several
+    do (the bare name would be refused as ambiguous), and for every key once `/` is typed."""
+    projects: dict[str, list[str]] = {}
+    for project, name in keys:
+        projects.setdefault(name, []).append(project)
+    words: list[str] = []
+    for name, owners in projects.items():
+        if len(owners) == 1 and "/" not in incomplete:
+            words.append(name)
+        else:
+            words += [f"{project}/{name}" for project in owners]
+    return [word for word in words if word.startswith(incomplete)]
 
 
 def _names(ctx: click.Context, sql: str, incomplete: str) -> list[str]:
@@ -35,12 +54,12 @@ def _names(ctx: click.Context, sql: str, incomplete: str) -> list[str]:
             return []
         conn = connect_read_only(path)
         try:
-            names = [str(name) for (name,) in conn.execute(sql) if name]
+            keys = [(str(project), str(name)) for project, name in conn.execute(sql) if name]
         finally:
             conn.close()
     except (ConfigError, StateDirError, OSError, sqlite3.Error):
         return []
-    return [name for name in names if name.startswith(incomplete)]
+    return offered(keys, incomplete)
 
 
 def dataset_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 from tests.cli.test_people_output import seed
+from tests.cli.test_projects import seed as seed_two_projects
 from tests.conftest import command_path
 
 
@@ -46,3 +47,11 @@ def test_task_names_and_event_types_complete(tmp_path: Path) -> None:
 
 def test_completion_without_a_state_offers_nothing_and_says_nothing(tmp_path: Path) -> None:
     assert complete("ame ds show ", AME_STATE_DIR=str(tmp_path / "none")) == []
+
+
+def test_a_name_in_two_projects_completes_as_project_slash_name(tmp_path: Path) -> None:
+    seed_two_projects(tmp_path)
+    state = {"AME_STATE_DIR": str(tmp_path)}
+    assert complete("ame ds show ", **state) == ["new/good", "old/good"]
+    assert complete("ame ds show o", **state) == ["old/good"]
+    assert complete("ame task logs ", **state) == ["new/make", "old/make", "new/train", "old/train"]
