@@ -108,7 +108,7 @@ def test_task_logs_shows_the_output_of_the_last_run(ws: Workspace) -> None:
     ws.run("ame", "task", "run", "train0", check=True)
     assert ws.once().returncode == 0
     assert ws.run("ame", "task", "logs", "train0", check=True).stdout == "the-model-trained\n"
-    assert ws.run("ame", "task", "run", "nope").returncode == 1
+    assert ws.run("ame", "task", "run", "nope").returncode == 2
 
 
 def test_pull_downloads_the_ready_version_verified_and_refuses_to_overwrite(

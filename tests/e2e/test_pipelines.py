@@ -185,7 +185,7 @@ def test_ame_ds_rebuild_makes_a_new_version_and_the_same_bytes_go_no_further(
     assert ws.once().returncode == 0
     proc = ws.run("ame", "ds", "rebuild", "raw")
     assert proc.returncode == 0, proc.stderr
-    assert ws.run("ame", "ds", "rebuild", "nope").returncode == 1
+    assert ws.run("ame", "ds", "rebuild", "nope").returncode == 2
     assert ws.once().returncode == 0
     assert versions(ws) == {"raw": 2, "features": 1, "report": 1}
     assert runs(ws) == ["raw", "features", "report", "raw"]

@@ -68,7 +68,7 @@ def test_ds_logs_shows_the_last_producing_run_or_the_one_asked_for(ws: Workspace
     unknown = ws.run("ame", "ds", "logs", "mnist", "--run", "nope")
     assert unknown.returncode == 1 and len(unknown.stderr.splitlines()) == 1
     assert unknown.stderr.startswith("error: data set mnist has no run 'nope' (its last runs: ")
-    assert ws.run("ame", "ds", "logs", "absent").returncode == 1
+    assert ws.run("ame", "ds", "logs", "absent").returncode == 2
 
 
 def test_task_list_and_logs_include_the_producing_runs(ws: Workspace) -> None:
