@@ -282,10 +282,15 @@ def _producer(
 
 
 def _cycles(project: str, data_sets: list[DataSet]) -> list[LocatedProblem]:
-    """A data set whose producer needs it (directly or through others) can never be made."""
+    """A data set whose producer needs it (directly or through others) can never be made.
+
+    Only data sets that need another are in the graph: one that needs none is on no cycle,
+    and most projects have no such edges at all (a sorter over 10,000 nodes that cannot
+    hold a cycle was a tenth of loading such a file)."""
     graph = {
-        d.name: [r.name for r in d.producer.data_sets if r.project in (None, project)]
+        d.name: needs
         for d in data_sets
+        if (needs := [r.name for r in d.producer.data_sets if r.project in (None, project)])
     }
     try:
         TopologicalSorter(graph).prepare()
