@@ -19,7 +19,6 @@ from amed.cli.options import ame_settings, ame_state_option, project_option, sta
 from amed.cli.table import print_table
 from amed.web.listing import dataset_document, manifest_summary
 from state.read import StateReader
-from state.timefmt import format_time
 
 
 # Subcommands in modules of their own are imported only when called (`module:command`).
@@ -100,8 +99,6 @@ def ds_show(config_file: Path | None, state_dir: Path | None, as_json: bool, nam
     finally:
         reader.close()
     doc = dataset_document(row, versions, history, others)
-    # When a data set that left ame.yaml goes: what a person looking at `deleting` asks.
-    doc["delete_after"] = format_time(row.delete_after) if row.delete_after else None
     doc["manifest"] = manifest_summary(settings.storage_url, row, state_id)
     if as_json:
         click.echo(json.dumps(doc, indent=2))

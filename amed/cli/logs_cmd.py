@@ -21,7 +21,8 @@ from amed.cli.names import find_dataset
 from amed.cli.options import ame_state_option, state_dir_for
 from amed.cli.requests import no_daemon_hint, now
 from amed.engine.run_logs import open_output_log
-from state.read import RunRecord, StateReader
+from state.history import RunRecord
+from state.read import StateReader
 
 POLL_SECONDS = 0.25
 OUTPUT_LOG = "output.log"

@@ -20,7 +20,8 @@ from amed.cli.requests import append, daemon_alive, no_daemon_hint, now
 from amed.cli.table import one_line, print_table
 from amed.run_ids import consumer_run_id, manual_request_id
 from amed.web.listing import age
-from state.read import RunRecord, StateReader
+from state.history import RunRecord
+from state.read import StateReader
 from state.rows import DatasetRow, TaskRow
 from state.timefmt import format_time, parse_time
 

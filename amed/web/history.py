@@ -23,7 +23,7 @@ from amed.web.html import (
 )
 from spec import format_bytes
 from state.events import Event
-from state.read import LoggedEvent
+from state.history import LoggedEvent
 from state.timefmt import parse_time
 
 HISTORY_PAGE = 100

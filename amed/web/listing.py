@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from state.read import LoggedEvent
+from state.history import LoggedEvent
 from state.rows import DatasetRow, VersionRow
 from state.timefmt import format_time
 
@@ -58,6 +58,8 @@ def dataset_document(
     sets among `others` whose task needs it), the stored versions, and every event of the
     data set, oldest first."""
     return dataset_json(row) | {
+        # When a data set that left ame.yaml goes: what a person looking at `deleting` asks.
+        "delete_after": _time(row.delete_after),
         "dependants": dependants(row, others),
         "versions": [
             {

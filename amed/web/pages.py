@@ -33,7 +33,7 @@ from amed.web.html import (
 from amed.web.listing import dependants
 from amed.web.plots import LEGEND, run_seconds, runs_plot, version_sizes_plot
 from spec import format_bytes
-from state.read import LoggedEvent, RunRecord, StoredSize
+from state.history import LoggedEvent, RunRecord, StoredSize
 from state.rows import STATUSES, AlertRow, DatasetRow, VersionRow
 from state.timefmt import parse_time
 

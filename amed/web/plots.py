@@ -15,7 +15,7 @@ from datetime import datetime
 
 from amed.web.html import clock, esc, run_href
 from spec import format_bytes
-from state.read import RunRecord, StorageChange, StoredSize
+from state.history import RunRecord, StorageChange, StoredSize
 from state.timefmt import parse_time
 
 WIDTH, HEIGHT = 640, 200

@@ -46,7 +46,8 @@ from amed.web.pages import (
 )
 from amed.web.plots import LEGEND, NO_LEVELS, Levels, runs_plot, storage_plot
 from amed.web.runs import TaskView, is_run_id, read_log_page, run_page, task_page
-from state.read import RunRecord, StateReader
+from state.history import RunRecord
+from state.read import StateReader
 
 HTML = "text/html; charset=utf-8"
 JSON = "application/json"

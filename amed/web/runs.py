@@ -20,7 +20,7 @@ from amed.web.history import history_list
 from amed.web.html import Page, badge, dataset_href, esc, link, run_href, task_href, with_query
 from amed.web.pages import runs_table
 from amed.web.plots import LEGEND, runs_plot
-from state.read import LoggedEvent, RunRecord
+from state.history import LoggedEvent, RunRecord
 from state.rows import DatasetRow, TaskRow
 
 LOG_PAGE_BYTES = 256 * 1024

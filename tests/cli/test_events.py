@@ -157,7 +157,7 @@ def test_a_data_set_s_runs_are_found_by_type_in_the_index(tmp_path: Path) -> Non
     looked up in the index, not each row of its history fetched to test its type."""
     import sqlite3
 
-    from state.read import _PRODUCING_RUNS_SQL
+    from state.history import _PRODUCING_RUNS_SQL
 
     seed(tmp_path)
     conn = sqlite3.connect(tmp_path / "state.db")
