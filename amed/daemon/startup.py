@@ -29,6 +29,7 @@ from amed.daemon.notify import Notifier
 from amed.daemon.spec_file import SpecFile
 from amed.engine.engines import DEFAULT_ENGINE, engine_named
 from amed.engine.local import WORK_DIR_NAME
+from amed.errors import ConfigError
 from amed.store.schemes import open_store
 from state.db import StateStore
 from state.errors import StateError
@@ -164,5 +165,12 @@ def _remove_stale_copies(reconciler: Reconciler) -> None:
 def _open(settings: Settings, *, take_over: bool = False) -> Reconciler:
     channels = AlertChannels(settings.alert_urls, settings.alert_config)
     store = open_store(settings.storage_url)
+    if settings.capacity_bytes is None and store.free_bytes() is None:
+        # A bucket has no free space to measure: without a budget, nothing would ever be
+        # evicted and no declared size checked before producing.
+        raise ConfigError(
+            f"storage.capacity: needed with a remote store ({store.url}), whose free space "
+            "amed cannot measure; set --capacity, AME_CAPACITY or [storage] capacity"
+        )
     state = StateStore.in_dir(settings.state_dir)
     return Reconciler(settings, state, store, channels=channels, take_over=take_over)

@@ -227,6 +227,7 @@ def test_an_unreachable_store_fails_the_data_set_and_marks_nothing_ready(ws: Wor
         port = s.getsockname()[1]
     ws.env.update(
         AME_STORAGE="s3://bucket/prefix",
+        AME_CAPACITY="100Gi",  # above its declared 50Gi: the store, not the budget, fails it
         AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}",
         AWS_ACCESS_KEY_ID="test",
         AWS_SECRET_ACCESS_KEY="supersecretvalue",

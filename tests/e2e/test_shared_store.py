@@ -73,6 +73,7 @@ def shared(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Shared]:
         url = f"s3://{create_bucket(endpoint)}/team"
         env = {
             "AME_STORAGE": url,
+            "AME_CAPACITY": "1Gi",
             "AWS_ENDPOINT_URL": endpoint,
             "AWS_REGION": S3_REGION,
             "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY_ID,
