@@ -114,7 +114,8 @@ def conditions(
                     resolvable=False,
                 )
             )
-        found.extend(_wont_fit(row, usage))
+        if len(row.stored_sizes) >= 2:  # a trend needs two versions; most have fewer
+            found.extend(_wont_fit(row, usage))
     percent = usage.used_percent
     if percent is not None and percent > facts.policy.low_space_percent:
         free = usage.free_bytes
