@@ -14,26 +14,28 @@ an alert URL holds credentials and is never echoed.
 
 from __future__ import annotations
 
-import math
 import os
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, PlainValidator, ValidationError, ValidationInfo, model_validator
+from pydantic import Field, PlainValidator, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from amed.errors import ConfigError as ConfigError  # re-exported: its home is amed.errors
-from amed.state_dir import default_state_dir as default_state_dir  # re-exported
-from amed.state_dir import directory, read_toml
-from spec import parse_quantity
-
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\*?")
-SPEC_MAX_BYTES = 1024 * 1024  # spec.load.MAX_FILE_BYTES, without importing the loader
+from amed import config_checks as check
+from amed.config_checks import (
+    SPEC_MAX_BYTES,
+    Count,
+    Directory,
+    OptionalPath,
+    Percent,
+    Seconds,
+)
+from amed.errors import ConfigError
+from amed.state_dir import default_state_dir, read_toml
 
 
 @dataclass(frozen=True)
@@ -43,242 +45,6 @@ class Key:
     toml: str = ""
     env: str = ""
     flag: str = ""
-
-
-# -- checks: each raises ValueError with the line's text after `<source>: ` -----------------
-
-
-def _number(value: Any, kind: type[float] | type[int]) -> Any:
-    """Text or a TOML number; a bool is refused, though Python counts it as 1 or 0."""
-    noun = "a whole number" if kind is int else "a number"
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError(f"{value!r} is not {noun}")
-    if kind is int and isinstance(value, float):
-        if not value.is_integer():
-            raise ValueError(f"{value!r} is not {noun}")
-        return int(value)
-    try:
-        return kind(value)
-    except ValueError:
-        raise ValueError(f"{value!r} is not {noun}") from None
-
-
-def _shown(value: Any) -> str:
-    """A value as its user wrote it: a flag's -1 arrives as the float -1.0."""
-    return f"{value:g}" if isinstance(value, float) else repr(value)
-
-
-def _seconds_above_zero(value: Any) -> float:
-    seconds = _number(value, float)
-    if not (seconds > 0 and math.isfinite(seconds)):
-        raise ValueError(f"{_shown(value)} must be a number of seconds above 0")
-    return float(seconds)
-
-
-def _grace_seconds(value: Any) -> float:
-    seconds = _number(value, float)
-    if not (seconds >= 0 and math.isfinite(seconds)):
-        raise ValueError(f"{_shown(value)} must be 0 or more seconds")
-    return float(seconds)
-
-
-def _stop_seconds(value: Any) -> float:
-    seconds = _number(value, float)
-    if not (seconds >= 0 and math.isfinite(seconds)):
-        raise ValueError(f"{_shown(value)} must be a number of seconds, 0 or more")
-    return float(seconds)
-
-
-def _percent(value: Any) -> float:
-    percent = _number(value, float)
-    if not 0 < percent <= 100:
-        raise ValueError(f"{_shown(value)} must be a percentage above 0 and at most 100")
-    return float(percent)
-
-
-def _count(value: Any) -> int:
-    count = _number(value, int)
-    if count < 1:
-        raise ValueError(f"{_shown(value)} must be at least 1")
-    return int(count)
-
-
-def _path(value: Any) -> Path:
-    if not isinstance(value, str | os.PathLike):
-        raise ValueError(f"{value!r} is not a path")
-    return Path(value)
-
-
-def _optional_path(value: Any) -> Path | None:
-    return None if value is None else _path(value)
-
-
-def _directory(value: Any) -> Path:
-    """Relative to where the command was started, as a person typing it means."""
-    return directory(value)
-
-
-def _storage_url(value: Any, info: ValidationInfo) -> str:
-    """No URL means the state dir's own `objects` folder."""
-    if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not a store URL (file://…, s3://…)")
-    if value:
-        return value
-    state_dir = info.data.get("state_dir")  # absent when it was refused itself
-    return (state_dir / "objects").as_uri() if isinstance(state_dir, Path) else value
-
-
-def _spec_max_bytes(value: Any) -> int:
-    size = parse_quantity(value)
-    if size <= 0:
-        raise ValueError(f"{value!r} must be more than 0 bytes")
-    return size
-
-
-def _capacity(value: Any) -> int | None:
-    if value is None:
-        return None
-    size = parse_quantity(value)
-    if size <= 0:
-        raise ValueError(f"{value!r} must be more than 0 bytes")
-    return size
-
-
-def _address(value: Any) -> str | None:
-    if value is None:
-        return None
-    from amed.addresses import parse_address  # ipaddress, only when an address is given
-
-    parse_address(str(value))
-    return str(value)
-
-
-def _string_list(value: Any, split: Callable[[str], list[str]], noun: str) -> tuple[str, ...]:
-    """A TOML list of strings, or the text of a variable or flag, split."""
-    items = split(value) if isinstance(value, str) else value
-    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
-        raise ValueError(f"must be a list of {noun}")
-    return tuple(items)
-
-
-def _allowed_hosts(value: Any) -> tuple[str, ...]:
-    from amed.addresses import allowed_host
-
-    hosts = _string_list(value, lambda text: text.split(","), "host names")
-    return tuple(allowed_host(h) for h in hosts if h.strip())
-
-
-def _pass_env(value: Any) -> tuple[str, ...]:
-    noun = "environment variable names (or PREFIX_* patterns)"
-    names = _string_list(value, lambda text: text.replace(",", " ").split(), noun)
-    if not all(_ENV_NAME.fullmatch(n) for n in names):
-        raise ValueError(f"must be a list of {noun}")
-    return names
-
-
-def _alert_urls(value: Any) -> tuple[str, ...]:
-    """An alert URL carries credentials: the message never holds the value."""
-    return _string_list(value, str.split, "apprise URLs")
-
-
-def _instance(value: Any) -> str | None:
-    """The host name alerts give; one line, as it heads every alert's title."""
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip() or "\n" in value or len(value) > 200:
-        raise ValueError(f"{value!r} must be a name on one line, at most 200 characters")
-    return value.strip()
-
-
-def _web_url(value: Any, *, secret: bool) -> str | None:
-    """An http(s) URL; a `secret` one (a heartbeat URL is its own token) is never echoed."""
-    if value is None:
-        return None
-    from urllib.parse import urlsplit
-
-    shown = "the value" if secret else repr(value)
-    if not isinstance(value, str):
-        raise ValueError(f"{shown} is not a URL")
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{shown} must be an http:// or https:// URL with a host")
-    return value.strip()
-
-
-def _dashboard_url(value: Any) -> str | None:
-    """Public: it goes into every alert as a link, so it may not carry credentials."""
-    if isinstance(value, str) and "@" in value.partition("://")[2].partition("/")[0]:
-        raise ValueError("must not carry credentials (user:password@): it is sent in alerts")
-    url = _web_url(value, secret=False)
-    return url.rstrip("/") if url else url
-
-
-def _heartbeat_url(value: Any) -> str | None:
-    return _web_url(value, secret=True)
-
-
-def _runbooks(value: Any) -> tuple[tuple[str, str], ...]:
-    """Alert key prefix to runbook URL: a TOML table (`[alerts.runbooks]`), or `PREFIX=URL`
-    pairs in a variable. Public, as the dashboard's URL: each goes into alerts."""
-    if isinstance(value, str):
-        pairs = [item.partition("=")[::2] for item in value.split()]
-        if not all(prefix and url for prefix, url in pairs):
-            raise ValueError("must be PREFIX=URL pairs (failed=https://wiki/amed#failed)")
-    elif isinstance(value, Mapping):
-        pairs = list(value.items())
-    elif isinstance(value, tuple) and all(isinstance(p, tuple) and len(p) == 2 for p in value):
-        pairs = list(value)  # the default, or a value already checked
-    else:
-        raise ValueError("must be a table of alert key prefixes and runbook URLs")
-    runbooks = []
-    for prefix, url in pairs:
-        if not isinstance(prefix, str) or not prefix.strip():
-            raise ValueError(f"{prefix!r} is not an alert key prefix")
-        try:
-            checked = _dashboard_url(url)
-        except ValueError as exc:
-            raise ValueError(f"{prefix}: {exc}") from None
-        runbooks.append((prefix.strip(), str(checked)))
-    return tuple(runbooks)
-
-
-def _engine_kind(value: Any) -> str:
-    """The names of amed.engine.engines.ENGINES (this layer may not import it)."""
-    if value not in ("local", "ray"):
-        raise ValueError(f"{value!r} is not an engine (local or ray)")
-    return str(value)
-
-
-def _ray_address(value: Any) -> str | None:
-    """Ray's Jobs API (`http://host:8265`); Ray's own `ray://` client address is not it."""
-    if value is None:
-        return None
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(str(value).strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(
-            f"{value!r} must be the address of Ray's Jobs API, e.g. http://127.0.0.1:8265"
-        )
-    return str(value).strip().rstrip("/")
-
-
-def _on_off(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"{value!r} is not true or false")
-
-
-Seconds = Annotated[float, PlainValidator(_seconds_above_zero)]
-Percent = Annotated[float, PlainValidator(_percent)]
-Count = Annotated[int, PlainValidator(_count)]
-Directory = Annotated[Path, PlainValidator(_directory)]
-OptionalPath = Annotated[Path | None, PlainValidator(_optional_path)]
 
 
 # -- the model ------------------------------------------------------------------------------
@@ -293,11 +59,11 @@ class Settings(BaseSettings):
     state_dir: Annotated[Directory, Key("state_dir", "AME_STATE_DIR", "--state-dir")]
     """Its default depends on the environment (`default_state_dir`): `_StandardDirs` gives it."""
     storage_url: Annotated[
-        str, PlainValidator(_storage_url), Key("storage.url", "AME_STORAGE", "--storage")
+        str, PlainValidator(check.storage_url), Key("storage.url", "AME_STORAGE", "--storage")
     ] = ""
     capacity_bytes: Annotated[
         int | None,
-        PlainValidator(_capacity),
+        PlainValidator(check.capacity),
         Key("storage.capacity", "AME_CAPACITY", "--capacity"),
     ] = None
     interval_seconds: Annotated[Seconds, Key("interval_seconds", "AME_INTERVAL", "--interval")] = (
@@ -312,7 +78,7 @@ class Settings(BaseSettings):
     ] = 10.0
     stop_timeout_seconds: Annotated[
         float,
-        PlainValidator(_stop_seconds),
+        PlainValidator(check.stop_seconds),
         Key("tasks.stop_timeout_seconds", "AME_STOP_TIMEOUT"),
     ] = 30.0
     """On SIGTERM or SIGINT, how long running tasks may take before their groups are ended."""
@@ -327,7 +93,7 @@ class Settings(BaseSettings):
     ] = 85.0
     alert_urls: Annotated[
         tuple[str, ...],
-        PlainValidator(_alert_urls),
+        PlainValidator(check.alert_urls),
         Key("alerts.urls", "AME_ALERT_URLS"),
         Field(repr=False),  # they hold credentials
     ] = ()
@@ -339,64 +105,64 @@ class Settings(BaseSettings):
         Count, Key("alerts.after_failures", "AME_ALERT_AFTER_FAILURES")
     ] = 3
     alert_instance: Annotated[
-        str | None, PlainValidator(_instance), Key("alerts.instance", "AME_ALERT_INSTANCE")
+        str | None, PlainValidator(check.instance), Key("alerts.instance", "AME_ALERT_INSTANCE")
     ] = None
     """The host alerts name; None: this machine's host name."""
     alert_heartbeat_url: Annotated[
         str | None,
-        PlainValidator(_heartbeat_url),
+        PlainValidator(check.heartbeat_url),
         Key("alerts.heartbeat_url", "AME_ALERT_HEARTBEAT_URL"),
         Field(repr=False),  # a healthchecks-style URL is its own credential
     ] = None
     alert_watchdog: Annotated[
-        bool, PlainValidator(_on_off), Key("alerts.watchdog", "AME_ALERT_WATCHDOG")
+        bool, PlainValidator(check.on_off), Key("alerts.watchdog", "AME_ALERT_WATCHDOG")
     ] = False
     """An alert that always fires, sent every repeat interval, for a dead man's switch."""
     alert_runbooks: Annotated[
         tuple[tuple[str, str], ...],
-        PlainValidator(_runbooks),
+        PlainValidator(check.runbooks),
         Key("alerts.runbooks", "AME_ALERT_RUNBOOKS"),
     ] = ()
     """(alert key prefix, runbook URL) pairs; an alert links the longest prefix of its key."""
     dashboard_url: Annotated[
-        str | None, PlainValidator(_dashboard_url), Key("dashboard.url", "AME_DASHBOARD_URL")
+        str | None, PlainValidator(check.dashboard_url), Key("dashboard.url", "AME_DASHBOARD_URL")
     ] = None
     """Where people reach the dashboard (a proxy's address); alerts link to it."""
     http_address: Annotated[
-        str | None, PlainValidator(_address), Key("http.address", "AME_HTTP", "--http")
+        str | None, PlainValidator(check.address), Key("http.address", "AME_HTTP", "--http")
     ] = None
     http_allowed_hosts: Annotated[
         tuple[str, ...],
-        PlainValidator(_allowed_hosts),
+        PlainValidator(check.allowed_hosts),
         Key("http.allowed_hosts", "AME_HTTP_ALLOWED_HOSTS"),
     ] = ()
     task_pass_env: Annotated[
-        tuple[str, ...], PlainValidator(_pass_env), Key("tasks.pass_env", "AME_TASK_PASS_ENV")
+        tuple[str, ...], PlainValidator(check.pass_env), Key("tasks.pass_env", "AME_TASK_PASS_ENV")
     ] = ()
     http_token_file: Annotated[OptionalPath, Key("http.token_file", "AME_HTTP_TOKEN_FILE")] = None
     deletion_grace_seconds: Annotated[
         float,
-        PlainValidator(_grace_seconds),
+        PlainValidator(check.grace_seconds),
         Key("deletion.grace_seconds", "AME_DELETION_GRACE_SECONDS"),
     ] = 3600.0
     deletion_max_percent: Annotated[
         Percent, Key("deletion.max_percent", "AME_DELETION_MAX_PERCENT")
     ] = 50.0
     engine_kind: Annotated[
-        str, PlainValidator(_engine_kind), Key("engine.kind", "AME_ENGINE", "--engine")
+        str, PlainValidator(check.engine_kind), Key("engine.kind", "AME_ENGINE", "--engine")
     ] = "local"
     """Where tasks run: `local` (child processes) or `ray` (jobs on a Ray cluster)."""
     ray_address: Annotated[
         str | None,
-        PlainValidator(_ray_address),
+        PlainValidator(check.ray_address),
         Key("engine.ray_address", "RAY_ADDRESS", "--ray-address"),
     ] = None
     detach_on_stop: Annotated[
-        bool, PlainValidator(_on_off), Key("engine.detach_on_stop", "AME_DETACH_ON_STOP")
+        bool, PlainValidator(check.on_off), Key("engine.detach_on_stop", "AME_DETACH_ON_STOP")
     ] = False
     """On stop, leave Ray jobs running for the next daemon to attach to, not stop them."""
     spec_max_bytes: Annotated[
-        int, PlainValidator(_spec_max_bytes), Key("spec.max_size", "AME_SPEC_MAX_SIZE")
+        int, PlainValidator(check.spec_max_bytes), Key("spec.max_size", "AME_SPEC_MAX_SIZE")
     ] = SPEC_MAX_BYTES
     """The largest ame.yaml amed reads (its node limit grows with it, see spec.load): about
     14,000 data sets fit in the default, 100,000 in 8Mi."""

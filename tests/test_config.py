@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from amed.config import KEYS, ConfigError, Settings, resolve
+from amed.config import KEYS, Settings, resolve
+from amed.errors import ConfigError
 
 SECRET = "xoxb-0123456789-secret"
 

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 from amed.alerts.payload import payload_fields
 from amed.alerts.redaction import public_name, scrub, secrets_of
 from amed.alerts.refusals import capture
-from amed.errors import AlertConfigError as AlertConfigError  # re-exported
+from amed.errors import AlertConfigError
 
 if TYPE_CHECKING:
     import apprise

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from types import TracebackType
 
-from amed.config import ConfigError
+from amed.errors import ConfigError
 
 LOCK_FILENAME = "amed.lock"
 _PID_MAX_BYTES = 32

@@ -27,11 +27,12 @@ import schedule
 
 from amed import logs
 from amed.act.reconciler import Reconciler
-from amed.config import ConfigError, Settings, resolve
+from amed.config import Settings, resolve
 from amed.daemon.liveness import Heartbeat, PassOutcome, one_line, utc_now
 from amed.daemon.notify import Notifier
 from amed.daemon.spec_file import SpecFile, load_spec, spec_path
 from amed.daemon.startup import Signals, Started, started
+from amed.errors import ConfigError
 from amed.plan.actions import Produce
 from spec import Project
 

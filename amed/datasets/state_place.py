@@ -36,7 +36,8 @@ class StatePlace:
     def here(cls) -> tuple[StatePlace | None, str]:
         """The state this host's settings name (flags aside: AME_STATE_DIR, AME_CONFIG,
         then the defaults), if it has a database; else None and where it looked."""
-        from amed.config import ConfigError, resolve
+        from amed.config import resolve
+        from amed.errors import ConfigError
 
         try:
             settings = resolve({})

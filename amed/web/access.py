@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from amed.addresses import allowed_host, is_ip, is_loopback
-from amed.config import ConfigError
+from amed.errors import ConfigError
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 TOKEN_CREDENTIAL = "dashboard-token"

@@ -5,8 +5,9 @@ import logging
 import pytest
 from structlog.testing import capture_logs
 
-from amed.alerts.channels import AlertChannels, AlertConfigError, Delivery, Outcome
+from amed.alerts.channels import AlertChannels, Delivery, Outcome
 from amed.alerts.sender import AlertSender
+from amed.errors import AlertConfigError
 from tests.receivers import free_port, webhook
 
 SLACK = "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ"

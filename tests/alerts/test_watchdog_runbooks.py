@@ -12,7 +12,8 @@ import pytest
 
 from amed.alerts.channels import AlertChannels, Delivery
 from amed.alerts.message import Seen, render, runbook_for, subject_of
-from amed.config import ConfigError, resolve
+from amed.config import resolve
+from amed.errors import ConfigError
 from amed.plan.alerts import ClearAlert, Deliver, RaiseAlert
 from amed.plan.decide import decide
 from amed.plan.facts import Facts, Policy

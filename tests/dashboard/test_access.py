@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from amed.config import ConfigError, resolve
+from amed.config import resolve
+from amed.errors import ConfigError
 from amed.web.server import Dashboard, start_dashboard
 from tests.dashboard.conftest import CAPACITY_BYTES
 

@@ -192,6 +192,6 @@ def test_the_daemon_reads_a_file_above_the_default_limit_once_the_setting_allows
 
 
 def test_the_setting_defaults_to_the_loaders_own_limit() -> None:
-    from amed.config import SPEC_MAX_BYTES
+    from amed.config_checks import SPEC_MAX_BYTES
 
     assert SPEC_MAX_BYTES == MAX_FILE_BYTES
