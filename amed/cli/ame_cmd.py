@@ -108,6 +108,20 @@ def ds_show(config_file: Path | None, state_dir: Path | None, as_json: bool, nam
     return EXIT_OK
 
 
+def _spec_max_bytes() -> int:
+    """The daemon's `spec.max_size` (AME_SPEC_MAX_SIZE or the config file), so that a file
+    the daemon reads is valid here too; the default when the settings themselves do not
+    read (their own error is the daemon's to report, not this check's)."""
+    from amed.config import resolve
+    from amed.config_checks import SPEC_MAX_BYTES
+    from amed.errors import ConfigError
+
+    try:
+        return resolve({}).spec_max_bytes
+    except ConfigError:
+        return SPEC_MAX_BYTES
+
+
 @cli.command()
 @click.option(
     "--json",
@@ -141,7 +155,7 @@ def validate(file: Path | None, project_dir: Path | None, as_json: bool) -> int:
                 "(`--project DIR`, AME_PROJECT) or the file (`ame validate FILE`)"
             )
             raise SpecError(f"no such file; {how}", str(path))
-        project = load_project(path)
+        project = load_project(path, max_bytes=_spec_max_bytes())
     except SpecError as error:
         if not as_json:
             raise

@@ -110,7 +110,8 @@ def _dry_run(settings: Settings) -> int:
     from amed.daemon.spec_file import spec_path
     from spec import load_project
 
-    lines = dry_run(settings, load_project(spec_path(settings.project_dir)))
+    project = load_project(spec_path(settings.project_dir), max_bytes=settings.spec_max_bytes)
+    lines = dry_run(settings, project)
     for line in lines:
         click.echo(line)
     if not lines:

@@ -45,7 +45,7 @@ def delete(
     if all_pending and not confirm:
         raise click.UsageError("--all-pending deletes every undeclared data set: add --confirm")
     settings = ame_settings(config_file, state_dir, project_dir=project_dir)
-    project = load_ame_yaml(settings.project_dir)
+    project = load_ame_yaml(settings.project_dir, settings.spec_max_bytes)
     declared = {(project.name, d.name) for d in project.data_sets}
     reader = StateReader.in_dir(settings.state_dir)
     rows = [r for r in reader.datasets() if r.key not in declared]

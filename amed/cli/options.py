@@ -90,7 +90,7 @@ def ame_settings(
     return settings
 
 
-def load_ame_yaml(project_dir: Path) -> Project:
+def load_ame_yaml(project_dir: Path, max_bytes: int) -> Project:
     """The project's ame.yaml. Missing, it is one line naming every way to give the
     directory (spec's own message names only the flag)."""
     from amed.daemon.spec_file import load_spec, spec_path
@@ -103,4 +103,4 @@ def load_ame_yaml(project_dir: Path) -> Project:
             "--project DIR or AME_PROJECT",
             str(path),
         )
-    return load_spec(path)
+    return load_spec(path, max_bytes)

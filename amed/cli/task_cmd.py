@@ -185,7 +185,7 @@ def task_run(
     # The request may be the state's first event: no database yet is no error here.
     settings = ame_settings(config_file, state_dir, must_exist=False, project_dir=project_dir)
     try:
-        project = load_project(spec_path(settings.project_dir))
+        project = load_project(spec_path(settings.project_dir), max_bytes=settings.spec_max_bytes)
     except SpecError:
         project = None
     reader = StateReader.in_dir(settings.state_dir)

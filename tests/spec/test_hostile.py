@@ -186,9 +186,14 @@ def test_the_daemon_reads_a_file_above_the_default_limit_once_the_setting_allows
     (line,) = refused.stderr.strip().splitlines()[-1:]
     assert "more than the 1.0 MiB an ame.yaml may have" in line
     assert "spec.max_size / AME_SPEC_MAX_SIZE" in line
+    for command in (("ame", "validate"), ("amed", "run", "--once", "--dry-run")):
+        assert ws.run(*command).returncode == 2, command  # the same limit everywhere
     ws.env["AME_SPEC_MAX_SIZE"] = "2Mi"
     accepted = ws.once()
     assert accepted.returncode == 0, accepted.stderr
+    for command in (("ame", "validate"), ("amed", "run", "--once", "--dry-run")):
+        agreed = ws.run(*command)
+        assert agreed.returncode == 0, (command, agreed.stderr)
 
 
 def test_the_setting_defaults_to_the_loaders_own_limit() -> None:
