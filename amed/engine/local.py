@@ -18,7 +18,8 @@ from pathlib import Path
 from amed.engine import proctree
 from amed.engine.base import CannotAttach, RunRequest, RunResult
 from amed.engine.environment import PASS_ENV
-from amed.engine.local_run import OUTPUT_LOG_NAME, WORK_DIR_NAME, run_task
+from amed.engine.local_run import WORK_DIR_NAME, run_task
+from amed.engine.run_logs import OUTPUT_LOG_NAME
 
 __all__ = [
     "OUTPUT_LOG_NAME",

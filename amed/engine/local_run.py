@@ -38,7 +38,7 @@ from amed.engine.output import OutputCopier, read_tail, write_all
 from amed.engine.plans import Plan
 from amed.engine.process_group import returncode, signal_name, stop_group
 from amed.engine.redact import Redactor
-from amed.engine.run_logs import OUTPUT_LOG_NAME as OUTPUT_LOG_NAME  # its home is run_logs
+from amed.engine.run_logs import OUTPUT_LOG_NAME
 from amed.engine.venvs import BUILD_PLAN, VenvError, activate, ensure_venv, resolve_python
 from amed.engine.workspace import make_working_copy
 

@@ -31,12 +31,13 @@ from pathlib import Path
 
 from amed import logs
 from amed.engine.base import CannotAttach, Detached, RunRequest, RunResult
-from amed.engine.local_run import OUTPUT_LOG_NAME, WORK_DIR_NAME
+from amed.engine.local_run import WORK_DIR_NAME
 from amed.engine.output import read_tail
 from amed.engine.ray_client import JobInfo, Jobs, NoSuchJob, RayMissing, RayUnavailable
 from amed.engine.ray_job import JOB_FILE, JobResult, JobSpec, refusal, requirements, split_result
 from amed.engine.ray_package import PackageTooBig, zip_working_copy
 from amed.engine.redact import Redactor
+from amed.engine.run_logs import OUTPUT_LOG_NAME
 from amed.engine.workspace import make_working_copy
 
 POLL_SECONDS = 0.5

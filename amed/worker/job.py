@@ -28,9 +28,10 @@ from pathlib import Path
 
 from amed.act.inputs import Placed, place_versions
 from amed.engine.base import RunRequest, RunResult, StoreWork
-from amed.engine.local_run import OUTPUT_LOG_NAME, run_task
+from amed.engine.local_run import run_task
 from amed.engine.plans import ExecutorSpec
 from amed.engine.ray_job import JOB_FILE, JobResult, JobSpec
+from amed.engine.run_logs import OUTPUT_LOG_NAME
 from amed.errors import OutOfSpace, StoreError
 from amed.store.objects import ObjectStore
 from amed.store.schemes import open_store
