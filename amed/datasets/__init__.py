@@ -1,7 +1,7 @@
 """Read AME data sets from Python, wherever this code runs: `import amed.datasets as ds`.
 
     ds.list()                                   # data sets and their status
-    ds.files("mnist")                           # path, size_bytes, sha256 of each file
+    ds.files("mnist")                           # path, size_bytes, checksum of each file
     with ds.open("mnist", "train/images.bin") as f:
         header = f.read(16)                     # streamed, seekable
     labels = ds.read_text("mnist", "labels.csv")
@@ -18,7 +18,7 @@ The same calls work in three places (amed.datasets.places says how one is chosen
 - anywhere with store credentials (`store="s3://bucket/prefix"`, or `AME_STORAGE`, and
   the usual `AWS_*` variables): the version the store's pointer names as committed.
 
-Every byte read from a store is checked against the manifest's sha256 as it streams:
+Every byte read from a store is checked against the manifest's checksum as it streams:
 what does not match raises ChecksumMismatch and is not handed out (a whole read returns
 nothing). `version=` pins a version instead of the current one; `project=` names the
 project when the store or state holds several. Errors are DatasetError subclasses, each
@@ -135,7 +135,10 @@ def files(
     store: str | None = None,
 ) -> builtins.list[FileInfo]:
     """Every file of the version, from its manifest: path (relative, `/`-separated), size
-    in bytes and sha256. Inside a task the placed files are listed and hashed."""
+    in bytes, and checksum as `digest` by `algorithm` (sha256 or blake3, whichever the
+    version was written with; `.sha256` still reads a sha256 file's digest). Inside a task
+    the placed files are listed and hashed with the algorithm amed writes new versions
+    with."""
     return list_files(locate(name, version=version, project=project, store=store))
 
 

@@ -115,7 +115,7 @@ class AmeFileSystem(ReadOnlyFileSystem):
                     "name": name,
                     "size": info.size_bytes,
                     "type": "file",
-                    "sha256": info.sha256,
+                    info.algorithm: info.digest,
                     "version": located.version,
                 }
             if info.path.startswith(inner + "/"):

@@ -14,11 +14,24 @@ database of a daemon on this host, or the object store alone."""
 @dataclass(frozen=True)
 class FileInfo:
     """One file of a version, as its manifest lists it. `path` is relative to the data
-    set's directory, with `/` between segments."""
+    set's directory, with `/` between segments; `digest` is its checksum by `algorithm`
+    (`"sha256"` or `"blake3"`: each version records the one it was written with)."""
 
     path: str
     size_bytes: int
-    sha256: str
+    digest: str
+    algorithm: str = "sha256"
+
+    @property
+    def sha256(self) -> str:
+        """The digest of a file checksummed with sha256 (every version written before
+        amed wrote BLAKE3); a file checksummed otherwise has none, and says so."""
+        if self.algorithm != "sha256":
+            raise AttributeError(
+                f"{self.path}: checksummed with {self.algorithm}, not sha256"
+                " (read .algorithm and .digest)"
+            )
+        return self.digest
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@ through verified streams, with every store error turned into a DatasetError."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import shutil
 import tempfile
@@ -22,7 +21,6 @@ if TYPE_CHECKING:
     from amed.store.reading import VerifiedRaw
 
 BUFFER_BYTES = 256 * 1024
-HASH_BLOCK_BYTES = 1024 * 1024
 
 
 class _Raw(io.RawIOBase):
@@ -64,12 +62,22 @@ def url_of(located: Located, path: str) -> str:
 
 def list_files(located: Located) -> list[FileInfo]:
     if located.manifest is not None:
-        return [FileInfo(e.path, e.size_bytes, e.sha256) for e in located.manifest.files]
+        return [
+            FileInfo(e.path, e.size_bytes, e.digest, e.algorithm) for e in located.manifest.files
+        ]
+    from amed.store.checksum import WRITE_ALGORITHM
+
     assert located.directory is not None
     root = located.directory
     found = sorted(p for p in root.rglob("*") if p.is_file())
     return [
-        FileInfo(p.relative_to(root).as_posix(), p.stat().st_size, _sha256_of(p)) for p in found
+        FileInfo(
+            p.relative_to(root).as_posix(),
+            p.stat().st_size,
+            _digest_of(p, WRITE_ALGORITHM),
+            WRITE_ALGORITHM,
+        )
+        for p in found
     ]
 
 
@@ -160,9 +168,8 @@ def _local_file(located: Located, path: str) -> Path:
     return target
 
 
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
+def _digest_of(path: Path, algorithm: str) -> str:
+    from amed.store.checksum import file_checksum
+
     with path.open("rb") as handle:
-        while block := handle.read(HASH_BLOCK_BYTES):
-            digest.update(block)
-    return digest.hexdigest()
+        return file_checksum(handle.fileno(), algorithm=algorithm).digest

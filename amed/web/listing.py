@@ -114,7 +114,7 @@ def manifest_summary(
         "files": len(manifest.files),
         "size_bytes": manifest.size_bytes,
         "sample": [
-            {"path": f.path, "size_bytes": f.size_bytes, "sha256": f.sha256}
+            {"path": f.path, "size_bytes": f.size_bytes, f.algorithm: f.digest}
             for f in manifest.files[:MANIFEST_SAMPLE_FILES]
         ],
         "skipped": list(manifest.skipped),
