@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from amed.engine.local import WORK_DIR_NAME
+from amed.store.checksum import WRITE_ALGORITHM, bytes_checksum
 from tests.api.conftest import Stored, run_reader, sha256, start_reader
 from tests.conftest import Workspace
 from tests.service.daemon import Daemon, statuses, wait_for
@@ -24,7 +25,7 @@ out = {
     "list": [(d.name, d.place, d.status) for d in ds.list()],
     "text": ds.read_text("mnist", "train/name.txt"),
     "path": str(ds.path("mnist")),
-    "files": sorted((f.path, f.size_bytes, f.sha256) for f in ds.files("mnist")),
+    "files": sorted((f.path, f.size_bytes, f.algorithm, f.digest) for f in ds.files("mnist")),
     "storage": os.environ.get("AME_STORAGE"),
 }
 with open(os.environ["RUNS_LOG"] + ".reader", "w") as handle:
@@ -58,7 +59,9 @@ def test_a_task_that_uses_a_data_set_reads_the_copy_in_its_working_copy(
     assert out["text"] == "one"
     placed = Path(out["path"]).relative_to(ws.state / "runs")
     assert placed.parts[1:] == (WORK_DIR_NAME, "data"), "the run's own working copy"
-    assert out["files"] == sorted([p, len(d), sha256(d)] for p, d in files.items())
+    assert out["files"] == sorted(
+        [p, len(d), WRITE_ALGORITHM, bytes_checksum(d, WRITE_ALGORITHM)] for p, d in files.items()
+    )
 
 
 def two_data_sets(a_bytes: int, b: bool) -> str:

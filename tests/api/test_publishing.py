@@ -59,7 +59,7 @@ def test_a_manifest_that_is_not_the_one_published_is_never_used(
     one = put(store, tmp_path, 1, {"a.txt": b"one"})
     store.publish(one)
     other = json.loads(one.to_json())
-    other["files"][0]["sha256"] = "0" * 64
+    other["files"][0][one.files[0].algorithm] = "0" * 64
     raw_put(store, "datasets/p/n/1/manifest.json", json.dumps(other).encode())
     with pytest.raises(StoreError, match="not the manifest that was published"):
         store.published("p", "n")

@@ -8,6 +8,7 @@ import json
 import time
 from pathlib import Path
 
+from amed.store.checksum import WRITE_ALGORITHM, bytes_checksum
 from tests.api.conftest import Stored, run_reader, sha256, start_reader
 from tests.service.daemon import Daemon, statuses, wait_for
 
@@ -37,8 +38,9 @@ def test_a_reader_with_only_the_store_reads_the_current_version(stored: Stored) 
     )
     assert (row["files"], row["place"]) == (3, "store")
     assert row["size_bytes"] == sum(len(data) for data in files.values())
-    assert {f["path"]: (f["size_bytes"], f["sha256"]) for f in described["ok"]} == {
-        path: (len(data), sha256(data)) for path, data in files.items()
+    assert {f["path"]: (f["size_bytes"], f["algorithm"], f["digest"]) for f in described["ok"]} == {
+        path: (len(data), WRITE_ALGORITHM, bytes_checksum(data, WRITE_ALGORITHM))
+        for path, data in files.items()
     }
     assert labels == {"ok": digest(files["labels.csv"])}
     assert images == {"ok": digest(files["train/images.bin"])}

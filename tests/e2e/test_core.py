@@ -3,12 +3,12 @@ state dir and file:// store, checking the store's objects and manifests directly
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from datetime import datetime
 from pathlib import Path
 
+from amed.store.checksum import ALGORITHMS, bytes_checksum
 from tests.conftest import Workspace
 
 MNIST = """
@@ -52,7 +52,8 @@ def test_once_produces_and_commits_the_mnist_data_set(ws: Workspace) -> None:
     for rel, content in (("train.bin", b"images"), ("sub/labels.bin", b"labels!")):
         stored = ws.objects / "datasets/demo/mnist/1/files" / rel
         assert stored.read_bytes() == content
-        assert files[rel]["sha256"] == hashlib.sha256(content).hexdigest()
+        (algorithm,) = set(files[rel]) & set(ALGORITHMS)
+        assert files[rel][algorithm] == bytes_checksum(content, algorithm)
         assert files[rel]["size_bytes"] == len(content)
     assert not (ws.project / "data").exists(), "the task ran in a copy, not in the project"
 

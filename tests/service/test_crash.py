@@ -16,7 +16,6 @@ daemon it watches, and the suite runs on two.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -31,6 +30,8 @@ from pathlib import Path
 
 import pytest
 
+from amed.store.checksum import file_checksum
+from amed.store.manifest import Manifest
 from spec import load_project
 from state.db import StateStore
 from tests.conftest import Workspace
@@ -218,23 +219,24 @@ def kill_when(daemon: Daemon, reached: Callable[[], bool], done: Callable[[], bo
 # -- what must hold after every crash ------------------------------------------------------
 
 
-Digests = dict[tuple[str, int, int, int], str]
-"""sha256 by (path, inode, size, mtime_ns): a file's bytes cannot change without one of
-these changing, unless someone sets its times back on purpose, which amed never does."""
+Digests = dict[tuple[str, str, int, int, int], str]
+"""Digest by (algorithm, path, inode, size, mtime_ns): a file's bytes cannot change without
+one of these changing, unless someone sets its times back on purpose, which amed never
+does."""
 
 
-def sha256_of(path: Path, known: Digests) -> str:
-    """The file's sha256, read again only when it may have changed: every cycle checks
+def digest_of(path: Path, algorithm: str, known: Digests) -> str:
+    """The file's digest, read again only when it may have changed: every cycle checks
     every served version, and hashing 75 MB again each time is most of what the checks
     cost on a loaded machine."""
     stat = path.stat()
-    key = (str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    key = (algorithm, str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns)
     if key not in known:
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            while block := handle.read(1 << 20):
-                digest.update(block)
-        known[key] = digest.hexdigest()
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            known[key] = file_checksum(fd, algorithm=algorithm).digest
+        finally:
+            os.close(fd)
     return known[key]
 
 
@@ -252,12 +254,11 @@ def assert_consistent(ws: Workspace, known: Digests | None = None) -> dict[str, 
             assert row.status != "ready", row
             continue
         prefix = ws.objects / "datasets" / project / name / str(row.version)
-        manifest = json.loads((prefix / "manifest.json").read_text())
-        assert row.files == len(manifest["files"]) and row.size_bytes == sum(
-            f["size_bytes"] for f in manifest["files"]
-        )
-        for entry in manifest["files"]:
-            assert sha256_of(prefix / "files" / entry["path"], known) == entry["sha256"], entry
+        manifest = Manifest.from_json((prefix / "manifest.json").read_bytes())
+        assert row.files == len(manifest.files) and row.size_bytes == manifest.size_bytes
+        for entry in manifest.files:
+            found = digest_of(prefix / "files" / entry.path, entry.algorithm, known)
+            assert found == entry.digest, entry
         if row.status == "ready":
             ready[name] = row.version
     return ready

@@ -4,12 +4,13 @@ group with `setsid`, and without the run's tag in its environment too."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import pytest
 
+from amed.store.checksum import bytes_checksum
+from amed.store.manifest import Manifest
 from tests.conftest import Workspace
 from tests.service.daemon import process_gone
 
@@ -46,10 +47,9 @@ def test_a_writer_left_behind_cannot_change_the_stored_version(
     assert process_gone(writer), "the writer outlived the run"
 
     manifest_path = next(ws.objects.rglob("manifest.json"))
-    manifest = json.loads(manifest_path.read_text())
-    (entry,) = manifest["files"]
-    stored = manifest_path.parent / "files" / entry["path"]
-    assert hashlib.sha256(stored.read_bytes()).hexdigest() == entry["sha256"]
+    (entry,) = Manifest.from_json(manifest_path.read_bytes()).files
+    stored = manifest_path.parent / "files" / entry.path
+    assert bytes_checksum(stored.read_bytes(), entry.algorithm) == entry.digest
     assert b"LATE" not in stored.read_bytes()
     pulled = tmp_path / "pulled"
     ws.run("ame", "ds", "pull", "d", str(pulled), check=True)

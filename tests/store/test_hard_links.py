@@ -71,7 +71,7 @@ def test_a_file_hard_linked_twice_inside_the_data_directory_is_stored_under_both
         manifest = store.put_version("p", "n", version, data, created_at=CREATED_AT, root=root)
         assert [entry.path for entry in manifest.files] == ["a/first.bin", "own.txt", "second.bin"]
         assert manifest.skipped == ()
-        assert manifest.files[0].sha256 == manifest.files[2].sha256
+        assert manifest.files[0].digest == manifest.files[2].digest
 
 
 def test_owned_files_are_linked_into_a_file_store_only_when_they_have_no_other_name(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from amed.errors import OutOfSpace, StoreError
+from amed.store.checksum import WRITE_ALGORITHM, bytes_checksum
 from amed.store.manifest import file_key, manifest_key, version_prefix
 from amed.store.objects import ObjectStore
 from tests.store.conftest import raw_delete, raw_keys, raw_put
@@ -50,10 +50,6 @@ def read_tree(root: Path) -> dict[str, bytes]:
     }
 
 
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def test_round_trip_gives_back_identical_bytes_and_correct_hashes(
     store: ObjectStore, tmp_path: Path
 ) -> None:
@@ -64,8 +60,9 @@ def test_round_trip_gives_back_identical_bytes_and_correct_hashes(
 
     manifest = store.put_version("proj", "mnist", 3, src, created_at=CREATED_AT)
 
-    assert {e.path: (e.size_bytes, e.sha256) for e in manifest.files} == {
-        path: (len(data), sha256(data)) for path, data in files.items()
+    assert {e.path: (e.size_bytes, e.algorithm, e.digest) for e in manifest.files} == {
+        path: (len(data), WRITE_ALGORITHM, bytes_checksum(data, WRITE_ALGORITHM))
+        for path, data in files.items()
     }
     assert manifest.size_bytes == sum(len(data) for data in files.values())
     assert (manifest.project, manifest.dataset, manifest.version) == ("proj", "mnist", 3)
@@ -288,7 +285,7 @@ def test_download_refuses_changed_content_and_leaves_no_partial_file(
     manifest = store.put_version("p", "n", 1, tmp_path / "src", created_at=CREATED_AT)
     raw_put(store, file_key("p", "n", 1, "a.txt"), b"tampered")
 
-    with pytest.raises(StoreError, match="sha256"):
+    with pytest.raises(StoreError, match=WRITE_ALGORITHM):
         store.download_version(manifest, tmp_path / "dest")
 
     assert list((tmp_path / "dest").iterdir()) == []

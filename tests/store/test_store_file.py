@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import sys
 import textwrap
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from amed.errors import OutOfSpace
+from amed.store.checksum import bytes_checksum, new_hasher
 from amed.store.manifest import file_key, version_prefix
 from amed.store.objects import ObjectStore
 from amed.store.schemes import open_store
@@ -140,7 +140,8 @@ def test_put_version_streams_a_big_file_instead_of_loading_it(tmp_path: Path) ->
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         manifest = store.put_version("p", "n", 1, src, created_at="{CREATED_AT}")
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        print((after - before) * 1024, manifest.files[0].sha256, manifest.size_bytes)
+        entry = manifest.files[0]
+        print((after - before) * 1024, entry.algorithm, entry.digest, manifest.size_bytes)
         """
     )
     result = subprocess.run(
@@ -150,9 +151,9 @@ def test_put_version_streams_a_big_file_instead_of_loading_it(tmp_path: Path) ->
         check=True,
         cwd=Path(__file__).resolve().parents[2],
     )
-    growth_bytes, digest, size_bytes = result.stdout.split()
+    growth_bytes, algorithm, digest, size_bytes = result.stdout.split()
 
-    zeros = hashlib.sha256()
+    zeros = new_hasher(algorithm)
     for _ in range(STREAMED_FILE_BYTES // MiB):
         zeros.update(bytes(MiB))
     assert int(size_bytes) == STREAMED_FILE_BYTES
@@ -178,7 +179,8 @@ def test_owned_files_are_linked_into_place_not_copied(
     stored = _stored_path(file_store, 1, "data.bin")
     assert stored.stat().st_ino == (src / "data.bin").stat().st_ino
     assert stored.stat().st_mode & 0o222 == 0, "a stored file is never written again"
-    assert manifest.files[0].sha256 == hashlib.sha256(data).hexdigest()
+    entry = manifest.files[0]
+    assert entry.digest == bytes_checksum(data, entry.algorithm)
     (src / "data.bin").unlink()  # the run's working copy goes; the stored version stays
     assert stored.read_bytes() == data
     assert file_store.verify(manifest, check_hashes=True) == []
