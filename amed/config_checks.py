@@ -177,6 +177,10 @@ def web_url(value: Any, *, secret: bool) -> str | None:
     parts = urlsplit(value.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{shown} must be an http:// or https:// URL with a host")
+    try:
+        parts.port  # noqa: B018 (read to check it: urllib raises on a port out of range)
+    except ValueError:
+        raise ValueError(f"{shown} has a port that is not a number from 0 to 65535") from None
     return value.strip()
 
 

@@ -296,6 +296,10 @@ def test_a_refused_flag_is_named(tmp_path: Path, flags: dict[str, Any], expected
             "AME_ALERT_HEARTBEAT_URL: the value must be an http:// or https:// URL with a host",
         ),
         (
+            {"AME_ALERT_HEARTBEAT_URL": "https://hc.lan:99999/5e0c-uuid"},
+            "AME_ALERT_HEARTBEAT_URL: the value has a port that is not a number from 0 to 65535",
+        ),
+        (
             {"AME_DASHBOARD_URL": "amed.example.org"},
             "AME_DASHBOARD_URL: 'amed.example.org' must be an http:// or https:// URL with a host",
         ),

@@ -65,6 +65,10 @@ def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> dat
         return parse_since(value, datetime.now(UTC))
     except ValueError as exc:
         raise click.BadParameter(str(exc), ctx, param) from None
+    except OverflowError:  # a duration or a time beyond what a date can hold
+        raise click.BadParameter(
+            f"{value!r} reaches past the dates amed can read", ctx, param
+        ) from None
 
 
 def _types(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:

@@ -101,6 +101,10 @@ def test_a_bad_since_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert proc.returncode == 2 and proc.stdout == ""
     assert "'yesterday' is neither a duration" in proc.stderr
     assert "Traceback" not in proc.stderr
+    for too_far in ("99999999999w", "0001-01-01T00:00+05:00"):
+        proc = ame_events(tmp_path, "--since", too_far)
+        assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, too_far
+        assert "reaches past the dates amed can read" in proc.stderr
 
 
 def test_filters_combine_in_the_people_s_lines(tmp_path: Path) -> None:
