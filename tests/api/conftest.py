@@ -173,7 +173,8 @@ def stored(request: pytest.FixtureRequest, ws: Workspace) -> Stored:
         "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY_ID,
         "AWS_SECRET_ACCESS_KEY": S3_SECRET_ACCESS_KEY,
     }
-    ws.env.update(AME_STORAGE=url, **credentials)
+    # A bucket has no free space to measure: a remote store needs its capacity given.
+    ws.env.update(AME_STORAGE=url, AME_CAPACITY="1Gi", **credentials)
     return Stored(ws, url, "s3", credentials)
 
 
