@@ -4,17 +4,18 @@ A version is stored and published through amed's store (as the daemon does), the
 this process the way a reader with only the store reads it:
 - `ds.open(name, path, store=..., project=...).read()` of one big file (1 GiB; 32 MiB under
   `--quick`): the pointer and manifest are read, every byte is checked against the
-  manifest's sha256 before the bytes are returned;
+  manifest's checksum (by its algorithm) before the bytes are returned;
 - `ds.path(name, ...)` of 2,000 files of 64 KiB (100 under `--quick`) into an empty cache:
   every file downloaded, checked, made read-only, the entry renamed into place.
 
 Baselines, on the same objects in the same run, checksums included (what a careful user of
-obstore writes): `obstore.get(store, key).bytes()` then hashlib's sha256 compared with the
-manifest's, and the same streamed, hashed chunk by chunk as amed does (the target is held
-against the faster of the two); for the many files, the same from as many threads as amed's
-own fetch uses (`FETCH_WORKERS`, capped at the file count, as amed caps it), each file
-written to a local directory. A further figure for the big file gives the bare get, without
-the checksum.
+obstore writes): `obstore.get(store, key).bytes()` then the digest by the manifest's
+algorithm (BLAKE3 since amed writes it, sha256 before) compared with the manifest's, and
+the same streamed, hashed chunk by chunk as amed does (the target is held against the
+faster of the two); for the many files, the same from as many threads as amed's own fetch
+uses (`FETCH_WORKERS`, capped at the file count, as amed caps it), each file written to a
+local directory. A further figure for the big file gives the bare get, without the
+checksum.
 Stores: file:// on the repository's disk, S3 on moto (its own process, 127.0.0.1).
 
 Fair because: the same bytes and the same objects for both sides; samples interleaved, the
@@ -28,7 +29,6 @@ untimed round.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import shutil
 import urllib.request
@@ -42,6 +42,7 @@ from typing import Any
 import obstore
 from obstore.store import LocalStore, S3Store
 
+from amed.store.checksum import WRITE_ALGORITHM, bytes_checksum, new_hasher
 from amed.store.published import FETCH_WORKERS
 from bench.common import Result, drop_dirty_pages, runs_for, scratch, timed
 from bench.data import ONE_GIB_FILE, SMALL_FILES, Shape, quick_shape, write_tree
@@ -55,12 +56,14 @@ PROJECT, NAME = "bench", "data"
 
 @dataclasses.dataclass
 class Stored:
-    """A published version: the URL readers get, the manifest's (key, size, sha256) of each
-    file, and obstore's own store over the same objects for the baseline."""
+    """A published version: the URL readers get, the manifest's (key, size, digest) of each
+    file and the algorithm of its digests, and obstore's own store over the same objects
+    for the baseline."""
 
     url: str
-    files: list[tuple[str, str, int, str]]  # (relative path, key, size, sha256)
+    files: list[tuple[str, str, int, str]]  # (relative path, key, size, digest)
     backend: Any
+    algorithm: str
     local: Path | None = None  # the objects' directory, for file://
 
     def cold(self) -> None:
@@ -151,9 +154,10 @@ def _store(root: Path, url: str, shape: Shape, backend: Callable[[], Any]) -> St
     finally:
         shutil.rmtree(source, ignore_errors=True)
     files = [
-        (e.path, file_key(PROJECT, NAME, 1, e.path), e.size_bytes, e.sha256) for e in manifest.files
+        (e.path, file_key(PROJECT, NAME, 1, e.path), e.size_bytes, e.digest) for e in manifest.files
     ]
-    return Stored(url, files, backend())
+    algorithm = manifest.files[0].algorithm if manifest.files else WRITE_ALGORITHM
+    return Stored(url, files, backend(), algorithm)
 
 
 # ---- one big file -------------------------------------------------------------------------
@@ -163,6 +167,7 @@ def _read_results(where: str, stored: Stored, shape: Shape, quick: bool) -> list
     import amed.datasets as ds
 
     path, key, size, sha = stored.files[0]
+    algorithm = stored.algorithm
 
     def amed() -> None:
         with ds.open(NAME, path, store=stored.url, project=PROJECT) as handle:
@@ -171,11 +176,11 @@ def _read_results(where: str, stored: Stored, shape: Shape, quick: bool) -> list
 
     def baseline() -> None:
         data = obstore.get(stored.backend, key).bytes()
-        if hashlib.sha256(data).hexdigest() != sha:
+        if bytes_checksum(data, algorithm) != sha:
             raise RuntimeError(f"{key}: checksum mismatch")
 
     def streamed() -> None:
-        digest, data = hashlib.sha256(), bytearray()
+        digest, data = new_hasher(algorithm), bytearray()
         for chunk in obstore.get(stored.backend, key).stream():
             digest.update(chunk)
             data += chunk
@@ -192,9 +197,13 @@ def _read_results(where: str, stored: Stored, shape: Shape, quick: bool) -> list
     # The target is held against the faster of the two checked reads.
     faster_whole = sorted(base_s)[len(base_s) // 2] <= sorted(stream_s)[len(stream_s) // 2]
     return [
-        _result(measure, amed_s, "obstore get + sha256", base_s, target=faster_whole),
+        _result(measure, amed_s, f"obstore get + {algorithm}", base_s, target=faster_whole),
         _result(
-            measure, amed_s, "obstore get streamed, sha256 per chunk", stream_s, not faster_whole
+            measure,
+            amed_s,
+            f"obstore get streamed, {algorithm} per chunk",
+            stream_s,
+            not faster_whole,
         ),
         _result(measure, amed_s, "obstore get, no checksum", bare_s, target=False),
     ]
@@ -221,7 +230,7 @@ def _path_result(where: str, stored: Stored, shape: Shape, root: Path, quick: bo
         def fetch(item: tuple[str, str, int, str]) -> None:
             rel, key, _, sha = item
             data = obstore.get(stored.backend, key).bytes()
-            if hashlib.sha256(data).hexdigest() != sha:
+            if bytes_checksum(data, stored.algorithm) != sha:
                 raise RuntimeError(f"{key}: checksum mismatch")
             target = dest / rel
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -241,7 +250,7 @@ def _path_result(where: str, stored: Stored, shape: Shape, root: Path, quick: bo
     return _result(
         f"{where}, {shape.label}: ds.path() into an empty cache",
         amed_s,
-        f"obstore get + sha256 + write, ×{threads} threads (amed's fetch workers)",
+        f"obstore get + {stored.algorithm} + write, ×{threads} threads (amed's fetch workers)",
         base_s,
     )
 
