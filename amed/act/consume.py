@@ -58,7 +58,8 @@ class Consumer:
     def consume(self, start: StartTask, run_id: str, setup: RunSetup) -> None:
         def run() -> RunResult:
             request = self._request(start, run_id, setup)
-            return engine_for(setup.settings).start(request, cancel=self.runs.cancel).wait()
+            engine = engine_for(setup.settings, self.credentials)
+            return engine.start(request, cancel=self.runs.cancel).wait()
 
         try:
             self._finish(start, run_id, run)

@@ -105,8 +105,15 @@ class Producer:
         log = logs.get(dataset=data_set.name, run_id=run_id)
         try:
             request = self._request(action, run_id, setup)
-            run = engine_for(setup.settings).start(request, cancel=self.runs.cancel)
+            engine = engine_for(setup.settings, self.credentials)
+            if engine.name != "local":
+                self._clear_uncommitted(action)
+            run = engine.start(request, cancel=self.runs.cancel)
             self.finish(action, run, setup)
+        except StoreError as exc:
+            self.report_store(exc)
+            self._failed(action, run_id, setup, "store", str(exc), None)
+            log.warning("store_failed", error=str(exc))
         except SecretError as exc:
             self._failed(action, run_id, setup, "task", str(exc), None)
             log.warning("run_failed", error=str(exc))
@@ -116,6 +123,14 @@ class Producer:
             self._failed(action, run_id, setup, "task", reason, None)
         finally:
             shutil.rmtree(setup.settings.state_dir / "runs" / run_id / "work", ignore_errors=True)
+
+    def _clear_uncommitted(self, action: Produce) -> None:
+        """Before a run that stores its output itself (on a cluster's worker): what an
+        earlier attempt left under this number, even a manifest, is not committed (the
+        number follows the last stored version), and only the daemon knows it. The worker
+        deletes nothing, so a job the daemon no longer follows cannot delete a version
+        that a later attempt stored and committed."""
+        self.store.delete_version(action.project, action.data_set.name, action.version)
 
     def resume(self, action: Produce, run: Run, setup: RunSetup) -> None:
         """Finish a run an earlier daemon started (amed.act.reattach), as `produce` does."""

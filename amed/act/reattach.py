@@ -50,7 +50,7 @@ def reattach(
     wanted = frozenset(run_id for run_id in run_ids if run_id and run_id not in live)
     if not wanted:
         return []
-    engine = engine_for(setup.settings)
+    engine = engine_for(setup.settings, producer.credentials)
     adopted: list[str] = []
     for started in journal.runs_started(wanted):
         try:

@@ -190,7 +190,6 @@ class Reconciler:
         self._exclude = excluded_paths(self.settings, desired)
         self.claims.check_renamed(desired.name)
         if not self._reattached:  # before the first plan: adopted runs are live, not lost
-            self._reattached = True
             reattach(
                 desired,
                 RunSetup(self.settings, self._exclude),
@@ -200,6 +199,9 @@ class Reconciler:
                 consumer=self.consumer,
                 store=self.store,
             )
+            # Only once it went through: a pass that failed in it tries again (runs it
+            # adopted are live by then and skipped), rather than plan them as lost.
+            self._reattached = True
         actions = self.plan(desired, hold=hold, spec_error=spec_error)
         lost = self.claims.lost()
         actions = [a for a in actions if _store_project(a) not in lost]

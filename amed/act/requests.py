@@ -26,9 +26,10 @@ from spec import Executor, Task
 from spec.model import Resources as SpecResources
 
 
-def engine_for(settings: Settings) -> Engine:
+def engine_for(settings: Settings, credentials: tuple[str, ...] = ()) -> Engine:
     """The engine the settings name, told what it needs of them (Ray: where the cluster
-    is, whether to leave jobs running on stop)."""
+    is, whether to leave jobs running on stop, and the daemon's `credentials`, masked in
+    what a run found again after a restart prints, as in what a run started here does)."""
     engine = engine_named(settings.engine_kind)
     configure = getattr(engine, "configure", None)
     if configure is not None:
@@ -36,6 +37,7 @@ def engine_for(settings: Settings) -> Engine:
             settings.ray_address,
             detach_on_stop=settings.detach_on_stop,
             runs_dir=settings.state_dir / "runs",
+            redact=credentials,
         )
     return engine
 

@@ -42,8 +42,8 @@ from amed.engine.workspace import make_working_copy
 
 POLL_SECONDS = 0.5
 LOGS_EVERY_SECONDS = 2.0
-UNREACHABLE_GRACE_SECONDS = 300.0
-"""How long a run waits for a cluster that stopped answering before it gives up on it."""
+UNREACHABLE_SAY_AGAIN_SECONDS = 300.0
+"""How often a run waiting for an unreachable cluster says so again."""
 
 ENTRYPOINT = f"python -m amed.worker {JOB_FILE}"
 """The Python on the worker's PATH must have amed installed (README: Running on a cluster)."""
@@ -70,12 +70,20 @@ class RayEngine:
         self._jobs: Jobs | None = None
         self._runs_dir: Path | None = None
         self._runs: dict[str, RayRun] = {}
+        self._redact: tuple[str, ...] = ()
 
     def configure(
-        self, address: str | None, *, detach_on_stop: bool, runs_dir: Path | None = None
+        self,
+        address: str | None,
+        *,
+        detach_on_stop: bool,
+        runs_dir: Path | None = None,
+        redact: tuple[str, ...] = (),
     ) -> None:
-        """`runs_dir`: the state dir's runs (`<state>/runs`), where each run's log goes."""
+        """`runs_dir`: the state dir's runs (`<state>/runs`), where each run's log goes;
+        `redact`: the daemon's credentials, masked in a re-attached run's log."""
         with self._lock:
+            self._redact = redact
             if address != self._address:
                 self._jobs = None
             self._address = address
@@ -137,6 +145,11 @@ class RayEngine:
         return jobs
 
     @property
+    def redact(self) -> tuple[str, ...]:
+        with self._lock:
+            return self._redact
+
+    @property
     def detach_on_stop(self) -> bool:
         return self._detach_on_stop
 
@@ -173,7 +186,7 @@ class RayRun:
             self._deadline = self._started + request.timeout_seconds
         else:
             self._run_dir = run_dir or Path(info.metadata[_META_RUN_DIR] if info else "")
-            self._redactor = Redactor()
+            self._redactor = Redactor(engine.redact)
             self._timeout_seconds = self._deadline = float("inf")
             if info is not None:
                 self._learn(info)
@@ -268,22 +281,35 @@ class RayRun:
         return None
 
     def _follow(self) -> RunResult:
-        jobs = self._engine.jobs()
+        """Until the job is over. A cluster that cannot be reached never fails the run: the
+        job may still be running, and a retry of the same version beside it could store
+        over what it stores. The run waits for the cluster (saying so now and then); a
+        stopping daemon leaves it for the next one to attach to."""
         cancelled = timed_out = False
-        unreachable_since: float | None = None
+        last_said: float | None = None
         last_logs = 0.0
         while True:
             try:
+                jobs = self._engine.jobs()  # made on first use: it, too, needs the cluster
                 info = jobs.info(self.run_id)
-                unreachable_since = None
+                last_said = None
                 self._learn(info)
             except NoSuchJob:
                 return self._failed("the Ray job is gone from the cluster (was it restarted?)")
             except RayUnavailable as exc:
+                if self._outer is not None and self._outer.is_set():
+                    raise Detached(
+                        f"run {self.run_id} left on Ray, which cannot be reached now"
+                    ) from None
                 now = time.monotonic()
-                unreachable_since = unreachable_since or now
-                if now - unreachable_since > UNREACHABLE_GRACE_SECONDS:
-                    return self._failed(self._redactor.text(str(exc)))
+                if last_said is None or now - last_said > UNREACHABLE_SAY_AGAIN_SECONDS:
+                    logs.get().warning(
+                        "ray_unreachable",
+                        run_id=self.run_id,
+                        error=self._redactor.text(str(exc)),
+                        waiting="for the cluster; the job may still be running",
+                    )
+                    last_said = now
                 self._own.wait(POLL_SECONDS * 4)
                 continue
             if info.over:

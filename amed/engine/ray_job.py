@@ -112,7 +112,10 @@ def split_result(logs: str) -> tuple[str, JobResult | None]:
                 result = JobResult(**document)
             except (ValueError, TypeError):
                 return logs, None
-            return "".join(lines[:index] + lines[index + 1 :]), result
+            before = lines[:index]
+            if before and before[-1] == "\n":  # the worker's own line break before it
+                before = before[:-1]
+            return "".join(before + lines[index + 1 :]), result
     return logs, None
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from amed.act.inputs import Placed, place_versions
 from amed.engine.base import RunRequest, RunResult, StoreWork
+from amed.engine.environment import passed_env
 from amed.engine.local_run import run_task
 from amed.engine.plans import ExecutorSpec
 from amed.engine.ray_job import JOB_FILE, JobResult, JobSpec
@@ -87,7 +88,7 @@ def _run(
         ),
         stop_grace_seconds=job.stop_grace_seconds,
         prepare=_placer(store, work_store) if store and work_store and work_store.inputs else None,
-        redact=store.credentials if store is not None else (),
+        redact=(*(store.credentials if store is not None else ()), *_passed_values(job)),
         pass_env=job.pass_env,
     )
     follower = _Follower(run_dir / OUTPUT_LOG_NAME)
@@ -120,9 +121,9 @@ def _store(store: ObjectStore, work: StoreWork, result: RunResult) -> JobResult:
         error = f"{output.path} leads outside the task's working copy (a symbolic link?)"
         return JobResult(exit_code=result.exit_code, error=f"{error}; nothing stored")
     try:
-        # An attempt that died while storing may have left objects (even a manifest)
-        # under this number: none of them is committed.
-        store.delete_version(work.project, output.dataset, output.version)
+        # Nothing is deleted here: the daemon clears what an earlier attempt left under
+        # this number before it submits the job, as it alone knows the number is not
+        # committed (a job it stopped following must never delete a committed version).
         manifest = store.put_version(
             work.project,
             output.dataset,
@@ -142,6 +143,18 @@ def _store(store: ObjectStore, work: StoreWork, result: RunResult) -> JobResult:
         flush=True,
     )
     return JobResult(exit_code=result.exit_code, stored=True)
+
+
+def _passed_values(job: JobSpec) -> tuple[str, ...]:
+    """The values of the worker's variables that `tasks.pass_env` names (beyond the usual
+    PATH, HOME, locale...): on a cluster that is where a task's secrets live, so they are
+    masked in what it prints as `!ame` secrets are on the daemon's host."""
+    usual = passed_env(os.environ)
+    return tuple(
+        value
+        for name, value in passed_env(os.environ, job.pass_env).items()
+        if name not in usual and value
+    )
 
 
 def _executor(job: JobSpec) -> ExecutorSpec:
@@ -171,7 +184,8 @@ def _placer(store: ObjectStore, work: StoreWork) -> Callable[[Path], None]:
 
 
 def _finish(result: JobResult) -> int:
-    print(result.line(), flush=True)
+    # On a line of its own even after output that did not end its last line.
+    print("\n" + result.line(), flush=True)
     return 0 if result.error is None else 1
 
 

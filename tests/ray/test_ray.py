@@ -336,3 +336,50 @@ def test_a_pip_task_gets_its_requirements_from_ray(ray_project: RayProject) -> N
     assert done.returncode == 0, (done.stderr[-3000:], ray_project.datasets())
     objects = ray_project.cluster.objects(f"{ray_project.prefix}/datasets/demo/out/1/files/")
     assert list(objects.values()) == [hashlib.sha256(b"from the wheel\n").hexdigest()]
+
+
+_LEAVE_DEBRIS = """
+import json, os
+import boto3
+s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+for key, body in KEYS:
+    s3.put_object(Bucket=BUCKET, Key=key, Body=body.encode())
+print(json.dumps(True))
+"""
+
+
+def test_what_a_dead_attempt_left_under_the_version_never_reaches_the_stored_one(
+    ray_project: RayProject,
+) -> None:
+    """Objects (a manifest too) left under version 1 by an attempt that died: the run on
+    Ray stores version 1 whole, and nothing of the debris is left in it."""
+    from tests.ray.cluster import BUCKET
+
+    base = f"{ray_project.prefix}/datasets/demo/out/1"
+    keys = [
+        (f"{base}/manifest.json", '{"left": "by an attempt that died"}'),
+        (f"{base}/files/stale.txt", "stale\n"),
+    ]
+    code = _LEAVE_DEBRIS.replace("KEYS", repr(keys)).replace("BUCKET", repr(BUCKET))
+    ray_project.cluster.ns.python(code, env=ray_project.cluster.env)
+    ray_project.write(
+        "ame.yaml",
+        f"""
+        projectname: demo
+        dataSets:
+          - name: out
+            path: out
+            task:
+              executor: !custom
+                command: {json.dumps(PRODUCE)}
+        """,
+    )
+    done = ray_project.run("amed", "run", "--once")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (ray_project.datasets()["out"]["status"], ray_project.datasets()["out"]["version"]) == (
+        "ready",
+        1,
+    )
+    objects = ray_project.cluster.objects(f"{base}/")
+    files = sorted(k.rpartition("/1/files/")[2] for k in objects if "/files/" in k)
+    assert files == ["a.txt", "sub/b.txt"]

@@ -84,6 +84,10 @@ def test_the_result_line_is_found_and_taken_out_of_the_logs() -> None:
     body, found = split_result(logs)
     assert (body, found) == ("line one\nline two\n", result)
     assert split_result("no result here\n") == ("no result here\n", None)
+    # The worker writes its line after a line break of its own: output that did not end
+    # its last line keeps its result, and output that did gets no extra blank line.
+    assert split_result(f"done\n{result.line()}\n") == ("done\n", result)
+    assert split_result(f"line one\n\n{result.line()}\n") == ("line one\n", result)
 
 
 def test_a_task_with_secrets_is_refused_before_anything_reaches_ray(tmp_path: Path) -> None:
