@@ -29,7 +29,7 @@ from typing import Protocol
 SHA256 = "sha256"
 BLAKE3 = "blake3"
 ALGORITHMS = (SHA256, BLAKE3)
-WRITE_ALGORITHM = SHA256
+WRITE_ALGORITHM = BLAKE3
 """What new versions are checksummed with. Readers verify every algorithm in ALGORITHMS
 whatever this says."""
 
