@@ -172,7 +172,7 @@ class Producer:
         )
         log.info("run_succeeded", seconds=round(result.seconds, 3))
         if result.stored:
-            self._commit_stored(action, run_id, setup)
+            self._commit_stored(action, run_id, setup, result.manifest_digest)
         else:
             self._store(action, run_id, setup, result)
 
@@ -211,16 +211,21 @@ class Producer:
         self.report_store(None)
         self._commit(action, run_id, manifest, (self.clock() - began).total_seconds())
 
-    def _commit_stored(self, action: Produce, run_id: str, setup: RunSetup) -> None:
+    def _commit_stored(
+        self, action: Produce, run_id: str, setup: RunSetup, digest: str | None
+    ) -> None:
         """The run stored the version itself (on a worker): commit it once its manifest is
-        in the store, this state's, and every file it lists is there with its size."""
+        in the store, this state's, the one the run says it wrote (`digest`), and every
+        file it lists is there with its size."""
         data_set = action.data_set
         log = logs.get(dataset=data_set.name, run_id=run_id)
         began = self.clock()
         try:
             manifest = self.store.read_manifest(action.project, data_set.name, action.version)
             problems = ["the run wrote no manifest"] if manifest is None else []
-            if manifest is not None:
+            if manifest is not None and manifest.content_digest != digest:
+                problems = ["its manifest is not the one the run says it wrote"]
+            elif manifest is not None:
                 problems = self.store.verify(manifest)
         except StoreError as exc:
             self.report_store(exc)

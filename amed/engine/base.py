@@ -118,6 +118,9 @@ class RunResult:
     # failed ("task", "store" or "space"), for engines that store themselves.
     stored: bool = False
     stage: str = "task"
+    # The digest of the manifest the run wrote, when it stored: the daemon commits that
+    # manifest and no other (one an earlier attempt left is not this run's).
+    manifest_digest: str | None = None
 
     @property
     def ok(self) -> bool:

@@ -377,6 +377,7 @@ class RayRun:
             error=self._redactor.optional(error),
             exit_code=worker.exit_code if worker else None,
             stored=bool(worker and worker.stored and error is None),
+            manifest_digest=worker.manifest_digest if worker else None,
             stage=worker.stage if worker and error else "task",
             seconds=seconds,
             timed_out=timed_out,
@@ -395,6 +396,7 @@ class RayRun:
         exit_code: int | None,
         seconds: float,
         stored: bool = False,
+        manifest_digest: str | None = None,
         stage: str = "task",
         timed_out: bool = False,
         cancelled: bool = False,
@@ -411,5 +413,6 @@ class RayRun:
             output_tail=self._redactor.text(read_tail(log_path)),
             error=error,
             stored=stored,
+            manifest_digest=manifest_digest,
             stage=stage,
         )

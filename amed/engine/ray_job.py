@@ -89,7 +89,8 @@ class JobResult:
     """How a run on a worker ended. `exit_code`: the task command's status (None when it
     never ran); `error`: None exactly when all went well, else one masked line; `stage`:
     where it failed ("task", "store" or "space"); `stored`: the output version's manifest
-    is written."""
+    is written, and `manifest_digest` is its digest (what the daemon commits only if the
+    manifest it finds is that one)."""
 
     exit_code: int | None = None
     error: str | None = None
@@ -97,6 +98,7 @@ class JobResult:
     stored: bool = False
     timed_out: bool = False
     cancelled: bool = False
+    manifest_digest: str | None = None
 
     def line(self) -> str:
         return RESULT_PREFIX + json.dumps(asdict(self), sort_keys=True)

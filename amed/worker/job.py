@@ -142,7 +142,9 @@ def _store(store: ObjectStore, work: StoreWork, result: RunResult) -> JobResult:
         f"{len(manifest.files)} files, {manifest.size_bytes} bytes",
         flush=True,
     )
-    return JobResult(exit_code=result.exit_code, stored=True)
+    return JobResult(
+        exit_code=result.exit_code, stored=True, manifest_digest=manifest.content_digest
+    )
 
 
 def _passed_values(job: JobSpec) -> tuple[str, ...]:
