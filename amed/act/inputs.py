@@ -2,7 +2,7 @@
 tasks alike.
 
 Each version is read through its committed manifest and every file is checked against it
-(size and sha256) as it is downloaded, so a task never reads a partial or altered version.
+(size and checksum) as it is downloaded, so a task never reads a partial or altered version.
 When the planner knows the content digest the version was planned with, the manifest must
 have it too: the identity a new version records is then what its task really read.
 """

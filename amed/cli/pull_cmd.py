@@ -1,6 +1,6 @@
 """`ame ds pull NAME [DEST]`: download a data set's ready version, verified and atomic.
 
-Files are checked against the manifest's sha256 as they arrive and land in a temporary
+Files are checked against the manifest's checksums as they arrive and land in a temporary
 directory beside DEST that is renamed into place only when complete: DEST is either left
 as it was or holds exactly the stored version. A data set that is not ready (evicted, or
 failed) is requested from the daemon, and the pull waits for it.

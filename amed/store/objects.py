@@ -190,7 +190,7 @@ class ObjectStore(Publishing):
         *,
         on_file: Callable[[FileEntry], None] | None = None,
     ) -> None:
-        """Stream every file of a version into `dest_dir`, checking size and sha256.
+        """Stream every file of a version into `dest_dir`, checking size and checksum.
 
         Each file is written beside its destination and renamed into place only once
         verified, so a destination file is either absent or exactly what was stored.

@@ -1,12 +1,12 @@
 """Reading one stored file back as a stream, every byte checked against its manifest.
 
-A manifest holds one sha256 per file, so a byte can only be known good once every byte
-before it and after it has been hashed. The reader therefore hashes in file order, as
-the bytes go out: a sequential reader pays nothing more than the hash, a mismatch is
-raised by the read that reaches the end (which hands out nothing), and a full read
-returns nothing at all unless the whole file matched. A read after a forward seek first
-hashes the bytes skipped, so no byte is handed out ahead of the check that would cover it;
-random access over a file thus costs one pass over it at most.
+A manifest holds one checksum per file (sha256 or BLAKE3), so a byte can only be known
+good once every byte before it and after it has been hashed. The reader therefore hashes
+in file order, as the bytes go out: a sequential reader pays nothing more than the hash, a
+mismatch is raised by the read that reaches the end (which hands out nothing), and a full
+read returns nothing at all unless the whole file matched. A read after a forward seek
+first hashes the bytes skipped, so no byte is handed out ahead of the check that would
+cover it; random access over a file thus costs one pass over it at most.
 
 The bytes come from an `ObjectSource` (amed.store.sources) pinned to one object for the
 whole read, so a read never mixes two versions' bytes.
@@ -31,7 +31,7 @@ GAP_BLOCK_BYTES = 1024 * 1024
 
 class VerifiedRaw(io.RawIOBase):
     """A stored file as a raw, seekable binary stream whose bytes are checked against the
-    manifest's sha256 in file order (see the module's docstring). Wrap it in
+    manifest's checksum in file order (see the module's docstring). Wrap it in
     `io.BufferedReader` for lines and small reads; `readall` is the fast path for a whole
     file. Raises ContentMismatch, ObjectGone or StoreError; once it has raised a mismatch
     every further read raises it again."""

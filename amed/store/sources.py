@@ -30,7 +30,7 @@ _PREAD_MAX_BYTES = 0x7FFFF000  # what Linux reads at most in one call
 
 
 class ContentMismatch(StoreError):
-    """A stored file is not what its manifest says (size or sha256): never handed out."""
+    """A stored file is not what its manifest says (size or checksum): never handed out."""
 
 
 class ObjectGone(StoreError):
