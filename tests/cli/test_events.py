@@ -176,7 +176,8 @@ def test_a_data_set_s_runs_are_found_by_type_in_the_index(tmp_path: Path) -> Non
     ("args", "expected"),
     [
         (["events", "--since", "soon"], "error: ame events: Invalid value for '--since': 'soon'"),
-        (["ds", "list", "--bogus"], "error: ame ds list: No such option '--bogus'"),
+        # click spells this one differently across the versions we allow: the start only
+        (["ds", "list", "--bogus"], "error: ame ds list: No such option"),
         (["ds", "nope"], "error: ame ds: No such command 'nope'"),
     ],
 )
@@ -195,3 +196,4 @@ def test_bad_usage_is_one_line_naming_the_command_and_its_help(
     assert proc.returncode == 2 and proc.stdout == ""
     (line,) = proc.stderr.splitlines()
     assert line.startswith(expected) and line.endswith("--help`)")
+    assert args[-1] in line
