@@ -106,8 +106,7 @@ class Producer:
         try:
             request = self._request(action, run_id, setup)
             engine = engine_for(setup.settings, self.credentials)
-            if engine.name != "local":
-                self._clear_uncommitted(action)
+            self._clear_uncommitted(action)
             run = engine.start(request, cancel=self.runs.cancel)
             self.finish(action, run, setup)
         except StoreError as exc:
@@ -125,11 +124,11 @@ class Producer:
             shutil.rmtree(setup.settings.state_dir / "runs" / run_id / "work", ignore_errors=True)
 
     def _clear_uncommitted(self, action: Produce) -> None:
-        """Before a run that stores its output itself (on a cluster's worker): what an
-        earlier attempt left under this number, even a manifest, is not committed (the
-        number follows the last stored version), and only the daemon knows it. The worker
-        deletes nothing, so a job the daemon no longer follows cannot delete a version
-        that a later attempt stored and committed."""
+        """Before every run, whichever engine stores its output: what an earlier attempt
+        left under this number, even a manifest, is not committed (the number follows the
+        last stored version), and only the daemon knows it. A cluster's worker deletes
+        nothing, so a job the daemon no longer follows cannot delete a version that a
+        later attempt stored and committed."""
         self.store.delete_version(action.project, action.data_set.name, action.version)
 
     def resume(self, action: Produce, run: Run, setup: RunSetup) -> None:
@@ -186,9 +185,6 @@ class Producer:
             return
         began = self.clock()
         try:
-            # The number follows the last stored version, so an attempt that crashed while
-            # storing may have left objects under it (even a manifest): none is committed.
-            self.store.delete_version(action.project, data_set.name, action.version)
             manifest = self.store.put_version(
                 action.project,
                 data_set.name,
