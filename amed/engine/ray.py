@@ -115,7 +115,8 @@ class RayEngine:
             # cluster may be unreachable), rather than given up and produced twice.
             if self._runs_dir is None or not (self._runs_dir / run_id).is_dir():
                 raise CannotAttach(f"run {run_id}: {exc}") from None
-            log.warning("ray_unreachable_at_attach", run_id=run_id, error=str(exc))
+            error = Redactor(self.redact).text(str(exc))
+            log.warning("ray_unreachable_at_attach", run_id=run_id, error=error)
             info = None
         if info is not None and _META_RUN_DIR not in info.metadata:
             raise CannotAttach(f"run {run_id}: the Ray job by that id was not started by amed")
