@@ -24,8 +24,10 @@ from amed import logs
 from amed.act.journal import Journal
 from amed.addresses import parse_address
 from amed.alerts.channels import AlertChannels, Delivery, Outcome
-from amed.alerts.message import Message, Seen, render, subject_of
+from amed.alerts.message import Message, render
+from amed.alerts.seen import Seen
 from amed.alerts.sender import AlertSender
+from amed.alerts.subject import subject_of
 from amed.config import Settings
 from amed.engine.run_logs import open_output_log
 from amed.plan.alerts import CHANNEL_UNHEALTHY_AFTER_FAILURES, Deliver

@@ -7,7 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from amed.alerts.message import Seen, Subject, duration, render, subject_of, when
+from amed.alerts.message import render
+from amed.alerts.seen import Seen
+from amed.alerts.subject import Subject, subject_of
+from amed.alerts.words import duration, when
 from amed.plan.capacity import Usage
 from amed.plan.conditions import conditions
 from amed.plan.facts import Facts

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from amed.alerts.channels import AlertChannels, Delivery
-from amed.alerts.message import Seen, render, runbook_for, subject_of
+from amed.alerts.message import render, runbook_for
+from amed.alerts.seen import Seen
+from amed.alerts.subject import subject_of
 from amed.config import resolve
 from amed.errors import ConfigError
 from amed.plan.alerts import ClearAlert, Deliver, RaiseAlert
