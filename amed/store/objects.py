@@ -233,6 +233,7 @@ class ObjectStore(Publishing):
         *,
         project: str | None = None,
         current: Collection[Owner] | None = None,
+        tidy: Collection[tuple[str, str]] | None = None,
     ) -> list[str]:
         """Delete everything under `datasets/` (or `datasets/<project>/`) that no owned
         version accounts for, and return the keys (and, for file://, the paths) removed.
@@ -244,6 +245,7 @@ class ObjectStore(Publishing):
         Each data set's pointer (amed.store.publishing) is kept, and tidied before anything
         is deleted: it ends up naming only committed versions, and, when the log's
         `current` versions are given, each of those (mending a crash before `publish`).
+        With `tidy`, only the pointers of those (project, dataset) pairs are read.
 
         A bound store sweeps one project at a time, and only one its state has claimed
         already: whatever else is under `datasets/` may be another state's committed data.
@@ -279,7 +281,7 @@ class ObjectStore(Publishing):
             manifest = found[0]
             kept = {mkey} | {file_key(*owner, entry.path) for entry in manifest.files}
             debris.extend(key for key in keys if key not in kept)
-        debris += self._tidy_pointers(pointed, owned_set, committed, current)
+        debris += self._tidy_pointers(pointed, owned_set, committed, current, tidy)
         manifests = [key for key in debris if key.endswith("/manifest.json")]
         self._delete(manifests)
         self._delete([key for key in debris if key not in set(manifests)])

@@ -82,6 +82,7 @@ class Publishing(PublishedReads):
         owned: set[Owner],
         committed: Mapping[Owner, tuple[Manifest, str]],
         current: Collection[Owner] | None,
+        only: Collection[tuple[str, str]] | None = None,
     ) -> list[str]:
         """Part of the debris sweep, for the (project, dataset) pairs in `pointed` (those with
         a pointer or a current version): make each pointer list only versions the log owns
@@ -89,9 +90,15 @@ class Publishing(PublishedReads):
         are given, name each one that is committed but missing (a crash between its event
         and `publish`). `committed` holds each owned version's manifest and digest. A
         version published after `owned` was read is in it (it was being produced), so a
-        publish that races the sweep is never undone. Returns the pointer keys deleted."""
+        publish that races the sweep is never undone. With `only`, the pairs outside it are
+        left unread: reading a pointer is a request per data set, most of a sweep that finds
+        nothing to do, and the caller knows those pointers are as they were last tidied (the
+        log changed none of their data sets since, and no crash came in between). Returns
+        the pointer keys deleted."""
         wanted = {(p, d): v for p, d, v in current or ()}
         removed: list[str] = []
+        if only is not None:
+            pointed = pointed & set(only)
         with self._pointer_lock:
             for project, dataset in sorted(pointed):
                 key = pointer_key(project, dataset)
