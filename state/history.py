@@ -11,7 +11,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple
+
+from state.timefmt import format_time
 
 if TYPE_CHECKING:
     from state.events import Event
@@ -85,26 +88,43 @@ class HistoryReads:
         self,
         *,
         after_id: int = 0,
+        until_id: int | None = None,
         project: str | None = None,
         dataset: str | None = None,
-        limit: int | None = None,
+        types: Sequence[str] = (),
+        since: datetime | None = None,
+        last: int | None = None,
     ) -> Iterator[LoggedEvent]:
+        """The events that match, oldest first; with `last`, only the last that many.
+        Every filter is part of the query, so only the events returned are decoded: the
+        log grows to millions of rows, and decoding one costs far more than SQLite's test
+        of a column."""
         if self._conn is None:
             return
         from state.event_rows import COLUMNS, from_row
 
         where = ["id > ?"]
         params: list[object] = [after_id]
+        if until_id is not None:
+            where.append("id <= ?")
+            params.append(until_id)
         if project is not None:
             where.append("project = ?")
             params.append(project)
         if dataset is not None:
             where.append("dataset = ?")
             params.append(dataset)
-        sql = f"SELECT {COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY id"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        cursor = self._conn.execute(sql, params)
+        if types:
+            where.append(f"type IN ({', '.join('?' for _ in types)})")
+            params.extend(types)
+        if since is not None:
+            # Stored times are format_time's text, which sorts as the times do.
+            where.append("at >= ?")
+            params.append(format_time(since))
+        sql = f"SELECT {COLUMNS} FROM events WHERE {' AND '.join(where)}"
+        if last is not None:
+            sql = f"SELECT * FROM ({sql} ORDER BY id DESC LIMIT {int(last)})"
+        cursor = self._conn.execute(sql + " ORDER BY id", params)
         cursor.row_factory = None
         for row in cursor:
             yield LoggedEvent(*from_row(row))

@@ -1,21 +1,18 @@
 """`ame events`: the event log, oldest first, filtered in SQLite.
 
-The log grows to millions of rows, and decoding one into its event model costs far more
-than SQLite's test of a column: every filter (`--type`, `--since`, `--dataset`, `-n`) is
-part of the query, so only the events shown are decoded.
+Every filter (`--type`, `--since`, `--dataset`, `-n`) is part of the log's one query
+(`StateReader.events`, state.history), so only the events shown are decoded.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import sys
 import time
-from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, get_args
+from typing import get_args
 
 import click
 
@@ -25,7 +22,6 @@ from amed.cli.exits import EXIT_OK
 from amed.cli.names import find_dataset
 from amed.cli.options import ame_state_option, state_dir_for
 from state.read import StateReader
-from state.timefmt import format_time
 
 FOLLOW_POLL_SECONDS = 0.5
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
@@ -83,60 +79,6 @@ def _types(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -
 
 def _complete_types(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
     return [name for name in event_types() if name.startswith(incomplete)]
-
-
-def select_events(
-    conn: sqlite3.Connection,
-    *,
-    after_id: int = 0,
-    until_id: int | None = None,
-    dataset: str | None = None,
-    project: str | None = None,
-    types: Sequence[str] = (),
-    since: datetime | None = None,
-    last: int | None = None,
-) -> Iterator[tuple[int, Any]]:
-    """(id, event) of the rows that match, oldest first; with `last`, only the last ones."""
-    from state.event_rows import COLUMNS, from_row
-
-    where = ["id > ?"]
-    params: list[object] = [after_id]
-    if until_id is not None:
-        where.append("id <= ?")
-        params.append(until_id)
-    if dataset is not None:
-        where.append("dataset = ?")
-        params.append(dataset)
-    if project is not None:
-        where.append("project = ?")
-        params.append(project)
-    if types:
-        where.append(f"type IN ({', '.join('?' for _ in types)})")
-        params.extend(types)
-    if since is not None:
-        # Stored times are format_time's text, which sorts as the times do.
-        where.append("at >= ?")
-        params.append(format_time(since))
-    sql = f"SELECT {COLUMNS} FROM events WHERE {' AND '.join(where)}"
-    if last is not None:
-        sql = f"SELECT * FROM ({sql} ORDER BY id DESC LIMIT {int(last)})"
-    cursor = conn.execute(sql + " ORDER BY id", params)
-    for row in cursor:
-        yield from_row(row)
-
-
-def _open(state_dir: Path) -> sqlite3.Connection | None:
-    """A read-only connection, None while the daemon has made no tables yet."""
-    from state.connection import DB_FILENAME, connect_read_only
-
-    path = state_dir / DB_FILENAME
-    if not path.exists():
-        return None
-    conn = connect_read_only(path)
-    if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
-        conn.close()
-        return None
-    return conn
 
 
 @click.command("events")
@@ -200,13 +142,12 @@ def events(
     seen = 0
     first = True
     while True:
-        conn = _open(found)
-        if conn is not None:
+        reader = StateReader.in_dir(found)
+        if reader.exists:
             try:
                 # Up to the log's end as it is now, shown or not; the next pass starts there.
-                top = conn.execute("SELECT max(id) FROM events").fetchone()[0] or 0
-                rows = select_events(
-                    conn,
+                top = reader.last_event_id()
+                logged = reader.events(
                     after_id=seen,
                     until_id=top,
                     dataset=dataset,
@@ -215,12 +156,12 @@ def events(
                     since=since,
                     last=last if first else None,
                 )
-                for id_, event in rows:
-                    item = event_json(id_, event)
-                    click.echo(json.dumps(item) if as_json else event_line(item))
+                for item in logged:
+                    line = event_json(item.id, item.event)
+                    click.echo(json.dumps(line) if as_json else event_line(line))
                 seen = top
             finally:
-                conn.close()
+                reader.close()
             first = False
         if not follow:
             return EXIT_OK
