@@ -243,3 +243,29 @@ class StateReader(HistoryReads):
             [*params, int(limit), int(offset)],
         )
         return [dataset_from_record(dict(r)) for r in rows], total
+
+
+def changes_after(state_dir: Path, event_id: int | None) -> tuple[int, set[tuple[str, str]] | None]:
+    """The log's last event id now, and the (project, data set) pairs that events after
+    `event_id` are about (None without an `event_id`): what may have changed in the store
+    since the log stood there. (0, None) when the log cannot be read: a caller then takes
+    everything as changed. A range of the log's key, however long the log."""
+    try:
+        reader = StateReader.in_dir(state_dir)
+    except sqlite3.Error:
+        return 0, None
+    try:
+        if reader._conn is None:
+            return 0, None
+        last = reader.last_event_id()
+        if event_id is None:
+            return last, None
+        rows = reader._conn.execute(
+            "SELECT DISTINCT project, dataset FROM events WHERE id > ? AND dataset IS NOT NULL",
+            (int(event_id),),
+        )
+        return last, {(str(project), str(dataset)) for project, dataset in rows}
+    except sqlite3.Error:
+        return 0, None
+    finally:
+        reader.close()

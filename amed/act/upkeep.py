@@ -11,6 +11,11 @@ for months would otherwise keep every log it ever wrote. At each sweep, a run di
 untouched for `RUN_LOG_KEEP_DAYS` is deleted, unless its run is live or is the current or
 last run of a data set or task (what `ame task logs` shows).
 
+Pointers: reading each data set's pointer is a request per data set, most of a sweep that
+finds nothing to do. A `TidyLedger` in the state dir remembers how far the log stood when
+the pointers were last tidied, so a sweep reads only those of data sets the log changed
+since (see the class for when every pointer is read again).
+
 Store health: whether the store answered the last time it was asked, for the
 `store_unreachable` alert. The pass thread and the run workers both report it, so
 `StoreHealth._lock` guards `_error`.
@@ -18,10 +23,12 @@ Store health: whether the store answered the last time it was asked, for the
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import threading
 import time
+import weakref
 from collections.abc import Collection
 from pathlib import Path
 
@@ -29,9 +36,15 @@ from amed import logs
 from amed.errors import ProjectClaimed, StoreError, StoreUnavailable
 from amed.store.objects import ObjectStore
 from state.observed import Observed
+from state.read import changes_after
 
 RUN_LOG_KEEP_DAYS = 30
 RUN_LOG_KEEP_SECONDS = RUN_LOG_KEEP_DAYS * 24 * 3600.0
+TIDY_LEDGER_NAME = "pointers-tidied.json"
+FULL_TIDY_SECONDS = 24 * 3600.0
+"""How often a sweep reads every pointer even when the ledger says it need not."""
+
+Pair = tuple[str, str]
 
 
 class StoreHealth:
@@ -62,6 +75,85 @@ class StoreHealth:
             logs.get().warning("store_unreachable", error=unreachable)
 
 
+class TidyLedger:
+    """How far the log stood when this state last tidied its pointers in the store.
+
+    A pointer changes only with its data set's log: it is written after `version_stored`
+    and rewritten before a version is deleted. So once a sweep has tidied the pointers, they
+    stay as it left them except those of data sets that events after its start are about,
+    and the next sweep reads only those. A crash breaks that (a pointer written without its
+    event, or an event without its pointer): a start that follows an unclean stop calls
+    `forget`, and the next sweep reads every pointer. So does a sweep when the record is
+    missing or unreadable (removing the file asks for one), names another store or fewer
+    projects, or is older than `FULL_TIDY_SECONDS`, for what a failed request left.
+    """
+
+    def __init__(self, state_dir: Path, store_url: str) -> None:
+        self.path = state_dir / TIDY_LEDGER_NAME
+        self.state_dir = state_dir
+        self.store_url = store_url
+
+    def forget(self) -> None:
+        try:
+            self.path.unlink(missing_ok=True)
+        except OSError as exc:
+            logs.get().warning("tidy_ledger_not_removed", path=str(self.path), error=str(exc))
+
+    def plan(self, projects: Collection[str]) -> tuple[int, set[Pair] | None, float]:
+        """(the log's last event id now, the pairs whose pointers to read or None for all,
+        when the last sweep that read all of them was, in seconds since the epoch)."""
+        now = time.time()
+        record = self._read()
+        if record is None:
+            return changes_after(self.state_dir, None)[0], None, now
+        event_id, full_at, tidied = record
+        if not 0 <= now - full_at < FULL_TIDY_SECONDS or not set(projects) <= tidied:
+            return changes_after(self.state_dir, None)[0], None, now
+        mark, changed = changes_after(self.state_dir, event_id)
+        return (mark, changed, full_at) if changed is not None else (mark, None, now)
+
+    def record(self, mark: int, full_at: float, projects: Collection[str]) -> None:
+        """Every pointer of `projects` is tidy as of event `mark`. Written whole, then
+        renamed over the old record; a record that cannot be written leaves the old one,
+        which asks for more reads, never fewer."""
+        stamp = {
+            "store": self.store_url,
+            "event_id": int(mark),
+            "full_at": full_at,
+            "projects": sorted(projects),
+        }
+        partial = self.path.with_name(self.path.name + ".partial")
+        try:
+            partial.write_text(json.dumps(stamp) + "\n")
+            partial.replace(self.path)
+        except OSError as exc:
+            logs.get().warning("tidy_ledger_not_written", path=str(self.path), error=str(exc))
+
+    def _read(self) -> tuple[int, float, set[str]] | None:
+        try:
+            stamp = json.loads(self.path.read_bytes())
+            if stamp["store"] != self.store_url:
+                return None
+            event_id, full_at = stamp["event_id"], stamp["full_at"]
+            projects = stamp["projects"]
+            if not isinstance(event_id, int) or not isinstance(full_at, int | float):
+                return None
+            if not isinstance(projects, list) or not all(isinstance(p, str) for p in projects):
+                return None
+            return event_id, float(full_at), set(projects)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+
+_LEDGERS: weakref.WeakKeyDictionary[ObjectStore, TidyLedger] = weakref.WeakKeyDictionary()
+
+
+def keep_ledger(store: ObjectStore, ledger: TidyLedger) -> None:
+    """Have every later sweep of `store` read only the pointers `ledger` says may be wrong,
+    and record what it tidied there. A store without one has every pointer read."""
+    _LEDGERS[store] = ledger
+
+
 def sweep_debris(
     store: ObjectStore, observed: Observed, projects: Collection[str], health: StoreHealth
 ) -> list[str] | None:
@@ -70,18 +162,24 @@ def sweep_debris(
     log = logs.get()
     owned = observed.owned_versions()
     current = {v.key for rows in observed.versions.values() for v in rows if v.current}
+    ledger = _LEDGERS.get(store)
+    mark, tidy, full_at = ledger.plan(projects) if ledger is not None else (0, None, 0.0)
     removed: list[str] = []
+    skipped = False
     try:
         for project in sorted(projects):
             try:
-                removed += store.sweep_debris(owned, project=project, current=current)
+                removed += store.sweep_debris(owned, project=project, current=current, tidy=tidy)
             except ProjectClaimed as exc:  # another state's, or never claimed by us
                 log.info("sweep_skipped", project=project, reason=str(exc))
+                skipped = True
     except StoreError as exc:
         health.report(exc)
         log.warning("sweep_failed", error=str(exc))
         return None
     health.report(None)
+    if ledger is not None and not skipped:
+        ledger.record(mark, full_at, projects)
     if removed:
         log.info("debris_deleted", objects=len(removed))
     return removed

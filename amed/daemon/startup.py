@@ -21,6 +21,7 @@ from typing import Any
 
 from amed import logs
 from amed.act.reconciler import Reconciler
+from amed.act.upkeep import TidyLedger, keep_ledger
 from amed.alerts.channels import AlertChannels
 from amed.config import Settings
 from amed.daemon.liveness import Heartbeat
@@ -90,13 +91,15 @@ def started(
     """
     with DaemonLock.acquire(settings.state_dir), Signals().installed(hangup=hangup) as signals:
         reconciler = _open(settings, take_over=take_over)
+        ledger = TidyLedger(settings.state_dir, reconciler.store.url)
+        keep_ledger(reconciler.store, ledger)
         heart = Heartbeat(reconciler, spec, notifier)
         clean = False
         try:
             project = spec.project if spec.attempted else spec.load()
             if project is not None:
                 reconciler.claim(project.name)
-            _recover(reconciler)
+            _recover(reconciler, ledger, take_over=take_over)
             yield Started(reconciler, signals, heart)
             clean = True
         finally:
@@ -108,7 +111,7 @@ def started(
             reconciler.state.close()
 
 
-def _recover(reconciler: Reconciler) -> None:
+def _recover(reconciler: Reconciler, ledger: TidyLedger, *, take_over: bool) -> None:
     """Undo what a crash of an earlier daemon left, before the first pass.
 
     A crash cannot put the projection out of step with the log (both change in one
@@ -119,9 +122,12 @@ def _recover(reconciler: Reconciler) -> None:
     was killed, so nothing ended them) are ended, then the working copies of those runs are
     deleted (their output.log is kept); no run of ours is live yet, and the lock keeps
     other daemons out. Runs the log still calls live are marked lost by the first
-    pass, and store debris is swept after it.
+    pass, and store debris is swept after it: every pointer read, unless the last owner
+    stopped cleanly (the ledger then says which pointers may have changed since).
     """
     reason = reconciler.state.why_check()
+    if reason is not None or take_over:
+        ledger.forget()
     if reason is not None:
         _check_tables(reconciler.state, reason)
     engine_named(DEFAULT_ENGINE).end_leftovers(reconciler.settings.state_dir / "runs")
