@@ -25,20 +25,35 @@ PRODUCE = (
 )
 
 
+def one_dataset(
+    ray_project: RayProject,
+    command: str,
+    *,
+    executor: str = "custom",
+    env: dict[str, str] | None = None,
+    resources: dict[str, int] | None = None,
+) -> None:
+    """Write an ame.yaml of project `demo` declaring one data set, `out` at `out`, made by
+    `command` (its executor, environment and resources as given)."""
+    lines = [
+        "projectname: demo",
+        "dataSets:",
+        "  - name: out",
+        "    path: out",
+        "    task:",
+        f"      executor: !{executor}",
+        f"        command: {json.dumps(command)}",
+    ]
+    if env:
+        lines.append("      env:")
+        lines += [f"        - {{key: {k}, val: {json.dumps(v)}}}" for k, v in env.items()]
+    if resources:
+        lines.append(f"      resources: {json.dumps(resources)}")
+    ray_project.write("ame.yaml", "\n".join(lines) + "\n")
+
+
 def test_a_producing_task_runs_on_ray_into_s3_and_becomes_ready(ray_project: RayProject) -> None:
-    ray_project.write(
-        "ame.yaml",
-        f"""
-        projectname: demo
-        dataSets:
-          - name: out
-            path: out
-            task:
-              executor: !custom
-                command: {json.dumps(PRODUCE)}
-              resources: {{cpu: 1}}
-        """,
-    )
+    one_dataset(ray_project, PRODUCE, resources={"cpu": 1})
     done = ray_project.run("amed", "run", "--once")
     assert done.returncode == 0, done.stderr[-3000:]
     row = ray_project.datasets()["out"]
@@ -131,21 +146,7 @@ def gated(ray_project: RayProject) -> tuple[Path, Path]:
         'echo $$ > "$STARTED.part" && mv "$STARTED.part" "$STARTED" && '
         'while [ ! -e "$GATE" ]; do sleep 0.2; done && mkdir -p out && echo done > out/d.txt'
     )
-    ray_project.write(
-        "ame.yaml",
-        f"""
-        projectname: demo
-        dataSets:
-          - name: out
-            path: out
-            task:
-              executor: !custom
-                command: {json.dumps(command)}
-              env:
-                - {{key: STARTED, val: {json.dumps(str(started))}}}
-                - {{key: GATE, val: {json.dumps(str(gate))}}}
-        """,
-    )
+    one_dataset(ray_project, command, env={"STARTED": str(started), "GATE": str(gate)})
     return started, gate
 
 
@@ -320,18 +321,7 @@ def test_a_pip_task_gets_its_requirements_from_ray(ray_project: RayProject) -> N
     wheel = _wheel(ray_project.root)
     ray_project.write("requirements.txt", f"{wheel}\n")
     command = 'mkdir -p out && python -c "import amedprobe; print(amedprobe.VALUE)" > out/v.txt'
-    ray_project.write(
-        "ame.yaml",
-        f"""
-        projectname: demo
-        dataSets:
-          - name: out
-            path: out
-            task:
-              executor: !pip
-                command: {json.dumps(command)}
-        """,
-    )
+    one_dataset(ray_project, command, executor="pip")
     done = ray_project.run("amed", "run", "--once")
     assert done.returncode == 0, (done.stderr[-3000:], ray_project.datasets())
     objects = ray_project.cluster.objects(f"{ray_project.prefix}/datasets/demo/out/1/files/")
@@ -362,18 +352,7 @@ def test_what_a_dead_attempt_left_under_the_version_never_reaches_the_stored_one
     ]
     code = _LEAVE_DEBRIS.replace("KEYS", repr(keys)).replace("BUCKET", repr(BUCKET))
     ray_project.cluster.ns.python(code, env=ray_project.cluster.env)
-    ray_project.write(
-        "ame.yaml",
-        f"""
-        projectname: demo
-        dataSets:
-          - name: out
-            path: out
-            task:
-              executor: !custom
-                command: {json.dumps(PRODUCE)}
-        """,
-    )
+    one_dataset(ray_project, PRODUCE)
     done = ray_project.run("amed", "run", "--once")
     assert done.returncode == 0, done.stderr[-3000:]
     assert (ray_project.datasets()["out"]["status"], ray_project.datasets()["out"]["version"]) == (
