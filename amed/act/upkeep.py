@@ -124,7 +124,9 @@ class TidyLedger:
         }
         partial = self.path.with_name(self.path.name + ".partial")
         try:
-            partial.write_text(json.dumps(stamp) + "\n")
+            handle = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+            with os.fdopen(handle, "w") as out:
+                out.write(json.dumps(stamp) + "\n")
             partial.replace(self.path)
         except OSError as exc:
             logs.get().warning("tidy_ledger_not_written", path=str(self.path), error=str(exc))
