@@ -23,8 +23,9 @@ import subprocess
 from pathlib import Path
 
 from amed.engine import proctree
-from amed.engine.executors import ExecutorSpec
-from amed.engine.local import RunRequest, run_task
+from amed.engine.base import RunRequest
+from amed.engine.local_run import run_task
+from amed.engine.plans import ExecutorSpec
 from bench.common import MIB, Result, drop_dirty_pages, runs_for, scratch, timed
 
 QUESTION = "10 safety per run"

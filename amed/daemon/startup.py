@@ -29,7 +29,7 @@ from amed.daemon.lock import DaemonLock
 from amed.daemon.notify import Notifier
 from amed.daemon.spec_file import SpecFile
 from amed.engine.engines import DEFAULT_ENGINE, engine_named
-from amed.engine.local import WORK_DIR_NAME
+from amed.engine.local_run import WORK_DIR_NAME
 from amed.errors import ConfigError
 from amed.store.schemes import open_store
 from state.db import StateStore

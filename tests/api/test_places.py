@@ -11,7 +11,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from amed.engine.local import WORK_DIR_NAME
+from amed.engine.local_run import WORK_DIR_NAME
 from amed.store.checksum import WRITE_ALGORITHM, bytes_checksum
 from tests.api.conftest import Stored, run_reader, sha256, start_reader
 from tests.conftest import Workspace
