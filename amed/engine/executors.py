@@ -20,8 +20,6 @@ KINDS: Mapping[str, ExecutorKind] = {
     "pipEnv": pipenv,
 }
 
-__all__ = ["KINDS", "ExecutorSpec", "Plan", "plan_for"]
-
 
 def plan_for(executor: ExecutorSpec) -> Plan:
     """The kind's plan for `executor`; a ValueError (one line) for an unknown kind or an

@@ -17,20 +17,7 @@ from pathlib import Path
 
 from amed.engine import proctree
 from amed.engine.base import CannotAttach, RunRequest, RunResult
-from amed.engine.environment import PASS_ENV
-from amed.engine.local_run import WORK_DIR_NAME, run_task
-from amed.engine.run_logs import OUTPUT_LOG_NAME
-
-__all__ = [
-    "OUTPUT_LOG_NAME",
-    "PASS_ENV",
-    "WORK_DIR_NAME",
-    "LocalEngine",
-    "LocalRun",
-    "RunRequest",
-    "RunResult",
-    "run_task",
-]
+from amed.engine.local_run import run_task
 
 
 class LocalEngine:

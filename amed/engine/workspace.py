@@ -13,9 +13,7 @@ import shutil
 from collections.abc import Collection
 from pathlib import Path
 
-from amed.engine.visibility import VCS_DIR_NAMES, Visibility, excluded_set, is_special
-
-__all__ = ["VCS_DIR_NAMES", "make_working_copy"]
+from amed.engine.visibility import Visibility, excluded_set, is_special
 
 
 def make_working_copy(project_dir: Path, dest: Path, *, exclude: Collection[str]) -> None:

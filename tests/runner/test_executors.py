@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from amed.engine.executors import KINDS, ExecutorSpec, plan_for
-from amed.engine.plans import SharedVenv, major_minor
+from amed.engine.executors import KINDS, plan_for
+from amed.engine.plans import ExecutorSpec, SharedVenv, major_minor
 from amed.engine.venvs import activate, requirements_to_install, venv_install_command, venv_key
 from spec.executor_kinds import EXECUTOR_TYPES
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from amed.engine.local import run_task
+from amed.engine.local_run import run_task
 
 from .conftest import MakeRequest
 

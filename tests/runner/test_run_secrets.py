@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from amed.engine.local import PASS_ENV, run_task
+from amed.engine.environment import PASS_ENV
+from amed.engine.local_run import run_task
 from amed.engine.redact import Redactor
 
 from .conftest import MakeRequest

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from amed.engine.local import run_task
+from amed.engine.local_run import run_task
 
 from .conftest import MakeRequest
 from .processes import is_dead, wait_until_dead
