@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from json.encoder import encode_basestring_ascii as _json_text
 from typing import Any
 
 from amed.store.checksum import ALGORITHMS, SHA256, Hasher, new_hasher, problem
@@ -133,9 +134,9 @@ class Manifest:
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     def to_json(self) -> bytes:
-        """The manifest as JSON, one file per line. Built from `json.dumps` of each entry:
-        with `indent`, the json module falls back to its pure-Python encoder, which took a
-        sixth of storing 2,000 small files."""
+        """The manifest as JSON, one file per line. Built line by line: with `indent`, the
+        json module falls back to its pure-Python encoder, which took a sixth of storing
+        2,000 small files, and a `json.dumps` per entry still took a twentieth."""
         head: dict[str, Any] = {
             "format": MANIFEST_FORMAT,
             "project": self.project,
@@ -146,8 +147,11 @@ class Manifest:
         }
         if self.state_id is not None:
             head["state_id"] = self.state_id
+        # What json.dumps gave for each entry's dict, byte for byte, without building one:
+        # the algorithm and digest are checked to be plain ASCII, the size a plain int.
         files = ",\n".join(
-            " " + json.dumps({"path": e.path, "size_bytes": e.size_bytes, e.algorithm: e.digest})
+            f' {{"path": {_json_text(e.path)}, "size_bytes": {e.size_bytes:d}, '
+            f'"{e.algorithm}": "{e.digest}"}}'
             for e in self.files
         )
         text = (
@@ -260,7 +264,8 @@ def check_relative_path(path: str) -> None:
         raise ValueError("a file path must be a non-empty string")
     if path.startswith("/") or "\x00" in path:
         raise ValueError(f"{path!r} is not a relative path")
-    if any(segment in ("", ".", "..") for segment in path.split("/")):
+    segments = path.split("/")  # `in` on the list: no Python loop, once per stored file
+    if "" in segments or "." in segments or ".." in segments:
         raise ValueError(f"{path!r} has an empty, '.' or '..' segment")
 
 

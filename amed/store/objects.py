@@ -24,7 +24,13 @@ from pathlib import Path
 from amed import logs
 from amed.errors import OutOfSpace, StoreError
 from amed.store.access import CHUNK_SIZE_BYTES
-from amed.store.datafiles import SourceFile, collect_sources, local_error, run_all
+from amed.store.datafiles import (
+    UPLOAD_WORKERS,
+    SourceFile,
+    collect_sources,
+    local_error,
+    run_all,
+)
 from amed.store.manifest import (
     DATASETS_PREFIX,
     FileEntry,
@@ -54,6 +60,9 @@ class ObjectStore(Publishing):
 
     `url` is the URL it was opened with, minus any credentials: safe to log.
     """
+
+    upload_workers = UPLOAD_WORKERS
+    """Files stored at once: requests in flight, for a store across a network."""
 
     def __repr__(self) -> str:
         return f"ObjectStore({self.url!r})"
@@ -108,9 +117,10 @@ class ObjectStore(Publishing):
             )
         mkey = manifest_key(project, dataset, version)
         self._require_claim(project, take_free=True)
-        if mkey in self._list_sizes(prefix):
+        leftovers = list(self._list_sizes(prefix))
+        if mkey in leftovers:
             raise StoreError(f"{self.url}: {prefix} is already stored; versions are immutable")
-        self._clear_uncommitted(prefix)
+        self._clear_uncommitted(prefix, leftovers)
         try:
             entries = self._upload(project, dataset, version, sources, owned)
             manifest = Manifest(
@@ -338,7 +348,8 @@ class ObjectStore(Publishing):
                     return self._upload_file(key, source, abort, owned)
             return self._upload_file(key, source, abort, owned)
 
-        entries = run_all(upload, list(zip(keys, sources, strict=True)), abort)
+        items = list(zip(keys, sources, strict=True))
+        entries = run_all(upload, items, abort, self.upload_workers)
         return tuple(sorted(entries, key=lambda entry: entry.path))
 
     def _committed_manifest(self, mkey: str) -> tuple[Manifest, str] | None:
@@ -356,9 +367,11 @@ class ObjectStore(Publishing):
             return None
         return manifest, manifest_digest(data)
 
-    def _clear_uncommitted(self, prefix: str) -> None:
-        """Remove whatever an earlier, unfinished attempt left under a version prefix."""
-        leftovers = list(self._list_sizes(prefix))
+    def _clear_uncommitted(self, prefix: str, leftovers: list[str] | None = None) -> None:
+        """Remove whatever an earlier, unfinished attempt left under a version prefix
+        (`leftovers`, when the caller has just listed it)."""
+        if leftovers is None:
+            leftovers = list(self._list_sizes(prefix))
         self._delete(leftovers)
         self._remove_prefix(prefix)
 
