@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from amed.plan.alerts import Condition
 from amed.plan.capacity import Usage, growth_of
 from amed.plan.facts import Facts
-from spec import Project, format_bytes
+from spec import DataSet, Project, format_bytes
 from state.events import DatasetBlocked, DatasetEvicted
 from state.rows import DatasetRow, TaskRow
 from state.timefmt import format_time
@@ -46,12 +46,15 @@ def conditions(
     facts: Facts,
     held: HeldDeletions | None = None,
     tasks: Mapping[tuple[str, str], TaskRow] | None = None,
+    unsettled: Sequence[DataSet] | None = None,
 ) -> list[Condition]:
+    """`unsettled`: the declared data sets, in spec order, to look at (None: every one); one
+    left out must be `quiet`, and every data set in `blocks` must be in it."""
     project = desired.name
     found: list[Condition] = []
     found.extend(_failing_tasks(desired, tasks or {}, facts))
     blocked_now = {b.dataset: b for b in blocks}
-    for data_set in desired.data_sets:
+    for data_set in desired.data_sets if unsettled is None else unsettled:
         row = rows.get((project, data_set.name))
         if row is None:
             continue
@@ -185,6 +188,15 @@ def conditions(
             )
         )
     return found
+
+
+def quiet(row: DatasetRow) -> bool:
+    """Whether no condition about the data set itself can hold: ready (neither blocked nor
+    failing), no larger than declared, and too few stored sizes for a trend."""
+    if row.status != "ready" or len(row.stored_sizes) >= 2:
+        return False
+    declared, stored = row.declared_size_bytes, row.size_bytes
+    return declared is None or stored is None or stored <= declared
 
 
 def _failing_tasks(

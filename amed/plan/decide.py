@@ -13,6 +13,7 @@ sets, in `amed.plan.graph`; space in `amed.plan.placement`; tasks that consume d
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -29,10 +30,10 @@ from amed.plan.actions import (
     RequestTask,
 )
 from amed.plan.alerts import AlertAction, alert_actions
-from amed.plan.capacity import usage_of
-from amed.plan.conditions import HeldDeletions, conditions, mass_deletion_key
+from amed.plan.capacity import usage_from
+from amed.plan.conditions import HeldDeletions, conditions, mass_deletion_key, quiet
 from amed.plan.facts import Facts, Key
-from amed.plan.graph import Flow, Waiting, input_names, plan_flow
+from amed.plan.graph import ACTIVE, Flow, Waiting, input_names, plan_flow, settled
 from amed.plan.placement import Candidate, Placement, keep_under_watermark, place
 from amed.plan.tasks import StartTask, plan_tasks
 from spec import DataSet, Project
@@ -85,20 +86,53 @@ def decide(desired: Project, observed: Observed, facts: Facts) -> list[Action]:
 def decide_in_full(desired: Project, observed: Observed, facts: Facts) -> Decision:
     plan = _Plan()
     project = desired.name
-    rows: dict[Key, DatasetRow] = dict(observed.datasets)
+    code = facts.code_digest
+    # One loop over the declared data sets, touching each row once: at 100,000 a pass is
+    # bound by fetching rows from memory, not by what it computes. A data set settled and
+    # quiet needs nothing (nearly all of them, in a converged project); every later part
+    # looks only at the others, and at the rows the log holds beyond the declared ones.
+    rows: Mapping[Key, DatasetRow] = observed.datasets
+    declared_rows: dict[Key, DatasetRow] = {}
+    unsettled: list[DataSet] = []
+    asked: dict[Key, str] = {}
+    reserved = 0
     for data_set in desired.data_sets:
         key = (project, data_set.name)
         row = rows.get(key)
-        if _differs(row, data_set):
+        if not _differs(row, data_set):
+            assert row is not None
+            if settled(data_set, row, code) and quiet(row):
+                continue
+        else:
             declaration = _declaration(project, data_set, facts.now)
             plan.declares.append(Declare(declaration))
-            row = apply_dataset(row, declaration)
-            assert row is not None
-            rows[key] = row
+            declared = apply_dataset(row, declaration)
+            assert declared is not None
+            declared_rows[key] = declared
+        if row is not None and row.status in ACTIVE:
+            reserved += row.declared_size_bytes or 0
+        unsettled.append(data_set)
+        now_row = declared_rows.get(key, row)
+        if now_row is not None and now_row.requested_at is not None:
+            asked[key] = "requested"
+    if declared_rows:  # a copy only when something is declared anew (not on a no-op pass)
+        rows = {**rows, **declared_rows}
+    # Every declared data set has a row now, and names are unique: more rows than
+    # declarations is the only way some are undeclared (a pass over 100,000 need not
+    # build the set of their keys to learn that none are).
+    undeclared: list[Key] = []
+    if len(rows) > len(desired.data_sets):
+        declared_keys = {(project, d.name) for d in desired.data_sets}
+        undeclared = sorted(rows.keys() - declared_keys)  # sorted: few, and the order is stable
+        for key in undeclared:
+            row = rows[key]
+            if row.requested_at is not None:
+                asked[key] = "requested"
+            if row.status in ACTIVE:
+                reserved += row.declared_size_bytes or 0
 
-    asked = {k: "requested" for k, r in rows.items() if r.requested_at is not None}
     asked.update((k, "wanted") for k in facts.wanted)
-    flow = plan_flow(desired, rows, facts, asked)
+    flow = plan_flow(desired, rows, facts, asked, unsettled)
     tasks = plan_tasks(
         desired, observed.tasks, rows, facts.now, facts.running_runs, settling=flow.moving
     )
@@ -106,7 +140,7 @@ def decide_in_full(desired: Project, observed: Observed, facts: Facts) -> Decisi
     plan.tasks += [RequestTask(e) for e in tasks.requests]
     plan.tasks += [FinishTask(e) for e in tasks.finishes]
     if tasks.wanted.keys() - asked.keys():  # a task waits for a failed or evicted data set
-        flow = plan_flow(desired, rows, facts, {**tasks.wanted, **asked})
+        flow = plan_flow(desired, rows, facts, {**tasks.wanted, **asked}, unsettled)
     plan.failures = flow.failures
     needed = {
         (project, ref.name)
@@ -120,13 +154,6 @@ def decide_in_full(desired: Project, observed: Observed, facts: Facts) -> Decisi
     freed = 0
     removing: set[Key] = set()
     newly_undeclared: list[DatasetRow] = []
-    # Every declared data set has a row now, and names are unique: more rows than
-    # declarations is the only way some are undeclared (a pass over 100,000 need not
-    # build the set of their keys to learn that none are).
-    undeclared: list[Key] = []
-    if len(rows) > len(desired.data_sets):
-        declared = {(project, d.name) for d in desired.data_sets}
-        undeclared = sorted(rows.keys() - declared)  # sorted: few, and the order is stable
     for key in undeclared:
         row = rows[key]
         if row.status == "removed":
@@ -145,14 +172,8 @@ def decide_in_full(desired: Project, observed: Observed, facts: Facts) -> Decisi
         freed += sum(v.size_bytes for v in observed.versions.get(key, ()))
         removing.add(key)
     held = _undeclare(plan, newly_undeclared, observed, facts, project)
-    # Every data set's versions are looked at, and almost none has one to delete: sort what
-    # is found, not the 100,000 keys looked at (that sort alone was a fifth of a pass).
-    superseded: list[tuple[Key, VersionRow]] = []
-    for key, versions in observed.versions.items():
-        if len(versions) == 1 and versions[0].current:
-            continue
-        superseded += ((key, v) for v in versions if not v.current)
-    for key, version in sorted(superseded, key=lambda found: (found[0], found[1].version)):
+    held_bytes, superseded = _versions(observed)
+    for key, version in superseded:
         row = rows.get(key)
         if key in removing or row is None or row.in_use_by:
             continue  # in use: a running task may still be reading an older version
@@ -160,8 +181,11 @@ def decide_in_full(desired: Project, observed: Observed, facts: Facts) -> Decisi
         plan.deletes.append(DeleteVersion(key[0], key[1], version.version, reason))
         freed += version.size_bytes
 
-    usage = usage_of(
-        observed, capacity_bytes=facts.capacity_bytes, disk_free_bytes=facts.disk_free_bytes
+    usage = usage_from(  # as `usage_of` counts them, from the loops above
+        held_bytes,
+        reserved,
+        capacity_bytes=facts.capacity_bytes,
+        disk_free_bytes=facts.disk_free_bytes,
     ).freeing(freed)
     protected = facts.in_use | needed | flow.protected
     if held is not None:
@@ -181,12 +205,32 @@ def decide_in_full(desired: Project, observed: Observed, facts: Facts) -> Decisi
             facts,
             held,
             observed.tasks,
+            unsettled,
         ),
         observed.alerts,
         facts.now,
         facts.policy.alert_repeat_seconds,
     )
     return Decision(plan.actions(), flow.waiting)
+
+
+def _versions(observed: Observed) -> tuple[int, list[tuple[Key, VersionRow]]]:
+    """What every committed version holds (as `Observed.held_bytes` counts it), and the
+    versions no longer served, by data set and number: one loop over the versions. Almost
+    no data set has one to delete: what is found is sorted, not the keys looked at."""
+    held = 0
+    superseded: list[tuple[Key, VersionRow]] = []
+    for key, versions in observed.versions.items():
+        if len(versions) == 1:
+            only = versions[0]
+            held += only.size_bytes
+            if only.current:
+                continue
+        else:
+            held += sum(v.size_bytes for v in versions)
+        superseded += ((key, v) for v in versions if not v.current)
+    superseded.sort(key=lambda found: (found[0], found[1].version))
+    return held, superseded
 
 
 def _candidates(plan: _Plan, flow: Flow, facts: Facts) -> list[Candidate]:

@@ -16,7 +16,7 @@ a dependant needs it. While a producing task runs, its inputs are in use.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from graphlib import TopologicalSorter
 
@@ -59,11 +59,17 @@ class Flow:
 
 
 def plan_flow(
-    desired: Project, rows: Mapping[Key, DatasetRow], facts: Facts, wanted: Mapping[Key, str]
+    desired: Project,
+    rows: Mapping[Key, DatasetRow],
+    facts: Facts,
+    wanted: Mapping[Key, str],
+    unsettled: Sequence[DataSet] | None = None,
 ) -> Flow:
     """`rows` holds a row for every declared data set. `wanted`: why something asked for a
-    data set (a task, a request), which overrides eviction and a failure's backoff."""
-    without = _without_graph(desired, rows, facts, wanted)
+    data set (a task, a request), which overrides eviction and a failure's backoff.
+    `unsettled`: the declared data sets, in spec order, among which are all that are not
+    `settled` (None: every one); without a graph only those can be due."""
+    without = _without_graph(desired, rows, facts, wanted, unsettled)
     if without is not None:
         return without
     project = desired.name
@@ -143,26 +149,46 @@ def plan_flow(
     return flow
 
 
+def settled(data_set: DataSet, row: DatasetRow, code_digest: str | None) -> bool:
+    """Whether a data set, whose row records its declaration as it is, has nothing to be
+    produced for: its task needs no other data set, it is ready, nothing is asked of it, and
+    the served version's identity is still its own. A pass over a converged project finds
+    every data set so, and the planner then looks further only at the others (`unsettled`).
+    """
+    if (
+        data_set.producer.data_sets
+        or row.status != "ready"
+        or row.rebuild_requested_at is not None
+        or row.requested_at is not None
+        or row.stored_inputs
+    ):
+        return False
+    stored = row.stored_code_digest
+    return stored is None or code_digest is None or stored == code_digest
+
+
 def _without_graph(
-    desired: Project, rows: Mapping[Key, DatasetRow], facts: Facts, wanted: Mapping[Key, str]
+    desired: Project,
+    rows: Mapping[Key, DatasetRow],
+    facts: Facts,
+    wanted: Mapping[Key, str],
+    unsettled: Sequence[DataSet] | None,
 ) -> Flow | None:
     """`plan_flow` when no data set needs another, in one loop in spec order; None as soon
-    as one does. Most projects, and the path a pass over thousands of ready data sets takes."""
+    as one does. Most projects, and the path a pass over thousands of ready data sets takes.
+    A data set that needs another is never settled, so `unsettled` holds it if any does."""
     flow = Flow()
     project = desired.name
     hold = facts.hold
     code = facts.code_digest
-    for data_set in desired.data_sets:
+    for data_set in desired.data_sets if unsettled is None else unsettled:
         if data_set.producer.data_sets:
             return None
         key = (project, data_set.name)
         row = rows[key]
         status = row.status
-        # The common case, spelled out: a pass over thousands of ready data sets comes here.
-        if status == "ready" and row.rebuild_requested_at is None and not row.stored_inputs:
-            stored = row.stored_code_digest
-            if stored is None or code is None or stored == code:
-                continue
+        if settled(data_set, row, code):
+            continue
         if status in ACTIVE:
             flow.moving.add(key)
             flow.active.append(row)

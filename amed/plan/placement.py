@@ -7,7 +7,7 @@ blocked. Above the high watermark, unused data is evicted down to the low one.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -43,7 +43,7 @@ def place(
     plan: Placement,
     project: str,
     candidates: list[Candidate],
-    rows: dict[Key, DatasetRow],
+    rows: Mapping[Key, DatasetRow],
     usage: Usage,
     facts: Facts,
     protected: Collection[Key],
@@ -98,7 +98,7 @@ def place(
 def keep_under_watermark(
     plan: Placement,
     project: str,
-    rows: dict[Key, DatasetRow],
+    rows: Mapping[Key, DatasetRow],
     usage: Usage,
     facts: Facts,
     protected: Collection[Key],
