@@ -7,13 +7,14 @@ pre-made data into its output, so its output is as hot in the page cache as `cp`
 
 Baselines, on the same data in the same run:
 - file://: `cp -r` of the task's output to another directory on the same disk, with `sync`
-  before each timed step and the samples interleaved; and, as the floor the manifest sets
-  (it holds every file's checksum), hashlib's sha256 of the same bytes, read from the page
-  cache;
+  before each timed step and the samples interleaved, the order swapped every round; and,
+  as the floor the manifest sets (it holds every file's checksum), hashlib's sha256 of the
+  same bytes, read from the page cache;
 - the checksum's choice: over the same bytes, in one process, interleaved: hashlib's sha256
   (what manifests have recorded), sha256 of 64 MiB parts hashed by two threads with a
   sha256 of their digests (the shape of S3's multipart checksums; hashlib releases the GIL),
-  and BLAKE3 on one thread, each through `amed.store.checksum`'s read loop;
+  and BLAKE3 on one thread and on every core, each through `amed.store.checksum`'s read
+  loop;
 - S3 (moto on 127.0.0.1): boto3's transfer manager (what `aws s3 cp` uses), one
   `upload_file` per file, 10 files at a time.
 """
@@ -107,10 +108,15 @@ def _file_result(root: Path, source: Path, shape: Shape, quick: bool) -> list[Re
     amed: list[float] = []
     copy: list[float] = []
     digest: list[float] = []
-    for _ in range(runs_for(quick)):
-        amed.append(_amed_store_seconds(root, source, "", {}))
-        copy.append(_cp_seconds(root, source))
-        digest.append(_sha256_seconds(source))
+    steps = [
+        lambda: amed.append(_amed_store_seconds(root, source, "", {})),
+        lambda: copy.append(_cp_seconds(root, source)),
+        lambda: digest.append(_sha256_seconds(source)),
+    ]
+    for round_number in range(runs_for(quick)):
+        for step in steps if round_number % 2 == 0 else reversed(steps):
+            drop_dirty_pages()  # each sample starts with nothing left to write back
+            step()
     measure = f"file:// store, {shape.label}"
     return [
         _result(measure, amed, "cp -r", copy),
@@ -125,20 +131,26 @@ def checksum_results(source: Path, shape: Shape, quick: bool) -> list[Result]:
     (path,) = [p for p in source.rglob("*") if p.is_file()]
     candidates = {
         SHA256: lambda fd: file_checksum(fd, None, SHA256),
-        BLAKE3: lambda fd: file_checksum(fd, None, BLAKE3),
+        BLAKE3: lambda fd: file_checksum(fd, None, BLAKE3, threads=1),
+        "blake3-cores": lambda fd: file_checksum(fd, None, BLAKE3),
         "parts": lambda fd: _sha256_of_parts(fd, os.fstat(fd).st_size),
     }
     seconds: dict[str, list[float]] = {name: [] for name in candidates}
     fd = os.open(path, os.O_RDONLY)
     try:
-        for _ in range(runs_for(quick)):
-            for name, compute in candidates.items():
+        for round_number in range(runs_for(quick)):
+            order = list(candidates.items())
+            for name, compute in order if round_number % 2 == 0 else reversed(order):
                 drop_dirty_pages()
                 seconds[name].append(timed(lambda compute=compute: compute(fd)))
     finally:
         os.close(fd)
     measure = f"checksum of {shape.label}, page cache"
-    names = {BLAKE3: "BLAKE3, one thread", "parts": "sha256 of 64 MiB parts, two threads"}
+    names = {
+        BLAKE3: "BLAKE3, one thread",
+        "blake3-cores": "BLAKE3, every core (as amed stores)",
+        "parts": "sha256 of 64 MiB parts, two threads",
+    }
     return [
         Result(
             QUESTION,
