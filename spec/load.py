@@ -20,7 +20,6 @@ hold, in time proportional to the limit, not to the bomb.
 from __future__ import annotations
 
 import codecs
-import stat
 from pathlib import Path
 
 import yaml
@@ -32,16 +31,12 @@ from spec.ignored import ignored_keys
 from spec.lint import suspect_problems, suspects
 from spec.locate import LocatedProblems, located_problem, validation_problems
 from spec.model import Project
-from spec.places import PROJECT_FILE_NAMES
-from spec.quantity import format_bytes
+from spec.reading import MAX_FILE_BYTES, check_size, read_project_file
 from spec.resolve import resolve
 from spec.strict import yaml_context
 from spec.yaml_errors import syntax_error
 from spec.yaml_loader import read_located
 from spec.yaml_nodes import MAX_EXPANDED_NODES, LocatedData
-
-MAX_FILE_BYTES = 1024 * 1024
-"""The default size limit; `max_bytes` of the load functions sets another."""
 
 
 def node_limit(max_bytes: int) -> int:
@@ -55,57 +50,28 @@ def load_project(path: str | Path, *, max_bytes: int = MAX_FILE_BYTES) -> Projec
 
     Errors name the file as it was given; ``Project.file`` is its absolute path.
     """
-    file = _project_file(Path(path))
-    shown = str(file)
-    try:
-        info = file.stat()
-        if not stat.S_ISREG(info.st_mode):
-            raise SpecError("not a regular file; give the path of an ame.yaml", shown)
-        _check_size(info.st_size, shown, max_bytes)
-        with file.open("rb") as stream:
-            raw = stream.read(max_bytes + 1)
-    except FileNotFoundError:
-        raise SpecError(
-            "no such file; run in the project directory, or give it with --project", shown
-        ) from None
-    except OSError as error:
-        raise SpecError(f"cannot read the file: {error.strerror or error}", shown) from None
-    _check_size(len(raw), shown, max_bytes)
-    return _load(_decode(raw, shown), shown, str(file.absolute()), max_bytes)
+    return load_bytes(*read_project_file(path, max_bytes=max_bytes), max_bytes=max_bytes)
+
+
+def load_bytes(
+    raw: bytes, filename: str, file_field: str, *, max_bytes: int = MAX_FILE_BYTES
+) -> Project:
+    """Load a project from the bytes of its file; `filename` is what errors call it and
+    `file_field` becomes ``Project.file``."""
+    return _load(_decode(raw, filename), filename, file_field, max_bytes)
 
 
 def load_text(text: str, filename: str = "ame.yaml", *, max_bytes: int = MAX_FILE_BYTES) -> Project:
     """Load a project from the text of an ame.yaml; ``filename`` is what errors call it."""
     if len(text) > max_bytes:
-        _check_size(len(text), filename, max_bytes)
+        check_size(len(text), filename, max_bytes)
     try:
         encoded = text.encode("utf-8")
     except UnicodeEncodeError as error:
         line, column = _text_position(text, error.start)
         raise SpecError("the text is not valid Unicode", filename, line, column) from None
-    _check_size(len(encoded), filename, max_bytes)
+    check_size(len(encoded), filename, max_bytes)
     return _load(text.removeprefix("\ufeff"), filename, filename, max_bytes)
-
-
-def _project_file(path: Path) -> Path:
-    if not path.is_dir():
-        return path
-    for name in PROJECT_FILE_NAMES:
-        if (path / name).is_file():
-            return path / name
-    raise SpecError(f"no {' or '.join(PROJECT_FILE_NAMES)} in this directory", str(path))
-
-
-def _check_size(size_bytes: int, filename: str, max_bytes: int) -> None:
-    if size_bytes > max_bytes:
-        raise SpecError(
-            f"the file is {format_bytes(size_bytes)}, more than the {format_bytes(max_bytes)}"
-            " an ame.yaml may have; is this the right file? (a bigger project raises the"
-            " limit with spec.max_size / AME_SPEC_MAX_SIZE)",
-            filename,
-            1,
-            1,
-        )
 
 
 def _byte_position(raw: bytes, offset: int) -> tuple[int, int]:
