@@ -30,7 +30,7 @@ from amed.act.reconciler import Reconciler
 from amed.config import Settings, resolve
 from amed.daemon.liveness import Heartbeat, PassOutcome, one_line, utc_now
 from amed.daemon.notify import Notifier
-from amed.daemon.spec_file import SpecFile, load_spec, spec_path
+from amed.daemon.spec_file import SpecFile, load_spec, spec_cache, spec_path
 from amed.daemon.startup import Signals, Started, started
 from amed.errors import ConfigError
 from amed.plan.actions import Produce
@@ -70,12 +70,27 @@ def run_once(settings: Settings, *, take_over: bool = False) -> int:
     SIGTERM or SIGINT stop it as they stop the service; it then exits 1 unless everything
     is ready.
     """
-    desired = load_spec(spec_path(settings.project_dir), settings.spec_max_bytes)
+    # The start builds the spec's models and the tables' rows: a few hundred thousand
+    # objects that live as long as the process, which the collector would otherwise scan
+    # again and again while they are made (a tenth of a start with nothing else to do at
+    # 10,000 data sets). Reference counting frees what dies meanwhile; after the first
+    # passes the survivors are frozen out of later scans, as the service does.
+    gc.disable()
+    try:
+        return _run_once(settings, take_over=take_over)
+    finally:
+        gc.enable()
+
+
+def _run_once(settings: Settings, *, take_over: bool) -> int:
+    cache = spec_cache(settings.state_dir)
+    desired = load_spec(spec_path(settings.project_dir), settings.spec_max_bytes, cache)
     spec = SpecFile(
         spec_path(settings.project_dir),
         project=desired,
         attempted=True,
         max_bytes=settings.spec_max_bytes,
+        cache_file=cache,
     )
     began = time.monotonic()
     with started(settings, spec, Notifier({}), take_over=take_over) as daemon:
@@ -87,6 +102,8 @@ def run_once(settings: Settings, *, take_over: bool = False) -> int:
             # Settle what an earlier daemon left behind and delete debris before producing.
             reconciler.reconcile(desired, hold=everything)
             reconciler.sweep()
+            gc.freeze()
+            gc.enable()
             tried: set[tuple[str, str]] = set()
             while signals.stop is None:
                 result = reconciler.reconcile(desired, hold=frozenset(tried))
@@ -134,7 +151,11 @@ def run_forever(
     environment over the config file); by default the config file and environment are read
     again and the values that differed from them at start (given as flags) are kept.
     """
-    spec = SpecFile(spec_path(settings.project_dir), max_bytes=settings.spec_max_bytes)
+    spec = SpecFile(
+        spec_path(settings.project_dir),
+        max_bytes=settings.spec_max_bytes,
+        cache_file=spec_cache(settings.state_dir),
+    )
     notifier = Notifier()
     with started(settings, spec, notifier, take_over=take_over, hangup=True) as daemon:
         if settings.http_address:
@@ -262,7 +283,9 @@ class _Service:
         self.reconciler.apply_settings(new)
         if new.project_dir != old.project_dir:
             self.spec = self.heart.spec = SpecFile(
-                spec_path(new.project_dir), max_bytes=new.spec_max_bytes
+                spec_path(new.project_dir),
+                max_bytes=new.spec_max_bytes,
+                cache_file=spec_cache(new.state_dir),
             )
         if new.interval_seconds != old.interval_seconds:
             self._schedule()

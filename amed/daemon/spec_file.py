@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from amed import logs
-from spec import Project, SpecError, load_project
-from spec.load import MAX_FILE_BYTES
+from spec.errors import SpecError
+from spec.model import Project
+from spec.reading import MAX_FILE_BYTES
 
 SETTLE_SECONDS = 1.0
 """How long ame.yaml must keep failing to load before it counts as invalid."""
@@ -29,17 +30,34 @@ def spec_path(project_dir: Path) -> Path:
     return project_dir / "ame.yaml"
 
 
-def load_spec(path: Path, max_bytes: int = MAX_FILE_BYTES) -> Project:
+SPEC_CACHE_NAME = "spec-cache.pickle"
+"""In the state dir: the last valid ame.yaml as loaded (spec.cache)."""
+
+
+def spec_cache(state_dir: Path) -> Path:
+    return state_dir / SPEC_CACHE_NAME
+
+
+def load_spec(
+    path: Path, max_bytes: int = MAX_FILE_BYTES, cache_file: Path | None = None
+) -> Project:
     """load_project, refusing a path that is not a regular file before opening it: a FIFO
     would block the loader forever, a device would feed it without end. `max_bytes` is the
-    `spec.max_size` setting."""
+    `spec.max_size` setting. With `cache_file`, an unchanged file is not loaded again
+    (spec.cache): a daemon's start with nothing to do is mostly that load."""
     try:
         mode = path.stat().st_mode
     except OSError:
         mode = None  # load_project says what is wrong with a missing or unreadable file
     if mode is not None and not stat.S_ISREG(mode):
         raise SpecError("not a regular file; ame.yaml must be a file", str(path))
-    return load_project(path, max_bytes=max_bytes)
+    if cache_file is None:
+        from spec.load import load_project
+
+        return load_project(path, max_bytes=max_bytes)
+    from spec.cache import load_project_cached
+
+    return load_project_cached(path, cache_file, max_bytes=max_bytes)
 
 
 @dataclass
@@ -58,6 +76,7 @@ class SpecFile:
     path: Path
     project: Project | None = None
     max_bytes: int = MAX_FILE_BYTES
+    cache_file: Path | None = None
     stamp: tuple[int, int, int] | None = None
     seen: tuple[int, int, int] | None = None
     last_error: str | None = None
@@ -84,7 +103,7 @@ class SpecFile:
             return self._stamp() != self.seen
         stamp = self._stamp()
         try:
-            project = load_spec(self.path, self.max_bytes)
+            project = load_spec(self.path, self.max_bytes, self.cache_file)
         except SpecError as exc:
             if stamp != self.seen:
                 return True  # a new error: load() reports it once
@@ -119,7 +138,7 @@ class SpecFile:
             return self.project
         self.seen, self.attempted = stamp, True
         try:
-            project = load_spec(self.path, self.max_bytes)
+            project = load_spec(self.path, self.max_bytes, self.cache_file)
         except SpecError as exc:
             if self.last_error is None and not self._settled():
                 # Perhaps an editor's save half done: look again once it has settled.
