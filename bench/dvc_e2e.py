@@ -5,6 +5,7 @@ DVC: the same command as a stage of a fresh repository (`dvc init --no-scm`, a l
 remote on the same disk), `dvc repro && dvc push`: run, hash into the cache, push.
 Both timed as whole commands, start-up included; set-up (`dvc init`, writing the spec) is not
 timed. Every sample starts from empty stores; dirty pages are written out between samples.
+Without DVC installed (the `bench` extra) the row says so, before any data is written.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from bench.common import (
     command,
     drop_dirty_pages,
     execute,
+    not_measured,
     runs_for,
     scratch,
     timed,
@@ -50,6 +52,11 @@ stages:
 
 
 def run(quick: bool) -> list[Result]:
+    try:
+        command("dvc")
+    except RuntimeError:
+        why = "n/a (dvc is not installed: pip install 'amed[bench]')"
+        return [not_measured(QUESTION, "`amed run --once` vs `dvc repro && dvc push`", why)]
     results: list[Result] = []
     with scratch("dvc") as root:
         for shape in (ONE_GIB_FILE, SMALL_FILES):
