@@ -284,11 +284,13 @@ def _field_names(cls: type) -> frozenset[str]:
 
 def dataset_from_record(record: dict[str, Any]) -> DatasetRow:
     values = _decode(record, DatasetRow)
-    for name in ("in_use_by", "inputs", "running_inputs"):
-        values[name] = _strings(values.get(name))
-    pairs = _strings(values.get("stored_inputs"))
-    values["stored_inputs"] = tuple((str(name), str(digest)) for name, digest in pairs)
-    values["stored_sizes"] = tuple(int(n) for n in _strings(values.get("stored_sizes")))
+    values["in_use_by"] = _strings(values.get("in_use_by"))
+    values["inputs"] = _strings(values.get("inputs"))
+    values["running_inputs"] = _strings(values.get("running_inputs"))
+    found = values.get("stored_inputs")
+    values["stored_inputs"] = _pairs(found) if found and found != "[]" else ()
+    found = values.get("stored_sizes")
+    values["stored_sizes"] = _ints(found) if found and found != "[]" else ()
     return _build(DatasetRow, values)
 
 
@@ -307,7 +309,24 @@ def _strings(text: str | None) -> tuple[Any, ...]:
     """A JSON list column as a tuple; most are empty, and a load reads 10,000 rows."""
     if not text or text == "[]":
         return ()
+    return _parsed_strings(text)
+
+
+# The JSON list columns repeat from row to row (the same inputs, the same sizes): equal
+# texts are parsed once per load and give one shared tuple (they are immutable).
+@lru_cache(maxsize=4096)
+def _parsed_strings(text: str) -> tuple[Any, ...]:
     return tuple(json.loads(text))
+
+
+@lru_cache(maxsize=4096)
+def _pairs(text: str) -> tuple[tuple[str, str], ...]:
+    return tuple((str(name), str(digest)) for name, digest in json.loads(text))
+
+
+@lru_cache(maxsize=4096)
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in json.loads(text))
 
 
 def version_from_record(record: dict[str, Any]) -> VersionRow:
