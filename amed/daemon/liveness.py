@@ -93,8 +93,8 @@ class Heartbeat:
         except (sqlite3.Error, OSError) as exc:  # a missed beat is logged, never fatal
             logs.get().warning("heartbeat_failed", error=one_line(exc))
             return
-        if self.state == "running":
-            self.notifier.status(self.status_line())
+        if self.state == "running" and self.notifier.address is not None:
+            self.notifier.status(self.status_line())  # counted only for a service manager
 
     def _storage(self, observed: Observed) -> tuple[int, int | None, int | None]:
         """(bytes held, bytes free, capacity): free = capacity − held, never more than the
