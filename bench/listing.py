@@ -3,8 +3,8 @@
 The floor is the fastest fair way to do the same work: one Python process that imports
 `sqlite3`, has SQLite build the same columns as JSON (the query `ame` runs) and writes each
 row to stdout as it comes. Both are run by the same interpreter, to a pipe, interleaved
-sample by sample, after a `sync`. The log's length must not matter: the listing reads the
-projection table, never the log.
+sample by sample (the order swapped every round), after a `sync`. The log's length must not
+matter: the listing reads the projection table, never the log.
 
 Peak memory is the listing's own (the child's `ru_maxrss`) at ten times the data sets:
 the listing streams, so it must not grow with them. That state's rows are copies, made
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from functools import partial
 from pathlib import Path
 
 from amed.cli.list_json import listing_sql
@@ -96,18 +97,19 @@ def _floor(state: Path) -> tuple[list[str], dict[str, str]]:
 
 
 def _interleaved(state: Path, count: int, runs: int) -> tuple[tuple[float, ...], ...]:
-    """amed's samples and the floor's, one of each in turn; both checked to list every
-    data set first."""
+    """amed's samples and the floor's, one of each in turn, the order swapped every round;
+    both checked to list every data set first."""
     for argv, env in (_ame(state), _floor(state)):
         listed = execute(argv, env=env).stdout.count('"name"')
         if listed != count:
             raise RuntimeError(f"{argv[0]} listed {listed} data sets, not {count}")
     listing: list[float] = []
     floor: list[float] = []
-    for _ in range(runs):
-        for samples, (argv, env) in ((listing, _ame(state)), (floor, _floor(state))):
+    sides = ((listing, _ame(state)), (floor, _floor(state)))
+    for round_ in range(runs):
+        for samples, (argv, env) in sides if round_ % 2 == 0 else sides[::-1]:
             os.sync()
-            samples.append(timed(lambda argv=argv, env=env: execute(argv, env=env)))
+            samples.append(timed(partial(execute, argv, env=env)))
     return tuple(listing), tuple(floor)
 
 
