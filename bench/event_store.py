@@ -6,14 +6,15 @@ producing cycle appends (`run_started`, `run_succeeded`, `version_stored`, and t
 `version_deleted` of the superseded version), built before the clock starts.
 Baseline: the same number of transactions on a database of the same schema and pragmas,
 each one `INSERT` into `events` and one `INSERT OR REPLACE` of the data set's row, with
-statements and JSON prepared in advance: what SQLite itself can do here.
+statements and JSON prepared in advance: what SQLite itself can do here. Samples of the two
+interleaved, the order swapped every round, `sync` before each.
 
 Start after an unclean stop: a state of 1,000 ready data sets and 1,000,000 events, the
 last checkpoint (state.checkpoint) as far behind as it can be (one event short of the next
 one), and no clean stop recorded. Timed: opening the state and checking its tables, as the
 daemon's start does (`why_check`, then `check`). Baseline: the same check replaying the
-whole log, as every start after an unclean stop did before checkpoints; the target is the
-absolute figure.
+whole log, as every start after an unclean stop did before checkpoints, interleaved the same
+way; the target is the absolute figure.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from __future__ import annotations
 import json
 import time
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 from bench import many
-from bench.common import Result, runs_for, scratch, timed
+from bench.common import Result, drop_dirty_pages, runs_for, scratch, timed
 from state.events import Event, RunStarted, RunSucceeded, VersionDeleted, VersionStored
 
 QUESTION = "5 event store"
@@ -46,8 +48,12 @@ def run(quick: bool) -> list[Result]:
         version = {name: 1 for name in names}
         for index in range(runs_for(quick)):
             events = _cycle_events(names, spec_hash, version, events_per_sample)
-            amed.append(_append_rate(root / "state", events))
-            raw.append(_raw_rate(root / f"raw{index}", events_per_sample))
+            for side in ("amed", "raw") if index % 2 == 0 else ("raw", "amed"):
+                drop_dirty_pages()
+                if side == "amed":
+                    amed.append(_append_rate(root / "state", events))
+                else:
+                    raw.append(_raw_rate(root / f"raw{index}", events_per_sample))
     result = Result(
         QUESTION,
         f"appends, one event per transaction ({DATA_SETS:,} data sets in the state)",
@@ -95,9 +101,10 @@ def _unclean_start(quick: bool) -> Result:
 
         amed: list[float] = []
         replay: list[float] = []
-        for _ in range(runs_for(quick)):
-            amed.append(timed(lambda: start(False)))
-            replay.append(timed(lambda: start(True)))
+        for index in range(runs_for(quick)):
+            for full in (False, True) if index % 2 == 0 else (True, False):
+                drop_dirty_pages()
+                (replay if full else amed).append(timed(partial(start, full)))
     median = sorted(amed)[len(amed) // 2]
     return Result(
         QUESTION,
