@@ -4,8 +4,9 @@ loaded as rows (`usage_of(reader.observed())`, as the scrape did before).
 
 Both build the same text (a test holds them to it, line for line) from the same state, in
 the same process, each sample with a fresh read-only reader, interleaved sample by sample
-after a `sync`. The log is given a realistic length with filler events, which both read
-alike (the counters and the run histogram are counted by SQLite in both).
+(the order reversed every round) after a `sync`. The log is given a realistic length with
+filler events, which both read alike (the counters and the run histogram are counted by
+SQLite in both).
 
 `python -m bench.metrics_scrape [--quick]` prints the figures as JSON.
 """
@@ -16,6 +17,7 @@ import argparse
 import json
 import os
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 from amed.plan.capacity import usage_of
@@ -41,15 +43,16 @@ def run(quick: bool) -> list[Result]:
         before: list[float] = []
         sums: list[float] = []
         rows: list[float] = []
-        for _ in range(runs):
-            os.sync()
-            ours.append(timed(lambda: _sql(state)))
-            os.sync()
-            before.append(timed(lambda: _full_tables(state)))
-            os.sync()
-            sums.append(timed(lambda: _usage_sql(state)))
-            os.sync()
-            rows.append(timed(lambda: _usage_rows(state)))
+        steps = (
+            (ours, partial(_sql, state)),
+            (before, partial(_full_tables, state)),
+            (sums, partial(_usage_sql, state)),
+            (rows, partial(_usage_rows, state)),
+        )
+        for index in range(runs):
+            for into, step in steps if index % 2 == 0 else steps[::-1]:
+                os.sync()
+                into.append(timed(step))
     return [
         Result(
             QUESTION,
