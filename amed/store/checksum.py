@@ -41,9 +41,9 @@ stay in the CPU's cache while it is hashed (BLAKE3 slows down by a third at 8 Mi
 
 AUTO = -1
 """As many hashing threads as BLAKE3 finds cores for (blake3.blake3.AUTO)."""
-PARALLEL_MIN_BYTES = 32 * 1024 * 1024
-"""Below this a file is hashed on one thread: handing blocks to a pool costs more than
-the second core gives back."""
+PARALLEL_MIN_BYTES = 64 * 1024 * 1024
+"""Below this a file is hashed on one thread: starting the threads and handing them blocks
+cost about what the second core gave back at 16-32 MiB (2 cores)."""
 PARALLEL_BLOCK_BYTES = 2 * 1024 * 1024
 """One read's size when several threads hash it."""
 
