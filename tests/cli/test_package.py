@@ -18,6 +18,9 @@ from pathlib import Path
 
 import pytest
 
+# One wheel for the module: its tests stay on one xdist worker (`--dist loadgroup`).
+pytestmark = pytest.mark.xdist_group("package-wheel")
+
 REPO = Path(__file__).resolve().parents[2]
 IGNORED = shutil.ignore_patterns(
     ".git", ".venv*", "build", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis", "tests"

@@ -17,6 +17,15 @@ import pytest
 from tests.ray.cluster import BIN, BUCKET, RAY_ADDRESS, Cluster, why_not
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that takes the cluster runs on one xdist worker (`--dist loadgroup`), so
+    the suite starts one Ray head, not one per worker. Before xdist reads the marks."""
+    for item in items:
+        if "cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("ray-cluster"))
+
+
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
     reason = why_not()
