@@ -127,6 +127,8 @@ def test_after_a_tidy_only_the_pointers_of_data_sets_the_log_changed_are_read(
         "stale",
         "fewer projects",
     ],
+    # Ids that do not hold the time, so every xdist worker collects the same tests.
+    ids=["not json", "another store", "no store", "stale", "fewer projects"],
 )
 def test_a_ledger_that_cannot_vouch_for_the_pointers_has_every_one_read(
     world: World, damage: str
