@@ -16,6 +16,10 @@ from typing import Any
 
 import pytest
 
+# The rows are compared in tests.plan.world: a failing row should show both lists. Here, not
+# in tests/plan, because tests elsewhere import it before tests/plan's conftest is read.
+pytest.register_assert_rewrite("tests.plan.world")
+
 BIN_DIR = Path(sys.executable).parent
 
 
