@@ -49,11 +49,12 @@ def _request_consumers(ws: Workspace) -> bool:
     """Ask for every consumer task with `ame task run NAME` (the real command, called
     in-process: twenty start-ups would cost more than the benchmark). False when the
     command does not exist, i.e. consumers are not implemented."""
+    import click
     from click.testing import CliRunner
 
     from amed.cli.ame_cmd import cli
 
-    if "task" not in cli.commands:
+    if "task" not in cli.list_commands(click.Context(cli)):  # subcommands load lazily
         return False
     runner = CliRunner()
     env = ws.amed_env()
