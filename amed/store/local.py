@@ -50,8 +50,9 @@ class LocalObjectStore(ObjectStore):
     # Storing a file here is a few system calls and a hash, all of which let other threads
     # run: a thread per core (at least two, so one's system call overlaps the other's hash)
     # keeps the cores busy. More only queue up on the GIL (16 cost a third more CPU time
-    # than 2 for 2,000 files of 64 KiB).
-    upload_workers = max(2, os.cpu_count() or 1)
+    # than 2 for 2,000 files of 64 KiB), and past a few the Python between the calls, run
+    # one thread at a time, is what limits.
+    upload_workers = max(2, min(8, os.cpu_count() or 1))
 
     def __init__(self, root: Path, url: str, *, secrets: Collection[str] = ()) -> None:
         super().__init__(LocalStore(root, automatic_cleanup=True), url, secrets=secrets)
