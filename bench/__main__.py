@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, str] = {
     "datasets": "bench.datasets_read",
     "s3_upload": "bench.s3_upload",
     "ray": "bench.ray_overhead",
+    "metrics": "bench.metrics_scrape",
 }
 RESULTS_FILE = Path(__file__).resolve().parent / "RESULTS.md"
 

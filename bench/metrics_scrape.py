@@ -8,7 +8,8 @@ the same process, each sample with a fresh read-only reader, interleaved sample 
 filler events, which both read alike (the counters and the run histogram are counted by
 SQLite in both).
 
-`python -m bench.metrics_scrape [--quick]` prints the figures as JSON.
+`python -m bench` runs it as question 13 (`--only metrics`); `python -m bench.metrics_scrape
+[--quick]` alone prints its figures as JSON.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from bench import many
 from bench.common import Result, runs_for, scratch, timed
 from state.read import StateReader
 
-QUESTION = "metrics scrape"
+QUESTION = "13 metrics scrape"
 CAPACITY_BYTES = 2**40
 
 
