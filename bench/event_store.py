@@ -12,9 +12,10 @@ interleaved, the order swapped every round, `sync` before each.
 Start after an unclean stop: a state of 1,000 ready data sets and 1,000,000 events, the
 last checkpoint (state.checkpoint) as far behind as it can be (one event short of the next
 one), and no clean stop recorded. Timed: opening the state and checking its tables, as the
-daemon's start does (`why_check`, then `check`). Baseline: the same check replaying the
-whole log, as every start after an unclean stop did before checkpoints, interleaved the same
-way; the target is the absolute figure.
+daemon's start does (`why_check`, then `check`), `sync` before each sample. The target is
+absolute: a replay of the whole log (`ame state check`, what every such start did before
+checkpoints) is no faster way to do the same work, so it is no baseline; it is timed once,
+for scale (five replays of a million events were most of this part's time).
 """
 
 from __future__ import annotations
@@ -101,11 +102,11 @@ def _unclean_start(quick: bool) -> Result:
                 assert state.check(full=full) == []
 
         amed: list[float] = []
-        replay: list[float] = []
-        for index in range(runs_for(quick)):
-            for full in (False, True) if index % 2 == 0 else (True, False):
-                drop_dirty_pages()
-                (replay if full else amed).append(timed(partial(start, full)))
+        for _ in range(runs_for(quick)):
+            drop_dirty_pages()
+            amed.append(timed(partial(start, False)))
+        drop_dirty_pages()
+        replay = timed(partial(start, True))
     median = sorted(amed)[len(amed) // 2]
     return Result(
         QUESTION,
@@ -113,10 +114,9 @@ def _unclean_start(quick: bool) -> Result:
         f"data sets, {tail:,} after the last checkpoint)",
         "s",
         tuple(amed),
-        "replay of the whole log",
-        tuple(replay),
         target=f"≤ {START_TARGET_SECONDS:g} s",
         met=None if quick else median <= START_TARGET_SECONDS,
+        note=f"for scale only, not a baseline: one replay of the whole log {replay:.1f} s",
     )
 
 
