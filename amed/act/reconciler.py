@@ -60,7 +60,8 @@ from amed.plan.actions import (
     summarize,
 )
 from amed.plan.alerts import ClearAlert, Deliver, RaiseAlert
-from amed.plan.decide import decide
+from amed.plan.decide import decide_in_full
+from amed.plan.survey import Memo
 from amed.plan.tasks import StartTask
 from amed.store.objects import ObjectStore
 from spec import Project
@@ -131,6 +132,9 @@ class Reconciler:
         self._project = ""
         self._exclude: tuple[str, ...] = ()
         self._reattached = False
+        # What the last plan found: the next one reads again only what changed since
+        # (amed.plan.survey). Only the loop thread plans.
+        self._memo: Memo | None = None
 
     # -- what the daemon asks ---------------------------------------------------------------
 
@@ -177,7 +181,9 @@ class Reconciler:
         observed, facts = self.observer.observe(
             self.settings, desired, hold=hold, spec_error=spec_error
         )
-        return decide(desired, observed, facts)
+        decision = decide_in_full(desired, observed, facts, self._memo)
+        self._memo = decision.memo
+        return decision.actions
 
     def reconcile(
         self,

@@ -13,7 +13,6 @@ sets, in `amed.plan.graph`; space in `amed.plan.placement`; tasks that consume d
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -31,16 +30,16 @@ from amed.plan.actions import (
 )
 from amed.plan.alerts import AlertAction, alert_actions
 from amed.plan.capacity import usage_from
-from amed.plan.conditions import HeldDeletions, conditions, mass_deletion_key, quiet
+from amed.plan.conditions import HeldDeletions, conditions, mass_deletion_key
 from amed.plan.facts import Facts, Key
-from amed.plan.graph import ACTIVE, Flow, Waiting, input_names, plan_flow, settled
+from amed.plan.graph import Flow, Waiting, plan_flow
 from amed.plan.placement import Candidate, Placement, keep_under_watermark, place
+from amed.plan.survey import Memo, survey
 from amed.plan.tasks import StartTask, plan_tasks
-from spec import DataSet, Project
-from state.events import DatasetDeclared, DatasetUndeclared, RunFailed
-from state.fold import apply_dataset
+from spec import Project
+from state.events import DatasetUndeclared, RunFailed
 from state.observed import Observed
-from state.rows import DatasetRow, VersionRow
+from state.rows import DatasetRow
 
 LOST_REASON = "the daemon stopped while this run was in progress"
 
@@ -73,63 +72,28 @@ class _Plan:
 
 @dataclass(frozen=True)
 class Decision:
-    """A pass's actions, and the data sets that wait for their inputs (for a dry run)."""
+    """A pass's actions, the data sets that wait for their inputs (for a dry run), and what
+    the next pass may take from this one (`decide_in_full`'s `memo`)."""
 
     actions: list[Action]
     waiting: list[Waiting]
+    memo: Memo | None = None
 
 
 def decide(desired: Project, observed: Observed, facts: Facts) -> list[Action]:
     return decide_in_full(desired, observed, facts).actions
 
 
-def decide_in_full(desired: Project, observed: Observed, facts: Facts) -> Decision:
+def decide_in_full(
+    desired: Project, observed: Observed, facts: Facts, memo: Memo | None = None
+) -> Decision:
+    """`memo`: what the last pass found (`Decision.memo`), which spares reading again what
+    did not change since (see `amed.plan.survey`); the actions are the same without it."""
     plan = _Plan()
     project = desired.name
-    code = facts.code_digest
-    # One loop over the declared data sets, touching each row once: at 100,000 a pass is
-    # bound by fetching rows from memory, not by what it computes. A data set settled and
-    # quiet needs nothing (nearly all of them, in a converged project); every later part
-    # looks only at the others, and at the rows the log holds beyond the declared ones.
-    rows: Mapping[Key, DatasetRow] = observed.datasets
-    declared_rows: dict[Key, DatasetRow] = {}
-    unsettled: list[DataSet] = []
-    asked: dict[Key, str] = {}
-    reserved = 0
-    for data_set in desired.data_sets:
-        key = (project, data_set.name)
-        row = rows.get(key)
-        if not _differs(row, data_set):
-            assert row is not None
-            if settled(data_set, row, code) and quiet(row):
-                continue
-        else:
-            declaration = _declaration(project, data_set, facts.now)
-            plan.declares.append(Declare(declaration))
-            declared = apply_dataset(row, declaration)
-            assert declared is not None
-            declared_rows[key] = declared
-        if row is not None and row.status in ACTIVE:
-            reserved += row.declared_size_bytes or 0
-        unsettled.append(data_set)
-        now_row = declared_rows.get(key, row)
-        if now_row is not None and now_row.requested_at is not None:
-            asked[key] = "requested"
-    if declared_rows:  # a copy only when something is declared anew (not on a no-op pass)
-        rows = {**rows, **declared_rows}
-    # Every declared data set has a row now, and names are unique: more rows than
-    # declarations is the only way some are undeclared (a pass over 100,000 need not
-    # build the set of their keys to learn that none are).
-    undeclared: list[Key] = []
-    if len(rows) > len(desired.data_sets):
-        declared_keys = {(project, d.name) for d in desired.data_sets}
-        undeclared = sorted(rows.keys() - declared_keys)  # sorted: few, and the order is stable
-        for key in undeclared:
-            row = rows[key]
-            if row.requested_at is not None:
-                asked[key] = "requested"
-            if row.status in ACTIVE:
-                reserved += row.declared_size_bytes or 0
+    found = survey(desired, observed, facts, memo)
+    plan.declares = [Declare(e) for e in found.declares]
+    rows, unsettled, asked, undeclared = found.rows, found.unsettled, found.asked, found.undeclared
 
     asked.update((k, "wanted") for k in facts.wanted)
     flow = plan_flow(desired, rows, facts, asked, unsettled)
@@ -172,18 +136,17 @@ def decide_in_full(desired: Project, observed: Observed, facts: Facts) -> Decisi
         freed += sum(v.size_bytes for v in observed.versions.get(key, ()))
         removing.add(key)
     held = _undeclare(plan, newly_undeclared, observed, facts, project)
-    held_bytes, superseded = _versions(observed)
-    for key, version in superseded:
-        row = rows.get(key)
-        if key in removing or row is None or row.in_use_by:
+    for key, version in found.superseded:
+        owner = rows.get(key)
+        if key in removing or owner is None or owner.in_use_by:
             continue  # in use: a running task may still be reading an older version
-        reason = row.status if row.status in ("removed", "evicted") else "superseded"
+        reason = owner.status if owner.status in ("removed", "evicted") else "superseded"
         plan.deletes.append(DeleteVersion(key[0], key[1], version.version, reason))
         freed += version.size_bytes
 
-    usage = usage_from(  # as `usage_of` counts them, from the loops above
-        held_bytes,
-        reserved,
+    usage = usage_from(  # as `usage_of` counts them, from the survey's loops
+        found.held_bytes,
+        found.reserved_bytes,
         capacity_bytes=facts.capacity_bytes,
         disk_free_bytes=facts.disk_free_bytes,
     ).freeing(freed)
@@ -211,26 +174,7 @@ def decide_in_full(desired: Project, observed: Observed, facts: Facts) -> Decisi
         facts.now,
         facts.policy.alert_repeat_seconds,
     )
-    return Decision(plan.actions(), flow.waiting)
-
-
-def _versions(observed: Observed) -> tuple[int, list[tuple[Key, VersionRow]]]:
-    """What every committed version holds (as `Observed.held_bytes` counts it), and the
-    versions no longer served, by data set and number: one loop over the versions. Almost
-    no data set has one to delete: what is found is sorted, not the keys looked at."""
-    held = 0
-    superseded: list[tuple[Key, VersionRow]] = []
-    for key, versions in observed.versions.items():
-        if len(versions) == 1:
-            only = versions[0]
-            held += only.size_bytes
-            if only.current:
-                continue
-        else:
-            held += sum(v.size_bytes for v in versions)
-        superseded += ((key, v) for v in versions if not v.current)
-    superseded.sort(key=lambda found: (found[0], found[1].version))
-    return held, superseded
+    return Decision(plan.actions(), flow.waiting, found.memo)
 
 
 def _candidates(plan: _Plan, flow: Flow, facts: Facts) -> list[Candidate]:
@@ -305,37 +249,6 @@ def _stored_at(row: DatasetRow, observed: Observed) -> datetime | None:
         if version.version == row.version:
             return version.stored_at
     return None
-
-
-def _declaration(project: str, data_set: DataSet, now: datetime) -> DatasetDeclared:
-    return DatasetDeclared(
-        at=now,
-        project=project,
-        dataset=data_set.name,
-        spec_hash=data_set.spec_hash,
-        path=data_set.path,
-        task=data_set.producer.name,
-        declared_size_bytes=data_set.size_bytes,
-        inputs=input_names(data_set, project),
-    )
-
-
-def _differs(row: DatasetRow | None, data_set: DataSet) -> bool:
-    """Whether the row must record a new declaration. Compared field by field, so that a
-    pass over a converged world builds no event at all."""
-    if row is None or row.status in ("removed", "deleting"):
-        return True
-    producer = data_set.producer
-    if (  # field by field, not as tuples: two tuples a data set a pass, at 100,000
-        row.spec_hash != data_set.spec_hash
-        or row.path != data_set.path
-        or row.task != producer.name
-        or row.declared_size_bytes != data_set.size_bytes
-    ):
-        return True
-    if not producer.data_sets:
-        return bool(row.inputs)
-    return row.inputs != input_names(data_set, row.project)
 
 
 def _lost(row: DatasetRow, now: datetime) -> RunFailed:

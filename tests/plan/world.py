@@ -39,7 +39,7 @@ from amed.plan.actions import (
     RequestTask,
 )
 from amed.plan.alerts import ClearAlert, Deliver, RaiseAlert
-from amed.plan.decide import decide
+from amed.plan.decide import decide, decide_in_full
 from amed.plan.facts import Facts
 from amed.plan.graph import input_names
 from amed.plan.tasks import StartTask
@@ -488,6 +488,26 @@ def build(spec: Project, given: Sequence[Step] = ()) -> World:
     return world
 
 
+def with_memos(spec: Project, events: Sequence[Event], facts: Facts) -> list[Action]:
+    """`decide` over the events' tables as a daemon sees them, each event folded into the
+    same tables (the rows it does not touch stay the same objects), with the memo of a pass
+    after every event, from a first pass after each prefix of the events; each answer, and
+    one over the end state where no row changed since the last pass, must be the same."""
+    answers = []
+    for start in range(len(events) + 1):
+        tables = replay(events[:start])
+        memo = decide_in_full(spec, tables.observed(), facts).memo
+        for event in events[start:]:
+            tables.fold(event)
+            memo = decide_in_full(spec, tables.observed(), facts, memo).memo
+        again = decide_in_full(spec, tables.observed(), facts, memo)
+        assert again.memo is not None and again.memo.project is spec
+        answers.append(again.actions)
+        answers.append(decide_in_full(spec, tables.observed(), facts, again.memo).actions)
+    assert all(answer == answers[0] for answer in answers)
+    return answers[0]
+
+
 def check(row: Case) -> list[Action]:
     """Decide over the row's world and compare; deciding again over the same arguments must
     give the same answer, as `decide` is pure."""
@@ -496,6 +516,7 @@ def check(row: Case) -> list[Action]:
     actions = decide(row.spec, observed, row.facts)
     assert [told(a) for a in actions] == list(row.then)
     assert decide(row.spec, observed, row.facts) == actions
+    assert with_memos(row.spec, world.events, row.facts) == actions
     if row.after is not None:
         world.record(actions, row.facts.now)
         states = world.states()
