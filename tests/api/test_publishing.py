@@ -16,7 +16,7 @@ from amed.errors import StoreError
 from amed.store.manifest import Manifest
 from amed.store.objects import ObjectStore
 from amed.store.pointer import Pointer, pointer_key
-from amed.store.published import NotPublished, file_entry
+from amed.store.published import WHOLE_GET_FETCH_BYTES, NotPublished, file_entry
 from amed.store.sources import ContentMismatch, ObjectGone
 from tests.store.conftest import raw_keys, raw_put
 
@@ -129,6 +129,27 @@ def test_a_file_deleted_before_it_is_opened_is_gone(store: ObjectStore, tmp_path
     store.delete_version("p", "n", 1)
     with pytest.raises(ObjectGone):
         store.open_file(one, entry).readall()
+
+
+def test_a_fetched_version_is_whole_and_read_only_and_an_object_that_differs_is_refused(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    small, big = os.urandom(64 * 1024), os.urandom(WHOLE_GET_FETCH_BYTES + 17)
+    files = {"d/small.bin": small, "d/e/big.bin": big, "empty": b""}
+    one = put(store, tmp_path, 1, files)
+    store.fetch_version(one, tmp_path / "whole")
+    for rel, data in files.items():
+        assert (tmp_path / "whole" / rel).read_bytes() == data
+        assert (tmp_path / "whole" / rel).stat().st_mode & 0o222 == 0, "read-only"
+    key = "datasets/p/n/1/files/d/small.bin"
+    for bad in (small + b"!", small[:-1] + bytes([small[-1] ^ 1]), small[:-1]):
+        raw_put(store, key, bad)
+        with pytest.raises(ContentMismatch, match=r"d/small\.bin"):
+            store.fetch_version(one, tmp_path / f"bad-{len(bad)}-{bad[-1]}")
+    raw_put(store, key, small)
+    store.delete_version("p", "n", 1)
+    with pytest.raises(ObjectGone):
+        store.fetch_version(one, tmp_path / "gone")
 
 
 def test_a_pointer_round_trips_and_refuses_what_is_malformed() -> None:
