@@ -125,7 +125,7 @@ def _parallel_checksum(fd: int, abort: threading.Event | None, threads: int) -> 
     Read, not mapped: a mapped file that shrinks or fails to read kills the process with
     SIGBUS, where a read raises. Blocks stay small (PARALLEL_BLOCK_BYTES) because copying
     out of the page cache costs more once a block no longer fits the CPU's cache (8 MiB
-    blocks took a third more CPU time than 2 MiB), and BLAKE3 still splits 2 MiB evenly."""
+    blocks took two fifths more CPU time than 2 MiB), and BLAKE3 still splits 2 MiB evenly."""
     from concurrent.futures import ThreadPoolExecutor
 
     hasher = new_hasher(BLAKE3, threads)
