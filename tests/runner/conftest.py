@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,11 @@ def project(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def make_request(tmp_path: Path, project: Path) -> MakeRequest:
-    """A request for one run of `command`; each call gets a new run id."""
+    """A request for one run of `command`; each call gets a new run id, unique on the host:
+    ending a run ends every process tagged with its id, so another test running at the
+    same time (an xdist worker) must never share one."""
     counter = iter(range(1, 1_000_000))
+    prefix = f"run-{secrets.token_hex(4)}"
 
     def make(
         command: str,
@@ -45,7 +49,7 @@ def make_request(tmp_path: Path, project: Path) -> MakeRequest:
         project_dir: Path | None = None,
         **overrides: Any,
     ) -> RunRequest:
-        run_id = f"run-{next(counter)}"
+        run_id = f"{prefix}-{next(counter)}"
         return RunRequest(
             run_id=run_id,
             project_dir=project_dir or project,
