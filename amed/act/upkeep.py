@@ -14,7 +14,8 @@ last run of a data set or task (what `ame task logs` shows).
 Pointers: reading each data set's pointer is a request per data set, most of a sweep that
 finds nothing to do. A `TidyLedger` in the state dir remembers how far the log stood when
 the pointers were last tidied, so a sweep reads only those of data sets the log changed
-since (see the class for when every pointer is read again).
+since (see the class for when every pointer is read again), and does not list the store
+at all when the log changed none (`sweep_debris`).
 
 Store health: whether the store answered the last time it was asked, for the
 `store_unreachable` alert. The pass thread and the run workers both report it, so
@@ -160,12 +161,20 @@ def sweep_debris(
     store: ObjectStore, observed: Observed, projects: Collection[str], health: StoreHealth
 ) -> list[str] | None:
     """Delete the debris under `projects` and return the objects deleted; None when the
-    store could not be swept. A project the store says is not ours is skipped."""
+    store could not be swept. A project the store says is not ours is skipped.
+
+    With a ledger that vouches for the store as the last sweep left it, and no event about
+    a data set of `projects` since, the store is not even listed: debris comes from a
+    crash (after which the ledger is forgotten) or from a failed run or deletion, which
+    the log records; what a failure that left no event behind (a deletion refused half
+    way) leaves waits for the day's full sweep."""
     log = logs.get()
-    owned = observed.owned_versions()
-    current = {v.key for rows in observed.versions.values() for v in rows if v.current}
     ledger = _LEDGERS.get(store)
     mark, tidy, full_at = ledger.plan(projects) if ledger is not None else (0, None, 0.0)
+    if tidy is not None and not any(project in projects for project, _ in tidy):
+        return []
+    owned = observed.owned_versions()
+    current = {v.key for rows in observed.versions.values() for v in rows if v.current}
     removed: list[str] = []
     skipped = False
     try:

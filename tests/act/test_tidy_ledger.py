@@ -26,7 +26,7 @@ from amed.store.pointer import pointer_key
 from amed.store.schemes import open_store
 from state.db import StateStore
 from state.events import DatasetDeclared, Event, RunStarted, RunSucceeded, VersionStored
-from tests.store.conftest import raw_delete, raw_keys
+from tests.store.conftest import raw_delete, raw_keys, raw_put
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 SPEC_HASH = "ab" * 32
@@ -148,3 +148,17 @@ def test_a_ledger_that_cannot_vouch_for_the_pointers_has_every_one_read(
     assert world.current("a") == 1
     assert pointer_key("p", "a") in raw_keys(world.store)
     assert json.loads(world.ledger.path.read_text())["store"] == world.store.url
+
+
+def test_a_store_the_log_changed_nothing_in_since_the_last_sweep_is_not_listed(
+    world: World,
+) -> None:
+    world.stored("a", 1)
+    assert world.sweep() == []
+    debris = "datasets/p/a/9/manifest.json"
+    raw_put(world.store, debris, b"{}")  # what only a crash leaves
+    assert world.sweep() == [], "nothing happened since: the store is not even listed"
+    assert debris in raw_keys(world.store)
+    world.ledger.forget()
+    assert debris in (world.sweep() or [])
+    assert debris not in raw_keys(world.store)
