@@ -6,10 +6,11 @@
   (`SELECT * FROM datasets`), the least a stateless pass would do.
 - whole `amed run --once`: start-up, spec load, state open, the passes, the sweep. Each
   follows the clean stop of the one before, as most starts do: ame.yaml comes from the
-  state dir's cache (spec.cache) and the sweep reads only the pointers the log changed
-  since the last tidy (amed.act.upkeep's ledger); the first run, untimed, loads and tidies
-  everything. Baseline: Python start-up with `import sqlite3` plus the `sqlite3` CLI
-  reading the rows.
+  state dir's cache (spec.cache) and the sweep, with no data set changed since the last
+  one, does not list the store (amed.act.upkeep's ledger); the first run, untimed, loads
+  and sweeps everything. The store holds no objects (no task ran): a real one's sweep
+  after data sets changed lists it and reads each version's manifest. Baseline: Python
+  start-up with `import sqlite3` plus the `sqlite3` CLI reading the rows.
 - events appended by those passes (must be 0).
 - loading the generated ame.yaml (`spec.load_text`), against PyYAML's C parser on the same
   text: the daemon parses it at start and after each edit, not on every pass.
