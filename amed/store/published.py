@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import bisect
 import os
+import queue
 import threading
 from collections import OrderedDict
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ import obstore
 
 from amed import logs
 from amed.errors import StoreError
+from amed.store.checksum import Hasher
 from amed.store.datafiles import local_error, run_all
 from amed.store.manifest import (
     DATASETS_PREFIX,
@@ -35,7 +37,7 @@ from amed.store.manifest import (
 from amed.store.pointer import PointedVersion, Pointer, manifest_digest, pointer_key
 from amed.store.reading import VerifiedRaw
 from amed.store.sharing import SharedAccess
-from amed.store.sources import ContentMismatch, ObjectSource, RemoteSource
+from amed.store.sources import Chunk, ContentMismatch, ObjectGone, ObjectSource, RemoteSource
 
 if TYPE_CHECKING:
     from obstore.store import ObjectStore as Backend
@@ -137,18 +139,20 @@ class PublishedReads(SharedAccess):
                 (dest / directory).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise local_error(f"cannot create {dest}", exc) from None
-        pending = iter(manifest.files)
-        lock = threading.Lock()
+        pending: queue.SimpleQueue[FileEntry] = queue.SimpleQueue()
+        for entry in manifest.files:
+            pending.put(entry)
+        root = str(dest)
         failed: list[BaseException] = []
 
         def work() -> None:
             while not failed:
-                with lock:
-                    entry = next(pending, None)
-                if entry is None:
+                try:
+                    entry = pending.get_nowait()
+                except queue.Empty:
                     return
                 try:
-                    self._fetch_file(manifest, entry, dest / entry.path)
+                    self._fetch_file(manifest, entry, f"{root}/{entry.path}")
                 except BaseException as exc:
                     failed.append(exc)
                     raise
@@ -160,38 +164,29 @@ class PublishedReads(SharedAccess):
         if failed:
             raise failed[0]
 
-    def _fetch_file(self, manifest: Manifest, entry: FileEntry, target: Path) -> None:
+    def _fetch_file(self, manifest: Manifest, entry: FileEntry, target: str) -> None:
         m = manifest
-        label = f"{m.dataset} version {m.version}: {entry.path}"
         key = file_key(m.project, m.dataset, m.version, entry.path)
-        source: ObjectSource
-        if entry.size_bytes <= WHOLE_GET_FETCH_BYTES:
-            source = RemoteSource(label, entry.size_bytes, self._backend, key, self._errors)
-        else:
-            source = self._open_source(key, label, entry.size_bytes)
         digest = entry.hasher()
-        written = 0
+        if entry.size_bytes <= WHOLE_GET_FETCH_BYTES:
+            # Checked before a byte is written: a mismatch leaves no file behind.
+            with self._errors(f"get {key}"):
+                try:
+                    data = memoryview(obstore.get(self._backend, key).bytes())
+                except FileNotFoundError:
+                    raise ObjectGone(
+                        f"{_label(m, entry)}: no longer in the store (deleted?)"
+                    ) from None
+            digest.update(data)
+            _check(m, entry, len(data), digest)
+            _write_new(target, (data,))
+            return
+        source = self._open_source(key, _label(m, entry), entry.size_bytes)
         try:
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
-        except OSError as exc:
-            source.close()
-            raise local_error(f"cannot write {target}", exc) from None
-        try:
-            for chunk in source.chunks():
-                digest.update(chunk)
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(fd, view) :]
-                written += len(chunk)
-        except OSError as exc:
-            raise local_error(f"cannot write {target}", exc) from None
+            written = _write_new(target, _hashed(source.chunks(), digest))
         finally:
-            os.close(fd)
             source.close()
-        if entry.problem(written, digest.hexdigest()) is not None:
-            raise ContentMismatch(
-                f"{label}: content differs from its manifest's checksum; not read"
-            )
+        _check(m, entry, written, digest)
 
     def _open_source(self, key: str, label: str, size_bytes: int) -> ObjectSource:
         """Where a file's bytes come from. A hook: a file:// store reads its files itself."""
@@ -268,6 +263,44 @@ def _plain_name(prefix: str, name: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _label(m: Manifest, entry: FileEntry) -> str:
+    return f"{m.dataset} version {m.version}: {entry.path}"
+
+
+def _check(m: Manifest, entry: FileEntry, size_bytes: int, digest: Hasher) -> None:
+    if entry.problem(size_bytes, digest.hexdigest()) is not None:
+        raise ContentMismatch(
+            f"{_label(m, entry)}: content differs from its manifest's checksum; not read"
+        )
+
+
+def _hashed(chunks: Iterable[Chunk], digest: Hasher) -> Iterator[Chunk]:
+    for chunk in chunks:
+        digest.update(chunk)
+        yield chunk
+
+
+def _write_new(target: str, chunks: Iterable[Chunk]) -> int:
+    """Write `chunks` into the new file `target`, created read-only (the mode applies to
+    later opens, not to this descriptor, so no chmod is needed); the bytes written."""
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+    except OSError as exc:
+        raise local_error(f"cannot write {target}", exc) from None
+    written = 0
+    try:
+        for chunk in chunks:
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view) :]
+            written += len(chunk)
+    except OSError as exc:
+        raise local_error(f"cannot write {target}", exc) from None
+    finally:
+        os.close(fd)
+    return written
 
 
 def file_entry(manifest: Manifest, path: str) -> FileEntry | None:
