@@ -5,9 +5,11 @@ this process, free worker slots and free space come in as `Facts`. It returns co
 the imperative (`amed.plan.actions`) that the daemon carries out and records as events. Deciding
 over a converged world returns nothing, which is what makes a pass over it append no event.
 
-The parts: declarations and deletions here; what is due, in the order of the graph of data
-sets, in `amed.plan.graph`; space in `amed.plan.placement`; tasks that consume data sets in
-`amed.plan.tasks`; alerts in `amed.plan.alerts` and `amed.plan.conditions`.
+The parts: the one walk over every data set (which declarations changed, which data sets
+need nothing) in `amed.plan.survey`, with what a pass hands to the next; deletions here; what
+is due, in the order of the graph of data sets, in `amed.plan.graph`; space in
+`amed.plan.placement`; tasks that consume data sets in `amed.plan.tasks`; alerts in
+`amed.plan.alerts` and `amed.plan.conditions`.
 """
 
 from __future__ import annotations
