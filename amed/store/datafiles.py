@@ -1,6 +1,7 @@
 """Files on the local disk around the store: walking a data directory (following only links
 that stay inside it), hashing a file while it is read or copied (amed.store.checksum says
-how), writing a download with its holes kept, running work on a pool.
+how), writing a download with its holes kept, making what was written survive a power cut,
+running work on a pool.
 
 No obstore here: this is plain file plumbing that `amed.store.access` and `amed.store.local`
 build on.
@@ -8,6 +9,7 @@ build on.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import itertools
 import os
@@ -225,6 +227,56 @@ class SparseWriter:
         while view:
             done = os.pwrite(self._fd, view, offset)
             view, offset = view[done:], offset + done
+
+
+def _find_syncfs() -> Callable[[int], int] | None:
+    try:
+        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+    except (AttributeError, OSError):
+        return None
+    syncfs.argtypes = [ctypes.c_int]
+    syncfs.restype = ctypes.c_int
+    return syncfs
+
+
+_SYNCFS = _find_syncfs()
+
+
+def sync_filesystem(fd: int) -> bool:
+    """syncfs(2) of the file system that holds `fd`: every dirty page and inode on it written
+    and the disk's cache flushed; False where the C library has no syncfs.
+
+    It reports a write-back error on that file system since `fd` was opened (Linux 5.8 on),
+    whoever's file it was: open `fd` before writing what must be on disk."""
+    if _SYNCFS is None:
+        return False
+    if _SYNCFS(fd) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+    return True
+
+
+def fsync_path(path: str) -> None:
+    """fsync(2) of the file or directory at `path`: its data, and for a directory the names
+    in it."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(top: str, workers: int = UPLOAD_WORKERS) -> None:
+    """fsync every file under `top` (on `workers` threads: the file system merges their
+    journal commits), then every directory, deepest first."""
+    files: list[str] = []
+    directories: list[str] = []
+    for dirpath, _dirnames, filenames in os.walk(top):
+        directories.append(dirpath)
+        files.extend(f"{dirpath}/{name}" for name in filenames)
+    run_all(fsync_path, files, None, workers)
+    for directory in reversed(directories):
+        fsync_path(directory)
 
 
 def run_all(

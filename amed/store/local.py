@@ -7,6 +7,28 @@ would have written, and read back straight from it: obstore reads a local file i
 pieces, some 30 times slower than one buffer reused. The disk also has things the object
 API does not show: its free space, the directories of deleted versions, and the hidden
 temporary files a killed `put` leaves.
+
+A version survives a power cut once it is committed (DESIGN: a crash never leaves a data set
+marked ready with incomplete data). Written, a file is only in the page cache: ext4 may put
+a directory entry, or the manifest, on disk before the blocks of a file it names, which
+reads back empty or short after the cut. So `put_version` goes data → sync → manifest →
+fsync of the manifest and its directory → return, and only then does the daemon append
+`version_stored`:
+- the sync (one syncfs(2) of the store's file system) returns once every file of the
+  version, linked or copied, its name and the directories made for it are on the disk and
+  the disk's cache flushed; the manifest is written after that, so a manifest on disk only
+  ever names files that are complete on disk;
+- the manifest is fsynced with its directory before `put_version` returns, so the event,
+  appended after the return, cannot be on disk without it. A cut before that leaves no
+  manifest, or a torn one, which is no committed version (`_committed_manifest` reads
+  none), and no event: debris, swept at the next start;
+- SQLite may lose its last commits in a cut, never reorder them before the manifest: a
+  version that was durable but not recorded is debris too.
+One syncfs cost less than an fsync per file (2,000 files of 64 KiB: 165 ms against 400 ms,
+a thread per core; one 1 GiB file: 324 ms against 435 ms); it also writes whatever else is
+dirty on that file system, and a write-back error of anyone's file there since the upload
+began fails the put, the safe side. Without syncfs every file and directory of the version
+is fsynced instead.
 """
 
 from __future__ import annotations
@@ -16,8 +38,8 @@ import os
 import re
 import shutil
 import threading
-from collections.abc import Callable, Collection
-from contextlib import suppress
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from obstore.store import LocalStore
@@ -28,9 +50,12 @@ from amed.store.checksum import WRITE_ALGORITHM, Checksum, bytes_checksum, file_
 from amed.store.datafiles import (
     SourceFile,
     copy_and_hash,
+    fsync_path,
+    fsync_tree,
     link_sole_name,
     local_error,
     remove_tree,
+    sync_filesystem,
     write_file,
 )
 from amed.store.manifest import DATASETS_PREFIX, FileEntry, parse_version_key, version_prefix
@@ -120,6 +145,60 @@ class LocalObjectStore(ObjectStore):
                 (self.root / parent).mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise local_error(f"cannot create {parent}", exc) from None
+
+    @contextmanager
+    def _durable_writes(self) -> Iterator[Callable[[str], None]]:
+        """The store's file system synced in one call (the module docstring says why that is
+        enough), through a descriptor opened before the first byte is written: syncfs
+        reports the write-back errors seen since then."""
+        try:
+            fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise local_error(f"cannot open {self.root}", exc) from None
+
+        def make_durable(prefix: str) -> None:
+            try:
+                if not sync_filesystem(fd):
+                    self._fsync_prefix(prefix)
+            except OSError as exc:
+                raise local_error(f"cannot write {prefix} to disk", exc) from None
+
+        try:
+            yield make_durable
+        finally:
+            os.close(fd)
+
+    def _make_durable_commit(self, mkey: str) -> None:
+        """The manifest and its name in the version's directory: two fsyncs, where a second
+        syncfs would write out everyone else's dirty pages again."""
+        parent = mkey.rpartition("/")[0]
+        try:
+            if _PLAIN_KEY.fullmatch(mkey):
+                fsync_path(f"{self.root}/{mkey}")
+                fsync_path(f"{self.root}/{parent}")
+            else:  # obstore escaped the names: sync the file system
+                fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                try:
+                    if not sync_filesystem(fd):
+                        self._fsync_prefix(parent + "/")
+                finally:
+                    os.close(fd)
+        except OSError as exc:
+            raise local_error(f"cannot write {mkey} to disk", exc) from None
+
+    def _fsync_prefix(self, prefix: str) -> None:
+        """Every file and directory under `prefix`, and the directories above it up to the
+        root (`_prepare_upload` may have made them), fsynced; the whole store when obstore
+        escaped the names in `prefix`, which are then not the names on disk."""
+        if not _PLAIN_KEY.fullmatch(prefix):
+            fsync_tree(str(self.root), self.upload_workers)
+            return
+        fsync_tree(f"{self.root}/{prefix}", self.upload_workers)
+        parent = prefix.rstrip("/").rpartition("/")[0]
+        while parent:
+            fsync_path(f"{self.root}/{parent}")
+            parent = parent.rpartition("/")[0]
+        fsync_path(str(self.root))
 
     def _upload_file(
         self, key: str, source: SourceFile, abort: threading.Event, owned: bool = False

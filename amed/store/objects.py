@@ -2,8 +2,10 @@
 swept away.
 
 Commit protocol (see amed.store.manifest for the layout): a version's files are uploaded first,
-its manifest.json last. A version prefix without a manifest is never a committed version,
-so whatever a crash leaves behind is debris that `sweep_debris` removes.
+its manifest.json last, each durable before the next step starts (a store's put is; a
+file:// store syncs, and amed.store.local says why that is enough). A version prefix
+without a manifest is never a committed version, so whatever a crash leaves behind is
+debris that `sweep_debris` removes.
 
 A store may be shared by several states (amed.store.sharing). Once `bind` tells it which
 state it serves, it writes and deletes under a project only while that state's claim holds,
@@ -18,7 +20,8 @@ stores are opened by URL in amed.store.schemes.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from amed import logs
@@ -122,11 +125,14 @@ class ObjectStore(Publishing):
             raise StoreError(f"{self.url}: {prefix} is already stored; versions are immutable")
         self._clear_uncommitted(prefix, leftovers)
         try:
-            entries = self._upload(project, dataset, version, sources, owned)
-            manifest = Manifest(
-                project, dataset, version, created_at, entries, skipped, self.state_id
-            )
-            self._put_bytes(mkey, manifest.to_json())
+            with self._durable_writes() as make_durable:
+                entries = self._upload(project, dataset, version, sources, owned)
+                make_durable(prefix)  # the files on disk before a manifest can name them
+                manifest = Manifest(
+                    project, dataset, version, created_at, entries, skipped, self.state_id
+                )
+                self._put_bytes(mkey, manifest.to_json())
+                self._make_durable_commit(mkey)  # before the caller records the version
         except BaseException:
             self._discard(prefix)
             raise
@@ -320,6 +326,15 @@ class ObjectStore(Publishing):
         """Make ready for a version's files to be stored under `keys`. A hook; an object
         store needs nothing."""
 
+    @contextmanager
+    def _durable_writes(self) -> Iterator[Callable[[str], None]]:
+        """Around a version's upload: yields what makes the files written under a prefix
+        survive a power cut. A hook; a remote store's put is durable once it returns."""
+        yield _already_durable
+
+    def _make_durable_commit(self, mkey: str) -> None:
+        """Make the manifest just written at `mkey` survive a power cut. A hook, as above."""
+
     def _sweep_unlisted(self, scope: str, owned: set[Owner], committed: set[Owner]) -> list[str]:
         """Remove the debris under `scope` that a listing does not show, and return what was
         removed; an owned version not in `committed` is being uploaded and is left alone. A
@@ -383,3 +398,7 @@ class ObjectStore(Publishing):
             self._clear_uncommitted(prefix)
         except (StoreError, OSError) as exc:
             log.warning("discard_failed", store=self.url, prefix=prefix, error=str(exc))
+
+
+def _already_durable(_prefix: str) -> None:
+    """Nothing to do: what the store's put returned from is durable."""
