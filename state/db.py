@@ -26,7 +26,7 @@ from state.heartbeat import DaemonRow
 from state.heartbeat import write as write_heartbeat
 from state.observed import Observed
 from state.rows import AlertRow, ChannelRow, DatasetRow
-from state.schema import MIGRATIONS, SCHEMA_VERSION
+from state.schema import MIGRATIONS, SCHEMA_VERSION, migration_db
 from state.tables import (
     SQL_TABLE,
     TABLE_NAMES,
@@ -95,9 +95,7 @@ class StateStore:
                     f"understands ({SCHEMA_VERSION}); upgrade amed"
                 )
             if current < SCHEMA_VERSION:
-                import sqlite_utils
-
-                db = sqlite_utils.Database(conn)
+                db = migration_db(conn)
                 for number in range(current, SCHEMA_VERSION):
                     MIGRATIONS[number](db)
             if current != SCHEMA_VERSION:
