@@ -11,6 +11,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import Workspace, command_path
 
@@ -229,6 +230,7 @@ def test_a_running_consumer_shows_its_data_set_in_use(ws: Workspace) -> None:
 
 def test_ame_events_follow_prints_new_events_as_they_come(ws: Workspace) -> None:
     ws.write_spec(spec(0))
+    assert ws.once().returncode == 0
     follower = subprocess.Popen(
         [command_path("ame"), "events", "--follow", "--json"],
         cwd=ws.project,
@@ -237,17 +239,27 @@ def test_ame_events_follow_prints_new_events_as_they_come(ws: Workspace) -> None
         stderr=subprocess.PIPE,
         text=True,
     )
-    try:
-        time.sleep(0.5)
-        assert ws.once().returncode == 0
-        seen: list[str] = []
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and "version_stored" not in seen:
+    assert follower.stdout is not None
+
+    def read_until(wanted: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+        # A hang is turned into a failure by the test's timeout.
+        lines: list[dict[str, Any]] = []
+        while not (lines and wanted(lines[-1])):
             line = follower.stdout.readline() if follower.stdout else ""
-            if line:
-                seen.append(json.loads(line)["type"])
-        assert seen[:2] == ["dataset_declared", "task_declared"]
-        assert "version_stored" in seen
+            assert line, "ame events --follow ended"
+            lines.append(json.loads(line))
+        return lines
+
+    try:
+        # The log so far comes first, oldest first: the follower has caught up after it.
+        history = read_until(lambda e: e["type"] == "version_stored")
+        assert [e["type"] for e in history[:2]] == ["dataset_declared", "task_declared"]
+        # What is appended after the follower caught up is printed as it comes.
+        ws.write_spec(spec(1))
+        assert ws.once().returncode == 0
+        later = read_until(lambda e: e["type"] == "task_declared")
+        assert later[0]["id"] > history[-1]["id"]
+        assert "train0" in json.dumps(later[-1])
     finally:
         follower.terminate()
         follower.communicate(timeout=10)
