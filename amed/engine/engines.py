@@ -2,21 +2,22 @@
 
 A new engine is a module with a class that satisfies amed.engine.base.Engine, and one line
 here. Each engine is made once per daemon: it keeps the runs it started, so that they can
-be attached to again.
+be attached to again. An engine's module is imported when the engine is first made, so a
+daemon pays (in start-up and resident memory) only for the engine it uses.
 """
 
 from __future__ import annotations
 
+import importlib
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from typing import cast
 
 from amed.engine.base import Engine
-from amed.engine.local import LocalEngine
-from amed.engine.ray import RayEngine
 
-ENGINES: Mapping[str, Callable[[], Engine]] = {
-    "local": LocalEngine,
-    "ray": RayEngine,
+ENGINES: Mapping[str, str] = {
+    "local": "amed.engine.local:LocalEngine",
+    "ray": "amed.engine.ray:RayEngine",
 }
 
 DEFAULT_ENGINE = "local"
@@ -38,5 +39,7 @@ def engine_named(name: str) -> Engine:
             if make is None:
                 known = ", ".join(sorted(ENGINES))
                 raise UnknownEngine(f"unknown engine {name!r} (one of {known})")
-            engine = _made[name] = make()
+            module, _, attribute = make.partition(":")
+            made = getattr(importlib.import_module(module), attribute)()
+            engine = _made[name] = cast(Engine, made)
         return engine
