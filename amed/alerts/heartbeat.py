@@ -3,7 +3,6 @@ a dead daemon, a dead host or a broken alert path is noticed by someone else."""
 
 from __future__ import annotations
 
-import urllib.request
 from urllib.parse import urlsplit
 
 from amed import logs
@@ -28,6 +27,8 @@ class Heartbeat:
         self._ok: bool | None = None
 
     def ping(self) -> bool:
+        import urllib.request  # at the first ping: ~2 MB resident a daemon without one spares
+
         request = urllib.request.Request(self.url, headers={"User-Agent": "amed"})
         try:
             with urllib.request.urlopen(request, timeout=HEARTBEAT_TIMEOUT_SECONDS) as answer:

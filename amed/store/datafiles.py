@@ -9,8 +9,8 @@ build on.
 
 from __future__ import annotations
 
-import ctypes
 import errno
+import functools
 import itertools
 import os
 import shutil
@@ -229,7 +229,12 @@ class SparseWriter:
             view, offset = view[done:], offset + done
 
 
+@functools.cache
 def _find_syncfs() -> Callable[[int], int] | None:
+    """The C library's syncfs, looked up at the first sync (ctypes costs a daemon that
+    stores nothing into file:// ~1 MB resident)."""
+    import ctypes
+
     try:
         syncfs = ctypes.CDLL(None, use_errno=True).syncfs
     except (AttributeError, OSError):
@@ -239,18 +244,18 @@ def _find_syncfs() -> Callable[[int], int] | None:
     return syncfs
 
 
-_SYNCFS = _find_syncfs()
-
-
 def sync_filesystem(fd: int) -> bool:
     """syncfs(2) of the file system that holds `fd`: every dirty page and inode on it written
     and the disk's cache flushed; False where the C library has no syncfs.
 
     It reports a write-back error on that file system since `fd` was opened (Linux 5.8 on),
     whoever's file it was: open `fd` before writing what must be on disk."""
-    if _SYNCFS is None:
+    syncfs = _find_syncfs()
+    if syncfs is None:
         return False
-    if _SYNCFS(fd) != 0:
+    if syncfs(fd) != 0:
+        import ctypes
+
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code))
     return True
