@@ -148,20 +148,10 @@ def _walk(
     code = facts.code_digest
     found: list[DatasetRow | None] = []
     unsettled_at: list[int] = []
-    if before is None:
+    if before is None:  # nothing known: every row is looked at
         project = desired.name
-        for data_set in desired.data_sets:
-            key = (project, data_set.name)
-            keys.append(key)
-            row = rows.get(key)
-            differs = _differs(row, data_set)
-            if not differs and row is not None and settled(data_set, row, code) and quiet(row):
-                found.append(row)
-                continue
-            unsettled_at.append(len(found))
-            found.append(None)
-            _take(out, declared, data_set, key, row, differs, facts.now)
-        return found, unsettled_at
+        keys.extend((project, data_set.name) for data_set in desired.data_sets)
+        before = [None] * len(keys)
     for data_set, key, known in zip(desired.data_sets, keys, before, strict=True):
         row = rows.get(key)
         if row is known and row is not None:
