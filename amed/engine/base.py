@@ -9,8 +9,10 @@ restart, `attach` asks the engine for a run an earlier daemon started.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -155,6 +157,25 @@ class Run(Protocol):
     def cancel(self) -> None:
         """Ask the run to stop as on a timeout; `wait` then reports it cancelled."""
         ...
+
+
+class ThreadedRun:
+    """What a run followed on a thread of its own has whatever the engine: the result kept
+    with the handle once it is over, and the thread started with the starter's bound log
+    context (data set, run id). An engine's run sets `_result` from its thread."""
+
+    def __init__(self) -> None:
+        self._result: Future[RunResult] = Future()
+
+    def _start_thread(self, name: str, target: Callable[..., None], *args: object) -> None:
+        context = contextvars.copy_context()
+        threading.Thread(target=context.run, args=(target, *args), name=name).start()
+
+    def poll(self) -> RunResult | None:
+        return self._result.result() if self._result.done() else None
+
+    def wait(self) -> RunResult:
+        return self._result.result()
 
 
 class Engine(Protocol):

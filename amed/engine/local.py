@@ -9,14 +9,12 @@ attached to.
 
 from __future__ import annotations
 
-import contextvars
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
 from pathlib import Path
 
 from amed.engine import proctree
-from amed.engine.base import CannotAttach, RunRequest, RunResult
+from amed.engine.base import CannotAttach, RunRequest, ThreadedRun
 from amed.engine.local_run import run_task
 
 
@@ -62,31 +60,20 @@ class LocalEngine:
             self._runs.pop(run_id, None)
 
 
-class LocalRun:
+class LocalRun(ThreadedRun):
     """One run of the local engine; its result stays with the handle once it is over."""
 
     def __init__(self, request: RunRequest, cancel: threading.Event | None) -> None:
+        super().__init__()
         self._request = request
         self._stop = _Either(threading.Event(), cancel)
-        self._result: Future[RunResult] = Future()
 
     @property
     def run_id(self) -> str:
         return self._request.run_id
 
     def begin(self, *, on_end: Callable[[], None]) -> None:
-        # The thread logs with the starter's bound context (data set, run id).
-        context = contextvars.copy_context()
-        thread = threading.Thread(
-            target=context.run, args=(self._go, on_end), name=f"run-{self.run_id}"
-        )
-        thread.start()
-
-    def poll(self) -> RunResult | None:
-        return self._result.result() if self._result.done() else None
-
-    def wait(self) -> RunResult:
-        return self._result.result()
+        self._start_thread(f"run-{self.run_id}", self._go, on_end)
 
     def cancel(self) -> None:
         self._stop.own.set()

@@ -10,17 +10,15 @@ submitted: the job may still be running.
 
 from __future__ import annotations
 
-import contextvars
 import os
 import re
 import threading
 import time
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Protocol
 
 from amed import logs
-from amed.engine.base import Detached, RunRequest, RunResult
+from amed.engine.base import Detached, RunRequest, RunResult, ThreadedRun
 from amed.engine.local_run import WORK_DIR_NAME
 from amed.engine.output import read_tail
 from amed.engine.ray_client import JobInfo, Jobs, NoSuchJob, RayUnavailable
@@ -55,7 +53,7 @@ class RunOwner(Protocol):
     def forget(self, run_id: str) -> None: ...
 
 
-class RayRun:
+class RayRun(ThreadedRun):
     """One job: submitted by this daemon (`request`), found again (`info`), or left by an
     earlier daemon while Ray did not answer (`run_dir` only: followed once it does)."""
 
@@ -69,12 +67,12 @@ class RayRun:
         run_dir: Path | None = None,
         outer: threading.Event | None = None,
     ) -> None:
+        super().__init__()
         self._run_id = run_id
         self._engine = engine
         self._request = request
         self._own = threading.Event()
         self._outer = outer
-        self._result: Future[RunResult] = Future()
         self._started = time.monotonic()
         if request is not None:
             self._run_dir = request.run_dir
@@ -101,15 +99,7 @@ class RayRun:
         return self._run_id
 
     def begin(self) -> None:
-        context = contextvars.copy_context()
-        thread = threading.Thread(target=context.run, args=(self._go,), name=f"ray-{self.run_id}")
-        thread.start()
-
-    def poll(self) -> RunResult | None:
-        return self._result.result() if self._result.done() else None
-
-    def wait(self) -> RunResult:
-        return self._result.result()
+        self._start_thread(f"ray-{self.run_id}", self._go)
 
     def cancel(self) -> None:
         self._own.set()
