@@ -25,6 +25,11 @@ Chunk = bytes | memoryview
 Translate = Callable[[str], AbstractContextManager[None]]
 
 STREAM_CHUNK_BYTES = 1024 * 1024
+READ_ALL_PIECE_BYTES = 256 * 1024
+"""The pieces a whole read asks for. obstore joins what the network hands it into pieces
+of at least this size, a copy of its own; pieces near what arrives at once avoid most of
+it, and still few enough that a piece's Python costs are small (a 1 GiB read from S3 on
+moto: 1.48 s at 256 KiB, 1.74 s at 512 KiB, 2.06 s at 1 MiB)."""
 WHOLE_GET_BYTES = 8 * 1024 * 1024
 _PREAD_MAX_BYTES = 0x7FFFF000  # what Linux reads at most in one call
 
@@ -40,9 +45,6 @@ class ObjectGone(StoreError):
 
 class ObjectSource(ABC):
     """The bytes of one object, always the same object for the life of the source."""
-
-    streams = False
-    """Whether pieces arrive over time (a network stream), worth hashing as they come."""
 
     def __init__(self, label: str, size_bytes: int) -> None:
         self.label = label
@@ -143,8 +145,6 @@ class RemoteSource(ObjectSource):
     """An object read through obstore: one streamed request for as long as the reader goes
     forward, a new ranged request (bound to the first answer's entity tag) after a seek."""
 
-    streams = True
-
     def __init__(
         self, label: str, size_bytes: int, backend: Backend, key: str, errors: Translate
     ) -> None:
@@ -157,12 +157,12 @@ class RemoteSource(ObjectSource):
         self._left: memoryview = memoryview(b"")
         self._at = 0  # the offset of `_left`'s first byte in the object
 
-    def _stream_from(self, offset: int) -> None:
+    def _stream_from(self, offset: int, piece_bytes: int = STREAM_CHUNK_BYTES) -> None:
         if self._chunks is not None and offset == self._at:
             return
         self._chunks = None
         result = self._get(offset)
-        self._chunks = iter(result.stream(STREAM_CHUNK_BYTES))
+        self._chunks = iter(result.stream(piece_bytes))
         self._left = memoryview(b"")
         self._at = offset
 
@@ -219,11 +219,18 @@ class RemoteSource(ObjectSource):
     def read_to_end(self, offset: int, take: Callable[[Chunk], None]) -> bytes:
         if offset >= self.size_bytes:
             return b""
-        self._stream_from(offset)
+        self._stream_from(offset, READ_ALL_PIECE_BYTES)
+        assert self._chunks is not None
         out = io.BytesIO()  # grows in place and hands its buffer over without a copy
-        while piece := self._next():
-            take(piece)
-            out.write(piece)
+        if self._left:
+            take(self._left)
+            out.write(self._left)
+            self._left = memoryview(b"")
+        # One error scope for the loop: a whole read's pieces are many, each one's cost shows.
+        with self._errors(f"get {self._key}"):
+            for piece in self._chunks:
+                take(piece)
+                out.write(piece)
         self._at = offset + out.tell()
         self._chunks = None
         return out.getvalue()
