@@ -2,10 +2,11 @@
 
 One model, `Settings`, read by the daemon and by `ame` alike, so that a value means the same
 thing (and is refused the same way) whichever command reads it. Each field names where it
-may come from (`Key`) next to its default and its check. pydantic-settings merges the
-sources in that order; the sources themselves are ours, because the TOML file's tables do
-not mirror the model's flat names, a missing or malformed file must be an error (its own
-TOML source skips a missing file), and each `AME_*` name is chosen, not derived.
+may come from (`Key`) next to its default and its check. `resolve` merges the sources in
+that order, a dict each, and the model checks the result: the TOML file's tables do not
+mirror the model's flat names, a missing or malformed file must be an error, and each
+`AME_*` name is chosen, not derived, so no settings library's sources would fit (and one
+costs every command ~20 ms of imports for a merge of four dicts).
 
 Defaults need no file at all. A bad value is one line that names the key and its source
 (`/etc/ame/amed.toml: storage.capacity: ...`, `AME_MAX_PARALLEL: ...`, `--capacity: ...`);
@@ -16,14 +17,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, PlainValidator, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError, model_validator
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from amed import config_checks as check
 from amed.config_checks import (
@@ -50,14 +49,16 @@ class Key:
 # -- the model ------------------------------------------------------------------------------
 
 
-class Settings(BaseSettings):
-    """Every setting amed and ame read, with its one default."""
+class Settings(BaseModel):
+    """Every setting amed and ame read, with its one default. Made by `resolve`; made
+    directly (tests, benchmarks), it reads nothing but its arguments."""
 
-    model_config = SettingsConfigDict(frozen=True, extra="forbid")
+    # Defaults are checked too: a default path is made absolute as a given one is.
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
     project_dir: Annotated[Directory, Key("project", "AME_PROJECT", "--project")] = Path()
     state_dir: Annotated[Directory, Key("state_dir", "AME_STATE_DIR", "--state-dir")]
-    """Its default depends on the environment (`default_state_dir`): `_StandardDirs` gives it."""
+    """Its default depends on the environment (`default_state_dir`): `resolve` gives it."""
     storage_url: Annotated[
         str, PlainValidator(check.storage_url), Key("storage.url", "AME_STORAGE", "--storage")
     ] = ""
@@ -197,23 +198,6 @@ class Settings(BaseSettings):
             )
         return self
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Flags (the keyword arguments), then ours; pydantic-settings' own environment,
-        dotenv and secrets sources would read variables named after the fields."""
-        reading = _READING.get() or _Reading(os.environ)
-        env = _EnvSource(settings_cls, reading.env)
-        toml = _TomlSource(settings_cls)
-        reading.sources = [env, toml]
-        return (init_settings, env, toml, _StandardDirs(settings_cls, reading.env))
-
 
 def _key_of(info: FieldInfo) -> Key:
     return next((m for m in info.metadata if isinstance(m, Key)), Key())
@@ -226,75 +210,32 @@ _TOML_TOP_KEYS = sorted({key.toml.split(".")[0] for key in KEYS.values() if key.
 
 # -- the sources ----------------------------------------------------------------------------
 
-
-@dataclass
-class _Reading:
-    """One `resolve`: the environment it reads, and the sources that said where each value
-    came from, so that an invalid value can be reported against its source."""
-
-    env: Mapping[str, str]
-    sources: list[_Source] = field(default_factory=list)
+Found = tuple[dict[str, Any], dict[str, str]]
+"""Raw values by field name, and where each one came from (for error lines)."""
 
 
-_READING: ContextVar[_Reading | None] = ContextVar("amed_settings_reading", default=None)
-"""pydantic-settings builds the sources in a classmethod that takes no per-call argument:
-the environment a `resolve` reads reaches them through here."""
+def _from_env(env: Mapping[str, str]) -> Found:
+    values: dict[str, Any] = {}
+    where: dict[str, str] = {}
+    for name, key in KEYS.items():
+        if key.env and env.get(key.env):  # set but empty counts as not set
+            values[name], where[name] = env[key.env], key.env
+    return values, where
 
 
-class _Source(PydanticBaseSettingsSource):
-    """Raw values by field name; `where` names each one's origin for error lines."""
-
-    def __init__(self, settings_cls: type[BaseSettings]) -> None:
-        super().__init__(settings_cls)
-        self.where: dict[str, str] = {}
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        raise NotImplementedError  # `__call__` reads every field at once
-
-    def __call__(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-
-class _EnvSource(_Source):
-    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
-        super().__init__(settings_cls)
-        self.env = env
-
-    def __call__(self) -> dict[str, Any]:
-        values = {}
-        for name, key in KEYS.items():
-            if key.env and self.env.get(key.env):  # set but empty counts as not set
-                values[name], self.where[name] = self.env[key.env], key.env
-        return values
-
-
-class _TomlSource(_Source):
-    """The config file the flags or `AME_CONFIG` name: sources with higher precedence have
-    already run, so it is in `current_state`."""
-
-    def __call__(self) -> dict[str, Any]:
-        given = self.current_state.get("config_file")
-        if not given:
-            return {}
-        path = Path(given)
-        data = read_toml(path, _TOML_TOP_KEYS)
-        values = {}
-        for name, key in KEYS.items():
-            value = _dig(data, key.toml.split(".")) if key.toml else None
-            if value is not None:
-                values[name], self.where[name] = value, f"{path}: {key.toml}"
-        return values
-
-
-class _StandardDirs(_Source):
-    """The state dir's default comes from the environment, yet below the config file."""
-
-    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
-        super().__init__(settings_cls)
-        self.env = env
-
-    def __call__(self) -> dict[str, Any]:
-        return {"state_dir": default_state_dir(self.env)}
+def _from_toml(given: Any) -> Found:
+    """The config file the flags or `AME_CONFIG` name, if any."""
+    if not given:
+        return {}, {}
+    path = Path(given)
+    data = read_toml(path, _TOML_TOP_KEYS)
+    values: dict[str, Any] = {}
+    where: dict[str, str] = {}
+    for name, key in KEYS.items():
+        value = _dig(data, key.toml.split(".")) if key.toml else None
+        if value is not None:
+            values[name], where[name] = value, f"{path}: {key.toml}"
+    return values, where
 
 
 def _dig(data: Mapping[str, Any], path: list[str]) -> Any:
@@ -319,17 +260,20 @@ def resolve(
     given = {name: value for name, value in flags.items() if value is not None}
     if config_file is not None:
         given["config_file"] = config_file
-    reading = _Reading(os.environ if env is None else env)
-    token = _READING.set(reading)
+    environ = os.environ if env is None else env
+    from_env, env_where = _from_env(environ)
+    merged = from_env | given
+    from_toml, toml_where = _from_toml(merged.get("config_file"))
+    merged = from_toml | merged
+    if "state_dir" not in merged:
+        merged["state_dir"] = default_state_dir(environ)
     try:
-        return Settings(**given)
+        return Settings(**merged)
     except ValidationError as exc:
-        raise ConfigError(_one_line(exc, given, reading)) from None
-    finally:
-        _READING.reset(token)
+        raise ConfigError(_one_line(exc, given, toml_where | env_where)) from None
 
 
-def _one_line(exc: ValidationError, given: Mapping[str, Any], reading: _Reading) -> str:
+def _one_line(exc: ValidationError, given: Mapping[str, Any], where: Mapping[str, str]) -> str:
     """The first error (in field order), after the source that gave the value."""
     error = exc.errors(include_url=False, include_input=False)[0]
     cause = error.get("ctx", {}).get("error")
@@ -340,5 +284,4 @@ def _one_line(exc: ValidationError, given: Mapping[str, Any], reading: _Reading)
     key = KEYS.get(name, Key())
     if name in given:
         return f"{key.flag or name}: {message}"
-    where = next((s.where[name] for s in reading.sources if name in s.where), name)
-    return f"{where}: {message}"
+    return f"{where.get(name, name)}: {message}"

@@ -1,7 +1,7 @@
 """Where the state is, found without building Settings.
 
-`ame ds list` needs nothing but the state dir, and Settings (pydantic-settings) costs about
-0.1 s to import, as much as the listing itself. The rules are Settings' own for this one
+`ame ds list` needs nothing but the state dir, and Settings (pydantic) costs tens of
+milliseconds to import, as much as the listing itself. The rules are Settings' own for this one
 setting: `--state-dir` > `AME_STATE_DIR` > the config file's `state_dir` > the defaults.
 amed.config reads its config file and its default state dir through this module, so the
 two cannot disagree.

@@ -1,6 +1,6 @@
 """Options shared by `amed` and `ame`, and turning them into Settings or a state dir.
 
-Settings (pydantic-settings) is imported only by the commands that need more than the state
+Settings (a pydantic model) is imported only by the commands that need more than the state
 dir: a listing pays for none of it.
 """
 
