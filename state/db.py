@@ -8,6 +8,7 @@ tells it when another connection committed, and it reloads then.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import sqlite3
@@ -236,7 +237,8 @@ class StateStore:
         stopped cleanly and neither the log nor the tables changed since.
 
         The record of that clean stop is removed either way, so a crash of this process
-        leaves none behind. Reads the tables row by row: they are not loaded here.
+        leaves none behind. The digest is taken while the tables are loaded, which the
+        start needs next: each row is read once.
         """
         with immediate(self._conn) as conn:
             found = conn.execute("SELECT value FROM meta WHERE key = ?", (_CLEAN_STOP,)).fetchone()
@@ -248,10 +250,15 @@ class StateStore:
                 return "the events are read differently since the last clean stop"
             if stamp.get("events") != _log_extent(conn):
                 return "events were appended since the last clean stop"
-            found_digest = digest(conn)
+            hasher = hashlib.sha256()
+            tables = load_tables(conn, hasher=hasher)
+            # The tables as read inside the write lock: current until another connection
+            # commits, which `_refresh` sees by the data version, as after any load.
+            version = int(conn.execute("PRAGMA data_version").fetchone()[0])
+            self._tables, self._data_version = tables, version
+            found_digest = hasher.hexdigest()
             if stamp.get("tables") != found_digest:
                 return "the tables changed since the last clean stop"
-            version = int(conn.execute("PRAGMA data_version").fetchone()[0])
             self._digest_at_start = (found_digest, stamp["events"], version)
             return None
 

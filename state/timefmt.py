@@ -13,4 +13,5 @@ def format_time(moment: datetime) -> str:
 
 
 def parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    moment = datetime.fromisoformat(text)  # reads the trailing Z as UTC since Python 3.11
+    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)

@@ -3,6 +3,7 @@ last one; `ame state check` replays the whole log."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from pathlib import Path
@@ -13,6 +14,7 @@ from amed.cli.state_cmd import state as state_command
 from state import checkpoint
 from state.db import StateStore
 from state.events import Event, RunSucceeded
+from state.tables import digest, load_tables
 from tests.state.test_state_store import at, declared, produced
 
 BATCH = 2_000
@@ -140,3 +142,24 @@ def test_a_clean_stop_after_tables_edited_meanwhile_records_their_new_digest(
     _edit(tmp_path, "UPDATE datasets SET error = 'edited while stopped'")
     with StateStore.in_dir(tmp_path) as state:
         assert state.why_check() == "the tables changed since the last clean stop"
+
+
+def test_the_tables_loaded_by_the_check_at_start_are_current_and_hash_as_the_digest(
+    tmp_path: Path,
+) -> None:
+    with StateStore.in_dir(tmp_path) as state:
+        state.append([declared(), *produced("mnist", 1, "h1", 1), *produced("mnist", 2, "h1", 2)])
+        state.record_clean_stop()
+    conn = sqlite3.connect(tmp_path / "state.db")
+    hasher = hashlib.sha256()
+    loaded = load_tables(conn, hasher=hasher)
+    assert hasher.hexdigest() == digest(conn)
+    assert [v.version for v in loaded.versions[("p", "mnist")]] == [1, 2]
+    conn.close()
+    with StateStore.in_dir(tmp_path) as state:
+        assert state.why_check() is None
+        mnist = state.dataset("p", "mnist")
+        assert mnist is not None and mnist.version == 2 and mnist.error is None
+        _edit(tmp_path, "UPDATE datasets SET error = 'edited by another connection'")
+        edited = state.dataset("p", "mnist")
+        assert edited is not None and edited.error == "edited by another connection"
