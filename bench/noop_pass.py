@@ -2,10 +2,12 @@
 
 - in-process: `Reconciler.reconcile` on a loaded project and an open state store, i.e.
   `StateStore.observed()` plus `amed.plan.decide.decide(...)`, which is what a daemon does every
-  interval once the spec file is cached. Baseline: reading the same rows with raw `sqlite3`
-  (`SELECT * FROM datasets`), the least a stateless pass would do.
+  interval: with nothing changed since the pass before (it carries over what that one
+  found), and over ame.yaml loaded again (nothing carried over; the target's pass). For
+  scale, not a baseline of the same work: reading the same rows with raw `sqlite3`
+  (`SELECT * FROM datasets`), what a stateless pass would read before any planning.
 - whole `amed run --once`: start-up, spec load, state open, the passes, the sweep. Each
-  follows the clean stop of the one before, as most starts do: ame.yaml comes from the
+  follows a `sync` and the clean stop of the one before, as most starts do: ame.yaml comes from the
   state dir's cache (spec.cache) and the sweep, with no data set changed since the last
   one, does not list the store (amed.act.upkeep's ledger); the first run, untimed, loads
   and sweeps everything. The store holds no objects (no task ran): a real one's sweep
@@ -26,12 +28,14 @@ import gc
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 from bench import many
 from bench.common import (
     Result,
     clean_env,
     command,
+    drop_dirty_pages,
     execute,
     runs_for,
     sample,
@@ -59,7 +63,7 @@ def run(quick: bool) -> list[Result]:
             # recorded by one real run first; from then on a pass must append nothing.
             execute(_once_argv(), env=_once_env(root))
             before = many.event_count(db)
-            results.append(_in_process(root, project, count, quick))
+            results += _in_process(root, project, count, quick)
             results.append(_whole_once(root, count, quick))
             appended = many.event_count(db) - before
             results.append(
@@ -74,25 +78,16 @@ def run(quick: bool) -> list[Result]:
             )
             results.append(_spec_load(count, quick))
     if not quick:
-        results.append(_in_process_at_scale())
+        results += _in_process_at_scale()
     results += _refusals(quick)
     return results
 
 
-def _in_process_at_scale() -> Result:
+def _in_process_at_scale() -> list[Result]:
     with scratch("noop-scale") as root:
         project = many.build(root / "project", root / "state", AT_SCALE)
         execute(_once_argv(), env=_once_env(root, AME_SPEC_MAX_SIZE=str(many.max_bytes(AT_SCALE))))
-        result = _in_process(root, project, AT_SCALE, quick=False, freeze=True)
-    median = sorted(result.samples)[len(result.samples) // 2]
-    return Result(
-        **{
-            **result.__dict__,
-            "measure": result.measure + ", after gc.freeze",
-            "target": f"≤ {TARGET_PASS_AT_SCALE_SECONDS * 1000:.0f} ms",
-            "met": median <= TARGET_PASS_AT_SCALE_SECONDS,
-        }
-    )
+        return _in_process(root, project, AT_SCALE, quick=False, freeze=True)
 
 
 def _refusals(quick: bool) -> list[Result]:
@@ -137,7 +132,11 @@ def _refusals(quick: bool) -> list[Result]:
 
 def _in_process(
     root: Path, project: object, count: int, quick: bool, freeze: bool = False
-) -> Result:
+) -> list[Result]:
+    """Two passes: with nothing changed since the pass before (the daemon's steady state:
+    the pass carries over what it found, `Decision.memo`, and checks each row is the same
+    object), and over ame.yaml loaded again (an equal project, another object: nothing is
+    carried over, every data set is looked at). The target is held against the second."""
     from amed.act.reconciler import Reconciler
     from amed.config import Settings
     from amed.store.schemes import open_store
@@ -151,32 +150,54 @@ def _in_process(
         state_dir=root / "state",
         storage_url=(root / "objects").as_uri(),
     )
+    runs = runs_for(quick) * 2
+    reloaded = [project.model_copy() for _ in range(runs)]
     reconciler = Reconciler(settings, state, open_store((root / "objects").as_uri()))
     try:
         reconciler.reconcile(project)  # warm: the first pass after start may load caches
         if freeze:
             gc.collect()
             gc.freeze()
-        passes = sample(lambda: timed(lambda: reconciler.reconcile(project)), runs_for(quick) * 2)
+        steady = sample(lambda: timed(lambda: reconciler.reconcile(project)), runs)
+        full = tuple(_timed_pass(reconciler, copy) for copy in reloaded)
         actions = reconciler.reconcile(project).actions
     finally:
         reconciler.shutdown(cancel_runs=True)
         state.close()
         if freeze:
             gc.unfreeze()
-    baseline = sample(lambda: _raw_read_seconds(root / "state" / "state.db"), runs_for(quick) * 2)
+    baseline = sample(lambda: _raw_read_seconds(root / "state" / "state.db"), runs)
+    limit = TARGET_PASS_AT_SCALE_SECONDS if count >= AT_SCALE else TARGET_PASS_SECONDS
     target = count >= TARGET_AT
-    return Result(
-        QUESTION,
-        f"{count:,} data sets: one reconcile pass, in-process",
-        "s",
-        passes,
-        "raw sqlite3 read of the rows",
-        baseline,
-        target=f"≤ {TARGET_PASS_SECONDS * 1000:.0f} ms" if target else "",
-        met=(sorted(passes)[len(passes) // 2] <= TARGET_PASS_SECONDS) if target else None,
-        note=f"{len(actions)} actions planned" if actions else "",
-    )
+    frozen = ", after gc.freeze" if freeze else ""
+    note = f"{len(actions)} actions planned" if actions else ""
+    scale = "for scale: raw sqlite3 read of the rows (what a stateless pass reads)"
+    return [
+        Result(
+            QUESTION,
+            f"{count:,} data sets: one reconcile pass, in-process, nothing changed{frozen}",
+            "s",
+            steady,
+            scale,
+            baseline,
+            note=note,
+        ),
+        Result(
+            QUESTION,
+            f"{count:,} data sets: one reconcile pass, in-process, ame.yaml loaded again{frozen}",
+            "s",
+            full,
+            scale,
+            baseline,
+            target=f"≤ {limit * 1000:.0f} ms" if target else "",
+            met=(sorted(full)[len(full) // 2] <= limit) if target else None,
+            note=note,
+        ),
+    ]
+
+
+def _timed_pass(reconciler: Any, project: object) -> float:
+    return timed(lambda: reconciler.reconcile(project))
 
 
 def _raw_read_seconds(db: Path) -> float:
@@ -192,8 +213,11 @@ def _whole_once(root: Path, count: int, quick: bool) -> Result:
     argv = _once_argv()
     once: list[float] = []
     floor: list[float] = []
-    for _ in range(runs_for(quick)):  # interleaved
+    for _ in range(runs_for(quick)):  # interleaved, each after a sync: a clean stop's
+        # checkpoint of the WAL waits on whatever an earlier benchmark left to write back
+        drop_dirty_pages()
         once.append(timed(lambda: execute(argv, env=env)))
+        drop_dirty_pages()
         floor.append(floor_seconds(root / "state" / "state.db"))
     target = count >= TARGET_AT
     return Result(
