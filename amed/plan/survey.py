@@ -23,6 +23,7 @@ import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import repeat
 
 from amed.plan.conditions import quiet
 from amed.plan.facts import Facts, Key
@@ -32,6 +33,8 @@ from state.events import DatasetDeclared
 from state.fold import apply_dataset
 from state.observed import Observed
 from state.rows import DatasetRow, VersionRow
+
+_name_of = operator.attrgetter("name")
 
 Superseded = list[tuple[Key, VersionRow]]
 
@@ -149,8 +152,8 @@ def _walk(
     found: list[DatasetRow | None] = []
     unsettled_at: list[int] = []
     if before is None:  # nothing known: every row is looked at
-        project = desired.name
-        keys.extend((project, data_set.name) for data_set in desired.data_sets)
+        names = map(_name_of, desired.data_sets)  # the keys made in C, not in a loop
+        keys.extend(zip(repeat(desired.name, len(desired.data_sets)), names, strict=True))
         before = [None] * len(keys)
     for data_set, key, known in zip(desired.data_sets, keys, before, strict=True):
         row = rows.get(key)
