@@ -149,7 +149,7 @@ def test_the_state_dir_and_a_local_store_inside_the_project_are_not_part_of_it(
         state_dir=tmp_path / ".ame" / "state",
         storage_url=(tmp_path / "objects").as_uri(),
     )
-    assert excluded_paths(settings, desired) == (".ame/state", "objects", "out/d")
+    assert excluded_paths(settings, desired) == ("out/d", ".ame/state", "objects")
     outside = settings.model_copy(
         update={"state_dir": Path("/var/lib/ame"), "storage_url": "s3://bucket"}
     )
