@@ -163,3 +163,16 @@ def test_the_tables_loaded_by_the_check_at_start_are_current_and_hash_as_the_dig
         _edit(tmp_path, "UPDATE datasets SET error = 'edited by another connection'")
         edited = state.dataset("p", "mnist")
         assert edited is not None and edited.error == "edited by another connection"
+
+
+def test_a_table_with_a_column_the_rows_do_not_know_loads_the_same(tmp_path: Path) -> None:
+    with StateStore.in_dir(tmp_path) as state:
+        state.append([declared(), *produced("mnist", 1, "h1", 1)])
+    conn = sqlite3.connect(tmp_path / "state.db")
+    before = load_tables(conn)
+    conn.execute("ALTER TABLE datasets ADD COLUMN added_later TEXT DEFAULT 'x'")
+    conn.execute("ALTER TABLE versions ADD COLUMN added_later TEXT DEFAULT 'x'")
+    after = load_tables(conn)
+    conn.close()
+    assert after.datasets == before.datasets and after.versions == before.versions
+    assert after.datasets[("p", "mnist")].version == 1
