@@ -226,7 +226,7 @@ def test_the_config_flag_beats_AME_CONFIG(
     assert settings.config_file == tmp_path / f"{expected}.toml"
 
 
-def test_pydantic_settings_own_sources_are_not_read(tmp_path: Path) -> None:
+def test_a_variable_named_after_a_field_is_not_read(tmp_path: Path) -> None:
     """Only the AME_* names count: a variable named after a field changes nothing."""
     env = home(tmp_path, max_parallel="9", MAX_PARALLEL="9", AME_MAX_PARALLEL="")
     assert resolve({}, env).max_parallel == 2
