@@ -199,7 +199,7 @@ def _in_process(
 
 def _loaded_again(pickled: bytes) -> object:
     """An equal project of new objects, as from the spec cache, out of the collector's scans
-    as the daemon keeps a changed ame.yaml (amed.daemon.spec_file)."""
+    as the daemon keeps a changed ame.yaml (amed.daemon.service)."""
     project = pickle.loads(pickled)
     gc.collect()
     gc.freeze()

@@ -9,7 +9,6 @@ back, or made readable by `chmod`, looks unchanged to `stat` but loads now.
 
 from __future__ import annotations
 
-import gc
 import stat
 import time
 from dataclasses import dataclass
@@ -166,17 +165,5 @@ class SpecFile:
             logs.get().info("spec_valid_again")
         for warning in project.warnings:
             logs.get().warning("spec_warning", warning=warning)
-        if project is not self.project:
-            _keep_out_of_collections()
         self.project, self.stamp, self.last_error = project, stamp, None
         return project
-
-
-def _keep_out_of_collections() -> None:
-    """A loaded ame.yaml lives until the next edit: its models (ten per data set or so)
-    are taken out of the collector's scans, which at 100,000 data sets otherwise walk a
-    million objects in the passes that follow. What is garbage now is collected first, so
-    nothing dead is kept; the models of the project this one replaces are freed as they
-    always are, by reference counting."""
-    gc.collect()
-    gc.freeze()
