@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import bisect
 import os
-import queue
 import threading
 from collections import OrderedDict
 from collections.abc import Collection, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -139,30 +137,13 @@ class PublishedReads(SharedAccess):
                 (dest / directory).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise local_error(f"cannot create {dest}", exc) from None
-        pending: queue.SimpleQueue[FileEntry] = queue.SimpleQueue()
-        for entry in manifest.files:
-            pending.put(entry)
         root = str(dest)
-        failed: list[BaseException] = []
-
-        def work() -> None:
-            while not failed:
-                try:
-                    entry = pending.get_nowait()
-                except queue.Empty:
-                    return
-                try:
-                    self._fetch_file(manifest, entry, f"{root}/{entry.path}")
-                except BaseException as exc:
-                    failed.append(exc)
-                    raise
-
-        workers = min(FETCH_WORKERS, len(manifest.files))
-        with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
-            for future in [pool.submit(work) for _ in range(workers)]:
-                future.exception()
-        if failed:
-            raise failed[0]
+        run_all(
+            lambda entry: self._fetch_file(manifest, entry, f"{root}/{entry.path}"),
+            list(manifest.files),
+            None,
+            FETCH_WORKERS,
+        )
 
     def _fetch_file(self, manifest: Manifest, entry: FileEntry, target: str) -> None:
         m = manifest
@@ -170,13 +151,9 @@ class PublishedReads(SharedAccess):
         digest = entry.hasher()
         if entry.size_bytes <= WHOLE_GET_FETCH_BYTES:
             # Checked before a byte is written: a mismatch leaves no file behind.
-            with self._errors(f"get {key}"):
-                try:
-                    data = memoryview(obstore.get(self._backend, key).bytes())
-                except FileNotFoundError:
-                    raise ObjectGone(
-                        f"{_label(m, entry)}: no longer in the store (deleted?)"
-                    ) from None
+            data = self._get_bytes(key)
+            if data is None:
+                raise ObjectGone(f"{_label(m, entry)}: no longer in the store (deleted?)")
             digest.update(data)
             _check(m, entry, len(data), digest)
             _write_new(target, (data,))
