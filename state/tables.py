@@ -250,47 +250,57 @@ def _rows(
     """Each row of `table` as a `cls`, in storage order, built straight from the tuples
     SQLite gives when the table's columns are the row's fields (`tuple_builder`), else
     through a record (a table an older schema left with other columns)."""
-    cursor = conn.execute(f"SELECT * FROM {prefix}{SQL_TABLE[table]} ORDER BY rowid")
-    cursor.row_factory = None
-    columns = tuple(description[0] for description in cursor.description)
+    columns, rows = _read(conn, prefix, table, hasher)
     build = tuple_builder(cast("type", cls), columns)
     if build is None:
-        cursor.close()
         from_record = _FROM_RECORD[cls]
-        for record in _records(conn, prefix, table, pool, hasher):
+        for record in _as_records(columns, rows, pool):
             yield from_record(record)
         return
     share = pool.setdefault
-    if hasher is not None:
-        hasher.update(SQL_TABLE[table].encode())
-        for row in cursor:
-            hasher.update(repr(row).encode())
-            yield build(row, share)
-    else:
-        for row in cursor:
-            yield build(row, share)
+    for row in rows:
+        yield build(row, share)
 
 
 def _records(
     conn: sqlite3.Connection, prefix: str, table: str, pool: dict[str, str], hasher: Hash | None
 ) -> Iterator[dict[str, Any]]:
-    """Each row of `table` as {column: value}, in storage order. Equal texts share one
-    object from `pool`: a project name, a status, a task and a spec hash repeat in every row
-    of a data set and of its versions (~6 MB of copies with 10,000 data sets, the largest
-    part of the tables). Does not switch the connection's row factory, which a reader
-    shares."""
-    cursor = conn.execute(f"SELECT * FROM {prefix}{SQL_TABLE[table]} ORDER BY rowid")
-    cursor.row_factory = None
-    columns = [description[0] for description in cursor.description]
-    if hasher is not None:
-        hasher.update(SQL_TABLE[table].encode())
-    for row in cursor:
-        if hasher is not None:
-            hasher.update(repr(row).encode())
+    columns, rows = _read(conn, prefix, table, hasher)
+    return _as_records(columns, rows, pool)
+
+
+def _as_records(
+    columns: tuple[str, ...], rows: Iterable[tuple[Any, ...]], pool: dict[str, str]
+) -> Iterator[dict[str, Any]]:
+    """Each row as {column: value}. Equal texts share one object from `pool`: a project
+    name, a status, a task and a spec hash repeat in every row of a data set and of its
+    versions (~6 MB of copies with 10,000 data sets, the largest part of the tables)."""
+    for row in rows:
         yield {
             column: pool.setdefault(value, value) if type(value) is str else value
             for column, value in zip(columns, row, strict=True)
         }
+
+
+def _read(
+    conn: sqlite3.Connection, prefix: str, table: str, hasher: Hash | None
+) -> tuple[tuple[str, ...], Iterable[tuple[Any, ...]]]:
+    """The one read of a table every reader here makes: its columns and its rows as tuples,
+    in storage order; with `hasher`, each row fed to it as it goes by (what `digest` is
+    made of). Does not switch the connection's row factory, which a reader shares."""
+    cursor = conn.execute(f"SELECT * FROM {prefix}{SQL_TABLE[table]} ORDER BY rowid")
+    cursor.row_factory = None
+    columns = tuple(description[0] for description in cursor.description)
+    if hasher is None:
+        return columns, cursor
+    hasher.update(SQL_TABLE[table].encode())
+    return columns, _hashed(cursor, hasher)
+
+
+def _hashed(rows: Iterable[tuple[Any, ...]], hasher: Hash) -> Iterator[tuple[Any, ...]]:
+    for row in rows:
+        hasher.update(repr(row).encode())
+        yield row
 
 
 def digest(conn: sqlite3.Connection) -> str:
@@ -298,11 +308,8 @@ def digest(conn: sqlite3.Connection) -> str:
     delete changes it (a rewrite that changes nothing but row order does too, harmlessly)."""
     found = hashlib.sha256()
     for table in TABLE_NAMES:
-        found.update(SQL_TABLE[table].encode())
-        cursor = conn.execute(f"SELECT * FROM {SQL_TABLE[table]} ORDER BY rowid")
-        cursor.row_factory = None
-        for row in cursor:
-            found.update(repr(row).encode())
+        for _ in _read(conn, "", table, found)[1]:
+            pass
     return found.hexdigest()
 
 
