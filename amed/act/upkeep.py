@@ -93,8 +93,10 @@ class TidyLedger:
         self.path = state_dir / TIDY_LEDGER_NAME
         self.state_dir = state_dir
         self.store_url = store_url
+        self._written: dict[str, object] | None = None  # the last record this one wrote
 
     def forget(self) -> None:
+        self._written = None
         try:
             self.path.unlink(missing_ok=True)
         except OSError as exc:
@@ -123,12 +125,15 @@ class TidyLedger:
             "full_at": full_at,
             "projects": sorted(projects),
         }
+        if stamp == self._written and self.path.exists():
+            return  # a sweep with nothing new to record, as most are
         partial = self.path.with_name(self.path.name + ".partial")
         try:
             handle = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
             with os.fdopen(handle, "w") as out:
                 out.write(json.dumps(stamp) + "\n")
             partial.replace(self.path)
+            self._written = stamp
         except OSError as exc:
             logs.get().warning("tidy_ledger_not_written", path=str(self.path), error=str(exc))
 
@@ -172,6 +177,8 @@ def sweep_debris(
     ledger = _LEDGERS.get(store)
     mark, tidy, full_at = ledger.plan(projects) if ledger is not None else (0, None, 0.0)
     if tidy is not None and not any(project in projects for project, _ in tidy):
+        if ledger is not None:  # tidy as of now: the next sweep reads the log from here
+            ledger.record(mark, full_at, projects)
         return []
     owned = observed.owned_versions()
     current = {v.key for rows in observed.versions.values() for v in rows if v.current}
