@@ -227,7 +227,6 @@ def _read_results(where: str, stored: Stored, shape: Shape, quick: bool) -> list
             handle.read(1)
         obstore.head(stored.backend, key)
 
-    measure = f"{where}, {shape.label}: ds.open().read()"
     local = stored.local
     if local is not None:
         # From a file the streamed read is several times slower than the whole get (5x in
@@ -240,36 +239,18 @@ def _read_results(where: str, stored: Stored, shape: Shape, quick: bool) -> list
             if bytes_checksum(data, algorithm) != sha:
                 raise RuntimeError(f"{key}: checksum mismatch")
 
-        amed_s, base_s, direct_s, bare_s = _interleaved(
-            quick, amed, baseline, direct, bare, cleanup=stored.cold, warm=warm
-        )
-        # The target is held against the faster of the two checked reads.
-        via_obstore = sorted(base_s)[len(base_s) // 2] <= sorted(direct_s)[len(direct_s) // 2]
-        return [
-            _result(measure, amed_s, f"obstore get + {algorithm}", base_s, target=via_obstore),
-            _result(
-                measure,
-                amed_s,
-                f"the stored file read into one buffer + {algorithm}",
-                direct_s,
-                target=not via_obstore,
-            ),
-            _result(measure, amed_s, "obstore get, no checksum", bare_s, target=False),
-        ]
-    amed_s, base_s, stream_s, bare_s = _interleaved(
-        quick, amed, baseline, streamed, bare, cleanup=stored.cold, warm=warm
+        other, other_name = direct, f"the stored file read into one buffer + {algorithm}"
+    else:
+        other, other_name = streamed, f"obstore get streamed, {algorithm} per chunk"
+    amed_s, base_s, other_s, bare_s = _interleaved(
+        quick, amed, baseline, other, bare, cleanup=stored.cold, warm=warm
     )
+    measure = f"{where}, {shape.label}: ds.open().read()"
     # The target is held against the faster of the two checked reads.
-    faster_whole = sorted(base_s)[len(base_s) // 2] <= sorted(stream_s)[len(stream_s) // 2]
+    whole_faster = sorted(base_s)[len(base_s) // 2] <= sorted(other_s)[len(other_s) // 2]
     return [
-        _result(measure, amed_s, f"obstore get + {algorithm}", base_s, target=faster_whole),
-        _result(
-            measure,
-            amed_s,
-            f"obstore get streamed, {algorithm} per chunk",
-            stream_s,
-            not faster_whole,
-        ),
+        _result(measure, amed_s, f"obstore get + {algorithm}", base_s, target=whole_faster),
+        _result(measure, amed_s, other_name, other_s, target=not whole_faster),
         _result(measure, amed_s, "obstore get, no checksum", bare_s, target=False),
     ]
 
