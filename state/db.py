@@ -29,6 +29,7 @@ from state.observed import Observed
 from state.rows import AlertRow, ChannelRow, DatasetRow
 from state.schema import MIGRATIONS, SCHEMA_VERSION, migration_db
 from state.tables import (
+    DIGEST_FORMAT,
     SQL_TABLE,
     TABLE_NAMES,
     Before,
@@ -227,7 +228,14 @@ class StateStore:
         with immediate(self._conn) as conn:
             extent = _log_extent(conn)
             tables = self._digest_if_unchanged(conn, extent) or digest(conn)
-            stamp = json.dumps({"fold_version": FOLD_VERSION, "events": extent, "tables": tables})
+            stamp = json.dumps(
+                {
+                    "fold_version": FOLD_VERSION,
+                    "digest_format": DIGEST_FORMAT,
+                    "events": extent,
+                    "tables": tables,
+                }
+            )
             conn.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_CLEAN_STOP, stamp)
             )
@@ -248,6 +256,8 @@ class StateStore:
             stamp = json.loads(found[0])
             if stamp.get("fold_version") != FOLD_VERSION:
                 return "the events are read differently since the last clean stop"
+            if stamp.get("digest_format") != DIGEST_FORMAT:
+                return "the tables' digest is made differently since the last clean stop"
             if stamp.get("events") != _log_extent(conn):
                 return "events were appended since the last clean stop"
             hasher = hashlib.sha256()

@@ -90,6 +90,22 @@ def test_tables_edited_while_stopped_are_checked_and_rebuilt(ws: Workspace) -> N
     assert ws.dataset("data")["error"] is None
 
 
+def test_a_stop_whose_digest_is_made_otherwise_makes_the_next_start_check(ws: Workspace) -> None:
+    """A clean stop recorded by an amed that hashed the tables otherwise (no format, as
+    before formats were recorded) is not compared with this one's digest: it is checked."""
+    ws.write_spec(HELLO_SPEC)
+    once_log(ws)
+    with sqlite3.connect(ws.state / "state.db") as conn:
+        (stamp,) = conn.execute("SELECT value FROM meta WHERE key = 'clean_stop'").fetchone()
+        older = json.loads(stamp)
+        del older["digest_format"]
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'clean_stop'", (json.dumps(older),))
+    assert [entry["reason"] for entry in checks(once_log(ws))] == [
+        "the tables' digest is made differently since the last clean stop"
+    ]
+    assert checks(once_log(ws)) == []
+
+
 def test_a_stop_recorded_by_other_folds_makes_the_next_start_check(ws: Workspace) -> None:
     """After an upgrade that reads events differently, the tables are replayed."""
     ws.write_spec(HELLO_SPEC)
