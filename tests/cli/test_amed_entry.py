@@ -1,0 +1,43 @@
+"""`amed`'s entry point imports its commands with the collector off, and leaves the
+collector as it found it."""
+
+from __future__ import annotations
+
+import gc
+import subprocess
+import sys
+
+from amed.cli.amed_entry import collector_off
+
+
+def test_the_collector_is_off_inside_and_on_again_after() -> None:
+    assert gc.isenabled()
+    with collector_off():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+
+
+def test_a_collector_that_was_off_stays_off() -> None:
+    gc.disable()
+    try:
+        with collector_off():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_the_command_runs_with_the_collector_on() -> None:
+    """The entry imports the command with the collector off, then runs it with it on."""
+    code = (
+        "import gc\n"
+        "import amed.cli.amed_cmd as command\n"
+        "command.main = lambda: print(f'collector on: {gc.isenabled()}')\n"
+        "from amed.cli.amed_entry import main\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "collector on: True\n"
