@@ -327,6 +327,10 @@ _CLEAN_STOP = "clean_stop"
 
 
 def _log_extent(conn: sqlite3.Connection) -> list[int]:
-    """[last event id, number of events]: an append changes the first, a deletion the second."""
-    last, count = conn.execute("SELECT coalesce(max(id), 0), count(*) FROM events").fetchone()
+    """[last event id, number of events]: an append changes the first, a deletion the second.
+    Two statements: alone, each is answered without reading the rows (the last id from the
+    key's b-tree, the count from its pages' headers), where one statement asking both reads
+    every event (2 ms at 40,000 events, against 0.02 ms)."""
+    (last,) = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()
+    (count,) = conn.execute("SELECT count(*) FROM events").fetchone()
     return [int(last), int(count)]
