@@ -328,9 +328,9 @@ _CLEAN_STOP = "clean_stop"
 
 def _log_extent(conn: sqlite3.Connection) -> list[int]:
     """[last event id, number of events]: an append changes the first, a deletion the second.
-    Two statements: alone, each is answered without reading the rows (the last id from the
-    key's b-tree, the count from its pages' headers), where one statement asking both reads
-    every event (2 ms at 40,000 events, against 0.02 ms)."""
+    Two statements: alone, the last id comes from the key's b-tree and the count from the
+    pages of the smallest index, where one statement asking both reads every event (40,000
+    events: 2.3 ms against 0.02 ms; 1,000,000 in a bare table: 99 ms against 49 ms)."""
     (last,) = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()
     (count,) = conn.execute("SELECT count(*) FROM events").fetchone()
     return [int(last), int(count)]
