@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from state import checkpoint
 from state.connection import DB_FILENAME, connect, create_private, immediate
@@ -253,7 +254,9 @@ class StateStore:
             conn.execute("DELETE FROM meta WHERE key = ?", (_CLEAN_STOP,))
             if found is None:
                 return "no clean stop recorded"
-            stamp = json.loads(found[0])
+            stamp = _stamp(found[0])
+            if stamp is None:
+                return "the record of the last clean stop is unreadable"
             if stamp.get("fold_version") != FOLD_VERSION:
                 return "the events are read differently since the last clean stop"
             if stamp.get("digest_format") != DIGEST_FORMAT:
@@ -324,6 +327,16 @@ class StateStore:
 
 
 _CLEAN_STOP = "clean_stop"
+
+
+def _stamp(text: str) -> dict[str, Any] | None:
+    """A clean stop's record as written, or None when it is not (damaged, edited by hand):
+    a start then checks the tables, as after no clean stop."""
+    try:
+        stamp = json.loads(text)
+    except (TypeError, ValueError):
+        return None
+    return stamp if isinstance(stamp, dict) else None
 
 
 def _log_extent(conn: sqlite3.Connection) -> list[int]:

@@ -106,6 +106,19 @@ def test_a_stop_whose_digest_is_made_otherwise_makes_the_next_start_check(ws: Wo
     assert checks(once_log(ws)) == []
 
 
+def test_a_damaged_record_of_the_clean_stop_makes_the_next_start_check(ws: Workspace) -> None:
+    """Not a traceback at every start: a record that does not read is no clean stop."""
+    ws.write_spec(HELLO_SPEC)
+    once_log(ws)
+    for damaged in ("{not json", "[]"):
+        with sqlite3.connect(ws.state / "state.db") as conn:
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'clean_stop'", (damaged,))
+        assert [entry["reason"] for entry in checks(once_log(ws))] == [
+            "the record of the last clean stop is unreadable"
+        ]
+    assert checks(once_log(ws)) == []
+
+
 def test_a_stop_recorded_by_other_folds_makes_the_next_start_check(ws: Workspace) -> None:
     """After an upgrade that reads events differently, the tables are replayed."""
     ws.write_spec(HELLO_SPEC)
