@@ -196,9 +196,6 @@ class _Service:
         self.notifier = self.heart.notifier
         self.scheduler = schedule.Scheduler()
         self.log = logs.get()
-        self.frozen: Project | None = None
-        """The ame.yaml whose models are out of the collector's scans (None before the
-        first pass has frozen what it loaded)."""
 
     def run(self) -> int:
         reconciler, signals, log = self.reconciler, self.signals, self.log
@@ -221,7 +218,6 @@ class _Service:
         # collection (at 100,000 data sets a fifth of each pass). Objects freed later by
         # reference counting are still freed.
         gc.freeze()
-        self.frozen = self.spec.project
         while signals.stop is None:
             idle = self.scheduler.idle_seconds
             timeout = POLL_SECONDS if idle is None else max(0.0, min(POLL_SECONDS, idle))
@@ -259,9 +255,6 @@ class _Service:
         began, at = time.monotonic(), utc_now()
         try:
             current = self.spec.load()
-            if current is not None and self.frozen is not None and current is not self.frozen:
-                _keep_out_of_collections()
-                self.frozen = current
             if current is not None:
                 self.reconciler.reconcile(current, spec_error=self.spec.last_error)
             outcome = PassOutcome(at, time.monotonic() - began, ok=True)
@@ -343,13 +336,3 @@ def _drain(reconciler: Reconciler, settings: Settings, signals: Signals, heart: 
         reconciler.wait_for_change(timeout=POLL_SECONDS)
         heart.notifier.tick()
         heart.beat()
-
-
-def _keep_out_of_collections() -> None:
-    """A changed ame.yaml, once loaded, lives until the next edit: its models (ten per data
-    set or so) leave the collector's scans as the first one's did, before the pass over it
-    (at 100,000 data sets a million objects, walked by every full collection). What is
-    garbage now is collected first, so nothing dead is kept; the models it replaces are
-    freed by reference counting."""
-    gc.collect()
-    gc.freeze()
