@@ -333,18 +333,14 @@ def tuple_builder(cls: type, columns: tuple[str, ...]) -> TupleBuilder | None:
     `columns`, decoded as `*_from_record` would and its texts shared through `share` (a
     pool's `setdefault`): no {column: value} dict per row, which cost a load of 20,000 rows
     more than the rows themselves. None when the columns are not exactly the fields."""
-    if (
-        cls not in _DECODERS
-        or set(columns) != _field_names(cls)
-        or len(columns) != len(set(columns))
-    ):
+    if cls not in _DECODERS or set(columns) != _field_names(cls):
         return None
     decoders = _DECODERS[cls]
     times = set(_time_fields(cls))
     lines = ["def build(r, share):", "    row = new(twin)"]
     for index, name in enumerate(columns):
         if name in decoders:
-            value = f"{decoders[name]}(r[{index}])"
+            value = f"decode_{name}(r[{index}])"
         elif name in times:
             value = f"None if (v := r[{index}]) is None else parsed_time(v)"
         else:
@@ -356,10 +352,7 @@ def tuple_builder(cls: type, columns: tuple[str, ...]) -> TupleBuilder | None:
         "twin": _twin(cls),
         "cls": cls,
         "parsed_time": _parsed_time,
-        "strings": _strings,
-        "pairs": _json_pairs,
-        "ints": _json_ints,
-        "flag": bool,
+        **{f"decode_{name}": decode for name, decode in decoders.items()},
     }
     exec("\n".join(lines), scope)  # the source is made of field names and indexes only
     built: TupleBuilder = scope["build"]
@@ -374,13 +367,7 @@ def _field_names(cls: type) -> frozenset[str]:
 
 
 def dataset_from_record(record: dict[str, Any]) -> DatasetRow:
-    values = _decode(record, DatasetRow)
-    values["in_use_by"] = _strings(values.get("in_use_by"))
-    values["inputs"] = _strings(values.get("inputs"))
-    values["running_inputs"] = _strings(values.get("running_inputs"))
-    values["stored_inputs"] = _json_pairs(values.get("stored_inputs"))
-    values["stored_sizes"] = _json_ints(values.get("stored_sizes"))
-    return _build(DatasetRow, values)
+    return _build(DatasetRow, _decode(record, DatasetRow))
 
 
 def _build(cls: type[RowT], values: dict[str, Any]) -> RowT:
@@ -426,22 +413,22 @@ def _ints(text: str) -> tuple[int, ...]:
 
 
 def version_from_record(record: dict[str, Any]) -> VersionRow:
-    values = _decode(record, VersionRow)
-    values["current"] = bool(values["current"])
-    return _build(VersionRow, values)
+    return _build(VersionRow, _decode(record, VersionRow))
 
 
-# How `tuple_builder` decodes the columns `*_from_record` treats apart (by the name of the
-# function in the builder's scope); the other columns are texts, numbers and times.
-_DECODERS: dict[type, dict[str, str]] = {
+# The columns of data set and version rows stored as something else than the field's value
+# (JSON lists, a 0/1 flag), with what turns the stored value into the field's: read by
+# `_decode` for a record and built into `tuple_builder`'s functions. Other columns are
+# texts, numbers and times.
+_DECODERS: dict[type, dict[str, Callable[[Any], Any]]] = {
     DatasetRow: {
-        "in_use_by": "strings",
-        "inputs": "strings",
-        "running_inputs": "strings",
-        "stored_inputs": "pairs",
-        "stored_sizes": "ints",
+        "in_use_by": _strings,
+        "inputs": _strings,
+        "running_inputs": _strings,
+        "stored_inputs": _json_pairs,
+        "stored_sizes": _json_ints,
     },
-    VersionRow: {"current": "flag"},
+    VersionRow: {"current": bool},
 }
 
 
@@ -468,14 +455,17 @@ def channel_from_record(record: dict[str, Any]) -> ChannelRow:
 
 
 def _decode(record: dict[str, Any], cls: type[AnyRow]) -> dict[str, Any]:
-    """The record's values of `cls`'s fields, times parsed. A record of exactly those
-    columns (a whole table row) is decoded in place: callers hand over a fresh dict."""
+    """The record's values of `cls`'s fields, times parsed and stored columns decoded
+    (`_DECODERS`). A record of exactly those columns (a whole table row) is decoded in
+    place: callers hand over a fresh dict."""
     names = _field_names(cls)
     values = record if record.keys() == names else {k: v for k, v in record.items() if k in names}
     for name in _time_fields(cls):
         found = values.get(name)
         if found is not None:
             values[name] = _parsed_time(found)
+    for name, decode in _DECODERS.get(cls, {}).items():
+        values[name] = decode(values.get(name))
     return values
 
 
