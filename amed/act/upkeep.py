@@ -93,10 +93,10 @@ class TidyLedger:
         self.path = state_dir / TIDY_LEDGER_NAME
         self.state_dir = state_dir
         self.store_url = store_url
-        self._written: dict[str, object] | None = None  # the last record this one wrote
+        self._on_disk: dict[str, object] | None = None  # as last read or written here
 
     def forget(self) -> None:
-        self._written = None
+        self._on_disk = None
         try:
             self.path.unlink(missing_ok=True)
         except OSError as exc:
@@ -125,7 +125,7 @@ class TidyLedger:
             "full_at": full_at,
             "projects": sorted(projects),
         }
-        if stamp == self._written and self.path.exists():
+        if stamp == self._on_disk:
             return  # a sweep with nothing new to record, as most are
         partial = self.path.with_name(self.path.name + ".partial")
         try:
@@ -133,11 +133,12 @@ class TidyLedger:
             with os.fdopen(handle, "w") as out:
                 out.write(json.dumps(stamp) + "\n")
             partial.replace(self.path)
-            self._written = stamp
+            self._on_disk = stamp
         except OSError as exc:
             logs.get().warning("tidy_ledger_not_written", path=str(self.path), error=str(exc))
 
     def _read(self) -> tuple[int, float, set[str]] | None:
+        self._on_disk = None
         try:
             stamp = json.loads(self.path.read_bytes())
             if stamp["store"] != self.store_url:
@@ -148,6 +149,7 @@ class TidyLedger:
                 return None
             if not isinstance(projects, list) or not all(isinstance(p, str) for p in projects):
                 return None
+            self._on_disk = stamp
             return event_id, float(full_at), set(projects)
         except (OSError, ValueError, KeyError, TypeError):
             return None
@@ -176,9 +178,8 @@ def sweep_debris(
     log = logs.get()
     ledger = _LEDGERS.get(store)
     mark, tidy, full_at = ledger.plan(projects) if ledger is not None else (0, None, 0.0)
-    if tidy is not None and not any(project in projects for project, _ in tidy):
-        if ledger is not None:  # tidy as of now: the next sweep reads the log from here
-            ledger.record(mark, full_at, projects)
+    if ledger is not None and tidy is not None and not any(p in projects for p, _ in tidy):
+        ledger.record(mark, full_at, projects)  # tidy as of now: the next sweep reads from here
         return []
     owned = observed.owned_versions()
     current = {v.key for rows in observed.versions.values() for v in rows if v.current}

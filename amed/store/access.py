@@ -65,9 +65,15 @@ class ObjectAccess:
 
     def _get_bytes(self, key: str) -> bytes | None:
         """An object's bytes; None when there is no such key (a missing bucket is an error)."""
+        view = self._get_view(key)
+        return None if view is None else bytes(view)
+
+    def _get_view(self, key: str) -> memoryview | None:
+        """`_get_bytes` without the copy into `bytes`: the buffer obstore filled, for a
+        reader that only hashes and writes it (thousands of small files in a fetch)."""
         with self._errors(f"get {key}"):
             try:
-                return bytes(obstore.get(self._backend, key).bytes())
+                return memoryview(obstore.get(self._backend, key).bytes())
             except FileNotFoundError as exc:
                 if missing_bucket(exc) is not None:
                     raise

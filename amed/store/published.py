@@ -151,7 +151,7 @@ class PublishedReads(SharedAccess):
         digest = entry.hasher()
         if entry.size_bytes <= WHOLE_GET_FETCH_BYTES:
             # Checked before a byte is written: a mismatch leaves no file behind.
-            data = self._get_bytes(key)
+            data = self._get_view(key)
             if data is None:
                 raise ObjectGone(f"{_label(m, entry)}: no longer in the store (deleted?)")
             digest.update(data)
