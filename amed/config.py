@@ -16,7 +16,7 @@ an alert URL holds credentials and is never echoed.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -214,13 +214,23 @@ Found = tuple[dict[str, Any], dict[str, str]]
 """Raw values by field name, and where each one came from (for error lines)."""
 
 
-def _from_env(env: Mapping[str, str]) -> Found:
+def _found(look_up: Callable[[Key], tuple[Any, str] | None]) -> Found:
+    """Each setting `look_up` finds: (its value, where it came from), or None."""
     values: dict[str, Any] = {}
     where: dict[str, str] = {}
     for name, key in KEYS.items():
-        if key.env and env.get(key.env):  # set but empty counts as not set
-            values[name], where[name] = env[key.env], key.env
+        hit = look_up(key)
+        if hit is not None:
+            values[name], where[name] = hit
     return values, where
+
+
+def _from_env(env: Mapping[str, str]) -> Found:
+    def look_up(key: Key) -> tuple[Any, str] | None:
+        found = env.get(key.env) if key.env else None
+        return (found, key.env) if found else None  # set but empty counts as not set
+
+    return _found(look_up)
 
 
 def _from_toml(given: Any) -> Found:
@@ -229,13 +239,12 @@ def _from_toml(given: Any) -> Found:
         return {}, {}
     path = Path(given)
     data = read_toml(path, _TOML_TOP_KEYS)
-    values: dict[str, Any] = {}
-    where: dict[str, str] = {}
-    for name, key in KEYS.items():
-        value = _dig(data, key.toml.split(".")) if key.toml else None
-        if value is not None:
-            values[name], where[name] = value, f"{path}: {key.toml}"
-    return values, where
+
+    def look_up(key: Key) -> tuple[Any, str] | None:
+        found = _dig(data, key.toml.split(".")) if key.toml else None
+        return None if found is None else (found, f"{path}: {key.toml}")
+
+    return _found(look_up)
 
 
 def _dig(data: Mapping[str, Any], path: list[str]) -> Any:
