@@ -31,6 +31,18 @@ def checks(logged: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [entry for entry in logged if entry["event"] == "state_checked"]
 
 
+def clean_stop(ws: Workspace) -> str:
+    """The record of the last clean stop, as stored."""
+    with sqlite3.connect(ws.state / "state.db") as conn:
+        (stamp,) = conn.execute("SELECT value FROM meta WHERE key = 'clean_stop'").fetchone()
+    return str(stamp)
+
+
+def set_clean_stop(ws: Workspace, text: str) -> None:
+    with sqlite3.connect(ws.state / "state.db") as conn:
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'clean_stop'", (text,))
+
+
 def test_a_start_after_a_clean_stop_skips_the_check(ws: Workspace) -> None:
     ws.write_spec(HELLO_SPEC)
     first = checks(once_log(ws))
@@ -95,11 +107,9 @@ def test_a_stop_whose_digest_is_made_otherwise_makes_the_next_start_check(ws: Wo
     before formats were recorded) is not compared with this one's digest: it is checked."""
     ws.write_spec(HELLO_SPEC)
     once_log(ws)
-    with sqlite3.connect(ws.state / "state.db") as conn:
-        (stamp,) = conn.execute("SELECT value FROM meta WHERE key = 'clean_stop'").fetchone()
-        older = json.loads(stamp)
-        del older["digest_format"]
-        conn.execute("UPDATE meta SET value = ? WHERE key = 'clean_stop'", (json.dumps(older),))
+    older = json.loads(clean_stop(ws))
+    del older["digest_format"]
+    set_clean_stop(ws, json.dumps(older))
     assert [entry["reason"] for entry in checks(once_log(ws))] == [
         "the tables' digest is made differently since the last clean stop"
     ]
@@ -111,8 +121,7 @@ def test_a_damaged_record_of_the_clean_stop_makes_the_next_start_check(ws: Works
     ws.write_spec(HELLO_SPEC)
     once_log(ws)
     for damaged in ("{not json", "[]"):
-        with sqlite3.connect(ws.state / "state.db") as conn:
-            conn.execute("UPDATE meta SET value = ? WHERE key = 'clean_stop'", (damaged,))
+        set_clean_stop(ws, damaged)
         assert [entry["reason"] for entry in checks(once_log(ws))] == [
             "the record of the last clean stop is unreadable"
         ]
@@ -123,10 +132,7 @@ def test_a_stop_recorded_by_other_folds_makes_the_next_start_check(ws: Workspace
     """After an upgrade that reads events differently, the tables are replayed."""
     ws.write_spec(HELLO_SPEC)
     once_log(ws)
-    with sqlite3.connect(ws.state / "state.db") as conn:
-        (stamp,) = conn.execute("SELECT value FROM meta WHERE key = 'clean_stop'").fetchone()
-        older = {**json.loads(stamp), "fold_version": 0}
-        conn.execute("UPDATE meta SET value = ? WHERE key = 'clean_stop'", (json.dumps(older),))
+    set_clean_stop(ws, json.dumps({**json.loads(clean_stop(ws)), "fold_version": 0}))
     assert [entry["reason"] for entry in checks(once_log(ws))] == [
         "the events are read differently since the last clean stop"
     ]
