@@ -7,15 +7,14 @@ append changed; a rebuild and a check fold the whole log into a fresh one. Both 
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import marshal
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
+from state.collector import collector_paused
 from state.events import (
     ALERT_EVENTS,
     TASK_EVENTS,
@@ -189,23 +188,8 @@ def load_tables(
     """The projection tables in memory; with a `prefix`, a copy of them (state.checkpoint).
     With `hasher`, also fed what `digest()` hashes, from the same rows: a start that checks
     the tables and then loads them reads each row once."""
-    with _collector_paused():
+    with collector_paused():
         return _load(conn, prefix, hasher)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off while the rows are made: they hold no cycles, yet
-    their number sets off collections that scan every object of the process (a quarter of
-    a load of 20,000 rows). Freed as usual once the load is done."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def _load(conn: sqlite3.Connection, prefix: str, hasher: Hash | None) -> Tables:

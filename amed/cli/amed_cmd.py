@@ -87,9 +87,9 @@ def run(
     **flags: object,
 ) -> int:
     """Reconcile the project's data sets, continuously or once."""
-    from amed.cli.amed_entry import collector_off
+    from state.collector import collector_paused
 
-    with collector_off():  # the daemon's modules: most of what a start imports
+    with collector_paused():  # the daemon's modules: most of what a start imports
         from amed.daemon.service import run_forever, run_once
 
     logs.configure(json_lines=None if log_format == "auto" else log_format == "json")

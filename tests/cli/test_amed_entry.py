@@ -7,12 +7,12 @@ import gc
 import subprocess
 import sys
 
-from amed.cli.amed_entry import collector_off
+from state.collector import collector_paused
 
 
 def test_the_collector_is_off_inside_and_on_again_after() -> None:
     assert gc.isenabled()
-    with collector_off():
+    with collector_paused():
         assert not gc.isenabled()
     assert gc.isenabled()
 
@@ -20,7 +20,7 @@ def test_the_collector_is_off_inside_and_on_again_after() -> None:
 def test_a_collector_that_was_off_stays_off() -> None:
     gc.disable()
     try:
-        with collector_off():
+        with collector_paused():
             assert not gc.isenabled()
         assert not gc.isenabled()
     finally:
