@@ -17,22 +17,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Annotated, Any
-
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError, model_validator
-from pydantic.fields import FieldInfo
+from typing import Any
 
 from amed import config_checks as check
-from amed.config_checks import (
-    SPEC_MAX_BYTES,
-    Count,
-    Directory,
-    OptionalPath,
-    Percent,
-    Seconds,
-)
+from amed.config_checks import SPEC_MAX_BYTES
 from amed.errors import ConfigError
 from amed.state_dir import default_state_dir, read_toml
 
@@ -46,165 +36,225 @@ class Key:
     flag: str = ""
 
 
+def setting(
+    checked: Callable[[Any], Any], toml: str = "", env: str = "", flag: str = ""
+) -> dict[str, Any]:
+    """A field's metadata: the check its value goes through and where it may be given."""
+    return {"check": checked, "key": Key(toml, env, flag)}
+
+
+class Refused(ValueError):
+    """A value a check refused; `name` is its field's (None: settings checked together)."""
+
+    def __init__(self, name: str | None, message: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
 # -- the model ------------------------------------------------------------------------------
 
 
-class Settings(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class Settings:
     """Every setting amed and ame read, with its one default. Made by `resolve`; made
-    directly (tests, benchmarks), it reads nothing but its arguments."""
+    directly (tests, benchmarks), it reads nothing but its arguments.
 
-    # Defaults are checked too: a default path is made absolute as a given one is.
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+    A frozen dataclass whose fields each name their check, not a pydantic model: every
+    value has a check of its own anyway, and a start that builds no validator imports
+    none of pydantic's schema machinery (~35 ms of a start with nothing to do). Defaults
+    are checked too: a default path is made absolute as a given one is."""
 
-    project_dir: Annotated[Directory, Key("project", "AME_PROJECT", "--project")] = Path()
-    state_dir: Annotated[Directory, Key("state_dir", "AME_STATE_DIR", "--state-dir")]
+    project_dir: Path = field(
+        default=Path(),
+        metadata=setting(check.directory_value, "project", "AME_PROJECT", "--project"),
+    )
+    state_dir: Path = field(
+        metadata=setting(check.directory_value, "state_dir", "AME_STATE_DIR", "--state-dir")
+    )
     """Its default depends on the environment (`default_state_dir`): `resolve` gives it."""
-    storage_url: Annotated[
-        str, PlainValidator(check.storage_url), Key("storage.url", "AME_STORAGE", "--storage")
-    ] = ""
-    capacity_bytes: Annotated[
-        int | None,
-        PlainValidator(check.capacity),
-        Key("storage.capacity", "AME_CAPACITY", "--capacity"),
-    ] = None
-    interval_seconds: Annotated[Seconds, Key("interval_seconds", "AME_INTERVAL", "--interval")] = (
-        10.0
+    storage_url: str = field(
+        default="", metadata=setting(check.storage_url, "storage.url", "AME_STORAGE", "--storage")
     )
-    task_timeout_seconds: Annotated[Seconds, Key("tasks.timeout_seconds", "AME_TASK_TIMEOUT")] = (
-        6 * 3600.0
+    """"": the state dir's own `objects` folder."""
+    capacity_bytes: int | None = field(
+        default=None,
+        metadata=setting(check.capacity, "storage.capacity", "AME_CAPACITY", "--capacity"),
     )
-    max_parallel: Annotated[Count, Key("tasks.max_parallel", "AME_MAX_PARALLEL")] = 2
-    retry_base_seconds: Annotated[
-        Seconds, Key("tasks.retry_base_seconds", "AME_RETRY_BASE_SECONDS")
-    ] = 10.0
-    stop_timeout_seconds: Annotated[
-        float,
-        PlainValidator(check.stop_seconds),
-        Key("tasks.stop_timeout_seconds", "AME_STOP_TIMEOUT"),
-    ] = 30.0
+    interval_seconds: float = field(
+        default=10.0,
+        metadata=setting(
+            check.seconds_above_zero, "interval_seconds", "AME_INTERVAL", "--interval"
+        ),
+    )
+    task_timeout_seconds: float = field(
+        default=6 * 3600.0,
+        metadata=setting(check.seconds_above_zero, "tasks.timeout_seconds", "AME_TASK_TIMEOUT"),
+    )
+    max_parallel: int = field(
+        default=2, metadata=setting(check.count, "tasks.max_parallel", "AME_MAX_PARALLEL")
+    )
+    retry_base_seconds: float = field(
+        default=10.0,
+        metadata=setting(
+            check.seconds_above_zero, "tasks.retry_base_seconds", "AME_RETRY_BASE_SECONDS"
+        ),
+    )
+    stop_timeout_seconds: float = field(
+        default=30.0,
+        metadata=setting(check.stop_seconds, "tasks.stop_timeout_seconds", "AME_STOP_TIMEOUT"),
+    )
     """On SIGTERM or SIGINT, how long running tasks may take before their groups are ended."""
-    eviction_high_percent: Annotated[
-        Percent, Key("eviction.high_percent", "AME_EVICTION_HIGH_PERCENT")
-    ] = 90.0
-    eviction_low_percent: Annotated[
-        Percent, Key("eviction.low_percent", "AME_EVICTION_LOW_PERCENT")
-    ] = 80.0
-    low_space_percent: Annotated[
-        Percent, Key("alerts.low_space_percent", "AME_LOW_SPACE_PERCENT")
-    ] = 85.0
-    alert_urls: Annotated[
-        tuple[str, ...],
-        PlainValidator(check.alert_urls),
-        Key("alerts.urls", "AME_ALERT_URLS"),
-        Field(repr=False),  # they hold credentials
-    ] = ()
-    alert_config: Annotated[OptionalPath, Key("alerts.config", "AME_ALERT_CONFIG")] = None
-    alert_repeat_seconds: Annotated[
-        Seconds, Key("alerts.repeat_interval_seconds", "AME_ALERT_REPEAT_SECONDS")
-    ] = 4 * 3600.0
-    alert_after_failures: Annotated[
-        Count, Key("alerts.after_failures", "AME_ALERT_AFTER_FAILURES")
-    ] = 3
-    alert_instance: Annotated[
-        str | None, PlainValidator(check.instance), Key("alerts.instance", "AME_ALERT_INSTANCE")
-    ] = None
+    eviction_high_percent: float = field(
+        default=90.0,
+        metadata=setting(check.percent, "eviction.high_percent", "AME_EVICTION_HIGH_PERCENT"),
+    )
+    eviction_low_percent: float = field(
+        default=80.0,
+        metadata=setting(check.percent, "eviction.low_percent", "AME_EVICTION_LOW_PERCENT"),
+    )
+    low_space_percent: float = field(
+        default=85.0,
+        metadata=setting(check.percent, "alerts.low_space_percent", "AME_LOW_SPACE_PERCENT"),
+    )
+    alert_urls: tuple[str, ...] = field(
+        default=(),
+        repr=False,  # they hold credentials
+        metadata=setting(check.alert_urls, "alerts.urls", "AME_ALERT_URLS"),
+    )
+    alert_config: Path | None = field(
+        default=None,
+        metadata=setting(check.optional_path, "alerts.config", "AME_ALERT_CONFIG"),
+    )
+    alert_repeat_seconds: float = field(
+        default=4 * 3600.0,
+        metadata=setting(
+            check.seconds_above_zero,
+            "alerts.repeat_interval_seconds",
+            "AME_ALERT_REPEAT_SECONDS",
+        ),
+    )
+    alert_after_failures: int = field(
+        default=3,
+        metadata=setting(check.count, "alerts.after_failures", "AME_ALERT_AFTER_FAILURES"),
+    )
+    alert_instance: str | None = field(
+        default=None,
+        metadata=setting(check.instance, "alerts.instance", "AME_ALERT_INSTANCE"),
+    )
     """The host alerts name; None: this machine's host name."""
-    alert_heartbeat_url: Annotated[
-        str | None,
-        PlainValidator(check.heartbeat_url),
-        Key("alerts.heartbeat_url", "AME_ALERT_HEARTBEAT_URL"),
-        Field(repr=False),  # a healthchecks-style URL is its own credential
-    ] = None
-    alert_watchdog: Annotated[
-        bool, PlainValidator(check.on_off), Key("alerts.watchdog", "AME_ALERT_WATCHDOG")
-    ] = False
+    alert_heartbeat_url: str | None = field(
+        default=None,
+        repr=False,  # a healthchecks-style URL is its own credential
+        metadata=setting(check.heartbeat_url, "alerts.heartbeat_url", "AME_ALERT_HEARTBEAT_URL"),
+    )
+    alert_watchdog: bool = field(
+        default=False,
+        metadata=setting(check.on_off, "alerts.watchdog", "AME_ALERT_WATCHDOG"),
+    )
     """An alert that always fires, sent every repeat interval, for a dead man's switch."""
-    alert_runbooks: Annotated[
-        tuple[tuple[str, str], ...],
-        PlainValidator(check.runbooks),
-        Key("alerts.runbooks", "AME_ALERT_RUNBOOKS"),
-    ] = ()
+    alert_runbooks: tuple[tuple[str, str], ...] = field(
+        default=(),
+        metadata=setting(check.runbooks, "alerts.runbooks", "AME_ALERT_RUNBOOKS"),
+    )
     """(alert key prefix, runbook URL) pairs; an alert links the longest prefix of its key."""
-    dashboard_url: Annotated[
-        str | None, PlainValidator(check.dashboard_url), Key("dashboard.url", "AME_DASHBOARD_URL")
-    ] = None
+    dashboard_url: str | None = field(
+        default=None,
+        metadata=setting(check.dashboard_url, "dashboard.url", "AME_DASHBOARD_URL"),
+    )
     """Where people reach the dashboard (a proxy's address); alerts link to it."""
-    http_address: Annotated[
-        str | None, PlainValidator(check.address), Key("http.address", "AME_HTTP", "--http")
-    ] = None
-    http_allowed_hosts: Annotated[
-        tuple[str, ...],
-        PlainValidator(check.allowed_hosts),
-        Key("http.allowed_hosts", "AME_HTTP_ALLOWED_HOSTS"),
-    ] = ()
-    task_pass_env: Annotated[
-        tuple[str, ...], PlainValidator(check.pass_env), Key("tasks.pass_env", "AME_TASK_PASS_ENV")
-    ] = ()
-    http_token_file: Annotated[OptionalPath, Key("http.token_file", "AME_HTTP_TOKEN_FILE")] = None
-    deletion_grace_seconds: Annotated[
-        float,
-        PlainValidator(check.grace_seconds),
-        Key("deletion.grace_seconds", "AME_DELETION_GRACE_SECONDS"),
-    ] = 3600.0
-    deletion_max_percent: Annotated[
-        Percent, Key("deletion.max_percent", "AME_DELETION_MAX_PERCENT")
-    ] = 50.0
-    engine_kind: Annotated[
-        str, PlainValidator(check.engine_kind), Key("engine.kind", "AME_ENGINE", "--engine")
-    ] = "local"
+    http_address: str | None = field(
+        default=None, metadata=setting(check.address, "http.address", "AME_HTTP", "--http")
+    )
+    http_allowed_hosts: tuple[str, ...] = field(
+        default=(),
+        metadata=setting(check.allowed_hosts, "http.allowed_hosts", "AME_HTTP_ALLOWED_HOSTS"),
+    )
+    task_pass_env: tuple[str, ...] = field(
+        default=(), metadata=setting(check.pass_env, "tasks.pass_env", "AME_TASK_PASS_ENV")
+    )
+    http_token_file: Path | None = field(
+        default=None,
+        metadata=setting(check.optional_path, "http.token_file", "AME_HTTP_TOKEN_FILE"),
+    )
+    deletion_grace_seconds: float = field(
+        default=3600.0,
+        metadata=setting(
+            check.grace_seconds, "deletion.grace_seconds", "AME_DELETION_GRACE_SECONDS"
+        ),
+    )
+    deletion_max_percent: float = field(
+        default=50.0,
+        metadata=setting(check.percent, "deletion.max_percent", "AME_DELETION_MAX_PERCENT"),
+    )
+    engine_kind: str = field(
+        default="local",
+        metadata=setting(check.engine_kind, "engine.kind", "AME_ENGINE", "--engine"),
+    )
     """Where tasks run: `local` (child processes) or `ray` (jobs on a Ray cluster)."""
-    ray_address: Annotated[
-        str | None,
-        PlainValidator(check.ray_address),
-        Key("engine.ray_address", "RAY_ADDRESS", "--ray-address"),
-    ] = None
-    detach_on_stop: Annotated[
-        bool, PlainValidator(check.on_off), Key("engine.detach_on_stop", "AME_DETACH_ON_STOP")
-    ] = False
+    ray_address: str | None = field(
+        default=None,
+        metadata=setting(check.ray_address, "engine.ray_address", "RAY_ADDRESS", "--ray-address"),
+    )
+    detach_on_stop: bool = field(
+        default=False,
+        metadata=setting(check.on_off, "engine.detach_on_stop", "AME_DETACH_ON_STOP"),
+    )
     """On stop, leave Ray jobs running for the next daemon to attach to, not stop them."""
-    spec_max_bytes: Annotated[
-        int, PlainValidator(check.spec_max_bytes), Key("spec.max_size", "AME_SPEC_MAX_SIZE")
-    ] = SPEC_MAX_BYTES
+    spec_max_bytes: int = field(
+        default=SPEC_MAX_BYTES,
+        metadata=setting(check.spec_max_bytes, "spec.max_size", "AME_SPEC_MAX_SIZE"),
+    )
     """The largest ame.yaml amed reads (its node limit grows with it, see spec.load): about
     14,000 data sets fit in the default, 100,000 in 8Mi."""
-    config_file: Annotated[OptionalPath, Key(env="AME_CONFIG", flag="--config")] = None
+    config_file: Path | None = field(
+        default=None,
+        metadata=setting(check.optional_path, env="AME_CONFIG", flag="--config"),
+    )
     """The TOML file the other settings were read from, if any."""
 
-    @model_validator(mode="after")
-    def _low_below_high(self) -> Settings:
+    def __post_init__(self) -> None:
+        """Each value through its field's check, in field order: the first refused is the
+        one reported. Then the settings checked together."""
+        for item in fields(self):
+            try:
+                value = item.metadata["check"](getattr(self, item.name))
+            except ValueError as exc:
+                raise Refused(item.name, str(exc)) from None
+            object.__setattr__(self, item.name, value)
+        if not self.storage_url:
+            object.__setattr__(self, "storage_url", (self.state_dir / "objects").as_uri())
         if self.eviction_low_percent >= self.eviction_high_percent:
-            raise ValueError(
+            raise Refused(
+                None,
                 f"eviction.low_percent ({self.eviction_low_percent:g}) must be below "
-                f"eviction.high_percent ({self.eviction_high_percent:g})"
+                f"eviction.high_percent ({self.eviction_high_percent:g})",
             )
-        return self
-
-    @model_validator(mode="after")
-    def _ray_reachable(self) -> Settings:
-        if self.engine_kind != "ray":
-            return self
-        import importlib.util
-
-        try:
-            installed = importlib.util.find_spec("ray") is not None
-        except (ImportError, ValueError):  # a broken or blocked install is none
-            installed = False
-        if not installed:
-            raise ValueError("engine.kind: ray needs Ray's job client: pip install 'amed[ray]'")
-        if self.ray_address is None:
-            raise ValueError(
-                "engine.ray_address: needed with engine.kind = ray (or --ray-address, "
-                "RAY_ADDRESS), e.g. http://127.0.0.1:8265"
-            )
-        return self
+        if self.engine_kind == "ray":
+            _check_ray(self.ray_address)
 
 
-def _key_of(info: FieldInfo) -> Key:
-    return next((m for m in info.metadata if isinstance(m, Key)), Key())
+def _check_ray(address: str | None) -> None:
+    import importlib.util
+
+    try:
+        installed = importlib.util.find_spec("ray") is not None
+    except (ImportError, ValueError):  # a broken or blocked install is none
+        installed = False
+    if not installed:
+        raise Refused(None, "engine.kind: ray needs Ray's job client: pip install 'amed[ray]'")
+    if address is None:
+        raise Refused(
+            None,
+            "engine.ray_address: needed with engine.kind = ray (or --ray-address, "
+            "RAY_ADDRESS), e.g. http://127.0.0.1:8265",
+        )
 
 
-KEYS: dict[str, Key] = {name: _key_of(info) for name, info in Settings.model_fields.items()}
+SETTING_NAMES: tuple[str, ...] = tuple(item.name for item in fields(Settings))
+KEYS: dict[str, Key] = {item.name: item.metadata["key"] for item in fields(Settings)}
 """Each setting's TOML path, variable and flag, by field name."""
+DEFAULTS: dict[str, Any] = {item.name: item.default for item in fields(Settings)}
+"""Each setting's default as written (unchecked; `state_dir` has none)."""
 _TOML_TOP_KEYS = sorted({key.toml.split(".")[0] for key in KEYS.values() if key.toml})
 
 
@@ -278,19 +328,15 @@ def resolve(
         merged["state_dir"] = default_state_dir(environ)
     try:
         return Settings(**merged)
-    except ValidationError as exc:
+    except Refused as exc:
         raise ConfigError(_one_line(exc, given, toml_where | env_where)) from None
 
 
-def _one_line(exc: ValidationError, given: Mapping[str, Any], where: Mapping[str, str]) -> str:
-    """The first error (in field order), after the source that gave the value."""
-    error = exc.errors(include_url=False, include_input=False)[0]
-    cause = error.get("ctx", {}).get("error")
-    message = str(cause) if isinstance(cause, Exception) else error["msg"]
-    if not error["loc"]:
-        return message
-    name = str(error["loc"][0])
-    key = KEYS.get(name, Key())
-    if name in given:
-        return f"{key.flag or name}: {message}"
-    return f"{where.get(name, name)}: {message}"
+def _one_line(exc: Refused, given: Mapping[str, Any], where: Mapping[str, str]) -> str:
+    """The refusal, after the source that gave the value."""
+    if exc.name is None:
+        return str(exc)
+    key = KEYS.get(exc.name, Key())
+    if exc.name in given:
+        return f"{key.flag or exc.name}: {exc}"
+    return f"{where.get(exc.name, exc.name)}: {exc}"

@@ -12,9 +12,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any
-
-from pydantic import PlainValidator, ValidationInfo
+from typing import Any
 
 from amed.state_dir import directory
 from spec import parse_quantity
@@ -93,14 +91,11 @@ def directory_value(value: Any) -> Path:
     return directory(value)
 
 
-def storage_url(value: Any, info: ValidationInfo) -> str:
-    """No URL means the state dir's own `objects` folder."""
+def storage_url(value: Any) -> str:
+    """ "" is no URL: the model gives the state dir's own `objects` folder."""
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a store URL (file://…, s3://…)")
-    if value:
-        return value
-    state_dir = info.data.get("state_dir")  # absent when it was refused itself
-    return (state_dir / "objects").as_uri() if isinstance(state_dir, Path) else value
+    return value
 
 
 def spec_max_bytes(value: Any) -> int:
@@ -251,10 +246,3 @@ def on_off(value: Any) -> bool:
     if text in ("0", "false", "no", "off"):
         return False
     raise ValueError(f"{value!r} is not true or false")
-
-
-Seconds = Annotated[float, PlainValidator(seconds_above_zero)]
-Percent = Annotated[float, PlainValidator(percent)]
-Count = Annotated[int, PlainValidator(count)]
-Directory = Annotated[Path, PlainValidator(directory_value)]
-OptionalPath = Annotated[Path | None, PlainValidator(optional_path)]

@@ -76,9 +76,12 @@ _LIST_KEYS: dict[type, frozenset[str]] = {}
 
 
 class SpecModel(BaseModel):
-    """Frozen, closed to unknown keys, camelCase in files and snake_case in Python."""
+    """Frozen, closed to unknown keys, camelCase in files and snake_case in Python.
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    Validators are built at a model's first validation, not at import: a start that finds
+    ame.yaml in the spec cache validates nothing, and builds no validator at all."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
     # How the error messages name a mapping of this kind ("a data set", "an executor").
     spec_kind: ClassVar[str] = "this mapping"

@@ -3,12 +3,13 @@ the same way whichever source gave it, and every refusal one line naming key and
 
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError, fields, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from amed.config import KEYS, Settings, resolve
+from amed.config import KEYS, Refused, Settings, resolve
 from amed.errors import ConfigError
 
 SECRET = "xoxb-0123456789-secret"
@@ -433,9 +434,26 @@ def test_alert_urls_are_left_out_of_the_settings_repr(tmp_path: Path) -> None:
 
 def test_settings_cannot_be_changed_once_read(tmp_path: Path) -> None:
     settings = resolve({}, home(tmp_path))
-    with pytest.raises(ValueError, match="frozen"):
+    with pytest.raises(FrozenInstanceError):
         settings.max_parallel = 5  # type: ignore[misc]
     assert isinstance(settings, Settings)
+
+
+def test_a_copy_is_checked_again_and_checked_values_pass_unchanged(tmp_path: Path) -> None:
+    # A reload keeps the values flags gave at start by copying them into the new settings.
+    env = home(
+        tmp_path,
+        AME_CAPACITY="2Gi",
+        AME_ALERT_RUNBOOKS="failed=https://wiki/amed#failed",
+        AME_HTTP_ALLOWED_HOSTS="Amed.Example.org",
+        AME_ALERT_WATCHDOG="yes",
+    )
+    settings = resolve({}, env)
+    copied = {item.name: getattr(settings, item.name) for item in fields(Settings)}
+    assert replace(settings, **copied) == settings
+    with pytest.raises(Refused) as refused:
+        replace(settings, max_parallel=0)
+    assert (refused.value.name, str(refused.value)) == ("max_parallel", "0 must be at least 1")
 
 
 def test_a_dashboard_url_with_credentials_is_refused_without_echoing_them() -> None:

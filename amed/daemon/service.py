@@ -22,12 +22,13 @@ import gc
 import os
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import schedule
 
 from amed import logs
 from amed.act.reconciler import Reconciler
-from amed.config import Settings, resolve
+from amed.config import SETTING_NAMES, Settings, resolve
 from amed.daemon.liveness import Heartbeat, PassOutcome, one_line, utc_now
 from amed.daemon.notify import Notifier
 from amed.daemon.spec_file import SpecFile, load_spec, spec_cache, spec_path
@@ -275,10 +276,8 @@ class _Service:
         fixed = [name for name in FIXED_WHILE_RUNNING if getattr(new, name) != getattr(old, name)]
         if fixed:
             self.log.warning("config_needs_restart", keys=fixed)
-            new = new.model_copy(update={name: getattr(old, name) for name in fixed})
-        changed = [
-            name for name in Settings.model_fields if getattr(new, name) != getattr(old, name)
-        ]
+            new = replace(new, **{name: getattr(old, name) for name in fixed})
+        changed = [name for name in SETTING_NAMES if getattr(new, name) != getattr(old, name)]
         self.settings = new
         self.reconciler.apply_settings(new)
         if new.project_dir != old.project_dir:
@@ -304,10 +303,10 @@ def _rereader(settings: Settings) -> Reload:
         at_start = None
     pinned = {
         name: getattr(settings, name)
-        for name in Settings.model_fields
+        for name in SETTING_NAMES
         if at_start is None or getattr(settings, name) != getattr(at_start, name)
     }
-    return lambda: resolve({}, env, settings.config_file).model_copy(update=pinned)
+    return lambda: replace(resolve({}, env, settings.config_file), **pinned)
 
 
 def _drain(reconciler: Reconciler, settings: Settings, signals: Signals, heart: Heartbeat) -> None:

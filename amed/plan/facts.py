@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from amed.config import Settings
+from amed.config import DEFAULTS
 
 Key = tuple[str, str]
 
@@ -15,7 +15,7 @@ Key = tuple[str, str]
 def _default(setting: str) -> Any:
     """The setting's default: every default has its one home in amed.config's Settings,
     and a planner told nothing (its tests, mostly) applies the same policy as a daemon."""
-    return Settings.model_fields[setting].default
+    return DEFAULTS[setting]
 
 
 @dataclass(frozen=True)

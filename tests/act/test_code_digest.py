@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -150,9 +151,7 @@ def test_the_state_dir_and_a_local_store_inside_the_project_are_not_part_of_it(
         storage_url=(tmp_path / "objects").as_uri(),
     )
     assert excluded_paths(settings, desired) == ("out/d", ".ame/state", "objects")
-    outside = settings.model_copy(
-        update={"state_dir": Path("/var/lib/ame"), "storage_url": "s3://bucket"}
-    )
+    outside = replace(settings, state_dir=Path("/var/lib/ame"), storage_url="s3://bucket")
     assert excluded_paths(outside, desired) == ("out/d",)
 
 
