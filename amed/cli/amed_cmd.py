@@ -89,7 +89,7 @@ def run(
     """Reconcile the project's data sets, continuously or once."""
     from state.collector import collector_paused
 
-    with collector_paused():  # the daemon's modules: most of what a start imports
+    with collector_paused(freeze=True):  # the daemon's modules: most of what a start imports
         from amed.daemon.service import run_forever, run_once
 
     logs.configure(json_lines=None if log_format == "auto" else log_format == "json")

@@ -13,6 +13,6 @@ from state.collector import collector_paused
 
 
 def main() -> None:
-    with collector_paused():
+    with collector_paused(freeze=True):
         from amed.cli.amed_cmd import main as command
     command()

@@ -217,7 +217,11 @@ class _Service:
         # What the first pass loaded (ame.yaml's models, the tables) lives as long as the
         # daemon: out of the collector's scans, which otherwise walk it on every full
         # collection (at 100,000 data sets a fifth of each pass). Objects freed later by
-        # reference counting are still freed.
+        # reference counting are still freed. One full collection first, over what the
+        # imports froze too (state.collector): the cyclic garbage that making classes leaves
+        # behind is freed once rather than kept.
+        gc.unfreeze()
+        gc.collect()
         gc.freeze()
         while signals.stop is None:
             idle = self.scheduler.idle_seconds

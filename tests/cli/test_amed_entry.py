@@ -17,6 +17,19 @@ def test_the_collector_is_off_inside_and_on_again_after() -> None:
     assert gc.isenabled()
 
 
+def test_what_a_frozen_pause_made_is_out_of_later_collections() -> None:
+    made: list[list[object]] = []
+    try:
+        with collector_paused(freeze=True):
+            made = [[] for _ in range(1000)]  # tracked by the collector, as classes are
+        assert gc.get_freeze_count() >= 1000
+        scanned = {id(item) for item in gc.get_objects()}  # every generation a collection sees
+        assert not any(id(item) in scanned for item in made)
+    finally:
+        gc.unfreeze()
+    assert gc.isenabled()
+
+
 def test_a_collector_that_was_off_stays_off() -> None:
     gc.disable()
     try:
