@@ -49,7 +49,10 @@ from bench.data import ONE_GIB_FILE, SMALL_FILES, Shape, quick_shape, write_tree
 from bench.s3server import moto_server, s3_client
 
 QUESTION = "1 storing"
-TARGET_SPEED = 0.9
+TARGET_ONE_FILE = 0.9
+TARGET_MANY_FILES = 2.0
+"""Against `cp -r` + sync: one big file at 0.9x its speed; many small ones at twice it (a
+copy pays per file, amed links them)."""
 BUCKET = "bench"
 BASELINE_UPLOAD_THREADS = 10
 # moto keeps every object in its own memory, handles ~50-70 MB/s and ~200 requests/s: the
@@ -121,9 +124,10 @@ def _file_result(root: Path, source: Path, shape: Shape, quick: bool) -> list[Re
             drop_dirty_pages()  # each sample starts with nothing left to write back
             step()
     measure = f"file:// store, {shape.label}"
+    target = TARGET_ONE_FILE if shape.files == 1 else TARGET_MANY_FILES
     return [
-        _result(measure, amed, "cp -r + sync", copy),
-        _result(measure, amed, "sha256 of the same bytes (hashlib)", digest, target=False),
+        _result(measure, amed, "cp -r + sync", copy, target),
+        _result(measure, amed, "sha256 of the same bytes (hashlib)", digest),
     ]
 
 
@@ -231,7 +235,6 @@ def _s3_result(
         amed,
         "boto3 upload_file ×10",
         boto,
-        target=False,
     )
 
 
@@ -263,7 +266,11 @@ def _boto_seconds(root: Path, source: Path, s3_env: dict[str, str]) -> float:
 
 
 def _result(
-    measure: str, amed: list[float], baseline_name: str, baseline: list[float], target: bool = True
+    measure: str,
+    amed: list[float],
+    baseline_name: str,
+    baseline: list[float],
+    target: float | None = None,
 ) -> Result:
     result = Result(
         QUESTION,
@@ -273,8 +280,8 @@ def _result(
         baseline_name,
         tuple(baseline),
         speed=True,
-        target=f"≥ {TARGET_SPEED}× speed" if target else "",
+        target=f"≥ {target:g}× speed" if target is not None else "",
     )
-    if not target or result.ratio is None:
+    if target is None or result.ratio is None:
         return result
-    return dataclasses.replace(result, met=result.ratio >= TARGET_SPEED)
+    return dataclasses.replace(result, met=result.ratio >= target)
