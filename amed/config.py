@@ -256,6 +256,10 @@ KEYS: dict[str, Key] = {item.name: item.metadata["key"] for item in fields(Setti
 DEFAULTS: dict[str, Any] = {item.name: item.default for item in fields(Settings)}
 """Each setting's default as written (unchecked; `state_dir` has none)."""
 _TOML_TOP_KEYS = sorted({key.toml.split(".")[0] for key in KEYS.values() if key.toml})
+_TOML_KEYS = frozenset(key.toml for key in KEYS.values() if key.toml)
+_TOML_TABLES = frozenset(
+    key.rsplit(".", depth)[0] for key in _TOML_KEYS for depth in range(1, key.count(".") + 1)
+)
 
 
 # -- the sources ----------------------------------------------------------------------------
@@ -289,12 +293,33 @@ def _from_toml(given: Any) -> Found:
         return {}, {}
     path = Path(given)
     data = read_toml(path, _TOML_TOP_KEYS)
+    _check_keys(data, path)
 
     def look_up(key: Key) -> tuple[Any, str] | None:
         found = _dig(data, key.toml.split(".")) if key.toml else None
         return None if found is None else (found, f"{path}: {key.toml}")
 
     return _found(look_up)
+
+
+def _check_keys(data: Mapping[str, Any], path: Path, table: str = "") -> None:
+    """Every key of the file is a setting or a table of them: a misspelt key inside a table
+    (`[storage]` `urll = ...`) is refused as one at the top is, not ignored, and so is a
+    value where a table belongs (`storage = 5`)."""
+    for name, value in data.items():
+        dotted = f"{table}.{name}" if table else name
+        if dotted in _TOML_KEYS:
+            continue
+        if dotted not in _TOML_TABLES:
+            known = sorted(
+                key.rpartition(".")[2]
+                for key in _TOML_KEYS | _TOML_TABLES
+                if key.rpartition(".")[0] == table
+            )
+            raise ConfigError(f"{path}: unknown key {dotted!r} (known: {', '.join(known)})")
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{path}: {dotted}: must be a table ([{dotted}])")
+        _check_keys(value, path, dotted)
 
 
 def _dig(data: Mapping[str, Any], path: list[str]) -> Any:

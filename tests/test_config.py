@@ -389,6 +389,17 @@ def test_a_refusal_names_the_source_that_won(
             "http, interval_seconds, project, spec, state_dir, storage, tasks)",
         ),
         (
+            '[storage]\nurll = "s3://bucket"\n',
+            "{file}: unknown key 'storage.urll' (known: capacity, url)",
+        ),
+        (
+            "[alerts]\nrepeat_interval = 60\n",
+            "{file}: unknown key 'alerts.repeat_interval' (known: after_failures, config, "
+            "heartbeat_url, instance, low_space_percent, repeat_interval_seconds, runbooks, "
+            "urls, watchdog)",
+        ),
+        ('storage = "s3://bucket"\n', "{file}: storage: must be a table ([storage])"),
+        (
             "[tasks\n",
             "{file}: invalid TOML: Expected ']' at the end of a table declaration "
             "(at line 1, column 7)",
