@@ -1,7 +1,7 @@
 """Options shared by `amed` and `ame`, and turning them into Settings or a state dir.
 
-Settings (a pydantic model) is imported only by the commands that need more than the state
-dir: a listing pays for none of it.
+Settings (every setting and its check) is imported only by the commands that need more
+than the state dir: a listing pays for none of it.
 """
 
 from __future__ import annotations
