@@ -28,7 +28,7 @@ import schedule
 
 from amed import logs
 from amed.act.reconciler import Reconciler
-from amed.config import SETTING_NAMES, Settings, resolve
+from amed.config import SETTING_NAMES, Refused, Settings, resolve
 from amed.daemon.liveness import Heartbeat, PassOutcome, one_line, utc_now
 from amed.daemon.notify import Notifier
 from amed.daemon.spec_file import SpecFile, load_spec, spec_cache, spec_path
@@ -310,7 +310,14 @@ def _rereader(settings: Settings) -> Reload:
         for name in SETTING_NAMES
         if at_start is None or getattr(settings, name) != getattr(at_start, name)
     }
-    return lambda: replace(resolve({}, env, settings.config_file), **pinned)
+
+    def reread() -> Settings:
+        try:
+            return replace(resolve({}, env, settings.config_file), **pinned)
+        except Refused as exc:  # the file's new values and the pinned flags' disagree
+            raise ConfigError(str(exc)) from None
+
+    return reread
 
 
 def _drain(reconciler: Reconciler, settings: Settings, signals: Signals, heart: Heartbeat) -> None:

@@ -4,7 +4,13 @@ settings kept."""
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 
+import pytest
+
+from amed.config import Settings
+from amed.daemon.service import _rereader
+from amed.errors import ConfigError
 from tests.conftest import Workspace
 from tests.service.conftest import StartDaemon
 from tests.service.daemon import statuses, wait_for
@@ -70,3 +76,21 @@ def test_sighup_keeps_the_state_dir_of_a_running_daemon(
     daemon.check_alive()
     assert daemon.stop() == 0
     assert not (ws.root / "elsewhere").exists()
+
+
+def test_a_reread_that_contradicts_a_pinned_flag_is_a_config_error(tmp_path: Path) -> None:
+    """Without a reload of its own (library use), the service reads the file again and
+    keeps what differed from it at start, as given by flags; when the file's new values and
+    those disagree, the reload is refused in one line like any invalid config."""
+    config = tmp_path / "amed.toml"
+    config.write_text("")
+    flags = Settings(state_dir=tmp_path / "state", eviction_high_percent=95.0, config_file=config)
+    reread = _rereader(flags)
+    config.write_text("[eviction]\nhigh_percent = 99\nlow_percent = 97\n")
+    with pytest.raises(ConfigError) as refused:
+        reread()
+    assert str(refused.value) == (
+        "eviction.low_percent (97) must be below eviction.high_percent (95)"
+    )
+    config.write_text("[eviction]\nlow_percent = 70\n")
+    assert (reread().eviction_low_percent, reread().eviction_high_percent) == (70.0, 95.0)
