@@ -34,6 +34,8 @@ def number(value: Any, kind: type[float] | type[int]) -> Any:
         return kind(value)
     except ValueError:
         raise ValueError(f"{value!r} is not {noun}") from None
+    except OverflowError:  # a whole number too large for a float
+        raise ValueError(f"{value!r} is out of range") from None
 
 
 def shown(value: Any) -> str:
@@ -77,7 +79,7 @@ def count(value: Any) -> int:
 
 
 def path(value: Any) -> Path:
-    if not isinstance(value, str | os.PathLike):
+    if not isinstance(value, str | os.PathLike) or "\0" in str(value):
         raise ValueError(f"{value!r} is not a path")
     return Path(value)
 

@@ -1,8 +1,9 @@
 """Where the state is, found without building Settings.
 
-`ame ds list` needs nothing but the state dir, and Settings (pydantic) costs tens of
-milliseconds to import, as much as the listing itself. The rules are Settings' own for this one
-setting: `--state-dir` > `AME_STATE_DIR` > the config file's `state_dir` > the defaults.
+`ame ds list` needs nothing but the state dir, and Settings (every setting and its check)
+costs milliseconds to import that the listing does not need. The rules are Settings' own
+for this one setting: `--state-dir` > `AME_STATE_DIR` > the config file's `state_dir` > the
+defaults.
 amed.config reads its config file and its default state dir through this module, so the
 two cannot disagree.
 
@@ -69,9 +70,12 @@ def read_toml(path: Path, known_keys: Sequence[str] | None = None) -> dict[str, 
 def directory(value: Any) -> Path:
     """A path setting, relative to where the command was started, as a person typing it
     means. Raises ValueError with the text after `<source>: `."""
-    if not isinstance(value, str | os.PathLike):
+    if not isinstance(value, str | os.PathLike) or "\0" in str(value):
         raise ValueError(f"{value!r} is not a path")
-    return Path(value).expanduser().absolute()
+    try:
+        return Path(value).expanduser().absolute()
+    except RuntimeError:  # `~name/...` of a user this machine does not know
+        raise ValueError(f"{value!r}: no home directory for its ~user") from None
 
 
 class Location(NamedTuple):

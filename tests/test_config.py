@@ -324,6 +324,13 @@ def test_a_refused_variable_is_named(tmp_path: Path, env: dict[str, str], expect
         ("[tasks]\nmax_parallel = 2.5\n", "tasks.max_parallel: 2.5 is not a whole number"),
         ("[storage]\nurl = 5\n", "storage.url: 5 is not a store URL (file://…, s3://…)"),
         ("project = 5\n", "project: 5 is not a path"),
+        (
+            'project = "~no-such-user-here/p"\n',
+            "project: '~no-such-user-here/p': no home directory for its ~user",
+        ),
+        ('state_dir = "s\\u0000t"\n', "state_dir: 's\\x00t' is not a path"),
+        ('[http]\ntoken_file = "t\\u0000"\n', "http.token_file: 't\\x00' is not a path"),
+        (f"interval_seconds = {'9' * 400}\n", f"interval_seconds: {'9' * 400} is out of range"),
         ("[tasks]\npass_env = [1]\n", f"tasks.pass_env: {ENV_NAMES}"),
         ("[http]\nallowed_hosts = 7\n", "http.allowed_hosts: must be a list of host names"),
     ],
