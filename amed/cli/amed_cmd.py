@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -89,7 +90,9 @@ def run(
     """Reconcile the project's data sets, continuously or once."""
     from state.collector import collector_paused
 
-    with collector_paused(freeze=True):  # the daemon's modules: most of what a start imports
+    # The daemon's modules, most of what a start imports; frozen only when this imports them
+    # (called again in one process, nothing is made but what the caller left to collect).
+    with collector_paused(freeze="amed.daemon.service" not in sys.modules):
         from amed.daemon.service import run_forever, run_once
 
     logs.configure(json_lines=None if log_format == "auto" else log_format == "json")
