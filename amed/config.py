@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +36,25 @@ class Key:
     flag: str = ""
 
 
+REQUIRED: Any = MISSING
+"""The default of a setting that has none of its own (the state dir's depends on the
+environment)."""
+
+
 def setting(
-    checked: Callable[[Any], Any], toml: str = "", env: str = "", flag: str = ""
-) -> dict[str, Any]:
-    """A field's metadata: the check its value goes through and where it may be given."""
-    return {"check": checked, "key": Key(toml, env, flag)}
+    default: Any,
+    checked: Callable[[Any], Any],
+    toml: str = "",
+    env: str = "",
+    flag: str = "",
+    *,
+    secret: bool = False,
+) -> Any:
+    """A field of Settings: its default, the check its value goes through, where it may be
+    given, and whether it is kept out of `repr` (a value that is its own credential)."""
+    return field(
+        default=default, repr=not secret, metadata={"check": checked, "key": Key(toml, env, flag)}
+    )
 
 
 class Refused(ValueError):
@@ -64,152 +78,106 @@ class Settings:
     none of pydantic's schema machinery (~35 ms of a start with nothing to do). Defaults
     are checked too: a default path is made absolute as a given one is."""
 
-    project_dir: Path = field(
-        default=Path(),
-        metadata=setting(check.directory_value, "project", "AME_PROJECT", "--project"),
+    project_dir: Path = setting(
+        Path(), check.directory_value, "project", "AME_PROJECT", "--project"
     )
-    state_dir: Path = field(
-        metadata=setting(check.directory_value, "state_dir", "AME_STATE_DIR", "--state-dir")
+    state_dir: Path = setting(
+        REQUIRED, check.directory_value, "state_dir", "AME_STATE_DIR", "--state-dir"
     )
     """Its default depends on the environment (`default_state_dir`): `resolve` gives it."""
-    storage_url: str = field(
-        default="", metadata=setting(check.storage_url, "storage.url", "AME_STORAGE", "--storage")
-    )
+    storage_url: str = setting("", check.storage_url, "storage.url", "AME_STORAGE", "--storage")
     """"": the state dir's own `objects` folder."""
-    capacity_bytes: int | None = field(
-        default=None,
-        metadata=setting(check.capacity, "storage.capacity", "AME_CAPACITY", "--capacity"),
+    capacity_bytes: int | None = setting(
+        None, check.capacity, "storage.capacity", "AME_CAPACITY", "--capacity"
     )
-    interval_seconds: float = field(
-        default=10.0,
-        metadata=setting(
-            check.seconds_above_zero, "interval_seconds", "AME_INTERVAL", "--interval"
-        ),
+    interval_seconds: float = setting(
+        10.0, check.seconds_above_zero, "interval_seconds", "AME_INTERVAL", "--interval"
     )
-    task_timeout_seconds: float = field(
-        default=6 * 3600.0,
-        metadata=setting(check.seconds_above_zero, "tasks.timeout_seconds", "AME_TASK_TIMEOUT"),
+    task_timeout_seconds: float = setting(
+        6 * 3600.0, check.seconds_above_zero, "tasks.timeout_seconds", "AME_TASK_TIMEOUT"
     )
-    max_parallel: int = field(
-        default=2, metadata=setting(check.count, "tasks.max_parallel", "AME_MAX_PARALLEL")
+    max_parallel: int = setting(2, check.count, "tasks.max_parallel", "AME_MAX_PARALLEL")
+    retry_base_seconds: float = setting(
+        10.0, check.seconds_above_zero, "tasks.retry_base_seconds", "AME_RETRY_BASE_SECONDS"
     )
-    retry_base_seconds: float = field(
-        default=10.0,
-        metadata=setting(
-            check.seconds_above_zero, "tasks.retry_base_seconds", "AME_RETRY_BASE_SECONDS"
-        ),
-    )
-    stop_timeout_seconds: float = field(
-        default=30.0,
-        metadata=setting(check.stop_seconds, "tasks.stop_timeout_seconds", "AME_STOP_TIMEOUT"),
+    stop_timeout_seconds: float = setting(
+        30.0, check.stop_seconds, "tasks.stop_timeout_seconds", "AME_STOP_TIMEOUT"
     )
     """On SIGTERM or SIGINT, how long running tasks may take before their groups are ended."""
-    eviction_high_percent: float = field(
-        default=90.0,
-        metadata=setting(check.percent, "eviction.high_percent", "AME_EVICTION_HIGH_PERCENT"),
+    eviction_high_percent: float = setting(
+        90.0, check.percent, "eviction.high_percent", "AME_EVICTION_HIGH_PERCENT"
     )
-    eviction_low_percent: float = field(
-        default=80.0,
-        metadata=setting(check.percent, "eviction.low_percent", "AME_EVICTION_LOW_PERCENT"),
+    eviction_low_percent: float = setting(
+        80.0, check.percent, "eviction.low_percent", "AME_EVICTION_LOW_PERCENT"
     )
-    low_space_percent: float = field(
-        default=85.0,
-        metadata=setting(check.percent, "alerts.low_space_percent", "AME_LOW_SPACE_PERCENT"),
+    low_space_percent: float = setting(
+        85.0, check.percent, "alerts.low_space_percent", "AME_LOW_SPACE_PERCENT"
     )
-    alert_urls: tuple[str, ...] = field(
-        default=(),
-        repr=False,  # they hold credentials
-        metadata=setting(check.alert_urls, "alerts.urls", "AME_ALERT_URLS"),
+    # They hold credentials.
+    alert_urls: tuple[str, ...] = setting(
+        (), check.alert_urls, "alerts.urls", "AME_ALERT_URLS", secret=True
     )
-    alert_config: Path | None = field(
-        default=None,
-        metadata=setting(check.optional_path, "alerts.config", "AME_ALERT_CONFIG"),
+    alert_config: Path | None = setting(
+        None, check.optional_path, "alerts.config", "AME_ALERT_CONFIG"
     )
-    alert_repeat_seconds: float = field(
-        default=4 * 3600.0,
-        metadata=setting(
-            check.seconds_above_zero,
-            "alerts.repeat_interval_seconds",
-            "AME_ALERT_REPEAT_SECONDS",
-        ),
+    alert_repeat_seconds: float = setting(
+        4 * 3600.0,
+        check.seconds_above_zero,
+        "alerts.repeat_interval_seconds",
+        "AME_ALERT_REPEAT_SECONDS",
     )
-    alert_after_failures: int = field(
-        default=3,
-        metadata=setting(check.count, "alerts.after_failures", "AME_ALERT_AFTER_FAILURES"),
+    alert_after_failures: int = setting(
+        3, check.count, "alerts.after_failures", "AME_ALERT_AFTER_FAILURES"
     )
-    alert_instance: str | None = field(
-        default=None,
-        metadata=setting(check.instance, "alerts.instance", "AME_ALERT_INSTANCE"),
+    alert_instance: str | None = setting(
+        None, check.instance, "alerts.instance", "AME_ALERT_INSTANCE"
     )
     """The host alerts name; None: this machine's host name."""
-    alert_heartbeat_url: str | None = field(
-        default=None,
-        repr=False,  # a healthchecks-style URL is its own credential
-        metadata=setting(check.heartbeat_url, "alerts.heartbeat_url", "AME_ALERT_HEARTBEAT_URL"),
+    # A healthchecks-style URL is its own credential.
+    alert_heartbeat_url: str | None = setting(
+        None, check.heartbeat_url, "alerts.heartbeat_url", "AME_ALERT_HEARTBEAT_URL", secret=True
     )
-    alert_watchdog: bool = field(
-        default=False,
-        metadata=setting(check.on_off, "alerts.watchdog", "AME_ALERT_WATCHDOG"),
-    )
+    alert_watchdog: bool = setting(False, check.on_off, "alerts.watchdog", "AME_ALERT_WATCHDOG")
     """An alert that always fires, sent every repeat interval, for a dead man's switch."""
-    alert_runbooks: tuple[tuple[str, str], ...] = field(
-        default=(),
-        metadata=setting(check.runbooks, "alerts.runbooks", "AME_ALERT_RUNBOOKS"),
+    alert_runbooks: tuple[tuple[str, str], ...] = setting(
+        (), check.runbooks, "alerts.runbooks", "AME_ALERT_RUNBOOKS"
     )
     """(alert key prefix, runbook URL) pairs; an alert links the longest prefix of its key."""
-    dashboard_url: str | None = field(
-        default=None,
-        metadata=setting(check.dashboard_url, "dashboard.url", "AME_DASHBOARD_URL"),
+    dashboard_url: str | None = setting(
+        None, check.dashboard_url, "dashboard.url", "AME_DASHBOARD_URL"
     )
     """Where people reach the dashboard (a proxy's address); alerts link to it."""
-    http_address: str | None = field(
-        default=None, metadata=setting(check.address, "http.address", "AME_HTTP", "--http")
+    http_address: str | None = setting(None, check.address, "http.address", "AME_HTTP", "--http")
+    http_allowed_hosts: tuple[str, ...] = setting(
+        (), check.allowed_hosts, "http.allowed_hosts", "AME_HTTP_ALLOWED_HOSTS"
     )
-    http_allowed_hosts: tuple[str, ...] = field(
-        default=(),
-        metadata=setting(check.allowed_hosts, "http.allowed_hosts", "AME_HTTP_ALLOWED_HOSTS"),
+    task_pass_env: tuple[str, ...] = setting(
+        (), check.pass_env, "tasks.pass_env", "AME_TASK_PASS_ENV"
     )
-    task_pass_env: tuple[str, ...] = field(
-        default=(), metadata=setting(check.pass_env, "tasks.pass_env", "AME_TASK_PASS_ENV")
+    http_token_file: Path | None = setting(
+        None, check.optional_path, "http.token_file", "AME_HTTP_TOKEN_FILE"
     )
-    http_token_file: Path | None = field(
-        default=None,
-        metadata=setting(check.optional_path, "http.token_file", "AME_HTTP_TOKEN_FILE"),
+    deletion_grace_seconds: float = setting(
+        3600.0, check.grace_seconds, "deletion.grace_seconds", "AME_DELETION_GRACE_SECONDS"
     )
-    deletion_grace_seconds: float = field(
-        default=3600.0,
-        metadata=setting(
-            check.grace_seconds, "deletion.grace_seconds", "AME_DELETION_GRACE_SECONDS"
-        ),
+    deletion_max_percent: float = setting(
+        50.0, check.percent, "deletion.max_percent", "AME_DELETION_MAX_PERCENT"
     )
-    deletion_max_percent: float = field(
-        default=50.0,
-        metadata=setting(check.percent, "deletion.max_percent", "AME_DELETION_MAX_PERCENT"),
-    )
-    engine_kind: str = field(
-        default="local",
-        metadata=setting(check.engine_kind, "engine.kind", "AME_ENGINE", "--engine"),
-    )
+    engine_kind: str = setting("local", check.engine_kind, "engine.kind", "AME_ENGINE", "--engine")
     """Where tasks run: `local` (child processes) or `ray` (jobs on a Ray cluster)."""
-    ray_address: str | None = field(
-        default=None,
-        metadata=setting(check.ray_address, "engine.ray_address", "RAY_ADDRESS", "--ray-address"),
+    ray_address: str | None = setting(
+        None, check.ray_address, "engine.ray_address", "RAY_ADDRESS", "--ray-address"
     )
-    detach_on_stop: bool = field(
-        default=False,
-        metadata=setting(check.on_off, "engine.detach_on_stop", "AME_DETACH_ON_STOP"),
+    detach_on_stop: bool = setting(
+        False, check.on_off, "engine.detach_on_stop", "AME_DETACH_ON_STOP"
     )
     """On stop, leave Ray jobs running for the next daemon to attach to, not stop them."""
-    spec_max_bytes: int = field(
-        default=SPEC_MAX_BYTES,
-        metadata=setting(check.spec_max_bytes, "spec.max_size", "AME_SPEC_MAX_SIZE"),
+    spec_max_bytes: int = setting(
+        SPEC_MAX_BYTES, check.spec_max_bytes, "spec.max_size", "AME_SPEC_MAX_SIZE"
     )
     """The largest ame.yaml amed reads (its node limit grows with it, see spec.load): about
     14,000 data sets fit in the default, 100,000 in 8Mi."""
-    config_file: Path | None = field(
-        default=None,
-        metadata=setting(check.optional_path, env="AME_CONFIG", flag="--config"),
-    )
+    config_file: Path | None = setting(None, check.optional_path, env="AME_CONFIG", flag="--config")
     """The TOML file the other settings were read from, if any."""
 
     def __post_init__(self) -> None:
