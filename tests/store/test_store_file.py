@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import subprocess
 import sys
 import textwrap
@@ -213,3 +215,19 @@ def test_files_not_owned_are_copied(file_store: ObjectStore, tmp_path: Path) -> 
     assert stored.stat().st_ino != (src / "data.bin").stat().st_ino
     (src / "data.bin").write_bytes(b"edit")
     assert stored.read_bytes() == b"mine"
+
+
+def test_a_failure_of_the_sync_begun_beside_the_upload_is_kept_for_the_sync_after_it() -> None:
+    """syncfs reports a write-back error once per descriptor: the first call, made while the
+    files are linked and hashed, may be the one that sees it, and the version must then
+    not be made durable as if nothing had happened."""
+    from amed.store.local import _Background
+
+    def sync(fd: int) -> bool:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    first = _Background(sync, 0)
+    with pytest.raises(OSError) as raised:
+        first.result()
+    assert raised.value.errno == errno.EIO
+    first.join()  # the store's cleanup joins it again before closing the descriptor
