@@ -163,20 +163,23 @@ class LocalObjectStore(ObjectStore):
             fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as exc:
             raise local_error(f"cannot open {self.root}", exc) from None
-        early = _Background(sync_filesystem, fd)
+        early: _Background | None = None
 
         def make_durable(prefix: str) -> None:
             try:
-                early.result()
+                if early is not None:
+                    early.result()
                 if not sync_filesystem(fd):
                     self._fsync_prefix(prefix)
             except OSError as exc:
                 raise local_error(f"cannot write {prefix} to disk", exc) from None
 
         try:
+            early = _Background(sync_filesystem, fd)
             yield make_durable
         finally:
-            early.join()  # it uses `fd`
+            if early is not None:
+                early.join()  # it uses `fd`
             os.close(fd)
 
     def _make_durable_commit(self, mkey: str) -> None:
