@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +36,6 @@ class Key:
     flag: str = ""
 
 
-REQUIRED: Any = MISSING
-"""The default of a setting that has none of its own (the state dir's depends on the
-environment)."""
-
-
 def setting(
     default: Any,
     checked: Callable[[Any], Any],
@@ -52,9 +47,15 @@ def setting(
 ) -> Any:
     """A field of Settings: its default, the check its value goes through, where it may be
     given, and whether it is kept out of `repr` (a value that is its own credential)."""
-    return field(
-        default=default, repr=not secret, metadata={"check": checked, "key": Key(toml, env, flag)}
-    )
+    return field(default=default, repr=not secret, metadata=about(checked, toml, env, flag))
+
+
+def about(
+    checked: Callable[[Any], Any], toml: str = "", env: str = "", flag: str = ""
+) -> dict[str, Any]:
+    """A setting's metadata: its check and where it may be given. Given to `field` directly
+    by a setting without a default, which type checkers then know must be given."""
+    return {"check": checked, "key": Key(toml, env, flag)}
 
 
 class Refused(ValueError):
@@ -81,8 +82,8 @@ class Settings:
     project_dir: Path = setting(
         Path(), check.directory_value, "project", "AME_PROJECT", "--project"
     )
-    state_dir: Path = setting(
-        REQUIRED, check.directory_value, "state_dir", "AME_STATE_DIR", "--state-dir"
+    state_dir: Path = field(
+        metadata=about(check.directory_value, "state_dir", "AME_STATE_DIR", "--state-dir")
     )
     """Its default depends on the environment (`default_state_dir`): `resolve` gives it."""
     storage_url: str = setting("", check.storage_url, "storage.url", "AME_STORAGE", "--storage")
