@@ -19,12 +19,14 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from amed import config_checks as check
 from amed.config_checks import SPEC_MAX_BYTES
 from amed.errors import ConfigError
 from amed.state_dir import default_state_dir, read_toml
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -37,17 +39,19 @@ class Key:
 
 
 def setting(
-    default: Any,
+    default: T,
     checked: Callable[[Any], Any],
     toml: str = "",
     env: str = "",
     flag: str = "",
     *,
     secret: bool = False,
-) -> Any:
+) -> T:
     """A field of Settings: its default, the check its value goes through, where it may be
-    given, and whether it is kept out of `repr` (a value that is its own credential)."""
-    return field(default=default, repr=not secret, metadata=about(checked, toml, env, flag))
+    given, and whether it is kept out of `repr` (a value that is its own credential). Typed
+    as its default, as `field` is, so that a default of the wrong type is a type error."""
+    made: T = field(default=default, repr=not secret, metadata=about(checked, toml, env, flag))
+    return made
 
 
 def about(
