@@ -175,7 +175,8 @@ class LocalObjectStore(ObjectStore):
                 raise local_error(f"cannot write {prefix} to disk", exc) from None
 
         try:
-            early = _Background(sync_filesystem, fd)
+            with suppress(RuntimeError):  # no thread to be had: the one sync after does it all
+                early = _Background(sync_filesystem, fd)
             yield make_durable
         finally:
             if early is not None:
