@@ -228,7 +228,6 @@ KEYS: dict[str, Key] = {item.name: item.metadata["key"] for item in fields(Setti
 """Each setting's TOML path, variable and flag, by field name."""
 DEFAULTS: dict[str, Any] = {item.name: item.default for item in fields(Settings)}
 """Each setting's default as written (unchecked; `state_dir` has none)."""
-_TOML_TOP_KEYS = sorted({key.toml.split(".")[0] for key in KEYS.values() if key.toml})
 _TOML_KEYS = frozenset(key.toml for key in KEYS.values() if key.toml)
 _TOML_TABLES = frozenset(
     key.rsplit(".", depth)[0] for key in _TOML_KEYS for depth in range(1, key.count(".") + 1)
@@ -265,7 +264,7 @@ def _from_toml(given: Any) -> Found:
     if not given:
         return {}, {}
     path = Path(given)
-    data = read_toml(path, _TOML_TOP_KEYS)
+    data = read_toml(path)
     _check_keys(data, path)
 
     def look_up(key: Key) -> tuple[Any, str] | None:
@@ -276,8 +275,8 @@ def _from_toml(given: Any) -> Found:
 
 
 def _check_keys(data: Mapping[str, Any], path: Path, table: str = "") -> None:
-    """Every key of the file is a setting or a table of them: a misspelt key inside a table
-    (`[storage]` `urll = ...`) is refused as one at the top is, not ignored, and so is a
+    """Every key of the file is a setting or a table of them: a misspelt key, at the top or
+    inside a table (`[storage]` `urll = ...`), is refused rather than ignored, and so is a
     value where a table belongs (`storage = 5`)."""
     for name, value in data.items():
         dotted = f"{table}.{name}" if table else name

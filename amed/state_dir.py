@@ -17,7 +17,7 @@ wrong place (or a daemon that never ran).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -38,10 +38,10 @@ def default_state_dir(env: Mapping[str, str]) -> Path:
     return home / ".local" / "state" / "ame"
 
 
-def read_toml(path: Path, known_keys: Sequence[str] | None = None) -> dict[str, Any]:
+def read_toml(path: Path) -> dict[str, Any]:
     """The config file's tables; a file that is missing, unreadable or not TOML is a
-    ConfigError naming the file, and so is a top-level key not in `known_keys` (Settings
-    knows them all; a reader of one key leaves the others to the daemon).
+    ConfigError naming the file. Its keys are Settings' to check (amed.config); a reader of
+    one key leaves the others to the daemon.
 
     tomllib is imported here, not at the top: most `ame` commands find the state dir from
     a flag or the environment and never read a config file, and the import is a measurable
@@ -59,11 +59,6 @@ def read_toml(path: Path, known_keys: Sequence[str] | None = None) -> dict[str, 
         raise ConfigError(f"{path}: not UTF-8 text; a config file is TOML") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    unknown = sorted(set(data) - set(known_keys)) if known_keys is not None else []
-    if unknown:
-        raise ConfigError(
-            f"{path}: unknown key {unknown[0]!r} (known: {', '.join(known_keys or ())})"
-        )
     return data
 
 
