@@ -40,6 +40,7 @@ import re
 import shutil
 import threading
 from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -163,7 +164,8 @@ class LocalObjectStore(ObjectStore):
             fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as exc:
             raise local_error(f"cannot open {self.root}", exc) from None
-        early: _Background | None = None
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-sync")
+        early: Future[bool] | None = None
 
         def make_durable(prefix: str) -> None:
             try:
@@ -176,11 +178,10 @@ class LocalObjectStore(ObjectStore):
 
         try:
             with suppress(RuntimeError):  # no thread to be had: the one sync after does it all
-                early = _Background(sync_filesystem, fd)
+                early = pool.submit(sync_filesystem, fd)
             yield make_durable
         finally:
-            if early is not None:
-                early.join()  # it uses `fd`
+            pool.shutdown()  # waits for the first sync, which uses `fd`
             os.close(fd)
 
     def _make_durable_commit(self, mkey: str) -> None:
@@ -284,27 +285,3 @@ def _valid_owner(owner: Owner) -> bool:
     except (TypeError, ValueError):
         return False
     return True
-
-
-class _Background:
-    """One call on a thread of its own, its outcome kept for whoever asks."""
-
-    def __init__(self, call: Callable[[int], object], arg: int) -> None:
-        self._error: OSError | None = None
-        self._thread = threading.Thread(target=self._run, args=(call, arg), daemon=True)
-        self._thread.start()
-
-    def _run(self, call: Callable[[int], object], arg: int) -> None:
-        try:
-            call(arg)
-        except OSError as exc:
-            self._error = exc
-
-    def join(self) -> None:
-        self._thread.join()
-
-    def result(self) -> None:
-        """Waits for the call; raises the OSError it raised."""
-        self._thread.join()
-        if self._error is not None:
-            raise self._error

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import errno
-import os
 import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from amed.errors import OutOfSpace
 from amed.store.checksum import bytes_checksum, new_hasher
+from amed.store.datafiles import sync_filesystem
 from amed.store.manifest import file_key, version_prefix
 from amed.store.objects import ObjectStore
 from amed.store.schemes import open_store
@@ -220,14 +221,10 @@ def test_files_not_owned_are_copied(file_store: ObjectStore, tmp_path: Path) -> 
 def test_a_failure_of_the_sync_begun_beside_the_upload_is_kept_for_the_sync_after_it() -> None:
     """syncfs reports a write-back error once per descriptor: the first call, made while the
     files are linked and hashed, may be the one that sees it, and the version must then
-    not be made durable as if nothing had happened."""
-    from amed.store.local import _Background
-
-    def sync(fd: int) -> bool:
-        raise OSError(errno.EIO, os.strerror(errno.EIO))
-
-    first = _Background(sync, 0)
-    with pytest.raises(OSError) as raised:
-        first.result()
-    assert raised.value.errno == errno.EIO
-    first.join()  # the store's cleanup joins it again before closing the descriptor
+    not be made durable as if nothing had happened. The first call runs as the store runs
+    it, on a pool's thread; a descriptor syncfs refuses makes it fail for real."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        first = pool.submit(sync_filesystem, -1)
+        with pytest.raises(OSError) as raised:
+            first.result()
+    assert raised.value.errno == errno.EBADF
