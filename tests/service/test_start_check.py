@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 import signal
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+
+import pytest
 
 from state.db import StateStore
 from state.events import DatasetRequested
@@ -102,37 +105,35 @@ def test_tables_edited_while_stopped_are_checked_and_rebuilt(ws: Workspace) -> N
     assert ws.dataset("data")["error"] is None
 
 
-def test_a_stop_whose_digest_is_made_otherwise_makes_the_next_start_check(ws: Workspace) -> None:
-    """A clean stop recorded by an amed that hashed the tables otherwise (no format, as
-    before formats were recorded) is not compared with this one's digest: it is checked."""
+def _without_digest_format(stamp: str) -> str:
+    return json.dumps({k: v for k, v in json.loads(stamp).items() if k != "digest_format"})
+
+
+def _other_folds(stamp: str) -> str:
+    return json.dumps({**json.loads(stamp), "fold_version": 0})
+
+
+@pytest.mark.parametrize(
+    ("rewrite", "reason"),
+    [
+        # After an upgrade that reads events differently, the tables are replayed.
+        (_other_folds, "the events are read differently since the last clean stop"),
+        # An amed that hashed the tables otherwise (no format, as before formats were
+        # recorded): its digest is not compared with this one's.
+        (
+            _without_digest_format,
+            "the tables' digest is made differently since the last clean stop",
+        ),
+        # Not a traceback at every start: a record that does not read is no clean stop.
+        (lambda _: "{not json", "the record of the last clean stop is unreadable"),
+        (lambda _: "[]", "the record of the last clean stop is unreadable"),
+    ],
+)
+def test_a_clean_stop_this_amed_cannot_compare_with_makes_the_next_start_check(
+    ws: Workspace, rewrite: Callable[[str], str], reason: str
+) -> None:
     ws.write_spec(HELLO_SPEC)
     once_log(ws)
-    older = json.loads(clean_stop(ws))
-    del older["digest_format"]
-    set_clean_stop(ws, json.dumps(older))
-    assert [entry["reason"] for entry in checks(once_log(ws))] == [
-        "the tables' digest is made differently since the last clean stop"
-    ]
+    set_clean_stop(ws, rewrite(clean_stop(ws)))
+    assert [entry["reason"] for entry in checks(once_log(ws))] == [reason]
     assert checks(once_log(ws)) == []
-
-
-def test_a_damaged_record_of_the_clean_stop_makes_the_next_start_check(ws: Workspace) -> None:
-    """Not a traceback at every start: a record that does not read is no clean stop."""
-    ws.write_spec(HELLO_SPEC)
-    once_log(ws)
-    for damaged in ("{not json", "[]"):
-        set_clean_stop(ws, damaged)
-        assert [entry["reason"] for entry in checks(once_log(ws))] == [
-            "the record of the last clean stop is unreadable"
-        ]
-    assert checks(once_log(ws)) == []
-
-
-def test_a_stop_recorded_by_other_folds_makes_the_next_start_check(ws: Workspace) -> None:
-    """After an upgrade that reads events differently, the tables are replayed."""
-    ws.write_spec(HELLO_SPEC)
-    once_log(ws)
-    set_clean_stop(ws, json.dumps({**json.loads(clean_stop(ws)), "fold_version": 0}))
-    assert [entry["reason"] for entry in checks(once_log(ws))] == [
-        "the events are read differently since the last clean stop"
-    ]
