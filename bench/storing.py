@@ -117,9 +117,9 @@ def _amed_store_seconds(
 
 
 def _file_result(root: Path, source: Path, shape: Shape, quick: bool) -> list[Result]:
-    """The target's pair starts with the output on the disk on both sides; for many files,
-    also the pair that starts with it still in the page cache (a task that does not sync),
-    where amed's span writes the output back and the copy's `sync` writes it and the copy."""
+    """The target's pair starts with the output on the disk on both sides; the second pair
+    with it still in the page cache (a task that does not sync), where amed's span writes the
+    output back and the copy's `sync` writes it and the copy."""
     amed: list[float] = []
     copy: list[float] = []
     digest: list[float] = []
@@ -129,32 +129,25 @@ def _file_result(root: Path, source: Path, shape: Shape, quick: bool) -> list[Re
         lambda: amed.append(_amed_store_seconds(root, source, "", {}, settled=True)),
         lambda: copy.append(_cp_seconds(root, source, settled=True)),
         lambda: digest.append(_sha256_seconds(source)),
+        lambda: amed_unsynced.append(_amed_store_seconds(root, source, "", {}, settled=False)),
+        lambda: copy_unsynced.append(_cp_seconds(root, source, settled=False)),
     ]
-    if shape.files > 1:
-        steps += [
-            lambda: amed_unsynced.append(_amed_store_seconds(root, source, "", {}, settled=False)),
-            lambda: copy_unsynced.append(_cp_seconds(root, source, settled=False)),
-        ]
     for round_number in range(runs_for(quick)):
         for step in steps if round_number % 2 == 0 else reversed(steps):
             drop_dirty_pages()  # each sample starts with nothing left to write back
             step()
     measure = f"file:// store, {shape.label}"
     target = TARGET_ONE_FILE if shape.files == 1 else TARGET_MANY_FILES
-    results = [
+    return [
         _result(measure, amed, "cp -r + sync", copy, target),
         _result(measure, amed, "sha256 of the same bytes (hashlib)", digest),
+        _result(
+            f"{measure}, the task's output not yet on the disk",
+            amed_unsynced,
+            "cp -r + sync, its source not yet on the disk",
+            copy_unsynced,
+        ),
     ]
-    if amed_unsynced:
-        results.append(
-            _result(
-                f"{measure}, the task's output not yet on the disk",
-                amed_unsynced,
-                "cp -r + sync, its source not yet on the disk",
-                copy_unsynced,
-            )
-        )
-    return results
 
 
 def checksum_results(source: Path, shape: Shape, quick: bool) -> list[Result]:
