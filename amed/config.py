@@ -329,6 +329,19 @@ def resolve(
         raise ConfigError(_one_line(exc, given, toml_where | env_where)) from None
 
 
+def given_at(settings: Settings, name: str, env: Mapping[str, str] | None = None) -> str:
+    """Where a setting that has no flag took its value from, for a refusal found only after
+    `resolve` (an alert URL apprise cannot use is known when the channels are made): its
+    variable if set, else the config file's key, as `resolve` chose between them."""
+    key = KEYS[name]
+    environ = os.environ if env is None else env
+    if key.env and environ.get(key.env):
+        return key.env
+    if settings.config_file is not None and key.toml:
+        return f"{settings.config_file}: {key.toml}"
+    return key.toml or name
+
+
 def _one_line(exc: Refused, given: Mapping[str, Any], where: Mapping[str, str]) -> str:
     """The refusal, after the source that gave the value."""
     if exc.name is None:

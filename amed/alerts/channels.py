@@ -82,7 +82,13 @@ class _Channel:
 
 
 class AlertChannels:
-    def __init__(self, urls: Sequence[str] = (), config_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        urls: Sequence[str] = (),
+        config_file: Path | None = None,
+        urls_at: str = "alerts.urls",
+    ) -> None:
+        """`urls_at` names where the URLs were given, for the one line that refuses one."""
         self._channels: list[_Channel] = []
         if not urls and config_file is None:
             return
@@ -93,7 +99,7 @@ class AlertChannels:
             target = apprise.Apprise()
             if not target.add(url):
                 raise AlertConfigError(
-                    f"alerts.urls[{index}]: not an apprise URL amed can use "
+                    f"{urls_at}, URL {index + 1} of {len(urls)}: not an apprise URL amed can use "
                     f"(scheme {urlsplit(url).scheme or 'missing'!r})"
                 )
             for service in target:

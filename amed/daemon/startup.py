@@ -23,7 +23,7 @@ from amed import logs
 from amed.act.reconciler import Reconciler
 from amed.act.upkeep import TidyLedger, keep_ledger
 from amed.alerts.channels import AlertChannels
-from amed.config import Settings
+from amed.config import Settings, given_at
 from amed.daemon.liveness import Heartbeat
 from amed.daemon.lock import DaemonLock
 from amed.daemon.notify import Notifier
@@ -169,7 +169,8 @@ def _remove_stale_copies(reconciler: Reconciler) -> None:
 
 
 def _open(settings: Settings, *, take_over: bool = False) -> Reconciler:
-    channels = AlertChannels(settings.alert_urls, settings.alert_config)
+    urls_at = given_at(settings, "alert_urls")
+    channels = AlertChannels(settings.alert_urls, settings.alert_config, urls_at)
     store = open_store(settings.storage_url)
     if settings.capacity_bytes is None and store.free_bytes() is None:
         # A bucket has no free space to measure: without a budget, nothing would ever be

@@ -37,7 +37,7 @@ def test_an_unusable_url_is_refused_without_echoing_it() -> None:
         AlertChannels(["nosuchscheme://user:pa55word@host/x"])
     assert (
         str(caught.value)
-        == "alerts.urls[0]: not an apprise URL amed can use (scheme 'nosuchscheme')"
+        == "alerts.urls, URL 1 of 1: not an apprise URL amed can use (scheme 'nosuchscheme')"
     )
 
 
