@@ -21,6 +21,7 @@ for scale (five replays of a million events were most of this part's time).
 from __future__ import annotations
 
 import json
+import statistics
 import time
 from datetime import timedelta
 from functools import partial
@@ -107,7 +108,7 @@ def _unclean_start(quick: bool) -> Result:
             amed.append(timed(partial(start, False)))
         drop_dirty_pages()
         replay = timed(partial(start, True))
-    median = sorted(amed)[len(amed) // 2]
+    median = statistics.median(amed)
     return Result(
         QUESTION,
         f"start after an unclean stop: tables checked ({logged:,} events, {DATA_SETS:,} "

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import shutil
+import statistics
 import time
 
 from bench import many
@@ -57,7 +58,7 @@ def _idle(quick: bool) -> Result:
                 peaks.append(_mb(daemon.status_kib("VmHWM")))
     floor = _bare_python_peaks(runs_for(quick))
     target = count >= 10_000
-    median = sorted(peaks)[len(peaks) // 2]
+    median = statistics.median(peaks)
     return Result(
         QUESTION,
         f"daemon idle, {count:,} ready data sets: peak RSS",
@@ -107,7 +108,7 @@ def _storing(quick: bool) -> Result:
                 idle.append(_mb(daemon.status_kib("VmHWM")))
             shutil.rmtree(ws.root, ignore_errors=True)
             drop_dirty_pages()
-    extra = sorted(storing)[len(storing) // 2] - sorted(idle)[len(idle) // 2]
+    extra = statistics.median(storing) - statistics.median(idle)
     return Result(
         QUESTION,
         f"daemon storing {shape.label}: peak RSS",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 from collections import Counter
 from functools import partial
 from pathlib import Path
@@ -64,7 +65,7 @@ def run(quick: bool) -> list[Result]:
             baseline=tuple(before),
             speed=True,
             target="faster than the full tables",
-            met=None if quick else _median(ours) < _median(before),
+            met=None if quick else statistics.median(ours) < statistics.median(before),
         ),
         Result(
             QUESTION,
@@ -123,11 +124,6 @@ def _full_tables(state: Path) -> str:
         )
     finally:
         reader.close()
-
-
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[len(ordered) // 2]
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import gc
 import pickle
 import sqlite3
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -117,7 +118,7 @@ def _refusals(quick: bool) -> list[Result]:
                 raise RuntimeError(f"{path} was not refused")
 
             seconds = sample(lambda refuse=refuse: timed(refuse), runs_for(quick))
-            median = sorted(seconds)[len(seconds) // 2]
+            median = statistics.median(seconds)
             results.append(
                 Result(
                     QUESTION,
@@ -192,7 +193,7 @@ def _in_process(
             scale,
             baseline,
             target=f"≤ {limit * 1000:.0f} ms" if target else "",
-            met=(sorted(full)[len(full) // 2] <= limit) if target else None,
+            met=(statistics.median(full) <= limit) if target else None,
             note=note,
         ),
     ]
@@ -237,7 +238,7 @@ def _whole_once(root: Path, count: int, quick: bool) -> Result:
         "python+sqlite3 floor",
         tuple(floor),
         target=f"≤ {TARGET_ONCE_SECONDS:g} s" if target else "",
-        met=sorted(once)[len(once) // 2] <= TARGET_ONCE_SECONDS if target else None,
+        met=statistics.median(once) <= TARGET_ONCE_SECONDS if target else None,
     )
 
 

@@ -7,6 +7,7 @@ the figure is reported as not applicable rather than guessed.
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 
 from bench.common import Result, Workspace, not_measured, runs_for, scratch
@@ -83,7 +84,7 @@ def run(quick: bool) -> list[Result]:
     if not any(consumed_counts):
         note = "n/a (no consumer task ran under `amed run --once`)"
         return [not_measured(QUESTION, measure, note, "1")]
-    median = sorted(producing)[len(producing) // 2]
+    median = statistics.median(producing)
     return [
         Result(
             QUESTION,

@@ -18,6 +18,7 @@ Ten edits, each a run and its storing: enough for a median against a target of a
 from __future__ import annotations
 
 import random
+import statistics
 import subprocess
 import time
 from pathlib import Path
@@ -86,8 +87,8 @@ def run(quick: bool) -> list[Result]:
                 _wait_ready(ws, daemon)
             cpu = _cpu_percent(daemon.proc.pid, interval)
         floor = tuple(_spawn_seconds(root) for _ in range(runs_for(quick)))
-    median = sorted(reactions)[len(reactions) // 2]
-    cpu_median = sorted(cpu[0])[len(cpu[0]) // 2]
+    median = statistics.median(reactions)
+    cpu_median = statistics.median(cpu[0])
     return [
         Result(
             QUESTION,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import subprocess
 from pathlib import Path
 
@@ -120,7 +121,7 @@ def run(quick: bool) -> list[Result]:
             for step, into in pair if index % 2 == 0 else pair[::-1]:
                 into.append(timed(step))
             sh_true.append(timed(_start_and_wait))
-    sh_ms = sorted(sh_true)[len(sh_true) // 2] * 1000
+    sh_ms = statistics.median(sh_true) * 1000
     return [
         Result(
             QUESTION,
