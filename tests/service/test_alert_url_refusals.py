@@ -4,22 +4,14 @@ given (the variable or the config file's key) and never the URL, which holds cre
 from __future__ import annotations
 
 from tests.conftest import Workspace
+from tests.service.daemon import HELLO_SPEC
 
-SPEC = """
-projectname: demo
-dataSets:
-  - name: small
-    path: ./data
-    task:
-      executor: !custom
-        command: mkdir -p data && echo hi > data/a.txt
-"""
 SECRET = "pa55word-9f3c"
 UNUSABLE = f"nosuchscheme://ops:{SECRET}@host/x"
 
 
 def _refused_once(ws: Workspace) -> list[str]:
-    ws.write_spec(SPEC)
+    ws.write_spec(HELLO_SPEC)
     refused = ws.once()
     assert refused.returncode == 2
     assert SECRET not in refused.stdout + refused.stderr
