@@ -3,16 +3,21 @@
 amed runs for real (`amed run --once`, a fresh state and store per sample); the figure is read
 from its event log: `run_succeeded.at` (the task exited 0) to `version_stored.at` (files and
 manifest in the store, the event committed: the data set is `ready`). The task copies
-pre-made data into its output and ends with `sync`, so its output is as hot in the page cache
-as `cp`'s source and, like that source, already on the disk when the timed step starts:
-neither side pays for writing back what the producer wrote.
+pre-made data into its output, so its output is as hot in the page cache as `cp`'s source.
+For the file:// pair with a target the task ends with `sync`: its output, like that
+source, is already on the disk when the timed step starts, and neither side pays for
+writing back what the producer wrote. The second file:// pair and the S3 rows sync
+nothing before their timed steps.
 
 Baselines, on the same data in the same run:
 - file://: `cp -r` of the task's output to another directory on the same disk followed by
   `sync`, both timed: amed makes a version durable before it is ready (its files synced,
   then its manifest), so the same work is a copy that is on the disk, not one still in the
   page cache. `sync` before each timed step, the samples interleaved, the order swapped
-  every round; and,
+  every round. In the second pair, with nothing synced after the producer, that `sync`
+  writes the copy's source as well as the copy, twice what a durable copy needs: not like
+  for like, and without a target; it is there for amed's span as a task that does not
+  sync sees it; and,
   as the floor the manifest sets (it holds every file's checksum), hashlib's sha256 of the
   same bytes, read from the page cache;
 - the checksum's choice: over the same bytes, in one process, interleaved: hashlib's sha256
@@ -144,7 +149,7 @@ def _file_result(root: Path, source: Path, shape: Shape, quick: bool) -> list[Re
         _result(
             f"{measure}, the task's output not yet on the disk",
             amed_unsynced,
-            "cp -r + sync, its source not yet on the disk",
+            "cp -r + sync, its source not yet on the disk (the sync writes both)",
             copy_unsynced,
         ),
     ]
