@@ -332,7 +332,8 @@ def resolve(
 def given_at(settings: Settings, name: str, env: Mapping[str, str] | None = None) -> str:
     """Where a setting that has no flag took its value from, for a refusal found only after
     `resolve` (an alert URL apprise cannot use is known when the channels are made): its
-    variable if set, else the config file's key, as `resolve` chose between them."""
+    variable if set, else the config file's key, as `resolve` chose between them. `env`
+    must be the environment `resolve` read (the process's, as for the daemon's start)."""
     key = KEYS[name]
     environ = os.environ if env is None else env
     if key.env and environ.get(key.env):

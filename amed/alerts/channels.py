@@ -20,12 +20,12 @@ go through structlog (amed.logs); the stdlib `logging` here only holds apprise's
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from amed.alerts.payload import payload_fields
 from amed.alerts.redaction import public_name, scrub, secrets_of
@@ -81,6 +81,19 @@ class _Channel:
     service: object = None
 
 
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,19}")
+
+
+def _scheme_shown(url: str) -> str:
+    """The scheme of a refused URL, which tells which service was meant, and never more: a
+    value without `://` (a token pasted alone, `user:password@host`) has no scheme to show,
+    since what comes before its first colon may be the secret itself."""
+    scheme, separator, _ = url.strip().partition("://")
+    if separator and _SCHEME.fullmatch(scheme):
+        return f"scheme {scheme.lower()!r}"
+    return "no scheme:// at its start"
+
+
 class AlertChannels:
     def __init__(
         self,
@@ -100,7 +113,7 @@ class AlertChannels:
             if not target.add(url):
                 raise AlertConfigError(
                     f"{urls_at}, URL {index + 1} of {len(urls)}: not an apprise URL amed can use "
-                    f"(scheme {urlsplit(url).scheme or 'missing'!r})"
+                    f"({_scheme_shown(url)})"
                 )
             for service in target:
                 self._add(_channel(service, secrets_of(url)))

@@ -41,6 +41,21 @@ def test_an_unusable_url_is_refused_without_echoing_it() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "value", ["xoxb-1234-s3cr3tTOKEN:rest", "ops:s3cr3tTOKEN@host/x", "s3cr3tTOKEN", ""]
+)
+def test_a_value_without_a_scheme_is_refused_without_what_precedes_its_colon(
+    value: str,
+) -> None:
+    with pytest.raises(AlertConfigError) as caught:
+        AlertChannels(["json://127.0.0.1:9/hook", value])
+    message = str(caught.value)
+    assert message == (
+        "alerts.urls, URL 2 of 2: not an apprise URL amed can use (no scheme:// at its start)"
+    )
+    assert "s3cr3t" not in message
+
+
 def test_one_refusing_channel_does_not_keep_the_alert_from_the_others() -> None:
     dead = f"json://127.0.0.1:{free_port()}/dead/s3cr3tPath"
     with webhook() as hook:

@@ -34,7 +34,13 @@ def test_a_url_from_the_config_file_is_refused_by_its_file_and_key(ws: Workspace
         f"error: {config}: alerts.urls, URL 1 of 1: not an apprise URL amed can use "
         "(scheme 'nosuchscheme')"
     ]
-    ws.env["AME_ALERT_URLS"] = UNUSABLE  # the variable wins over the file, as resolve has it
+    # The variable wins over the file, as resolve has it: its second URL is the one refused.
+    ws.env["AME_ALERT_URLS"] = f"json://127.0.0.1:9/hook {UNUSABLE}"
     assert _refused_once(ws) == [
-        "error: AME_ALERT_URLS, URL 1 of 1: not an apprise URL amed can use (scheme 'nosuchscheme')"
+        "error: AME_ALERT_URLS, URL 2 of 2: not an apprise URL amed can use (scheme 'nosuchscheme')"
+    ]
+    ws.env["AME_ALERT_URLS"] = ""  # set but empty is not set: the file's URL again
+    assert _refused_once(ws) == [
+        f"error: {config}: alerts.urls, URL 1 of 1: not an apprise URL amed can use "
+        "(scheme 'nosuchscheme')"
     ]
