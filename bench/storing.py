@@ -26,7 +26,8 @@ Baselines, on the same data in the same run:
   and BLAKE3 on one thread and on every core, each through `amed.store.checksum`'s read
   loop;
 - S3 (moto on 127.0.0.1): boto3's transfer manager (what `aws s3 cp` uses), one
-  `upload_file` per file, 10 files at a time.
+  `upload_file` per file, 10 files at a time; the server emptied before each sample, the
+  order swapped every round.
 """
 
 from __future__ import annotations
@@ -251,12 +252,15 @@ def _s3_result(
 ) -> Result:
     amed: list[float] = []
     boto: list[float] = []
-    for _ in range(runs_for(quick)):
-        _reset(s3_env)
-        store = f"s3://{BUCKET}/amed"
-        amed.append(_amed_store_seconds(root, source, store, s3_env, settled=False))
-        _reset(s3_env)
-        boto.append(_boto_seconds(root, source, s3_env))
+    store = f"s3://{BUCKET}/amed"
+    steps = [
+        lambda: amed.append(_amed_store_seconds(root, source, store, s3_env, settled=False)),
+        lambda: boto.append(_boto_seconds(root, source, s3_env)),
+    ]
+    for round_number in range(runs_for(quick)):
+        for step in steps if round_number % 2 == 0 else reversed(steps):
+            _reset(s3_env)
+            step()
     _reset(s3_env)
     return _result(
         f"S3 (moto, 127.0.0.1), {shape.label}",
