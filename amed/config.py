@@ -251,12 +251,18 @@ def _found(look_up: Callable[[Key], tuple[Any, str] | None]) -> Found:
     return values, where
 
 
-def _from_env(env: Mapping[str, str]) -> Found:
-    def look_up(key: Key) -> tuple[Any, str] | None:
-        found = env.get(key.env) if key.env else None
-        return (found, key.env) if found else None  # set but empty counts as not set
+def _in_env(env: Mapping[str, str], key: Key) -> tuple[Any, str] | None:
+    found = env.get(key.env) if key.env else None
+    return (found, key.env) if found else None  # set but empty counts as not set
 
-    return _found(look_up)
+
+def _from_env(env: Mapping[str, str]) -> Found:
+    return _found(lambda key: _in_env(env, key))
+
+
+def _in_file(path: Path, key: Key) -> str:
+    """How an error line names a key of the config file."""
+    return f"{path}: {key.toml}"
 
 
 def _from_toml(given: Any) -> Found:
@@ -269,7 +275,7 @@ def _from_toml(given: Any) -> Found:
 
     def look_up(key: Key) -> tuple[Any, str] | None:
         found = _dig(data, key.toml.split(".")) if key.toml else None
-        return None if found is None else (found, f"{path}: {key.toml}")
+        return None if found is None else (found, _in_file(path, key))
 
     return _found(look_up)
 
@@ -335,11 +341,11 @@ def given_at(settings: Settings, name: str, env: Mapping[str, str] | None = None
     variable if set, else the config file's key, as `resolve` chose between them. `env`
     must be the environment `resolve` read (the process's, as for the daemon's start)."""
     key = KEYS[name]
-    environ = os.environ if env is None else env
-    if key.env and environ.get(key.env):
-        return key.env
+    hit = _in_env(os.environ if env is None else env, key)
+    if hit is not None:
+        return hit[1]
     if settings.config_file is not None and key.toml:
-        return f"{settings.config_file}: {key.toml}"
+        return _in_file(settings.config_file, key)
     return key.toml or name
 
 
