@@ -8,13 +8,12 @@ with its key, default and check by name.
 from __future__ import annotations
 
 import math
-import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from amed.state_dir import directory
+from amed.state_dir import directory, path_value
 from spec import parse_quantity
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\*?")
@@ -78,14 +77,8 @@ def count(value: Any) -> int:
     return int(count)
 
 
-def path(value: Any) -> Path:
-    if not isinstance(value, str | os.PathLike) or "\0" in str(value):
-        raise ValueError(f"{value!r} is not a path")
-    return Path(value)
-
-
 def optional_path(value: Any) -> Path | None:
-    return None if value is None else path(value)
+    return None if value is None else path_value(value)
 
 
 def directory_value(value: Any) -> Path:

@@ -62,13 +62,20 @@ def read_toml(path: Path) -> dict[str, Any]:
     return data
 
 
+def path_value(value: Any) -> Path:
+    """A path setting as given (text or a path, no NUL, which no system call takes).
+    Raises ValueError with the text after `<source>: `."""
+    if not isinstance(value, str | os.PathLike) or "\0" in str(value):
+        raise ValueError(f"{value!r} is not a path")
+    return Path(value)
+
+
 def directory(value: Any) -> Path:
     """A path setting, relative to where the command was started, as a person typing it
     means. Raises ValueError with the text after `<source>: `."""
-    if not isinstance(value, str | os.PathLike) or "\0" in str(value):
-        raise ValueError(f"{value!r} is not a path")
+    given = path_value(value)
     try:
-        return Path(value).expanduser().absolute()
+        return given.expanduser().absolute()
     except RuntimeError:  # `~name/...` of a user this machine does not know
         raise ValueError(f"{value!r}: no home directory for its ~user") from None
 
