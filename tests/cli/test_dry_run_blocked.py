@@ -10,7 +10,7 @@ projectname: demo
 dataSets:
   - name: big
     path: big
-    size: 10Gi
+    size: 10Mi
     task:
       executor: !custom
         command: mkdir -p big && echo x > big/x
@@ -30,7 +30,7 @@ def test_a_blocked_data_set_is_shown_as_staying_blocked(ws: Workspace) -> None:
     assert ws.once().returncode == 1  # big is blocked, small is stored
     (line,) = ws.run("amed", "run", "--once", "--dry-run", check=True).stdout.splitlines()
     assert line.split()[:2] == ["blocked", "big"]
-    assert "stays blocked: needs 10.0 GiB" in line
-    ws.env["AME_CAPACITY"] = "20Gi"
+    assert "stays blocked: needs 10.0 MiB" in line
+    ws.env["AME_CAPACITY"] = "20Mi"
     (line,) = ws.run("amed", "run", "--once", "--dry-run", check=True).stdout.splitlines()
     assert line.split()[:2] == ["produce", "big"]

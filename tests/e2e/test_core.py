@@ -20,7 +20,7 @@ tasks:
 dataSets:
   - name: mnist
     path: ./data
-    size: 50Gi
+    size: 50Mi
     task:
       taskRef: fetch_mnist
 """
@@ -75,12 +75,12 @@ def test_ds_list_shows_the_ready_data_set_with_every_contract_field(ws: Workspac
     } <= row.keys()
     assert row["name"] == "mnist" and row["project"] == "demo"
     assert row["status"] == "ready" and row["version"] == 1 and row["error"] is None
-    assert row["declared_size_bytes"] == 50 * 2**30
+    assert row["declared_size_bytes"] == 50 * 2**20
     assert row["size_bytes"] == len(b"images") + len(b"labels!")
     assert row["in_use_by"] == []
     assert row["updated_at"].endswith("Z") and "T" in row["updated_at"]
     table = ws.run("ame", "ds", "list", check=True).stdout
-    assert "mnist" in table and "ready" in table and "50.0 GiB" in table and "13 B" in table
+    assert "mnist" in table and "ready" in table and "50.0 MiB" in table and "13 B" in table
 
 
 def test_a_second_pass_over_a_converged_project_appends_nothing_and_runs_nothing(
@@ -228,7 +228,7 @@ def test_an_unreachable_store_fails_the_data_set_and_marks_nothing_ready(ws: Wor
         port = s.getsockname()[1]
     ws.env.update(
         AME_STORAGE="s3://bucket/prefix",
-        AME_CAPACITY="100Gi",  # above its declared 50Gi: the store, not the budget, fails it
+        AME_CAPACITY="1Gi",  # above its declared 50Mi: the store, not the budget, fails it
         AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}",
         AWS_ACCESS_KEY_ID="test",
         AWS_SECRET_ACCESS_KEY="supersecretvalue",
