@@ -20,7 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO, NamedTuple, TypeVar
 
 from amed.errors import OutOfSpace, StoreError
 from amed.store.checksum import (
@@ -334,9 +334,27 @@ def run_all(
     return results  # type: ignore[return-value]  # every index was filled, or it raised
 
 
-def collect_sources(
-    src_dir: Path, root: Path | None = None
-) -> tuple[list[SourceFile], tuple[str, ...]]:
+@dataclass(frozen=True)
+class WholeTree:
+    """A data directory that can become a version's `files/` by one rename: it holds
+    regular files with one name each and the directories above them, and nothing else (no
+    link of either kind, nothing left out, no empty directory), all of it this process's
+    and on one file system, and it lies inside a working copy that is not itself.
+
+    `dir_modes` holds each directory's permission bits by relative path ("" for itself):
+    the store's directories are its own, not the task's."""
+
+    path: str
+    dir_modes: tuple[tuple[str, int], ...]
+
+
+class Collected(NamedTuple):
+    sources: list[SourceFile]
+    skipped: tuple[str, ...]
+    whole: WholeTree | None
+
+
+def collect_sources(src_dir: Path, root: Path | None = None) -> Collected:
     """The regular files a data directory holds, following only links that stay inside,
     and leaving out any file that also has a name outside `root` (the task's working copy,
     which holds the data directory; the data directory itself when not given).
@@ -348,10 +366,16 @@ def collect_sources(
     link costs nothing more); only when one has more links than names found there is the
     rest of the working copy walked, once, for those files alone.
 
-    Returns the files and the `"<relative path>: <reason>"` lines of what was left out.
+    Returns the files, the `"<relative path>: <reason>"` lines of what was left out, and
+    the data directory as a WholeTree when it is one (learnt on the way, at no extra cost
+    but one stat).
     """
     data_root = os.path.realpath(src_dir)
     work_root = data_root if root is None else os.path.realpath(root)
+    facts = _whole_tree_root(data_root, work_root)
+    movable = facts is not None
+    device, owner, mode = facts if facts is not None else (-1, -1, 0)
+    dir_modes = [("", mode)]
     sources: list[SourceFile] = []
     inodes: list[_Inode | None] = []  # of each source with more than one link
     links: dict[_Inode, int] = {}  # st_nlink of each such file
@@ -379,6 +403,8 @@ def collect_sources(
             entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
         except OSError as exc:
             raise local_error(f"cannot read {directory}", exc) from None
+        if not entries:
+            movable = False
         for entry in entries:
             rel_path = rel_prefix + entry.name
             try:
@@ -396,6 +422,7 @@ def collect_sources(
             target = entry.path
             is_link = entry.is_symlink()
             if is_link:
+                movable = False
                 target = os.path.realpath(entry.path)
                 if not is_inside(target, data_root):
                     skipped.append(f"{rel_path}: symlink leaves the data directory")
@@ -410,14 +437,22 @@ def collect_sources(
                     skipped.append(f"{rel_path}: symlink loop")
                     continue
                 raise local_error(f"cannot read {rel_path}", exc) from None
+            if movable and (info.st_dev, info.st_uid) != (device, owner):
+                movable = False
             if stat.S_ISDIR(info.st_mode):
                 if target in ancestors:
                     skipped.append(f"{rel_path}: symlink loops back to a parent directory")
                     continue
                 pending.append((target, rel_path + "/", ancestors | {target}))
+                if movable:
+                    if info.st_mode & stat.S_IRWXU != stat.S_IRWXU:
+                        movable = False
+                    dir_modes.append((rel_path, stat.S_IMODE(info.st_mode)))
             elif stat.S_ISREG(info.st_mode):
                 sources.append(SourceFile(rel_path, target, info.st_size))
                 inodes.append(count_name("" if is_link else target, info))
+                if info.st_nlink != 1:
+                    movable = False
             else:
                 skipped.append(f"{rel_path}: not a regular file")
     missing = {key: links[key] - len(names.get(key, ())) for key in links}
@@ -433,7 +468,24 @@ def collect_sources(
             else:
                 kept.append(source)
         sources = kept
-    return sources, tuple(sorted(skipped))
+    if skipped or not movable:
+        return Collected(sources, tuple(sorted(skipped)), None)
+    return Collected(sources, (), WholeTree(data_root, tuple(dir_modes)))
+
+
+def _whole_tree_root(data_root: str, work_root: str) -> tuple[int, int, int] | None:
+    """(device, owner, permission bits) of a data directory that may be a WholeTree,
+    going by itself alone; None when it cannot be one. The working copy itself never is:
+    it would take the rest of the copy with it."""
+    if data_root == work_root or not is_inside(data_root, work_root):
+        return None
+    try:
+        info = Path(data_root).stat()
+    except OSError:
+        return None  # the walk that follows reports it
+    if info.st_uid != os.geteuid() or info.st_mode & stat.S_IRWXU != stat.S_IRWXU:
+        return None
+    return info.st_dev, info.st_uid, stat.S_IMODE(info.st_mode)
 
 
 def _find_names(tops: list[str], walked: set[str], missing: dict[_Inode, int]) -> None:

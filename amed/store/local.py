@@ -3,10 +3,10 @@ kernel instead of through the object API.
 
 obstore's LocalStore is kept as the backend (listing, deleting, keys it must escape), but
 for the common key a version's file is linked or copied straight into the file obstore
-would have written, and read back straight from it: obstore reads a local file in small
-pieces, some 30 times slower than one buffer reused. The disk also has things the object
-API does not show: its free space, the directories of deleted versions, and the hidden
-temporary files a killed `put` leaves.
+would have written (or a whole data directory moved there), and read back straight from
+it: obstore reads a local file in small pieces, some 30 times slower than one buffer
+reused. The disk also has things the object API does not show: its free space, the
+directories of deleted versions, and the hidden temporary files a killed `put` leaves.
 
 A version survives a power cut once it is committed (DESIGN: a crash never leaves a data set
 marked ready with incomplete data). Written, a file is only in the page cache: ext4 may put
@@ -15,8 +15,8 @@ reads back empty or short after the cut. So `put_version` goes data → sync →
 fsync of the manifest and its directory → return, and only then does the daemon append
 `version_stored`:
 - the sync (one syncfs(2) of the store's file system) returns once every file of the
-  version, linked or copied, its name and the directories made for it are on the disk and
-  the disk's cache flushed; the manifest is written after that, so a manifest on disk only
+  version, linked, copied or moved, its name and the directories made for it are on the
+  disk and the disk's cache flushed; the manifest is written after that, so a manifest on disk only
   ever names files that are complete on disk;
 - the manifest is fsynced with its directory before `put_version` returns, so the event,
   appended after the return, cannot be on disk without it. A cut before that leaves no
@@ -38,6 +38,7 @@ import errno
 import os
 import re
 import shutil
+import stat
 import threading
 from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -51,6 +52,7 @@ from amed.store.access import CHUNK_SIZE_BYTES, DOWNLOAD_CHUNK_BYTES, Chunk
 from amed.store.checksum import WRITE_ALGORITHM, Checksum, bytes_checksum, file_checksum
 from amed.store.datafiles import (
     SourceFile,
+    WholeTree,
     copy_and_hash,
     fsync_path,
     fsync_tree,
@@ -60,13 +62,32 @@ from amed.store.datafiles import (
     sync_filesystem,
     write_file,
 )
-from amed.store.manifest import DATASETS_PREFIX, FileEntry, parse_version_key, version_prefix
+from amed.store.manifest import (
+    DATASETS_PREFIX,
+    FILES_DIR,
+    FileEntry,
+    parse_version_key,
+    version_prefix,
+)
 from amed.store.objects import ObjectStore, Owner
 from amed.store.sources import FileSource, ObjectSource
 
 # obstore's local store writes `<key>#<n>` and renames it into place; a kill in between
 # leaves the temporary file, which list() does not show.
 _LOCAL_TEMP_SUFFIX = re.compile(r"#\d+$")
+# rename(2) of a data directory that may not be moved but can still be linked or copied:
+# another file system, a mount point, a target that is no longer empty, no permission.
+_CANNOT_MOVE = frozenset(
+    {
+        errno.EXDEV,
+        errno.EBUSY,
+        errno.ENOTEMPTY,
+        errno.EEXIST,
+        errno.EPERM,
+        errno.EACCES,
+        errno.EINVAL,
+    }
+)
 # Keys that obstore's LocalStore stores under a file of exactly the same relative name.
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9._/-]+")
 
@@ -137,6 +158,58 @@ class LocalObjectStore(ObjectStore):
         return removed
 
     # ---- the bytes, moved by the kernel -----------------------------------------------
+
+    def _upload(
+        self,
+        project: str,
+        dataset: str,
+        version: int,
+        sources: list[SourceFile],
+        owned: bool = False,
+        whole: WholeTree | None = None,
+    ) -> tuple[FileEntry, ...]:
+        if whole is not None and sources:
+            sources = self._move_into_place(
+                version_prefix(project, dataset, version), sources, whole
+            )
+        return super()._upload(project, dataset, version, sources, owned)
+
+    def _move_into_place(
+        self, prefix: str, sources: list[SourceFile], whole: WholeTree
+    ) -> list[SourceFile]:
+        """The data directory renamed to the version's `files/`: one system call where
+        linking costs two per file (the link, and the check that it names the file opened),
+        and the directory entries, already on the disk, are not written again. Returns the
+        sources at their new names, which `_upload_file` then only hashes; the same sources
+        when the directory cannot be moved (another file system, a name LocalStore would
+        escape, a mount inside), so that they are linked or copied one by one.
+
+        Its directories get the permissions of the store's own: they were the task's."""
+        files_dir = f"{prefix}{FILES_DIR}"
+        plain = _PLAIN_KEY.fullmatch
+        if not plain(files_dir) or not all(plain(source.rel_path) for source in sources):
+            return sources
+        target = self.root / files_dir
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            mode = stat.S_IMODE(target.parent.stat().st_mode)
+            Path(whole.path).rename(target)
+        except OSError as exc:
+            if exc.errno in _CANNOT_MOVE:
+                return sources
+            raise local_error(f"cannot move {prefix} into place", exc) from None
+        try:
+            for rel_path, dir_mode in whole.dir_modes:
+                if dir_mode != mode:
+                    (target / rel_path).chmod(mode)
+        except OSError as exc:
+            raise local_error(f"cannot set the permissions of {files_dir}", exc) from None
+        return [
+            SourceFile(
+                source.rel_path, f"{self.root}/{files_dir}{source.rel_path}", source.size_bytes
+            )
+            for source in sources
+        ]
 
     def _prepare_upload(self, keys: list[str]) -> None:
         """The directories of a version's files, made once before the copies start rather
@@ -221,7 +294,8 @@ class LocalObjectStore(ObjectStore):
     ) -> FileEntry:
         """Store one file under the name obstore's LocalStore would give it, copied by the
         kernel while this thread hashes it (a big file), or read once and hashed in memory
-        (a small one). An `owned` file with no other name is linked, not copied. Only for
+        (a small one). An `owned` file with no other name is linked, not copied; one moved
+        here with its directory (`_move_into_place`) is only hashed. Only for
         keys made of characters that LocalStore maps to the same file name (`_PLAIN_KEY`);
         anything else goes through obstore.
 
@@ -235,10 +309,15 @@ class LocalObjectStore(ObjectStore):
         if abort.is_set():
             raise StoreError("upload cancelled")
         size_bytes = source.size_bytes
+        in_place = source.disk_path == dest  # moved here whole (`_move_into_place`)
         try:
             fd = os.open(source.disk_path, os.O_RDONLY | os.O_CLOEXEC)
             try:
-                linked = owned and link_sole_name(fd, source.disk_path, dest)
+                if in_place:  # as link_sole_name leaves a file it linked
+                    linked = True
+                    os.fchmod(fd, stat.S_IMODE(os.fstat(fd).st_mode) & ~0o222)
+                else:
+                    linked = owned and link_sole_name(fd, source.disk_path, dest)
                 if size_bytes <= CHUNK_SIZE_BYTES:
                     # A regular file reads whole in one call, short only at its end: one
                     # byte more than listed tells a file that grew from one that did not.
@@ -253,8 +332,9 @@ class LocalObjectStore(ObjectStore):
             finally:
                 os.close(fd)
         except OSError as exc:
-            with suppress(OSError):
-                Path(dest).unlink()
+            if not in_place:
+                with suppress(OSError):
+                    Path(dest).unlink()
             raise local_error(f"cannot store {source.rel_path}", exc) from None
         if checksum.size_bytes != size_bytes:
             raise StoreError(f"{source.rel_path} changed while it was being stored")

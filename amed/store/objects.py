@@ -30,6 +30,7 @@ from amed.store.access import CHUNK_SIZE_BYTES
 from amed.store.datafiles import (
     UPLOAD_WORKERS,
     SourceFile,
+    WholeTree,
     collect_sources,
     local_error,
     run_all,
@@ -89,7 +90,10 @@ class ObjectStore(Publishing):
         `owned`: the files are the caller's to give up (a run's working copy, deleted once
         stored). A file:// store on the same file system then links each file that has no
         other name into place instead of copying it: no data is written twice, and a data
-        set never needs twice its size on disk while it is stored.
+        set never needs twice its size on disk while it is stored. When `src_dir` holds
+        nothing but such files and their directories, and lies inside `root`, the store
+        moves it into place whole instead: one rename, not a link per file (`src_dir` is
+        then gone from the working copy).
 
         Symlinks to files or directories inside `src_dir` are stored as what they point to;
         a symlink that leaves `src_dir`, a broken link, a link looping back to a parent and
@@ -106,7 +110,7 @@ class ObjectStore(Publishing):
             if src_dir.exists():
                 raise StoreError(f"{src_dir} is not a directory")
             raise StoreError(f"the task did not create {src_dir}")
-        sources, skipped = collect_sources(src_dir, root)
+        sources, skipped, whole = collect_sources(src_dir, root)
         total_bytes = sum(source.size_bytes for source in sources)
         if budget_bytes is not None and total_bytes > budget_bytes:
             raise OutOfSpace(
@@ -126,7 +130,9 @@ class ObjectStore(Publishing):
         self._clear_uncommitted(prefix, leftovers)
         try:
             with self._durable_writes() as make_durable:
-                entries = self._upload(project, dataset, version, sources, owned)
+                entries = self._upload(
+                    project, dataset, version, sources, owned, whole if owned else None
+                )
                 make_durable(prefix)  # the files on disk before a manifest can name them
                 manifest = Manifest(
                     project, dataset, version, created_at, entries, skipped, self.state_id
@@ -350,7 +356,10 @@ class ObjectStore(Publishing):
         version: int,
         sources: list[SourceFile],
         owned: bool = False,
+        whole: WholeTree | None = None,
     ) -> tuple[FileEntry, ...]:
+        """`whole`: the data directory, the caller's to give up, may be moved into place
+        rather than read file by file (what a store can do with it is its own affair)."""
         abort = threading.Event()
         big_files = threading.BoundedSemaphore(BIG_FILE_SLOTS)
         keys = [file_key(project, dataset, version, source.rel_path) for source in sources]

@@ -49,11 +49,12 @@ def test_without_a_root_a_name_elsewhere_in_the_working_copy_counts_as_outside(
     (work / "code.py").write_bytes(b"print(1)\n")
     (data / "code.py").hardlink_to(work / "code.py")
 
-    with_root, skipped_with_root = collect_sources(data, work)
-    alone, skipped_alone = collect_sources(data)
+    with_root, skipped_with_root, whole = collect_sources(data, work)
+    alone, skipped_alone, _ = collect_sources(data)
 
     assert sorted(source.rel_path for source in with_root) == ["code.py", "own.txt"]
     assert skipped_with_root == ()
+    assert whole is None, "a file with a second name cannot be moved into the store"
     assert [source.rel_path for source in alone] == ["own.txt"]
     assert skipped_alone == ("code.py: hard link to a file outside the data directory",)
 
@@ -107,7 +108,8 @@ def test_a_name_in_a_directory_the_walk_skips_still_counts_as_inside(tmp_path: P
     (odd / "twin.bin").write_bytes(b"twin")
     (data / "twin.bin").hardlink_to(odd / "twin.bin")
 
-    sources, skipped = collect_sources(data, work)
+    sources, skipped, whole = collect_sources(data, work)
 
+    assert whole is None
     assert sorted(source.rel_path for source in sources) == ["own.txt", "twin.bin"]
     assert skipped == ("'odd-\\udcff': the name is not valid UTF-8",)
