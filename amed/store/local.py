@@ -16,8 +16,8 @@ fsync of the manifest and its directory → return, and only then does the daemo
 `version_stored`:
 - the sync (one syncfs(2) of the store's file system) returns once every file of the
   version, linked, copied or moved, its name and the directories made for it are on the
-  disk and the disk's cache flushed; the manifest is written after that, so a manifest on disk only
-  ever names files that are complete on disk;
+  disk and the disk's cache flushed; the manifest is written after that, so a manifest on
+  disk only ever names files that are complete on disk;
 - the manifest is fsynced with its directory before `put_version` returns, so the event,
   appended after the return, cannot be on disk without it. A cut before that leaves no
   manifest, or a torn one, which is no committed version (`_committed_manifest` reads
