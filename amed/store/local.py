@@ -159,21 +159,6 @@ class LocalObjectStore(ObjectStore):
 
     # ---- the bytes, moved by the kernel -----------------------------------------------
 
-    def _upload(
-        self,
-        project: str,
-        dataset: str,
-        version: int,
-        sources: list[SourceFile],
-        owned: bool = False,
-        whole: WholeTree | None = None,
-    ) -> tuple[FileEntry, ...]:
-        if whole is not None and sources:
-            sources = self._move_into_place(
-                version_prefix(project, dataset, version), sources, whole
-            )
-        return super()._upload(project, dataset, version, sources, owned)
-
     def _move_into_place(
         self, prefix: str, sources: list[SourceFile], whole: WholeTree
     ) -> list[SourceFile]:

@@ -328,6 +328,15 @@ class ObjectStore(Publishing):
         """Remove what is left under a version prefix once its objects are deleted (for a
         file:// store, the directories). A hook; objects alone leave nothing."""
 
+    def _move_into_place(
+        self, prefix: str, sources: list[SourceFile], whole: WholeTree
+    ) -> list[SourceFile]:
+        """The sources at their new names once their directory, `whole`, is moved under
+        `prefix` in one piece, by a store kind that can (file://, on the same file system).
+        A hook; an object store cannot, and keeps them where they are: each file is then
+        uploaded on its own."""
+        return sources
+
     def _prepare_upload(self, keys: list[str]) -> None:
         """Make ready for a version's files to be stored under `keys`. A hook; an object
         store needs nothing."""
@@ -359,7 +368,10 @@ class ObjectStore(Publishing):
         whole: WholeTree | None = None,
     ) -> tuple[FileEntry, ...]:
         """`whole`: the data directory, the caller's to give up, may be moved into place
-        rather than read file by file (what a store can do with it is its own affair)."""
+        rather than read file by file (`_move_into_place`)."""
+        if whole is not None and sources:
+            prefix = version_prefix(project, dataset, version)
+            sources = self._move_into_place(prefix, sources, whole)
         abort = threading.Event()
         big_files = threading.BoundedSemaphore(BIG_FILE_SLOTS)
         keys = [file_key(project, dataset, version, source.rel_path) for source in sources]

@@ -4,8 +4,10 @@ by construction."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import subprocess
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,6 +29,23 @@ from tests.store.emulators import azurite, azurite_binary, create_container
 S3_REGION = "us-east-1"
 S3_ACCESS_KEY_ID = "AKIATESTSTOREKEY"
 S3_SECRET_ACCESS_KEY = "test-secret-access-key-do-not-log"
+
+
+@contextlib.contextmanager
+def tmpfs_at(mount_point: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of `size` mounted at `mount_point` (an existing directory) for the block: a
+    real file system of its own, that fills up. Needs root; the test is skipped elsewhere."""
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount_point)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 def free_port() -> int:

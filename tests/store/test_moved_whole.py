@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 from amed.store.checksum import bytes_checksum
 from amed.store.manifest import file_key, version_prefix
 from amed.store.objects import ObjectStore
-from tests.store.conftest import local_root
+from tests.store.conftest import local_root, tmpfs_at
 
 CREATED_AT = "2026-12-07T10:00:00Z"
 MiB = 1024 * 1024
@@ -152,22 +151,12 @@ def test_a_data_directory_not_given_up_by_its_owner_stays(
 
 @pytest.fixture
 def data_on_another_disk(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
-    """A working copy whose data directory is a tmpfs of its own. Needs root; skipped
-    elsewhere."""
+    """A working copy whose data directory is a tmpfs of its own."""
     work = tmp_path / "run" / "work"
     data = work / "data"
     data.mkdir(parents=True)
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(data)],
-        capture_output=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (needs root)")
-    try:
+    with tmpfs_at(data, "64m"):
         yield work, data
-    finally:
-        subprocess.run(["umount", "-l", str(data)], check=False)
 
 
 def test_a_data_directory_on_another_file_system_is_copied(

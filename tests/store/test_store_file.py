@@ -18,7 +18,7 @@ from amed.store.datafiles import sync_filesystem
 from amed.store.manifest import file_key, version_prefix
 from amed.store.objects import ObjectStore
 from amed.store.schemes import open_store
-from tests.store.conftest import local_root, raw_keys, raw_put
+from tests.store.conftest import local_root, raw_keys, raw_put, tmpfs_at
 
 CREATED_AT = "2026-11-25T10:00:00Z"
 MiB = 1024 * 1024
@@ -82,20 +82,11 @@ def test_relative_file_url_is_resolved_against_the_current_directory(
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 1 MiB tmpfs: a real disk that fills up. Needs root; skipped elsewhere."""
+    """A 1 MiB tmpfs: a real disk that fills up."""
     mount_point = tmp_path / "small-disk"
     mount_point.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
-        capture_output=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip("cannot mount a small tmpfs here (needs root)")
-    try:
+    with tmpfs_at(mount_point, "1m"):
         yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 def test_full_disk_raises_out_of_space_and_leaves_nothing(small_disk: Path, tmp_path: Path) -> None:
