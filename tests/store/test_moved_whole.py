@@ -106,14 +106,41 @@ def _name_the_store_escapes(data: Path) -> None:
     (data / "with space.bin").write_bytes(b"spaced")
 
 
+def _read_only_directory(data: Path) -> None:
+    (data / "part001").chmod(0o555)  # the store could not delete what it holds
+
+
+def _directory_of_another_user(data: Path) -> None:
+    try:
+        os.chown(data / "part001", 65534, 65534)
+    except PermissionError:
+        pytest.skip("cannot give a directory to another user here (needs root)")
+
+
 EXTRA: dict[str, bytes] = {"alias.bin": FILES["top.bin"], "twin.bin": FILES["top.bin"]}
 EXTRA["with space.bin"] = b"spaced"
 
 
 @pytest.mark.parametrize(
     "make",
-    [_symlink_inside, _empty_directory, _second_name_inside, _fifo, _name_the_store_escapes],
-    ids=["symlink", "empty-directory", "second-name", "fifo", "escaped-name"],
+    [
+        _symlink_inside,
+        _empty_directory,
+        _second_name_inside,
+        _fifo,
+        _name_the_store_escapes,
+        _read_only_directory,
+        _directory_of_another_user,
+    ],
+    ids=[
+        "symlink",
+        "empty-directory",
+        "second-name",
+        "fifo",
+        "escaped-name",
+        "read-only-directory",
+        "another-user",
+    ],
 )
 def test_a_data_directory_holding_anything_else_stays_and_its_files_are_stored_one_by_one(
     file_store: ObjectStore, tmp_path: Path, make: Callable[[Path], None]
