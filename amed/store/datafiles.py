@@ -125,8 +125,16 @@ def link_sole_name(fd: int, path: str, dest: str) -> bool:
     if (linked.st_dev, linked.st_ino) != (info.st_dev, info.st_ino):
         Path(dest).unlink()
         return False
-    os.fchmod(fd, stat.S_IMODE(info.st_mode) & ~0o222)
+    make_read_only(fd, info)
     return True
+
+
+def make_read_only(fd: int, info: os.stat_result | None = None) -> None:
+    """Drop the write permissions of the file open as `fd` (`info`: its fstat, if already
+    taken), keeping the rest: a stored file is never written again."""
+    if info is None:
+        info = os.fstat(fd)
+    os.fchmod(fd, stat.S_IMODE(info.st_mode) & ~0o222)
 
 
 def write_file(dest: str, data: bytes) -> None:
@@ -372,10 +380,10 @@ def collect_sources(src_dir: Path, root: Path | None = None) -> Collected:
     """
     data_root = os.path.realpath(src_dir)
     work_root = data_root if root is None else os.path.realpath(root)
-    facts = _whole_tree_root(data_root, work_root)
-    movable = facts is not None
-    device, owner, mode = facts if facts is not None else (-1, -1, 0)
-    dir_modes = [("", mode)]
+    top = _whole_tree_top(data_root, work_root)
+    movable = top is not None
+    owner = None if top is None else (top.st_dev, top.st_uid)  # what every entry must have
+    dir_modes = [] if top is None else [("", stat.S_IMODE(top.st_mode))]
     sources: list[SourceFile] = []
     inodes: list[_Inode | None] = []  # of each source with more than one link
     links: dict[_Inode, int] = {}  # st_nlink of each such file
@@ -437,7 +445,7 @@ def collect_sources(src_dir: Path, root: Path | None = None) -> Collected:
                     skipped.append(f"{rel_path}: symlink loop")
                     continue
                 raise local_error(f"cannot read {rel_path}", exc) from None
-            if movable and (info.st_dev, info.st_uid) != (device, owner):
+            if movable and (info.st_dev, info.st_uid) != owner:
                 movable = False
             if stat.S_ISDIR(info.st_mode):
                 if target in ancestors:
@@ -473,10 +481,10 @@ def collect_sources(src_dir: Path, root: Path | None = None) -> Collected:
     return Collected(sources, (), WholeTree(data_root, tuple(dir_modes)))
 
 
-def _whole_tree_root(data_root: str, work_root: str) -> tuple[int, int, int] | None:
-    """(device, owner, permission bits) of a data directory that may be a WholeTree,
-    going by itself alone; None when it cannot be one. The working copy itself never is:
-    it would take the rest of the copy with it."""
+def _whole_tree_top(data_root: str, work_root: str) -> os.stat_result | None:
+    """The stat of a data directory that may be a WholeTree, going by itself alone; None
+    when it cannot be one. The working copy itself never is: it would take the rest of the
+    copy with it."""
     if data_root == work_root or not is_inside(data_root, work_root):
         return None
     try:
@@ -485,7 +493,7 @@ def _whole_tree_root(data_root: str, work_root: str) -> tuple[int, int, int] | N
         return None  # the walk that follows reports it
     if info.st_uid != os.geteuid() or info.st_mode & stat.S_IRWXU != stat.S_IRWXU:
         return None
-    return info.st_dev, info.st_uid, stat.S_IMODE(info.st_mode)
+    return info
 
 
 def _find_names(tops: list[str], walked: set[str], missing: dict[_Inode, int]) -> None:

@@ -58,6 +58,7 @@ from amed.store.datafiles import (
     fsync_tree,
     link_sole_name,
     local_error,
+    make_read_only,
     remove_tree,
     sync_filesystem,
     write_file,
@@ -300,7 +301,7 @@ class LocalObjectStore(ObjectStore):
             try:
                 if in_place:  # as link_sole_name leaves a file it linked
                     linked = True
-                    os.fchmod(fd, stat.S_IMODE(os.fstat(fd).st_mode) & ~0o222)
+                    make_read_only(fd)
                 else:
                     linked = owned and link_sole_name(fd, source.disk_path, dest)
                 if size_bytes <= CHUNK_SIZE_BYTES:
