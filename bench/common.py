@@ -16,12 +16,14 @@ import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
 
 BIN_DIR = Path(sys.executable).parent
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -100,6 +102,12 @@ def timed(fn: Callable[[], object]) -> float:
     started = time.perf_counter()
     fn()
     return time.perf_counter() - started
+
+
+def in_turn(items: Sequence[_T], round_number: int) -> Sequence[_T]:
+    """`items` in order on even rounds and reversed on odd ones: the sides of a comparison
+    take turns going first, so neither is always the one after a cold start or a sync."""
+    return items if round_number % 2 == 0 else items[::-1]
 
 
 def runs_for(quick: bool) -> int:

@@ -54,7 +54,7 @@ from obstore.store import LocalStore, S3Store
 from amed.errors import StoreError
 from amed.store.checksum import WRITE_ALGORITHM, bytes_checksum, new_hasher
 from amed.store.published import FETCH_WORKERS
-from bench.common import Result, drop_dirty_pages, runs_for, scratch, timed
+from bench.common import Result, drop_dirty_pages, in_turn, runs_for, scratch, timed
 from bench.data import ONE_GIB_FILE, SMALL_FILES, Shape, quick_shape, write_tree
 from bench.s3server import moto_server, s3_client
 
@@ -329,7 +329,7 @@ def _interleaved(
     samples: list[list[float]] = [[] for _ in steps]
     order = list(range(len(steps)))
     for round_ in range(runs_for(quick)):
-        for index in order if round_ % 2 == 0 else order[::-1]:
+        for index in in_turn(order, round_):
             cleanup()
             samples[index].append(timed(steps[index]))
     cleanup()

@@ -28,7 +28,7 @@ from functools import partial
 from pathlib import Path
 
 from bench import many
-from bench.common import Result, drop_dirty_pages, runs_for, scratch, timed
+from bench.common import Result, drop_dirty_pages, in_turn, runs_for, scratch, timed
 from state import checkpoint
 from state.events import Event, RunStarted, RunSucceeded, VersionDeleted, VersionStored
 
@@ -52,7 +52,7 @@ def run(quick: bool) -> list[Result]:
         version = {name: 1 for name in names}
         for index in range(runs_for(quick)):
             events = _cycle_events(names, spec_hash, version, events_per_sample)
-            for side in ("amed", "raw") if index % 2 == 0 else ("raw", "amed"):
+            for side in in_turn(("amed", "raw"), index):
                 drop_dirty_pages()
                 if side == "amed":
                     amed.append(_append_rate(root / "state", events))

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from amed.cli.list_json import listing_sql
 from bench import many
-from bench.common import Result, clean_env, command, execute, runs_for, scratch, timed
+from bench.common import Result, clean_env, command, execute, in_turn, runs_for, scratch, timed
 
 QUESTION = "4 listing"
 TARGET_RATIO = 1.5
@@ -107,7 +107,7 @@ def _interleaved(state: Path, count: int, runs: int) -> tuple[tuple[float, ...],
     floor: list[float] = []
     sides = ((listing, _ame(state)), (floor, _floor(state)))
     for round_ in range(runs):
-        for samples, (argv, env) in sides if round_ % 2 == 0 else sides[::-1]:
+        for samples, (argv, env) in in_turn(sides, round_):
             os.sync()
             samples.append(timed(partial(execute, argv, env=env)))
     return tuple(listing), tuple(floor)

@@ -25,7 +25,7 @@ from pathlib import Path
 from amed.plan.capacity import usage_of
 from amed.web.metrics import RUN_SECONDS_BOUNDS, Detail, RunSeconds, metrics_text, scrape
 from bench import many
-from bench.common import Result, runs_for, scratch, timed
+from bench.common import Result, in_turn, runs_for, scratch, timed
 from state.read import StateReader
 
 QUESTION = "13 metrics scrape"
@@ -52,7 +52,7 @@ def run(quick: bool) -> list[Result]:
             (rows, partial(_usage_rows, state)),
         )
         for index in range(runs):
-            for into, step in steps if index % 2 == 0 else steps[::-1]:
+            for into, step in in_turn(steps, index):
                 os.sync()
                 into.append(timed(step))
     return [

@@ -30,7 +30,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from bench.common import Result, not_measured, runs_for, scratch
+from bench.common import Result, in_turn, not_measured, runs_for, scratch
 from tests.ray.cluster import BIN, BUCKET, RAY_ADDRESS, Cluster, why_not
 
 QUESTION = "12 Ray overhead"
@@ -93,7 +93,7 @@ def run(quick: bool) -> list[Result]:
             for index in range(runs_for(quick)):
                 ws = root / f"ws{index}"
                 _project(ws)
-                for side in ("ray", "amed") if index % 2 == 0 else ("amed", "ray"):
+                for side in in_turn(("ray", "amed"), index):
                     os.sync()
                     if side == "ray":
                         baseline.append(_baseline(cluster, ws / "project", f"b{index}"))
@@ -101,7 +101,7 @@ def run(quick: bool) -> list[Result]:
                         amed.append(_amed(cluster, ws, f"s3://{BUCKET}/a{index}"))
             for index in range(runs_for(quick)):
                 engines = [("ray", on_ray), ("local", local)]
-                for engine, into in engines if index % 2 == 0 else engines[::-1]:
+                for engine, into in in_turn(engines, index):
                     ws = root / f"many-{engine}-{index}"
                     _project(ws, count=many)
                     os.sync()

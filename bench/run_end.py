@@ -27,7 +27,7 @@ from amed.engine import proctree
 from amed.engine.base import RunRequest
 from amed.engine.local_run import run_task
 from amed.engine.plans import ExecutorSpec
-from bench.common import MIB, Result, drop_dirty_pages, runs_for, scratch, timed
+from bench.common import MIB, Result, drop_dirty_pages, in_turn, runs_for, scratch, timed
 
 QUESTION = "10 safety per run"
 SECRET = "bench-secret-value-0123456789"
@@ -104,7 +104,7 @@ def run(quick: bool) -> list[Result]:
     with scratch("run-end") as root:
         for index in range(runs):
             sides = (((SECRET,), masked), ((), direct))
-            for redact, into in sides if index % 2 == 0 else sides[::-1]:
+            for redact, into in in_turn(sides, index):
                 request = _request(root, "out", command, redact)
                 shutil.rmtree(request.run_dir, ignore_errors=True)
                 drop_dirty_pages()
@@ -118,7 +118,7 @@ def run(quick: bool) -> list[Result]:
                 (lambda: proctree.end_run("no-such-run", None, 0.0), ended),
                 (_bare_scan, bare),
             )
-            for step, into in pair if index % 2 == 0 else pair[::-1]:
+            for step, into in in_turn(pair, index):
                 into.append(timed(step))
             sh_true.append(timed(_start_and_wait))
     sh_ms = statistics.median(sh_true) * 1000

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import MIB, Result, drop_dirty_pages, runs_for, scratch, timed
+from bench.common import MIB, Result, drop_dirty_pages, in_turn, runs_for, scratch, timed
 from bench.s3server import moto_server, s3_client
 
 QUESTION = "11 storing to S3"
@@ -135,7 +135,7 @@ def _interleaved(
     samples: list[list[float]] = [[] for _ in steps]
     order = list(range(len(steps)))
     for round_ in range(runs_for(quick)):
-        for index in order if round_ % 2 == 0 else order[::-1]:
+        for index in in_turn(order, round_):
             cleanup()
             samples[index].append(timed(steps[index]))
     cleanup()

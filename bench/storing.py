@@ -49,6 +49,7 @@ from bench.common import (
     drop_dirty_pages,
     event_seconds,
     execute,
+    in_turn,
     runs_for,
     scratch,
     timed,
@@ -139,7 +140,7 @@ def _file_result(root: Path, source: Path, shape: Shape, quick: bool) -> list[Re
         lambda: copy_unsynced.append(_cp_seconds(root, source, settled=False)),
     ]
     for round_number in range(runs_for(quick)):
-        for step in steps if round_number % 2 == 0 else reversed(steps):
+        for step in in_turn(steps, round_number):
             drop_dirty_pages()  # each sample starts with nothing left to write back
             step()
     measure = f"file:// store, {shape.label}"
@@ -172,7 +173,7 @@ def checksum_results(source: Path, shape: Shape, quick: bool) -> list[Result]:
     try:
         for round_number in range(runs_for(quick)):
             order = list(candidates.items())
-            for name, compute in order if round_number % 2 == 0 else reversed(order):
+            for name, compute in in_turn(order, round_number):
                 drop_dirty_pages()
                 seconds[name].append(timed(lambda compute=compute: compute(fd)))
     finally:
@@ -258,7 +259,7 @@ def _s3_result(
         lambda: boto.append(_boto_seconds(root, source, s3_env)),
     ]
     for round_number in range(runs_for(quick)):
-        for step in steps if round_number % 2 == 0 else reversed(steps):
+        for step in in_turn(steps, round_number):
             _reset(s3_env)
             step()
     _reset(s3_env)
